@@ -1,0 +1,43 @@
+# flashkmeans -- top-level entry points. The real build is CMake (build/).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+PY ?= /usr/bin/python3
+
+.PHONY: all build configure demo test test-asan bench-cpu gpu-check bench-gpu install clean deps
+
+all: build
+
+configure:
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null || cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Debian packages the demo, tests and CPU benchmarks use (installed only if missing).
+deps:
+	@bash scripts/deps.sh
+
+demo: deps build
+	@bash scripts/demo.sh $(BUILD)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan:
+	@$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DFKM_SANITIZE=ON -DFKM_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug"
+
+bench-cpu: deps build
+	@bash bench/cpu.sh $(BUILD)
+
+gpu-check:
+	@bash scripts/gpu-check.sh
+
+bench-gpu:
+	@bash scripts/bench-gpu.sh
+
+install: build
+	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX),)
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,223 @@
+/*
+ * flashkmeans.h -- the public C API of flashkmeans: exact k-means (Lloyd) on CPUs and GPUs.
+ *
+ * Every pointer in this header is a HOST pointer. Device-pointer entry points live in
+ * flashkmeans_cuda.h.  Conventions used in the parameter docs:
+ *   [in]       read by the call, owned by the caller, never kept after the call returns
+ *   [out]      written by the call into caller-owned memory of the stated size
+ *   [out,lib]  allocated by the library; the caller frees it with the named function
+ *
+ * Numeric contract (see docs/algorithm.md and docs/contract.md):
+ *   - Exact Lloyd: every point is compared with every centroid; d(x,c) = |x|^2 - 2 x.c + |c|^2
+ *     with fp32 norms and fp32 accumulation in FKM_PREC_EXACT (labels equal to a float64
+ *     reference except near-ties, margin ~1e-6 * (|x|^2 + |c|^2)).
+ *   - Ties go to the lowest centroid index, on every backend.
+ *   - Centroid update sums in a fixed order: same input + same seed => bitwise-identical
+ *     centroids and labels, for any thread count.
+ *   - Inertia is summed in float64, each point's distance clamped at >= 0.
+ *   - NaN/Inf in the input is an error (FKM_ERR_BAD_INPUT, message names row and column).
+ *
+ * Errors: every fallible call returns fkm_status; fkm_last_error() returns a per-thread message
+ * describing the last failure on the calling thread. The library never prints, exits or aborts.
+ */
+#ifndef FLASHKMEANS_H
+#define FLASHKMEANS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define FKM_API __declspec(dllexport)
+#else
+#define FKM_API __attribute__((visibility("default")))
+#endif
+
+#define FKM_VERSION_MAJOR 0
+#define FKM_VERSION_MINOR 1
+#define FKM_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- status codes */
+typedef enum {
+    FKM_OK = 0,
+    FKM_ERR_INVALID_ARG = 1,   /* a parameter is out of range or inconsistent (k <= 0, k > n, ...) */
+    FKM_ERR_BAD_INPUT = 2,     /* the data itself is unusable: NaN/Inf, bad weights, zero rows for cosine */
+    FKM_ERR_NO_MEMORY = 3,     /* host or device allocation failed */
+    FKM_ERR_IO = 4,            /* a file could not be opened, read or written */
+    FKM_ERR_FORMAT = 5,        /* a file is malformed, truncated or of an unsupported type */
+    FKM_ERR_NO_CUDA = 6,       /* CUDA requested but this build or this machine has no GPU */
+    FKM_ERR_CUDA = 7,          /* a CUDA call failed; the message holds the CUDA error text */
+    FKM_ERR_CANCELLED = 8,     /* the progress callback asked to stop */
+    FKM_ERR_INTERNAL = 9       /* a bug: please report it with the message */
+} fkm_status;
+
+/* Static text for a status code ("invalid argument", ...). Never NULL. */
+FKM_API const char *fkm_status_str(fkm_status s);
+/* Detail of the last failure on this thread (e.g. "data[12][3] is NaN"). Never NULL; "" if none.
+ * The pointer stays valid until the next failing call on the same thread. */
+FKM_API const char *fkm_last_error(void);
+FKM_API const char *fkm_version(void);
+
+/* ---------------------------------------------------------------- enums */
+typedef enum { FKM_F32 = 0, FKM_F64 = 1, FKM_F16 = 2, FKM_BF16 = 3, FKM_U8 = 4 } fkm_dtype;
+/* Size in bytes of one element of dtype t (0 for an unknown value). */
+FKM_API size_t fkm_dtype_size(fkm_dtype t);
+
+typedef enum {
+    FKM_METRIC_L2 = 0,     /* squared Euclidean distance, argmin */
+    FKM_METRIC_COSINE = 1, /* spherical k-means: points and centroids unit-normalised, argmax x.c */
+    FKM_METRIC_IP = 2      /* inner product: argmax x.c; centroids are plain means */
+} fkm_metric;
+
+typedef enum {
+    FKM_INIT_KMEANSPP = 0, /* greedy k-means++ (2 + log k candidates per step), seeded */
+    FKM_INIT_RANDOM = 1,   /* k distinct points chosen uniformly, seeded */
+    FKM_INIT_ARRAY = 2     /* params.init_centroids (k x d float32) */
+} fkm_init;
+
+typedef enum {
+    FKM_STOP_SHIFT = 0,   /* max_k |c_k(new) - c_k(old)|^2 <= tol * mean per-feature variance of X */
+    FKM_STOP_INERTIA = 1, /* (inertia_prev - inertia) / inertia_prev <= tol */
+    FKM_STOP_LABELS = 2,  /* no label changed in an iteration */
+    FKM_STOP_FIXED = 3    /* run exactly max_iter iterations */
+} fkm_stop_rule;
+
+typedef enum {
+    FKM_STOPPED_CONVERGED = 0, /* the stop rule was met */
+    FKM_STOPPED_MAX_ITER = 1,  /* max_iter iterations ran (always so for FKM_STOP_FIXED) */
+    FKM_STOPPED_CANCELLED = 2  /* the progress callback returned non-zero */
+} fkm_stop_reason;
+
+typedef enum {
+    FKM_EMPTY_FARTHEST = 0, /* default: an empty cluster takes the point farthest from its own
+                               centroid (largest current distance, lowest index on ties), which
+                               leaves its old cluster; deterministic, never NaN */
+    FKM_EMPTY_KEEP = 1      /* an empty cluster keeps its previous centroid */
+} fkm_empty_policy;
+
+typedef enum { FKM_DEVICE_AUTO = 0, FKM_DEVICE_CPU = 1, FKM_DEVICE_CUDA = 2 } fkm_device;
+
+typedef enum {
+    FKM_PREC_AUTO = 0,  /* EXACT on the CPU; on a GPU: input dtype's tensor-core mode
+                           (f16 -> FP16, bf16 -> BF16, f32/f64/u8 -> EXACT) */
+    FKM_PREC_EXACT = 1, /* fp32 products and sums */
+    FKM_PREC_TF32 = 2,  /* GPU only: tf32 tensor cores, fp32 accumulate (margin ~1e-3) */
+    FKM_PREC_FP16 = 3,  /* GPU only: fp16 tensor cores, fp32 accumulate (margin ~1e-2) */
+    FKM_PREC_BF16 = 4   /* GPU only: bf16 tensor cores, fp32 accumulate (margin ~1e-2) */
+} fkm_precision;
+
+typedef enum { FKM_LOG_ERROR = 0, FKM_LOG_WARN = 1, FKM_LOG_INFO = 2, FKM_LOG_DEBUG = 3 } fkm_log_level;
+
+/* Log sink: called from the calling thread only. `msg` is valid during the call. */
+typedef void (*fkm_log_fn)(fkm_log_level level, const char *msg, void *user);
+
+/* Per-iteration statistics. */
+typedef struct {
+    double inertia;   /* sum of (weighted) distances of points to the centroids used to assign them */
+    double shift;     /* max_k Euclidean distance moved by centroid k in this iteration */
+    int64_t empty;    /* clusters that received no point in this iteration (before the policy) */
+    int64_t changed;  /* points whose label changed (all points in the first iteration) */
+    double ms;        /* wall-clock milliseconds spent in the iteration */
+} fkm_iter_stats;
+
+/* Progress: called after each iteration (of each restart / batch problem) on the calling thread.
+ * Return non-zero to cancel: the fit stops after the current iteration, keeps what it has and
+ * returns FKM_ERR_CANCELLED with stop_reason FKM_STOPPED_CANCELLED. */
+typedef int (*fkm_progress_fn)(int iter, int max_iter, const fkm_iter_stats *stats, void *user);
+
+/* ---------------------------------------------------------------- parameters */
+typedef struct {
+    int64_t k;                    /* clusters; 1 <= k <= n. Default 8 */
+    int max_iter;                 /* >= 0; 0 means only initialise + assign. Default 300 */
+    double tol;                   /* >= 0, finite. Default 1e-4 */
+    fkm_stop_rule stop;           /* default FKM_STOP_SHIFT */
+    fkm_init init;                /* default FKM_INIT_KMEANSPP */
+    const float *init_centroids;  /* [in] k x d float32, host; used when init == FKM_INIT_ARRAY */
+    int freeze_init;              /* non-zero: never update centroids (pure assignment). Default 0 */
+    int n_init;                   /* restarts (>= 1), best final inertia kept. Default 1 */
+    uint64_t seed;                /* default 0 */
+    fkm_metric metric;            /* default FKM_METRIC_L2 */
+    fkm_empty_policy empty;       /* default FKM_EMPTY_FARTHEST */
+    fkm_device device;            /* default FKM_DEVICE_AUTO (a GPU if present, else the CPU) */
+    int cuda_device;              /* GPU ordinal when a GPU runs. Default 0 */
+    fkm_precision precision;      /* default FKM_PREC_AUTO */
+    int threads;                  /* CPU threads; 0 = all available. Default 0 */
+    int verbose;                  /* 0 silent (default) .. 3 debug; messages go to log_fn */
+    fkm_log_fn log_fn;            /* NULL: messages are dropped */
+    void *log_user;
+    fkm_progress_fn progress_fn;  /* NULL: no progress reports */
+    void *progress_user;
+} fkm_params;
+
+/* Fill *p with the defaults documented above. */
+FKM_API void fkm_params_default(fkm_params *p);
+/* Check p against a problem of n points of dimension d, without running anything. */
+FKM_API fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d);
+
+/* ---------------------------------------------------------------- data */
+/* A dense row-major matrix of n points x d features (or b problems of n x d, contiguous). */
+typedef struct {
+    const void *data;      /* [in] host, b*n*d elements of dtype, row-major, caller-owned */
+    fkm_dtype dtype;
+    int64_t n, d;
+    const float *weights;  /* [in] optional host n (b*n for batches) non-negative sample weights;
+                              NULL = all 1. Must not all be zero. */
+} fkm_matrix;
+
+/* ---------------------------------------------------------------- results */
+typedef struct {
+    int64_t k, n, d;
+    float *centroids;           /* [out,lib] k x d float32, row-major */
+    int32_t *labels;            /* [out,lib] n labels in [0, k) of the final centroids */
+    double inertia;             /* of the final centroids and labels, float64 */
+    int iterations;             /* Lloyd iterations run in the kept restart */
+    fkm_stop_reason stop_reason;
+    fkm_iter_stats *stats;      /* [out,lib] `iterations` entries of the kept restart */
+    int best_init;              /* which restart (0-based) was kept */
+    fkm_device device;          /* the device that ran: FKM_DEVICE_CPU or FKM_DEVICE_CUDA */
+    fkm_precision precision;    /* the precision that ran (never AUTO) */
+} fkm_result;
+
+/* Free the library-owned arrays of r and zero it. Safe on a zeroed or already-freed result. */
+FKM_API void fkm_result_free(fkm_result *r);
+
+/* ---------------------------------------------------------------- entry points */
+/* Fit k-means to x (x->n points; b must be 1, see fkm_fit_batch). On failure *out is zeroed,
+ * except on FKM_ERR_CANCELLED, where *out holds the state reached (free it as usual). */
+FKM_API fkm_status fkm_fit(const fkm_params *p, const fkm_matrix *x, fkm_result *out);
+
+/* Fit b independent problems stored contiguously in x->data (b x n x d); out has b entries.
+ * Each problem i uses seed p->seed + i. On failure every out[i] is zeroed. */
+FKM_API fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b,
+                                 fkm_result *out);
+
+/* Nearest centroid of each point. centroids: [in] host k x d float32.
+ * labels: [out] n int32. dist: [out] optional n float32 (distance to the chosen centroid:
+ * squared L2 for L2; 1 - cos for cosine; -x.c for inner product); NULL to skip. */
+FKM_API fkm_status fkm_predict(const fkm_params *p, const fkm_matrix *x, const float *centroids,
+                               int64_t k, int32_t *labels, float *dist);
+
+/* Distances of every point to every centroid. out: [out] n x k float32, as for `dist` above. */
+FKM_API fkm_status fkm_transform(const fkm_params *p, const fkm_matrix *x, const float *centroids,
+                                 int64_t k, float *out);
+
+/* Inertia (float64, weighted) of x under the given centroids. */
+FKM_API fkm_status fkm_score(const fkm_params *p, const fkm_matrix *x, const float *centroids,
+                             int64_t k, double *inertia);
+
+/* Number of usable CUDA devices (0 in a CPU-only build or on a machine without a GPU). */
+FKM_API int fkm_cuda_device_count(void);
+
+/* Human-readable names. */
+FKM_API const char *fkm_device_str(fkm_device d);
+FKM_API const char *fkm_precision_str(fkm_precision p);
+FKM_API const char *fkm_stop_reason_str(fkm_stop_reason r);
+FKM_API const char *fkm_metric_str(fkm_metric m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FLASHKMEANS_H */

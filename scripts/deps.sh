@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install the Debian packages flashkmeans' demo, tests and CPU benchmarks use, if missing.
+set -euo pipefail
+pkgs=(cmake gcc make zlib1g-dev python3-numpy python3-pytest dataset-fashion-mnist)
+[ "${FKM_BENCH_DEPS:-0}" = 1 ] && pkgs+=(python3-faiss python3-sklearn)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,69 @@
+/* backend.h -- the small internal interface that every compute engine (CPU, CUDA) implements.
+ *
+ * The core (src/core/) owns parameter checking, dtype conversion, initialisation, the stop
+ * rules, restarts and statistics. An engine owns the data once `create` has run and keeps the
+ * centroids, labels and per-point distances wherever it computes (host memory or GPU memory),
+ * so an iteration moves no data across PCIe: the core only reads back scalars (fkm_iter_stats).
+ */
+#ifndef FKM_BACKEND_H
+#define FKM_BACKEND_H
+
+#include "flashkmeans.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One problem, as the core hands it to an engine. All pointers are host, [in], owned by the core
+ * and valid until the engine is destroyed. */
+typedef struct {
+    const float *x;        /* n x d float32, row-major; rows unit-normalised for COSINE */
+    const void *raw;       /* the caller's original data (dtype raw_dtype), n x d, may equal x */
+    fkm_dtype raw_dtype;   /* engines that compute in the input's own type (GPU fp16) use raw */
+    const float *w;        /* n weights, or NULL for all 1 */
+    int64_t n, d, k;
+    fkm_metric metric;
+    fkm_precision precision; /* resolved (never AUTO) */
+    int threads;           /* resolved CPU thread count (>= 1) */
+    int cuda_device;
+} fkm_problem;
+
+typedef struct fkm_backend {
+    const char *name;      /* "cpu", "cuda" */
+    fkm_device device;
+
+    /* Take the problem (GPU: upload). *eng receives the engine's state. */
+    fkm_status (*create)(const fkm_problem *pb, void **eng);
+    void (*destroy)(void *eng);
+
+    /* Centroids in or out: host k x d float32. */
+    fkm_status (*set_centroids)(void *eng, const float *c);
+    fkm_status (*get_centroids)(void *eng, float *c);
+
+    /* One Lloyd iteration: assign every point to its nearest current centroid (ties -> lowest
+     * index; labels and per-point distances kept inside the engine), then, if `update`, replace
+     * each centroid by the weighted mean of its points (COSINE: re-normalised; empty clusters
+     * by `pol`). Fills inertia (of the assignment), shift, empty, changed; not ms. */
+    fkm_status (*iterate)(void *eng, int update, fkm_empty_policy pol, fkm_iter_stats *st);
+
+    /* Assign with the current centroids. labels: host n or NULL; dist: host n or NULL
+     * (distance as documented for fkm_predict); inertia: weighted float64 sum, or NULL. */
+    fkm_status (*assign)(void *eng, int32_t *labels, float *dist, double *inertia);
+
+    /* Optional (NULL if absent): all n x k distances into host `out`. */
+    fkm_status (*distances)(void *eng, float *out);
+
+    /* Optional (NULL: the core runs greedy k-means++ on the host): choose k initial centroids
+     * from the data with greedy k-means++ seeded by `seed`, leave them as the engine's current
+     * centroids and copy them to host `c` (k x d). Must give the same centroids as the core's. */
+    fkm_status (*kmeanspp)(void *eng, uint64_t seed, float *c);
+} fkm_backend;
+
+extern const fkm_backend fkm_cpu_backend;
+/* NULL in a CPU-only build. */
+const fkm_backend *fkm_cuda_backend_get(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

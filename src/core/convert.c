@@ -1,0 +1,117 @@
+/* convert.c -- input checking and conversion of every input dtype to the float32 working copy.
+ *
+ * One pass over the caller's data: convert (if needed), reject NaN/Inf with the first position,
+ * reject magnitudes whose squared norms would overflow float32, and unit-normalise rows for the
+ * cosine metric. float32 input that needs no normalisation is used in place (no copy). */
+#include "convert.h"
+
+#include <math.h>
+#include <string.h>
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalise */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) { man <<= 1; exp--; }
+            bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static float bf16_to_float(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+float fkm_elem_to_float(const void *data, fkm_dtype t, size_t i) {
+    switch (t) {
+    case FKM_F32: return ((const float *)data)[i];
+    case FKM_F64: return (float)((const double *)data)[i];
+    case FKM_F16: return half_to_float(((const uint16_t *)data)[i]);
+    case FKM_BF16: return bf16_to_float(((const uint16_t *)data)[i]);
+    case FKM_U8: return (float)((const uint8_t *)data)[i];
+    }
+    return 0.0f;
+}
+
+/* Largest |x| such that d * x^2 stays well inside float32 range (room for the 2 x.c term). */
+static double max_safe_abs(int64_t d) { return sqrt(3.0e37 / (double)d); }
+
+fkm_status fkm_check_and_convert(const fkm_matrix *m, int64_t rows, fkm_metric metric,
+                                 const float **out, float **owned) {
+    fkm_status st = FKM_OK;
+    const int64_t d = m->d;
+    const int need_copy = m->dtype != FKM_F32 || metric == FKM_METRIC_COSINE;
+    float *buf = NULL;
+    *out = NULL;
+    *owned = NULL;
+    if (need_copy) {
+        buf = (float *)fkm_alloc((size_t)rows * (size_t)d, sizeof(float));
+        FKM_CHECK_ALLOC(buf, "the float32 working copy of the data");
+    }
+    const double lim = max_safe_abs(d);
+    for (int64_t i = 0; i < rows; i++) {
+        double norm2 = 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            size_t idx = (size_t)i * (size_t)d + (size_t)j;
+            float v = fkm_elem_to_float(m->data, m->dtype, idx);
+            if (m->dtype == FKM_F64 && isfinite(((const double *)m->data)[idx]) && isinf(v))
+                v = NAN; /* out of float32 range: reported as overflow below */
+            if (!isfinite(v)) {
+                st = FKM_FAIL(FKM_ERR_BAD_INPUT, "data[%lld][%lld] is %s", (long long)(i % m->n),
+                              (long long)j, isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf"));
+                if (rows > m->n) fkm_set_error(st, __FILE__, __LINE__, "problem %lld: data[%lld][%lld] is not finite",
+                                               (long long)(i / m->n), (long long)(i % m->n), (long long)j);
+                goto cleanup;
+            }
+            if (fabs(v) > lim) {
+                st = FKM_FAIL(FKM_ERR_BAD_INPUT,
+                              "data[%lld][%lld] = %g is too large: squared norms would overflow float32 "
+                              "(limit |x| <= %.3g for d = %lld); rescale the data",
+                              (long long)(i % m->n), (long long)j, (double)v, lim, (long long)d);
+                goto cleanup;
+            }
+            norm2 += (double)v * v;
+            if (buf) buf[idx] = v;
+        }
+        if (metric == FKM_METRIC_COSINE) {
+            if (norm2 == 0.0) {
+                st = FKM_FAIL(FKM_ERR_BAD_INPUT, "row %lld is all zeros: cosine distance is undefined for it",
+                              (long long)(i % m->n));
+                goto cleanup;
+            }
+            float inv = (float)(1.0 / sqrt(norm2));
+            for (int64_t j = 0; j < d; j++) buf[(size_t)i * (size_t)d + (size_t)j] *= inv;
+        }
+    }
+    *out = buf ? buf : (const float *)m->data;
+    *owned = buf;
+    return FKM_OK;
+cleanup:
+    fkm_free(buf);
+    return st;
+}
+
+fkm_status fkm_check_weights(const float *w, int64_t n) {
+    if (!w) return FKM_OK;
+    double total = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(w[i])) return FKM_FAIL(FKM_ERR_BAD_INPUT, "weights[%lld] is not finite", (long long)i);
+        if (w[i] < 0) return FKM_FAIL(FKM_ERR_BAD_INPUT, "weights[%lld] = %g is negative", (long long)i, (double)w[i]);
+        total += w[i];
+    }
+    if (total <= 0) return FKM_FAIL(FKM_ERR_BAD_INPUT, "all %lld weights are zero", (long long)n);
+    return FKM_OK;
+}

@@ -1,0 +1,261 @@
+/* fit.c -- the Lloyd driver: backend choice, restarts, stop rules, statistics, cancellation. */
+#include "../backend.h"
+#include "convert.h"
+#include "init.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int resolve_threads(int t) {
+#ifdef _OPENMP
+    return t > 0 ? t : omp_get_max_threads();
+#else
+    (void)t;
+    return 1;
+#endif
+}
+
+static fkm_status choose_backend(const fkm_params *p, const fkm_backend **out) {
+    const fkm_backend *cuda = fkm_cuda_backend_get();
+    int ngpu = cuda ? fkm_cuda_device_count() : 0;
+    if (p->device == FKM_DEVICE_CUDA) {
+        if (!cuda) return FKM_FAIL(FKM_ERR_NO_CUDA, "device=cuda requested but this build has no CUDA support");
+        if (ngpu == 0) return FKM_FAIL(FKM_ERR_NO_CUDA, "device=cuda requested but no CUDA GPU is present");
+        if (p->cuda_device >= ngpu)
+            return FKM_FAIL(FKM_ERR_INVALID_ARG, "cuda_device %d does not exist (%d GPU(s) present)", p->cuda_device, ngpu);
+        *out = cuda;
+    } else if (p->device == FKM_DEVICE_AUTO && ngpu > 0 && p->cuda_device < ngpu) {
+        *out = cuda;
+    } else {
+        *out = &fkm_cpu_backend;
+    }
+    return FKM_OK;
+}
+
+static fkm_status resolve_precision(const fkm_params *p, const fkm_backend *be, fkm_dtype t,
+                                    fkm_precision *out) {
+    fkm_precision pr = p->precision;
+    if (be->device == FKM_DEVICE_CPU) {
+        if (pr != FKM_PREC_AUTO && pr != FKM_PREC_EXACT && p->device == FKM_DEVICE_CPU)
+            return FKM_FAIL(FKM_ERR_INVALID_ARG, "precision %s needs the cuda device; the CPU computes in exact fp32",
+                            fkm_precision_str(pr));
+        if (pr != FKM_PREC_AUTO && pr != FKM_PREC_EXACT)
+            fkm_log(p, FKM_LOG_WARN, "no GPU: running precision exact on the CPU instead of %s", fkm_precision_str(pr));
+        *out = FKM_PREC_EXACT;
+        return FKM_OK;
+    }
+    if (pr == FKM_PREC_AUTO) pr = t == FKM_F16 ? FKM_PREC_FP16 : t == FKM_BF16 ? FKM_PREC_BF16 : FKM_PREC_EXACT;
+    *out = pr;
+    return FKM_OK;
+}
+
+/* Mean over features of the per-feature variance: the scale that makes `tol` unitless. */
+static double mean_variance(const float *x, int64_t n, int64_t d) {
+    double total = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+        double s = 0.0, s2 = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            double v = x[i * d + j];
+            s += v;
+            s2 += v * v;
+        }
+        double m = s / n, var = s2 / n - m * m;
+        total += var > 0 ? var : 0;
+    }
+    return total / d;
+}
+
+static int should_stop(const fkm_params *p, int it, const fkm_iter_stats *s, double prev_inertia,
+                       double var) {
+    switch (p->stop) {
+    case FKM_STOP_SHIFT: return s->shift * s->shift <= p->tol * var;
+    case FKM_STOP_INERTIA:
+        if (it == 0) return 0;
+        if (prev_inertia <= 0) return 1;
+        return (prev_inertia - s->inertia) / prev_inertia <= p->tol;
+    case FKM_STOP_LABELS: return it > 0 && s->changed == 0;
+    case FKM_STOP_FIXED: return 0;
+    }
+    return 0;
+}
+
+static fkm_status initial_centroids(const fkm_params *p, const fkm_backend *be, void *eng,
+                                    const fkm_problem *pb, uint64_t seed, float *c) {
+    const int64_t k = pb->k, d = pb->d;
+    switch (p->init) {
+    case FKM_INIT_ARRAY:
+        for (int64_t i = 0; i < k * d; i++)
+            if (!isfinite(p->init_centroids[i]))
+                return FKM_FAIL(FKM_ERR_BAD_INPUT, "init_centroids[%lld][%lld] is not finite",
+                                (long long)(i / d), (long long)(i % d));
+        memcpy(c, p->init_centroids, (size_t)(k * d) * sizeof(float));
+        if (pb->metric == FKM_METRIC_COSINE)
+            for (int64_t ci = 0; ci < k; ci++) {
+                double s = 0;
+                for (int64_t j = 0; j < d; j++) s += (double)c[ci * d + j] * c[ci * d + j];
+                if (s == 0) return FKM_FAIL(FKM_ERR_BAD_INPUT, "init_centroids row %lld is all zeros (cosine metric)", (long long)ci);
+                for (int64_t j = 0; j < d; j++) c[ci * d + j] = (float)(c[ci * d + j] / sqrt(s));
+            }
+        return be->set_centroids(eng, c);
+    case FKM_INIT_RANDOM: {
+        fkm_status st = fkm_init_random(pb->x, pb->n, d, k, seed, c);
+        return st != FKM_OK ? st : be->set_centroids(eng, c);
+    }
+    case FKM_INIT_KMEANSPP:
+        if (be->kmeanspp) return be->kmeanspp(eng, seed, c);
+        {
+            fkm_status st = fkm_init_kmeanspp(pb->x, pb->w, pb->n, d, k, seed, pb->threads, c);
+            return st != FKM_OK ? st : be->set_centroids(eng, c);
+        }
+    }
+    return FKM_FAIL(FKM_ERR_INTERNAL, "unhandled init method");
+}
+
+/* Allocate the arrays of a result for k x d centroids, n labels, `iters` stats. */
+static fkm_status result_alloc(fkm_result *r, int64_t k, int64_t n, int64_t d, int iters) {
+    fkm_status st = FKM_OK;
+    memset(r, 0, sizeof *r);
+    r->k = k; r->n = n; r->d = d;
+    r->centroids = (float *)fkm_alloc((size_t)(k * d), sizeof(float));
+    r->labels = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
+    r->stats = (fkm_iter_stats *)fkm_calloc((size_t)(iters > 0 ? iters : 1), sizeof(fkm_iter_stats));
+    FKM_CHECK_ALLOC(r->centroids && r->labels && r->stats, "the result arrays");
+    return FKM_OK;
+cleanup:
+    fkm_result_free(r);
+    return st;
+}
+
+void fkm_result_free(fkm_result *r) {
+    if (!r) return;
+    fkm_free(r->centroids);
+    fkm_free(r->labels);
+    fkm_free(r->stats);
+    memset(r, 0, sizeof *r);
+}
+
+/* Run one restart from its initial centroids into `cur` (arrays allocated). Returns
+ * FKM_ERR_CANCELLED when the progress callback asked to stop. */
+static fkm_status run_restart(const fkm_params *p, const fkm_backend *be, void *eng,
+                              const fkm_problem *pb, uint64_t seed, double var, fkm_result *cur) {
+    fkm_status st = FKM_OK;
+    FKM_TRY(initial_centroids(p, be, eng, pb, seed, cur->centroids));
+    cur->stop_reason = FKM_STOPPED_MAX_ITER;
+    const int iters = p->freeze_init ? 0 : p->max_iter;
+    double prev = 0.0;
+    for (int it = 0; it < iters; it++) {
+        fkm_iter_stats *s = &cur->stats[it];
+        double t0 = fkm_now_ms();
+        FKM_TRY(be->iterate(eng, 1, p->empty, s));
+        s->ms = fkm_now_ms() - t0;
+        cur->iterations = it + 1;
+        fkm_log(p, FKM_LOG_DEBUG, "iter %d: inertia %.9g shift %.3g empty %lld changed %lld (%.2f ms)", it,
+                s->inertia, s->shift, (long long)s->empty, (long long)s->changed, s->ms);
+        if (p->progress_fn && p->progress_fn(it, iters, s, p->progress_user)) {
+            cur->stop_reason = FKM_STOPPED_CANCELLED;
+            break;
+        }
+        if (should_stop(p, it, s, prev, var)) {
+            cur->stop_reason = FKM_STOPPED_CONVERGED;
+            break;
+        }
+        prev = s->inertia;
+    }
+    /* Labels and inertia always describe the returned centroids. */
+    FKM_TRY(be->get_centroids(eng, cur->centroids));
+    FKM_TRY(be->assign(eng, cur->labels, NULL, &cur->inertia));
+    if (cur->stop_reason == FKM_STOPPED_CANCELLED) st = FKM_FAIL(FKM_ERR_CANCELLED, "cancelled by the progress callback");
+cleanup:
+    return st;
+}
+
+/* One problem: x32 (n x d working copy), raw (caller's data of dtype t), weights w. */
+static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precision prec,
+                          const float *x32, const void *raw, fkm_dtype t, const float *w, int64_t n,
+                          int64_t d, uint64_t seed, fkm_result *out) {
+    fkm_status st = FKM_OK;
+    void *eng = NULL;
+    fkm_result cur;
+    memset(&cur, 0, sizeof cur);
+    fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, resolve_threads(p->threads), p->cuda_device};
+    const int iters = p->max_iter;
+    const double var = p->stop == FKM_STOP_SHIFT ? mean_variance(x32, n, d) : 0.0;
+
+    FKM_TRY(result_alloc(out, p->k, n, d, iters));
+    FKM_TRY(result_alloc(&cur, p->k, n, d, iters));
+    FKM_TRY(be->create(&pb, &eng));
+    out->inertia = INFINITY;
+    for (int r = 0; r < p->n_init; r++) {
+        cur.iterations = 0;
+        st = run_restart(p, be, eng, &pb, seed + (uint64_t)r * 0x9E3779B9ull, var, &cur);
+        if (st != FKM_OK && st != FKM_ERR_CANCELLED) goto cleanup;
+        fkm_log(p, FKM_LOG_INFO, "restart %d: inertia %.9g after %d iterations (%s)", r, cur.inertia,
+                cur.iterations, fkm_stop_reason_str(cur.stop_reason));
+        if (cur.inertia < out->inertia || r == 0) { /* swap arrays: cur becomes the best so far */
+            fkm_result tmp = *out;
+            *out = cur;
+            cur = tmp;
+            out->best_init = r;
+        }
+        if (st == FKM_ERR_CANCELLED) break;
+    }
+    out->device = be->device;
+    out->precision = prec;
+cleanup:
+    if (eng) be->destroy(eng);
+    fkm_result_free(&cur);
+    if (st != FKM_OK && st != FKM_ERR_CANCELLED) fkm_result_free(out);
+    return st;
+}
+
+static fkm_status check_matrix(const fkm_matrix *x) {
+    if (!x) return FKM_FAIL(FKM_ERR_INVALID_ARG, "data matrix is NULL");
+    if (x->n <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "n must be >= 1 (got %lld points)", (long long)x->n);
+    if (x->d <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "d must be >= 1 (got dimension %lld)", (long long)x->d);
+    if (!x->data) return FKM_FAIL(FKM_ERR_INVALID_ARG, "data pointer is NULL");
+    if (fkm_dtype_size(x->dtype) == 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown dtype %d", (int)x->dtype);
+    return FKM_OK;
+}
+
+fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fkm_result *out) {
+    fkm_status st = FKM_OK;
+    float *owned = NULL;
+    const float *x32 = NULL;
+    const fkm_backend *be = NULL;
+    fkm_precision prec = FKM_PREC_EXACT;
+    int64_t done = 0;
+    if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "result pointer is NULL");
+    if (b <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "batch count must be >= 1 (got %lld)", (long long)b);
+    for (int64_t i = 0; i < b; i++) memset(&out[i], 0, sizeof out[i]);
+    FKM_TRY(check_matrix(x));
+    FKM_TRY(fkm_params_validate(p, x->n, x->d));
+    FKM_TRY(choose_backend(p, &be));
+    FKM_TRY(resolve_precision(p, be, x->dtype, &prec));
+    FKM_TRY(fkm_check_weights(x->weights, x->n * b));
+    FKM_TRY(fkm_check_and_convert(x, x->n * b, p->metric, &x32, &owned));
+    fkm_log(p, FKM_LOG_INFO, "fit: b=%lld n=%lld d=%lld k=%lld on %s (%s)", (long long)b, (long long)x->n,
+            (long long)x->d, (long long)p->k, be->name, fkm_precision_str(prec));
+    const size_t esz = fkm_dtype_size(x->dtype);
+    for (; done < b; done++) {
+        const size_t off = (size_t)done * (size_t)x->n * (size_t)x->d;
+        st = fit_one(p, be, prec, x32 + off, (const char *)x->data + off * esz, x->dtype,
+                     x->weights ? x->weights + done * x->n : NULL, x->n, x->d, p->seed + (uint64_t)done,
+                     &out[done]);
+        if (st != FKM_OK) break;
+    }
+    if (st == FKM_ERR_CANCELLED) done++; /* the cancelled problem keeps its partial result */
+cleanup:
+    fkm_free(owned);
+    if (st != FKM_OK && st != FKM_ERR_CANCELLED)
+        for (int64_t i = 0; i < b; i++) fkm_result_free(&out[i]);
+    return st;
+}
+
+fkm_status fkm_fit(const fkm_params *p, const fkm_matrix *x, fkm_result *out) {
+    return fkm_fit_batch(p, x, 1, out);
+}

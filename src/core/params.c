@@ -1,0 +1,49 @@
+/* params.c -- defaults and validation of fkm_params. */
+#include "../internal.h"
+
+#include <math.h>
+#include <string.h>
+
+void fkm_params_default(fkm_params *p) {
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    p->k = 8;
+    p->max_iter = 300;
+    p->tol = 1e-4;
+    p->stop = FKM_STOP_SHIFT;
+    p->init = FKM_INIT_KMEANSPP;
+    p->n_init = 1;
+    p->metric = FKM_METRIC_L2;
+    p->empty = FKM_EMPTY_FARTHEST;
+    p->device = FKM_DEVICE_AUTO;
+    p->precision = FKM_PREC_AUTO;
+}
+
+fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d) {
+    if (!p) return FKM_FAIL(FKM_ERR_INVALID_ARG, "params is NULL");
+    if (n <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "n must be >= 1 (got %lld points)", (long long)n);
+    if (d <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "d must be >= 1 (got dimension %lld)", (long long)d);
+    if (p->k <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "k must be >= 1 (got %lld)", (long long)p->k);
+    if (p->k > n)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "k = %lld is larger than the number of points n = %lld",
+                        (long long)p->k, (long long)n);
+    if (p->k > INT32_MAX)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "k = %lld exceeds the int32 label range", (long long)p->k);
+    if (p->max_iter < 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "max_iter must be >= 0 (got %d)", p->max_iter);
+    if (!(p->tol >= 0) || isinf(p->tol))
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "tol must be a finite number >= 0 (got %g)", p->tol);
+    if ((unsigned)p->stop > FKM_STOP_FIXED) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown stop rule %d", (int)p->stop);
+    if ((unsigned)p->init > FKM_INIT_ARRAY) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown init method %d", (int)p->init);
+    if (p->init == FKM_INIT_ARRAY && !p->init_centroids)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init is FKM_INIT_ARRAY but init_centroids is NULL");
+    if (p->freeze_init && p->init != FKM_INIT_ARRAY)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "freeze_init needs init = FKM_INIT_ARRAY");
+    if (p->n_init < 1) return FKM_FAIL(FKM_ERR_INVALID_ARG, "n_init must be >= 1 (got %d)", p->n_init);
+    if ((unsigned)p->metric > FKM_METRIC_IP) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown metric %d", (int)p->metric);
+    if ((unsigned)p->empty > FKM_EMPTY_KEEP) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown empty-cluster policy %d", (int)p->empty);
+    if ((unsigned)p->device > FKM_DEVICE_CUDA) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown device %d", (int)p->device);
+    if ((unsigned)p->precision > FKM_PREC_BF16) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown precision %d", (int)p->precision);
+    if (p->threads < 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "threads must be >= 0 (got %d)", p->threads);
+    if (p->cuda_device < 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "cuda_device must be >= 0 (got %d)", p->cuda_device);
+    return FKM_OK;
+}

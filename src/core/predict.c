@@ -1,0 +1,124 @@
+/* predict.c -- predict / transform / score against given centroids. */
+#include "../backend.h"
+#include "convert.h"
+
+#include <math.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct {
+    const fkm_backend *be;
+    void *eng;
+    float *owned_x;
+    float *c;
+} session;
+
+static void session_close(session *s) {
+    if (s->eng) s->be->destroy(s->eng);
+    fkm_free(s->owned_x);
+    fkm_free(s->c);
+    memset(s, 0, sizeof *s);
+}
+
+/* Validate inputs, convert the data, create an engine and load the centroids (normalised for
+ * cosine). k may exceed n here: predicting few points against many centroids is fine. */
+static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix *x,
+                               const float *centroids, int64_t k) {
+    fkm_status st = FKM_OK;
+    const float *x32 = NULL;
+    memset(s, 0, sizeof *s);
+    if (!p) return FKM_FAIL(FKM_ERR_INVALID_ARG, "params is NULL");
+    if (!x || !x->data) return FKM_FAIL(FKM_ERR_INVALID_ARG, "data matrix is NULL");
+    if (x->n <= 0 || x->d <= 0)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "data must have n >= 1 and d >= 1 (got %lld x %lld)",
+                        (long long)x->n, (long long)x->d);
+    if (fkm_dtype_size(x->dtype) == 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown dtype %d", (int)x->dtype);
+    if (!centroids) return FKM_FAIL(FKM_ERR_INVALID_ARG, "centroids pointer is NULL");
+    if (k <= 0 || k > INT32_MAX) return FKM_FAIL(FKM_ERR_INVALID_ARG, "k must be in [1, 2^31) (got %lld)", (long long)k);
+    fkm_params q = *p;
+    q.k = 1; /* k > n is allowed here; validate the rest */
+    FKM_TRY(fkm_params_validate(&q, x->n, x->d));
+    FKM_TRY(fkm_check_weights(x->weights, x->n));
+    const int64_t d = x->d;
+    s->c = (float *)fkm_alloc((size_t)(k * d), sizeof(float));
+    FKM_CHECK_ALLOC(s->c, "centroid copy");
+    for (int64_t i = 0; i < k * d; i++) {
+        if (!isfinite(centroids[i])) {
+            st = FKM_FAIL(FKM_ERR_BAD_INPUT, "centroids[%lld][%lld] is not finite", (long long)(i / d),
+                          (long long)(i % d));
+            goto cleanup;
+        }
+        s->c[i] = centroids[i];
+    }
+    if (p->metric == FKM_METRIC_COSINE)
+        for (int64_t ci = 0; ci < k; ci++) {
+            double n2 = 0;
+            for (int64_t j = 0; j < d; j++) n2 += (double)s->c[ci * d + j] * s->c[ci * d + j];
+            if (n2 == 0) {
+                st = FKM_FAIL(FKM_ERR_BAD_INPUT, "centroid %lld is all zeros (cosine metric)", (long long)ci);
+                goto cleanup;
+            }
+            for (int64_t j = 0; j < d; j++) s->c[ci * d + j] = (float)(s->c[ci * d + j] / sqrt(n2));
+        }
+    FKM_TRY(fkm_check_and_convert(x, x->n, p->metric, &x32, &s->owned_x));
+    const fkm_backend *cuda = fkm_cuda_backend_get();
+    int ngpu = cuda ? fkm_cuda_device_count() : 0;
+    if (p->device == FKM_DEVICE_CUDA && ngpu == 0) {
+        st = FKM_FAIL(FKM_ERR_NO_CUDA, "device=cuda requested but %s", cuda ? "no CUDA GPU is present" : "this build has no CUDA support");
+        goto cleanup;
+    }
+    s->be = (p->device != FKM_DEVICE_CPU && ngpu > 0) ? cuda : &fkm_cpu_backend;
+    fkm_precision prec = s->be->device == FKM_DEVICE_CPU ? FKM_PREC_EXACT
+                         : p->precision != FKM_PREC_AUTO  ? p->precision
+                         : x->dtype == FKM_F16            ? FKM_PREC_FP16
+                         : x->dtype == FKM_BF16           ? FKM_PREC_BF16
+                                                          : FKM_PREC_EXACT;
+#ifdef _OPENMP
+    int threads = p->threads > 0 ? p->threads : omp_get_max_threads();
+#else
+    int threads = 1;
+#endif
+    fkm_problem pb = {x32, x->data, x->dtype, x->weights, x->n, d, k, p->metric, prec, threads, p->cuda_device};
+    FKM_TRY(s->be->create(&pb, &s->eng));
+    FKM_TRY(s->be->set_centroids(s->eng, s->c));
+    return FKM_OK;
+cleanup:
+    session_close(s);
+    return st;
+}
+
+fkm_status fkm_predict(const fkm_params *p, const fkm_matrix *x, const float *centroids, int64_t k,
+                       int32_t *labels, float *dist) {
+    session s;
+    if (!labels) return FKM_FAIL(FKM_ERR_INVALID_ARG, "labels pointer is NULL");
+    fkm_status st = session_open(&s, p, x, centroids, k);
+    if (st == FKM_OK) st = s.be->assign(s.eng, labels, dist, NULL);
+    session_close(&s);
+    return st;
+}
+
+fkm_status fkm_score(const fkm_params *p, const fkm_matrix *x, const float *centroids, int64_t k,
+                     double *inertia) {
+    session s;
+    if (!inertia) return FKM_FAIL(FKM_ERR_INVALID_ARG, "inertia pointer is NULL");
+    fkm_status st = session_open(&s, p, x, centroids, k);
+    if (st == FKM_OK) st = s.be->assign(s.eng, NULL, NULL, inertia);
+    session_close(&s);
+    return st;
+}
+
+fkm_status fkm_transform(const fkm_params *p, const fkm_matrix *x, const float *centroids, int64_t k,
+                         float *out) {
+    session s;
+    if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "output pointer is NULL");
+    fkm_status st = session_open(&s, p, x, centroids, k);
+    if (st == FKM_OK) {
+        st = s.be->distances ? s.be->distances(s.eng, out)
+                             : FKM_FAIL(FKM_ERR_INTERNAL, "backend %s cannot compute distances", s.be->name);
+    }
+    session_close(&s);
+    return st;
+}

@@ -1,0 +1,40 @@
+/* cpu.h -- CPU engine internals: fused assignment kernels and the deterministic update. */
+#ifndef FKM_CPU_H
+#define FKM_CPU_H
+#include "../backend.h"
+#include "../internal.h"
+
+/* How the three metrics reduce to one argmin: score(c) = cterm[c] - alpha * x.c, and the
+ * reported distance is xterm(x) + score, clamped at 0 for L2.
+ *   L2:     cterm = |c|^2, alpha = 2, xterm = |x|^2
+ *   cosine: cterm = 0,     alpha = 1, xterm = 1     (x, c unit vectors: 1 - cos)
+ *   ip:     cterm = 0,     alpha = 1, xterm = 0     (-x.c)                                  */
+typedef struct {
+    const float *x;      /* n x d */
+    const float *xterm;  /* n, per-point additive term (see above) */
+    const float *c;      /* k x d */
+    const float *cterm;  /* k */
+    int64_t n, d, k;
+    float alpha;
+    int clamp;           /* clamp distances at 0 (L2) */
+    int threads;
+} fkm_cpu_assign_args;
+
+/* labels[i] = argmin_c score (ties -> lowest c); best[i] = xterm[i] + min score. Never forms the
+ * n x k matrix: points and centroids are walked in cache-sized blocks. Picks the widest SIMD
+ * kernel the running CPU supports. */
+void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best);
+
+/* Name of the kernel fkm_cpu_assign uses on this CPU ("avx512", "avx2", "portable"). */
+const char *fkm_cpu_assign_kernel(void);
+
+/* Deterministic weighted means: c[k] = sum_{i: labels[i]=k} w_i x_i / sum w_i, summed in float64
+ * in index order within each cluster whatever the thread count. counts[k] = number of points.
+ * Clusters with no weight are left untouched in c and flagged in counts as 0. */
+fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
+                          int64_t k, int threads, float *c, int64_t *counts);
+
+/* Sum of v[i] * (w ? w[i] : 1) in float64, in fixed-size chunks combined in order: the same
+ * bits for any thread count. */
+double fkm_cpu_sum(const float *v, const float *w, int64_t n, int threads);
+#endif

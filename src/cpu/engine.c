@@ -1,0 +1,191 @@
+#define _GNU_SOURCE /* qsort_r */
+/* engine.c -- the CPU backend: state, iteration, empty-cluster policy. */
+#include "cpu.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    fkm_problem pb;
+    float *c, *c_old, *cterm, *xterm, *best;
+    int32_t *labels, *prev;
+    int64_t *counts;
+} cpu_engine;
+
+static void cpu_destroy(void *p) {
+    cpu_engine *e = (cpu_engine *)p;
+    if (!e) return;
+    fkm_free(e->c); fkm_free(e->c_old); fkm_free(e->cterm); fkm_free(e->xterm); fkm_free(e->best);
+    fkm_free(e->labels); fkm_free(e->prev); fkm_free(e->counts);
+    free(e);
+}
+
+static fkm_status cpu_create(const fkm_problem *pb, void **out) {
+    fkm_status st = FKM_OK;
+    const int64_t n = pb->n, d = pb->d, k = pb->k;
+    cpu_engine *e = (cpu_engine *)calloc(1, sizeof *e);
+    FKM_CHECK_ALLOC(e, "CPU engine");
+    e->pb = *pb;
+    e->c = (float *)fkm_alloc((size_t)(k * d), sizeof(float));
+    e->c_old = (float *)fkm_alloc((size_t)(k * d), sizeof(float));
+    e->cterm = (float *)fkm_alloc((size_t)k, sizeof(float));
+    e->xterm = (float *)fkm_alloc((size_t)n, sizeof(float));
+    e->best = (float *)fkm_alloc((size_t)n, sizeof(float));
+    e->labels = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
+    e->prev = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
+    e->counts = (int64_t *)fkm_alloc((size_t)k, sizeof(int64_t));
+    FKM_CHECK_ALLOC(e->c && e->c_old && e->cterm && e->xterm && e->best && e->labels && e->prev && e->counts,
+                    "CPU engine arrays");
+#pragma omp parallel for num_threads(pb->threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float s = 0.0f;
+        const float *xi = pb->x + i * d;
+        for (int64_t j = 0; j < d; j++) s += xi[j] * xi[j];
+        e->xterm[i] = pb->metric == FKM_METRIC_L2 ? s : pb->metric == FKM_METRIC_COSINE ? 1.0f : 0.0f;
+    }
+    *out = e;
+    return FKM_OK;
+cleanup:
+    cpu_destroy(e);
+    return st;
+}
+
+static void refresh_cterm(cpu_engine *e) {
+    const int64_t d = e->pb.d;
+    for (int64_t c = 0; c < e->pb.k; c++) {
+        float s = 0.0f;
+        if (e->pb.metric == FKM_METRIC_L2)
+            for (int64_t j = 0; j < d; j++) s += e->c[c * d + j] * e->c[c * d + j];
+        e->cterm[c] = s;
+    }
+}
+
+static fkm_status cpu_set_centroids(void *p, const float *c) {
+    cpu_engine *e = (cpu_engine *)p;
+    memcpy(e->c, c, (size_t)(e->pb.k * e->pb.d) * sizeof(float));
+    for (int64_t i = 0; i < e->pb.n; i++) e->prev[i] = -1; /* new centroids: every label counts as changed */
+    refresh_cterm(e);
+    return FKM_OK;
+}
+
+static fkm_status cpu_get_centroids(void *p, float *c) {
+    cpu_engine *e = (cpu_engine *)p;
+    memcpy(c, e->c, (size_t)(e->pb.k * e->pb.d) * sizeof(float));
+    return FKM_OK;
+}
+
+static void run_assign(cpu_engine *e) {
+    fkm_cpu_assign_args a = {e->pb.x, e->xterm, e->c, e->cterm, e->pb.n, e->pb.d, e->pb.k,
+                             e->pb.metric == FKM_METRIC_L2 ? 2.0f : 1.0f, e->pb.metric == FKM_METRIC_L2,
+                             e->pb.threads};
+    fkm_cpu_assign(&a, e->labels, e->best);
+}
+
+static int cmp_far(const void *a, const void *b, void *ctx);
+
+/* FKM_EMPTY_FARTHEST: each empty cluster, in index order, takes the point farthest from its
+ * centroid (lowest index on ties) among clusters that keep at least one point. */
+static fkm_status fill_empty(cpu_engine *e) {
+    const int64_t n = e->pb.n, k = e->pb.k;
+    int64_t nempty = 0;
+    for (int64_t c = 0; c < k; c++) nempty += e->counts[c] == 0;
+    if (nempty == 0) return FKM_OK;
+    int64_t *order = (int64_t *)fkm_alloc((size_t)n, sizeof(int64_t));
+    if (!order) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the empty-cluster policy");
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof(int64_t), cmp_far, e->best);
+    int64_t pos = 0;
+    for (int64_t c = 0; c < k && pos < n; c++) {
+        if (e->counts[c] != 0) continue;
+        while (pos < n && e->counts[e->labels[order[pos]]] <= 1) pos++;
+        if (pos == n) break; /* no donor left: the cluster keeps its previous centroid */
+        const int64_t i = order[pos++];
+        e->counts[e->labels[i]]--;
+        e->labels[i] = (int32_t)c;
+        e->counts[c] = 1;
+        e->best[i] = 0.0f;
+    }
+    fkm_free(order);
+    return FKM_OK;
+}
+
+static int cmp_far(const void *a, const void *b, void *ctx) {
+    const float *best = (const float *)ctx;
+    int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
+    if (best[i] != best[j]) return best[i] > best[j] ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_iter_stats *s) {
+    cpu_engine *e = (cpu_engine *)p;
+    fkm_status st = FKM_OK;
+    const int64_t n = e->pb.n, d = e->pb.d, k = e->pb.k;
+    run_assign(e);
+    s->inertia = fkm_cpu_sum(e->best, e->pb.w, n, e->pb.threads);
+    s->changed = 0;
+    for (int64_t i = 0; i < n; i++) s->changed += e->labels[i] != e->prev[i];
+    memcpy(e->prev, e->labels, (size_t)n * sizeof(int32_t));
+    s->shift = 0.0;
+    s->empty = 0;
+    if (!update) return FKM_OK;
+    memcpy(e->c_old, e->c, (size_t)(k * d) * sizeof(float));
+    /* Counts first (cheap) so the empty policy can move points before the sums. */
+    memset(e->counts, 0, (size_t)k * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) e->counts[e->labels[i]]++;
+    for (int64_t c = 0; c < k; c++) s->empty += e->counts[c] == 0;
+    if (pol == FKM_EMPTY_FARTHEST) FKM_TRY(fill_empty(e));
+    FKM_TRY(fkm_cpu_update(e->pb.x, e->pb.w, e->labels, n, d, k, e->pb.threads, e->c, e->counts));
+    if (e->pb.metric == FKM_METRIC_COSINE)
+        for (int64_t c = 0; c < k; c++) {
+            double s2 = 0.0;
+            for (int64_t j = 0; j < d; j++) s2 += (double)e->c[c * d + j] * e->c[c * d + j];
+            if (s2 == 0.0) { /* antipodal points cancel: keep the previous direction */
+                memcpy(e->c + c * d, e->c_old + c * d, (size_t)d * sizeof(float));
+                continue;
+            }
+            const double inv = 1.0 / sqrt(s2);
+            for (int64_t j = 0; j < d; j++) e->c[c * d + j] = (float)(e->c[c * d + j] * inv);
+        }
+    for (int64_t c = 0; c < k; c++) {
+        double m = 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            double t = (double)e->c[c * d + j] - e->c_old[c * d + j];
+            m += t * t;
+        }
+        if (m > s->shift) s->shift = m;
+    }
+    s->shift = sqrt(s->shift);
+    refresh_cterm(e);
+cleanup:
+    return st;
+}
+
+static fkm_status cpu_assign(void *p, int32_t *labels, float *dist, double *inertia) {
+    cpu_engine *e = (cpu_engine *)p;
+    run_assign(e);
+    if (labels) memcpy(labels, e->labels, (size_t)e->pb.n * sizeof(int32_t));
+    if (dist) memcpy(dist, e->best, (size_t)e->pb.n * sizeof(float));
+    if (inertia) *inertia = fkm_cpu_sum(e->best, e->pb.w, e->pb.n, e->pb.threads);
+    return FKM_OK;
+}
+
+static fkm_status cpu_distances(void *p, float *out) {
+    cpu_engine *e = (cpu_engine *)p;
+    const int64_t n = e->pb.n, d = e->pb.d, k = e->pb.k;
+    const float alpha = e->pb.metric == FKM_METRIC_L2 ? 2.0f : 1.0f;
+#pragma omp parallel for num_threads(e->pb.threads) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t c = 0; c < k; c++) {
+            float dot = 0.0f;
+            for (int64_t j = 0; j < d; j++) dot += e->pb.x[i * d + j] * e->c[c * d + j];
+            float v = e->xterm[i] + e->cterm[c] - alpha * dot;
+            out[i * k + c] = (e->pb.metric == FKM_METRIC_L2 && v < 0) ? 0.0f : v;
+        }
+    return FKM_OK;
+}
+
+const fkm_backend fkm_cpu_backend = {
+    "cpu", FKM_DEVICE_CPU, cpu_create, cpu_destroy, cpu_set_centroids, cpu_get_centroids,
+    cpu_iterate, cpu_assign, cpu_distances, NULL,
+};
