@@ -25,8 +25,16 @@ typedef struct {
  * kernel the running CPU supports. */
 void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best);
 
-/* Name of the kernel fkm_cpu_assign uses on this CPU ("avx512", "avx2", "portable"). */
+/* Name of the kernel fkm_cpu_assign uses now ("avx512", "avx2", "portable" or "naive"). All
+ * kernels perform the same fp32 operations in the same order (see assign_kern.h), so they give
+ * bitwise-identical labels and distances; they differ only in speed. */
 const char *fkm_cpu_assign_kernel(void);
+
+/* Test and benchmark hook (not thread-safe; call before fitting): force a kernel by name, or
+ * NULL / "auto" for the widest the CPU supports. Returns 0, or -1 if the name is unknown or the
+ * CPU lacks the instructions. fkm_cpu_assign_kernel_supported says which names would work. */
+int fkm_cpu_assign_set_kernel(const char *name);
+int fkm_cpu_assign_kernel_supported(const char *name);
 
 /* Deterministic weighted means: c[k] = sum_{i: labels[i]=k} w_i x_i / sum w_i, summed in float64
  * in index order within each cluster whatever the thread count. counts[k] = number of points.

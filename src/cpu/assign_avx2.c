@@ -1,0 +1,77 @@
+/* assign_avx2.c -- AVX2+FMA microkernel of the fused distance + argmin (see assign_kern.h).
+ *
+ * Register block: P vectors of 8 points x R centroids = P*R ymm accumulators (12 of the 16).
+ * Same arithmetic, same order as the AVX-512 and portable kernels, so the same bits. Compiled
+ * with a function attribute; the driver calls it only when the CPU has AVX2 and FMA. */
+#include "assign_kern.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define P 2 /* 8-point vectors per panel */
+#define R 6 /* centroids per tile */
+#define W (8 * P)
+#define TGT __attribute__((target("avx2,fma")))
+
+TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
+    const int64_t d = a->d, k = a->k;
+    const __m256 alpha = _mm256_set1_ps(a->alpha);
+    __m256 bv[P], bi[P]; /* bi: int32 indices carried in float registers for blendv */
+#pragma GCC unroll 4
+    for (int p = 0; p < P; p++) {
+        bv[p] = _mm256_loadu_ps(bvp + 8 * p);
+        bi[p] = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(bip + 8 * p)));
+    }
+    for (int64_t t = a->t0; t < a->t1; t++) {
+        const float *ct = a->cp + t * R * d;
+        const float *xj = xp;
+        __m256 acc[R][P];
+#pragma GCC unroll 16
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int p = 0; p < P; p++) acc[r][p] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < d; j++, xj += W, ct += R) {
+            __m256 xv[P];
+#pragma GCC unroll 4
+            for (int p = 0; p < P; p++) xv[p] = _mm256_loadu_ps(xj + 8 * p);
+#pragma GCC unroll 16
+            for (int r = 0; r < R; r++) {
+                const __m256 cb = _mm256_broadcast_ss(ct + r);
+#pragma GCC unroll 4
+                for (int p = 0; p < P; p++) acc[r][p] = _mm256_fmadd_ps(xv[p], cb, acc[r][p]);
+            }
+        }
+        /* Epilogue: centroids in increasing order, strict < keeps the lowest index per lane. */
+        const int64_t c0 = t * R;
+        const int rr = k - c0 < R ? (int)(k - c0) : R;
+#pragma GCC unroll 16
+        for (int r = 0; r < R; r++) {
+            if (r >= rr) break;
+            const __m256 cterm = _mm256_set1_ps(a->cterm[c0 + r]);
+            const __m256 idx = _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)(c0 + r)));
+#pragma GCC unroll 4
+            for (int p = 0; p < P; p++) {
+                const __m256 s = _mm256_fnmadd_ps(alpha, acc[r][p], cterm);
+                const __m256 m = _mm256_cmp_ps(s, bv[p], _CMP_LT_OQ);
+                bv[p] = _mm256_blendv_ps(bv[p], s, m);
+                bi[p] = _mm256_blendv_ps(bi[p], idx, m);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < P; p++) {
+        _mm256_storeu_ps(bvp + 8 * p, bv[p]);
+        _mm256_storeu_si256((__m256i *)(bip + 8 * p), _mm256_castps_si256(bi[p]));
+    }
+}
+
+static int supported_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+const fkm_assign_kernel fkm_kernel_avx2 = {"avx2", W, R, panel_avx2, supported_avx2};
+#else
+static int supported_none(void) { return 0; }
+const fkm_assign_kernel fkm_kernel_avx2 = {"avx2", 1, 1, 0, supported_none};
+#endif

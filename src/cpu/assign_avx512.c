@@ -1,0 +1,80 @@
+/* assign_avx512.c -- AVX-512 microkernel of the fused distance + argmin (see assign_kern.h).
+ *
+ * Register block: P vectors of 16 points x R centroids = P*R zmm accumulators (24 of the 32).
+ * Per feature j: P vector loads of the point panel, R broadcasts of centroid values, P*R FMAs.
+ * Compiled for AVX-512 with a function attribute, so the library still loads and runs on CPUs
+ * without it; the driver only calls it after __builtin_cpu_supports says yes. */
+#include "assign_kern.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define P 2  /* 16-point vectors per panel */
+#define R 12 /* centroids per tile */
+#define W (16 * P)
+#define TGT __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+
+TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
+    const int64_t d = a->d, k = a->k;
+    const __m512 alpha = _mm512_set1_ps(a->alpha);
+    __m512 bv[P];
+    __m512i bi[P];
+#pragma GCC unroll 4
+    for (int p = 0; p < P; p++) {
+        bv[p] = _mm512_loadu_ps(bvp + 16 * p);
+        bi[p] = _mm512_loadu_si512((const void *)(bip + 16 * p));
+    }
+    for (int64_t t = a->t0; t < a->t1; t++) {
+        const float *ct = a->cp + t * R * d;
+        const float *xj = xp;
+        __m512 acc[R][P];
+#pragma GCC unroll 16
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_ps();
+        for (int64_t j = 0; j < d; j++, xj += W, ct += R) {
+            __m512 xv[P];
+#pragma GCC unroll 4
+            for (int p = 0; p < P; p++) xv[p] = _mm512_loadu_ps(xj + 16 * p);
+#pragma GCC unroll 16
+            for (int r = 0; r < R; r++) {
+                const __m512 cb = _mm512_set1_ps(ct[r]);
+#pragma GCC unroll 4
+                for (int p = 0; p < P; p++) acc[r][p] = _mm512_fmadd_ps(xv[p], cb, acc[r][p]);
+            }
+        }
+        /* Epilogue: centroids in increasing order, strict < keeps the lowest index per lane. */
+        const int64_t c0 = t * R;
+        const int rr = k - c0 < R ? (int)(k - c0) : R;
+#pragma GCC unroll 16
+        for (int r = 0; r < R; r++) {
+            if (r >= rr) break;
+            const __m512 cterm = _mm512_set1_ps(a->cterm[c0 + r]);
+            const __m512i idx = _mm512_set1_epi32((int32_t)(c0 + r));
+#pragma GCC unroll 4
+            for (int p = 0; p < P; p++) {
+                const __m512 s = _mm512_fnmadd_ps(alpha, acc[r][p], cterm);
+                const __mmask16 m = _mm512_cmp_ps_mask(s, bv[p], _CMP_LT_OQ);
+                bv[p] = _mm512_mask_mov_ps(bv[p], m, s);
+                bi[p] = _mm512_mask_mov_epi32(bi[p], m, idx);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < P; p++) {
+        _mm512_storeu_ps(bvp + 16 * p, bv[p]);
+        _mm512_storeu_si512((void *)(bip + 16 * p), bi[p]);
+    }
+}
+
+static int supported_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+}
+
+const fkm_assign_kernel fkm_kernel_avx512 = {"avx512", W, R, panel_avx512, supported_avx512};
+#else
+static int supported_none(void) { return 0; }
+const fkm_assign_kernel fkm_kernel_avx512 = {"avx512", 1, 1, 0, supported_none};
+#endif

@@ -1,0 +1,41 @@
+/* assign_kern.h -- the interface between the assignment driver (assign.c) and its microkernels
+ * (assign_avx512.c, assign_avx2.c, the portable one in assign.c).
+ *
+ * Layout. Points are packed in panels of `width` points, transposed: panel[j * width + l] is
+ * feature j of point l (zero rows pad the last panel). Centroids are packed in tiles of `rtile`
+ * centroids, interleaved: tile[j * rtile + r] is feature j of centroid t * rtile + r (zero
+ * centroids pad the last tile; the kernel never lets them win).
+ *
+ * Arithmetic (identical in every kernel, so every kernel gives the same bits):
+ *   dot   = fma(x[d-1], c[d-1], ... fma(x[1], c[1], fma(x[0], c[0], 0)))   (fp32, in j order)
+ *   score = fma(-alpha, dot, cterm[c])                                     (one rounding)
+ *   best  = the first strictly smaller score in increasing centroid order, starting from
+ *           (+inf, 0): ties go to the lowest index; NaN scores never win.
+ * Each SIMD lane holds one point, so lanes never need merging: the tie rule is per lane. */
+#ifndef FKM_ASSIGN_KERN_H
+#define FKM_ASSIGN_KERN_H
+#include <stdint.h>
+
+typedef struct {
+    const float *cp;    /* packed centroids (tiles of rtile) */
+    const float *cterm; /* k */
+    int64_t d, k;
+    int64_t t0, t1;     /* tile range to scan, in increasing order */
+    float alpha;
+} fkm_kern_args;
+
+/* Scan tiles [t0, t1) for the `width` points of panel xp, improving the running minimum
+ * bv/bi (width entries each, in and out). */
+typedef void (*fkm_panel_fn)(const fkm_kern_args *a, const float *xp, float *bv, int32_t *bi);
+
+typedef struct {
+    const char *name;
+    int width;          /* points per panel */
+    int rtile;          /* centroids per tile */
+    fkm_panel_fn panel;
+    int (*supported)(void);
+} fkm_assign_kernel;
+
+extern const fkm_assign_kernel fkm_kernel_avx512;
+extern const fkm_assign_kernel fkm_kernel_avx2;
+#endif
