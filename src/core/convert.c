@@ -67,20 +67,20 @@ fkm_status fkm_check_and_convert(const fkm_matrix *m, int64_t rows, fkm_metric m
         for (int64_t j = 0; j < d; j++) {
             size_t idx = (size_t)i * (size_t)d + (size_t)j;
             float v = fkm_elem_to_float(m->data, m->dtype, idx);
-            if (m->dtype == FKM_F64 && isfinite(((const double *)m->data)[idx]) && isinf(v))
-                v = NAN; /* out of float32 range: reported as overflow below */
-            if (!isfinite(v)) {
-                st = FKM_FAIL(FKM_ERR_BAD_INPUT, "data[%lld][%lld] is %s", (long long)(i % m->n),
-                              (long long)j, isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf"));
-                if (rows > m->n) fkm_set_error(st, __FILE__, __LINE__, "problem %lld: data[%lld][%lld] is not finite",
-                                               (long long)(i / m->n), (long long)(i % m->n), (long long)j);
+            /* float64 beyond float32 range is finite but too large: reported as overflow below */
+            const double shown = m->dtype == FKM_F64 ? ((const double *)m->data)[idx] : (double)v;
+            if (!isfinite(shown)) {
+                const char *what = isnan(shown) ? "NaN" : (shown > 0 ? "+Inf" : "-Inf");
+                st = FKM_FAIL(FKM_ERR_BAD_INPUT, "data[%lld][%lld] is %s", (long long)(i % m->n), (long long)j, what);
+                if (rows > m->n) fkm_set_error(st, __FILE__, __LINE__, "problem %lld: data[%lld][%lld] is %s",
+                                               (long long)(i / m->n), (long long)(i % m->n), (long long)j, what);
                 goto cleanup;
             }
-            if (fabs(v) > lim) {
+            if (fabs(shown) > lim) {
                 st = FKM_FAIL(FKM_ERR_BAD_INPUT,
                               "data[%lld][%lld] = %g is too large: squared norms would overflow float32 "
                               "(limit |x| <= %.3g for d = %lld); rescale the data",
-                              (long long)(i % m->n), (long long)j, (double)v, lim, (long long)d);
+                              (long long)(i % m->n), (long long)j, shown, lim, (long long)d);
                 goto cleanup;
             }
             norm2 += (double)v * v;
@@ -92,8 +92,10 @@ fkm_status fkm_check_and_convert(const fkm_matrix *m, int64_t rows, fkm_metric m
                               (long long)(i % m->n));
                 goto cleanup;
             }
-            float inv = (float)(1.0 / sqrt(norm2));
-            for (int64_t j = 0; j < d; j++) buf[(size_t)i * (size_t)d + (size_t)j] *= inv;
+            /* Divide in float64: 1/|x| overflows float32 for denormal rows (|x| < 3e-39). */
+            const double nrm = sqrt(norm2);
+            for (int64_t j = 0; j < d; j++)
+                buf[(size_t)i * (size_t)d + (size_t)j] = (float)(buf[(size_t)i * (size_t)d + (size_t)j] / nrm);
         }
     }
     *out = buf ? buf : (const float *)m->data;

@@ -77,8 +77,10 @@ static fkm_status cpu_get_centroids(void *p, float *c) {
 
 static void run_assign(cpu_engine *e) {
     fkm_cpu_assign_args a = {e->pb.x, e->xterm, e->c, e->cterm, e->pb.n, e->pb.d, e->pb.k,
-                             e->pb.metric == FKM_METRIC_L2 ? 2.0f : 1.0f, e->pb.metric == FKM_METRIC_L2,
-                             e->pb.threads};
+                             e->pb.metric == FKM_METRIC_L2 ? 2.0f : 1.0f,
+                             /* L2 and cosine distances are >= 0 in exact arithmetic: clamp the
+                              * rounding (1 - x.c of equal unit vectors can be -6e-8) */
+                             e->pb.metric != FKM_METRIC_IP, e->pb.threads};
     fkm_cpu_assign(&a, e->labels, e->best);
 }
 
@@ -98,7 +100,10 @@ static fkm_status fill_empty(cpu_engine *e) {
     int64_t pos = 0;
     for (int64_t c = 0; c < k && pos < n; c++) {
         if (e->counts[c] != 0) continue;
-        while (pos < n && e->counts[e->labels[order[pos]]] <= 1) pos++;
+        /* donors: weighted points whose cluster keeps another weighted point (counts are of
+         * weighted points; a zero-weight point would leave the cluster empty) */
+        while (pos < n && (e->counts[e->labels[order[pos]]] <= 1 || (e->pb.w && !(e->pb.w[order[pos]] > 0))))
+            pos++;
         if (pos == n) break; /* no donor left: the cluster keeps its previous centroid */
         const int64_t i = order[pos++];
         e->counts[e->labels[i]]--;
@@ -132,7 +137,8 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
     memcpy(e->c_old, e->c, (size_t)(k * d) * sizeof(float));
     /* Counts first (cheap) so the empty policy can move points before the sums. */
     memset(e->counts, 0, (size_t)k * sizeof(int64_t));
-    for (int64_t i = 0; i < n; i++) e->counts[e->labels[i]]++;
+    /* A cluster holding only zero-weight points has no mean: it counts as empty (algorithm.md). */
+    for (int64_t i = 0; i < n; i++) e->counts[e->labels[i]] += !e->pb.w || e->pb.w[i] > 0;
     for (int64_t c = 0; c < k; c++) s->empty += e->counts[c] == 0;
     if (pol == FKM_EMPTY_FARTHEST) FKM_TRY(fill_empty(e));
     FKM_TRY(fkm_cpu_update(e->pb.x, e->pb.w, e->labels, n, d, k, e->pb.threads, e->c, e->counts));
@@ -180,7 +186,7 @@ static fkm_status cpu_distances(void *p, float *out) {
             float dot = 0.0f;
             for (int64_t j = 0; j < d; j++) dot += e->pb.x[i * d + j] * e->c[c * d + j];
             float v = e->xterm[i] + e->cterm[c] - alpha * dot;
-            out[i * k + c] = (e->pb.metric == FKM_METRIC_L2 && v < 0) ? 0.0f : v;
+            out[i * k + c] = (e->pb.metric != FKM_METRIC_IP && v < 0) ? 0.0f : v;
         }
     return FKM_OK;
 }
