@@ -80,7 +80,7 @@ typedef enum {
 
 typedef enum {
     FKM_STOP_SHIFT = 0,   /* max_k |c_k(new) - c_k(old)|^2 <= tol * mean per-feature variance of X */
-    FKM_STOP_INERTIA = 1, /* (inertia_prev - inertia) / inertia_prev <= tol */
+    FKM_STOP_INERTIA = 1, /* (inertia_prev - inertia) / |inertia_prev| <= tol (or inertia_prev == 0) */
     FKM_STOP_LABELS = 2,  /* no label changed in an iteration */
     FKM_STOP_FIXED = 3    /* run exactly max_iter iterations */
 } fkm_stop_rule;

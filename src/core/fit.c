@@ -76,8 +76,9 @@ static int should_stop(const fkm_params *p, int it, const fkm_iter_stats *s, dou
     case FKM_STOP_SHIFT: return s->shift * s->shift <= p->tol * var;
     case FKM_STOP_INERTIA:
         if (it == 0) return 0;
-        if (prev_inertia <= 0) return 1;
-        return (prev_inertia - s->inertia) / prev_inertia <= p->tol;
+        if (prev_inertia == 0) return 1;
+        /* |prev| because inner-product inertia (sum of -x.c) is negative */
+        return prev_inertia - s->inertia <= p->tol * fabs(prev_inertia);
     case FKM_STOP_LABELS: return it > 0 && s->changed == 0;
     case FKM_STOP_FIXED: return 0;
     }
