@@ -1,0 +1,48 @@
+"""flashkmeans.batch_kmeans: many independent k-means problems of the same shape in one call."""
+import numpy as np
+
+from . import _core
+from ._arrays import host_matrix, is_cuda_tensor, is_torch
+
+
+def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++", n_init=1,
+                 seed=0, metric="l2", precision="auto", device="auto", weights=None,
+                 n_threads=None, verbose=0, return_inertia=False):
+    """Fit k-means separately to each of the B problems in x, shape (B, N, D).
+
+    Problem i uses seed `seed + i` (the C API's rule), so problem i gives the same result as a
+    single fit of x[i] with that seed. Returns (labels (B, N) int32, centroids (B, K, D) float32,
+    iterations (B,) int32) -- plus inertia (B,) float64 when return_inertia=True. numpy in, numpy
+    out; a torch tensor in gives torch tensors on the same device.
+    """
+    if is_cuda_tensor(x):
+        from ._torch import batch_kmeans_cuda
+
+        return batch_kmeans_cuda(x, k, max_iter=max_iter, tol=tol, stop=stop, init=init,
+                                 n_init=n_init, seed=seed, metric=metric, precision=precision,
+                                 device=device, weights=weights, verbose=verbose,
+                                 return_inertia=return_inertia)
+    hm = host_matrix(x, ndim=3, name="x")
+    b, n, d = hm.shape
+    w = None
+    if weights is not None:
+        if is_torch(weights):
+            weights = weights.detach().cpu().numpy()
+        w = np.ascontiguousarray(weights, dtype=np.float32)
+        if w.shape != (b, n):
+            raise ValueError("weights must have shape %s, got %s" % ((b, n), w.shape))
+    p = _core.make_params(k, max_iter=max_iter, tol=tol, stop=stop, init=init, n_init=n_init,
+                          seed=seed, metric=metric, precision=precision, device=device,
+                          threads=n_threads, verbose=verbose)
+    res = _core.fit_batch(p, hm, w)
+    labels = np.stack([r.labels for r in res])
+    centroids = np.stack([r.centroids for r in res])
+    iters = np.array([r.iterations for r in res], dtype=np.int32)
+    out = [labels, centroids, iters]
+    if return_inertia:
+        out.append(np.array([r.inertia for r in res], dtype=np.float64))
+    if is_torch(x):
+        import torch
+
+        out = [torch.from_numpy(a) for a in out]
+    return tuple(out)

@@ -1,0 +1,267 @@
+"""Thin calls into libflashkmeans: parameters, callbacks, Ctrl-C, results.
+
+Every public front end (KMeans, Kmeans, batch_kmeans) goes through `fit`, `fit_batch`,
+`predict`, `transform` and `score` here, so option names, errors and cancellation behave the
+same everywhere.
+
+Ctrl-C: ctypes releases the GIL while the library runs, so SIGINT only sets CPython's pending
+flag. While a fit runs (on the main thread) a SIGINT handler of ours records the interrupt; the
+library calls our progress callback after every iteration, the callback sees the flag and returns
+1 (cancel); the library stops cleanly and we raise KeyboardInterrupt after it returned. An
+exception raised in the callback itself (a user hook) is treated the same way: caught, the fit is
+cancelled, and the exception is re-raised once the C call is over.
+"""
+import ctypes
+import signal
+import sys
+import threading
+import warnings
+
+import numpy as np
+
+from . import _lib
+from ._errors import check, error_for
+
+# Test hook: called as hook(iteration, max_iter, stats_dict) after every iteration. An exception
+# it raises cancels the fit and is re-raised to the caller (tests use it to simulate Ctrl-C).
+_progress_hook = None
+
+_METRICS = {"l2": _lib.FKM_METRIC_L2, "euclidean": _lib.FKM_METRIC_L2,
+            "sqeuclidean": _lib.FKM_METRIC_L2, "cosine": _lib.FKM_METRIC_COSINE,
+            "ip": _lib.FKM_METRIC_IP, "inner_product": _lib.FKM_METRIC_IP}
+_PRECISIONS = {"auto": _lib.FKM_PREC_AUTO, "exact": _lib.FKM_PREC_EXACT,
+               "tf32": _lib.FKM_PREC_TF32, "fp16": _lib.FKM_PREC_FP16, "bf16": _lib.FKM_PREC_BF16}
+_STOPS = {"shift": _lib.FKM_STOP_SHIFT, "inertia": _lib.FKM_STOP_INERTIA,
+          "labels": _lib.FKM_STOP_LABELS, "fixed": _lib.FKM_STOP_FIXED}
+_INITS = {"k-means++": _lib.FKM_INIT_KMEANSPP, "kmeans++": _lib.FKM_INIT_KMEANSPP,
+          "random": _lib.FKM_INIT_RANDOM}
+_EMPTY = {"farthest": _lib.FKM_EMPTY_FARTHEST, "keep": _lib.FKM_EMPTY_KEEP}
+_DEVICE_NAMES = {_lib.FKM_DEVICE_CPU: "cpu", _lib.FKM_DEVICE_CUDA: "cuda"}
+_PREC_NAMES = {v: k for k, v in _PRECISIONS.items()}
+_STOP_REASONS = {0: "converged", 1: "max_iter", 2: "cancelled"}
+STATS_DTYPE = np.dtype([("inertia", "f8"), ("shift", "f8"), ("empty", "i8"), ("changed", "i8"),
+                        ("ms", "f8")])
+
+
+def _choice(table, value, what):
+    key = value.lower() if isinstance(value, str) else value
+    if key not in table:
+        raise ValueError("%s must be one of %s, got %r" % (what, sorted(table), value))
+    return table[key]
+
+
+def parse_device(device):
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' | int N (GPU N) -> (fkm_device, ordinal)."""
+    if isinstance(device, (int, np.integer)) and not isinstance(device, bool):
+        return _lib.FKM_DEVICE_CUDA, int(device)
+    s = str(device).lower()
+    if s in ("auto", "cpu", "cuda"):
+        return {"auto": _lib.FKM_DEVICE_AUTO, "cpu": _lib.FKM_DEVICE_CPU, "cuda": _lib.FKM_DEVICE_CUDA}[s], 0
+    if s.startswith("cuda:") and s[5:].isdigit():
+        return _lib.FKM_DEVICE_CUDA, int(s[5:])
+    raise ValueError("device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got %r" % (device,))
+
+
+def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_centroids=None,
+                n_init=1, seed=0, metric="l2", device="auto", precision="auto", threads=None,
+                verbose=0, freeze_init=False, empty="farthest"):
+    """fkm_params from Python values. init_centroids (a C-contiguous float32 k x d array) must
+    stay alive while the params are used: the caller keeps it."""
+    p = _lib.fkm_params()
+    _lib.lib.fkm_params_default(ctypes.byref(p))
+    p.k = int(k)
+    p.max_iter = int(max_iter)
+    p.tol = float(tol)
+    p.stop = _choice(_STOPS, stop, "stop")
+    if init_centroids is not None:
+        p.init = _lib.FKM_INIT_ARRAY
+        p.init_centroids = init_centroids.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+    else:
+        p.init = _choice(_INITS, init, "init")
+    p.freeze_init = 1 if freeze_init else 0
+    p.n_init = int(n_init)
+    p.seed = int(seed) & 0xFFFFFFFFFFFFFFFF
+    p.metric = _choice(_METRICS, metric, "metric")
+    p.empty = _choice(_EMPTY, empty, "empty")
+    p.device, p.cuda_device = parse_device(device)
+    p.precision = _choice(_PRECISIONS, precision, "precision")
+    p.threads = 0 if threads is None or threads < 0 else int(threads)
+    p.verbose = int(verbose)
+    return p
+
+
+class _Call:
+    """Callbacks (progress, log) and the SIGINT guard around one library call."""
+
+    def __init__(self, params):
+        self.params = params
+        self.exc = None
+        self.interrupted = False
+        self.warnings = []
+        self.user_verbose = params.verbose
+        self._progress = _lib.fkm_progress_fn(self._on_progress)
+        self._log = _lib.fkm_log_fn(self._on_log)
+        params.progress_fn = self._progress
+        params.log_fn = self._log
+        params.verbose = max(params.verbose, _lib.FKM_LOG_WARN)  # warnings become Python warnings
+        self._old_handler = None
+
+    def _on_progress(self, it, max_iter, stats, user):
+        try:
+            if self.interrupted or self.exc is not None:
+                return 1
+            hook = _progress_hook
+            if hook is not None:
+                s = stats.contents
+                hook(it, max_iter, {"inertia": s.inertia, "shift": s.shift, "empty": s.empty,
+                                    "changed": s.changed, "ms": s.ms})
+            return 0
+        except BaseException as e:  # noqa: B902 -- KeyboardInterrupt included, on purpose
+            self.exc = e
+            return 1
+
+    def _on_log(self, level, msg, user):
+        try:
+            text = msg.decode(errors="replace")
+            if level <= self.user_verbose:
+                sys.stderr.write("[flashkmeans] %s\n" % text)
+            elif level <= _lib.FKM_LOG_WARN:
+                self.warnings.append(text)
+        except BaseException:  # never let an exception escape into C
+            pass
+
+    def _on_sigint(self, signum, frame):
+        self.interrupted = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old_handler is not None:
+            signal.signal(signal.SIGINT, self._old_handler)
+        for w in self.warnings:
+            warnings.warn("flashkmeans: " + w, RuntimeWarning, stacklevel=3)
+        return False
+
+    def finish(self, status, what):
+        """Raise what the call ended with: a Ctrl-C, a hook's exception, or a library error."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+        if self.exc is not None:
+            raise self.exc
+        check(status, what)
+
+
+def _matrix(hm, weights=None):
+    m = _lib.fkm_matrix()
+    m.data = hm.ptr
+    m.dtype = hm.code
+    m.n, m.d = hm.shape[-2], hm.shape[-1]
+    if weights is not None:
+        m.weights = weights.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+    return m
+
+
+class FitResult:
+    """A fit's outputs as numpy arrays (copied out of library memory, which is then freed)."""
+
+    def __init__(self, r):
+        k, n, d, it = r.k, r.n, r.d, r.iterations
+        self.centroids = np.ctypeslib.as_array(r.centroids, shape=(k, d)).copy()
+        self.labels = np.ctypeslib.as_array(r.labels, shape=(n,)).copy()
+        self.inertia = float(r.inertia)
+        self.iterations = int(it)
+        self.stop_reason = _STOP_REASONS.get(r.stop_reason, str(r.stop_reason))
+        self.best_init = int(r.best_init)
+        self.device = _DEVICE_NAMES.get(r.device, str(r.device))
+        self.precision = _PREC_NAMES.get(r.precision, str(r.precision))
+        self.stats = np.zeros(it, dtype=STATS_DTYPE)
+        if it > 0:
+            src = np.ctypeslib.as_array(r.stats, shape=(it,))
+            for f in STATS_DTYPE.names:
+                self.stats[f] = src[f]
+
+    def stats_dicts(self):
+        return [{"obj": float(s["inertia"]), "inertia": float(s["inertia"]),
+                 "shift": float(s["shift"]), "empty": int(s["empty"]),
+                 "changed": int(s["changed"]), "ms": float(s["ms"])} for s in self.stats]
+
+
+def fit(params, hm, weights=None):
+    """fkm_fit on a HostMatrix -> FitResult."""
+    m = _matrix(hm, weights)
+    r = _lib.fkm_result()
+    with _Call(params) as call:
+        st = _lib.lib.fkm_fit(ctypes.byref(params), ctypes.byref(m), ctypes.byref(r))
+    try:
+        call.finish(st, "fit")
+        return FitResult(r)
+    finally:
+        _lib.lib.fkm_result_free(ctypes.byref(r))
+
+
+def fit_batch(params, hm, weights=None):
+    """fkm_fit_batch on a b x n x d HostMatrix -> list of FitResult."""
+    b = hm.shape[0]
+    m = _matrix(hm, weights)
+    out = (_lib.fkm_result * b)()
+    with _Call(params) as call:
+        st = _lib.lib.fkm_fit_batch(ctypes.byref(params), ctypes.byref(m), b, out)
+    try:
+        call.finish(st, "batch fit")
+        return [FitResult(out[i]) for i in range(b)]
+    finally:
+        for i in range(b):
+            _lib.lib.fkm_result_free(ctypes.byref(out[i]))
+
+
+def _centroid_args(centroids):
+    c = np.ascontiguousarray(centroids, dtype=np.float32)
+    return c, c.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), c.shape[0]
+
+
+def predict(params, hm, centroids, want_dist=False):
+    """fkm_predict -> (labels int32 (n,), distances float32 (n,) or None)."""
+    c, cp, k = _centroid_args(centroids)
+    m = _matrix(hm)
+    labels = np.empty(hm.shape[0], dtype=np.int32)
+    dist = np.empty(hm.shape[0], dtype=np.float32) if want_dist else None
+    dp = dist.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) if want_dist else None
+    with _Call(params) as call:
+        st = _lib.lib.fkm_predict(ctypes.byref(params), ctypes.byref(m), cp, k,
+                                  labels.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), dp)
+    call.finish(st, "predict")
+    return labels, dist
+
+
+def transform(params, hm, centroids):
+    """fkm_transform -> n x k float32 distances (squared L2 / 1 - cos / -x.c)."""
+    c, cp, k = _centroid_args(centroids)
+    m = _matrix(hm)
+    out = np.empty((hm.shape[0], k), dtype=np.float32)
+    with _Call(params) as call:
+        st = _lib.lib.fkm_transform(ctypes.byref(params), ctypes.byref(m), cp, k,
+                                    out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+    call.finish(st, "transform")
+    return out
+
+
+def score(params, hm, centroids, weights=None):
+    """fkm_score -> float64 (weighted) inertia."""
+    c, cp, k = _centroid_args(centroids)
+    m = _matrix(hm, weights)
+    inertia = ctypes.c_double(0.0)
+    with _Call(params) as call:
+        st = _lib.lib.fkm_score(ctypes.byref(params), ctypes.byref(m), cp, k, ctypes.byref(inertia))
+    call.finish(st, "score")
+    return inertia.value
+
+
+def cuda_device_count():
+    return int(_lib.lib.fkm_cuda_device_count())
+
+
+__all__ = ["make_params", "fit", "fit_batch", "predict", "transform", "score", "error_for"]

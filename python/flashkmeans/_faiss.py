@@ -1,0 +1,131 @@
+"""flashkmeans.Kmeans: the interface of faiss.Kmeans over libflashkmeans.
+
+    km = flashkmeans.Kmeans(d, k, niter=25, seed=1234, spherical=False, gpu=False)
+    km.train(x)                 # -> last iteration's objective, like FAISS
+    D, I = km.assign(x)         # squared L2 distances (float32) and labels (int64), 1-D
+    km.centroids, km.obj, km.iteration_stats
+
+Like FAISS, exactly `niter` iterations run (stop="fixed") unless `tol`/`stop` say otherwise.
+Unlike FAISS, the data is not subsampled to 256 points per centroid unless
+max_points_per_centroid is given explicitly: flashkmeans is exact on all the points by default.
+"""
+import time
+import warnings
+
+import numpy as np
+
+from . import _core
+from ._arrays import float32_matrix, host_matrix, is_cuda_tensor, is_torch, weights_vector
+
+# faiss.ClusteringParameters fields that are accepted and have no effect here (they tune FAISS's
+# own search index or its warnings).
+_IGNORED = ("min_points_per_centroid", "update_index", "decode_block_size",
+            "check_input_data_for_NaNs", "use_faster_subsampling")
+
+
+def _like(a, ref):
+    """numpy result -> the array type of the caller's input (torch tensor on its device)."""
+    if is_torch(ref):
+        import torch
+
+        return torch.from_numpy(a).to(ref.device)
+    return a
+
+
+class Kmeans:
+    def __init__(self, d, k, niter=25, seed=1234, spherical=False, gpu=False, verbose=False,
+                 nredo=1, frozen_centroids=False, max_points_per_centroid=None, tol=0.0,
+                 stop="fixed", precision="auto", device=None, n_threads=None, **faiss_kwargs):
+        for key in faiss_kwargs:
+            if key not in _IGNORED:
+                raise TypeError("Kmeans got an unexpected keyword argument %r" % key)
+        if faiss_kwargs.get("int_centroids"):
+            raise ValueError("int_centroids is not supported")
+        self.d, self.k = int(d), int(k)
+        self.niter, self.seed, self.nredo = int(niter), int(seed), int(nredo)
+        self.spherical, self.verbose = bool(spherical), bool(verbose)
+        self.frozen_centroids = bool(frozen_centroids)
+        self.max_points_per_centroid = max_points_per_centroid
+        self.tol, self.stop, self.precision, self.n_threads = tol, stop, precision, n_threads
+        self.gpu = gpu
+        if device is None:  # FAISS: gpu=False -> CPU, True/-1 -> GPU(s), int n -> n GPUs
+            device = "cpu" if gpu is False or gpu == 0 else "cuda"
+        self.device = device
+        self.centroids = None
+        self.obj = np.zeros(0)
+        self.iteration_stats = []
+        self.inertia = None  # of the final centroids (FAISS has no such field)
+
+    def _metric(self):
+        return "cosine" if self.spherical else "l2"
+
+    def _params(self, **kw):
+        return _core.make_params(self.k, metric=self._metric(), precision=self.precision,
+                                 device=self.device, threads=self.n_threads,
+                                 verbose=2 if self.verbose else 0, **kw)
+
+    def _subsample(self, hm, w):
+        """FAISS's max_points_per_centroid, only when asked for (seeded, without replacement)."""
+        mp = self.max_points_per_centroid
+        n = hm.shape[0]
+        if mp is None or n <= self.k * mp:
+            return hm, w
+        keep = np.sort(np.random.RandomState(self.seed % 2**32).permutation(n)[: self.k * mp])
+        warnings.warn("Kmeans: sampling %d points out of %d (max_points_per_centroid=%d)"
+                      % (keep.size, n, mp), RuntimeWarning, stacklevel=3)
+        hm.array = np.ascontiguousarray(hm.array[keep])
+        return hm, (None if w is None else np.ascontiguousarray(w[keep]))
+
+    def train(self, x, weights=None, init_centroids=None):
+        """Run k-means on x (n x d); returns the objective of the last iteration."""
+        if is_cuda_tensor(x):
+            from ._torch import faiss_train_cuda
+
+            return faiss_train_cuda(self, x, weights, init_centroids)
+        hm = host_matrix(x, name="x")
+        if hm.shape[1] != self.d:
+            raise ValueError("x has dimension %d, Kmeans was created for d=%d" % (hm.shape[1], self.d))
+        w = weights_vector(weights, hm.shape[0], "weights")
+        hm, w = self._subsample(hm, w)
+        c0 = None
+        if init_centroids is not None:
+            if is_torch(init_centroids):
+                init_centroids = init_centroids.detach().cpu().numpy()
+            c0 = float32_matrix(init_centroids, (self.k, self.d), "init_centroids")
+        elif self.frozen_centroids:
+            raise ValueError("frozen_centroids needs init_centroids")
+        p = self._params(max_iter=self.niter, tol=self.tol, stop=self.stop, seed=self.seed,
+                         n_init=self.nredo, init_centroids=c0,
+                         freeze_init=self.frozen_centroids)
+        t0 = time.perf_counter()
+        r = _core.fit(p, hm, w)
+        self._store(r, time.perf_counter() - t0, x)
+        return float(self.obj[-1]) if self.obj.size else 0.0
+
+    def _store(self, r, seconds, like):
+        self.centroids = _like(r.centroids, like)
+        self.obj = np.asarray(r.stats["inertia"], dtype=np.float64)
+        t = np.cumsum(r.stats["ms"]) / 1e3
+        self.iteration_stats = [dict(d, time=float(ti), nsplit=d["empty"])
+                                for d, ti in zip(r.stats_dicts(), t)]
+        self.inertia = r.inertia
+        self.labels = _like(r.labels.astype(np.int64), like)
+        self.train_seconds = seconds
+
+    def assign(self, x):
+        """Nearest centroid of each row of x -> (D float32 (n,), I int64 (n,)). D is the squared
+        L2 distance, or for spherical=True the cosine similarity (FAISS: the inner product)."""
+        if self.centroids is None:
+            raise RuntimeError("should train before assigning")
+        if is_cuda_tensor(x):
+            from ._torch import faiss_assign_cuda
+
+            return faiss_assign_cuda(self, x)
+        c = self.centroids
+        if is_torch(c):
+            c = c.detach().cpu().numpy()
+        hm = host_matrix(x, name="x")
+        labels, dist = _core.predict(self._params(), hm, c, want_dist=True)
+        if self.spherical:
+            dist = 1.0 - dist
+        return _like(dist, x), _like(labels.astype(np.int64), x)

@@ -1,0 +1,180 @@
+"""flashkmeans.KMeans: a scikit-learn estimator over libflashkmeans.
+
+Differences from sklearn.cluster.KMeans that users may notice (see docs/python.md):
+  * n_init defaults to 1 (sklearn 1.2: 10) -- one exact run is usually what GPU users want;
+  * an int random_state is the library seed itself, so the C API / CLI with that seed agrees;
+  * tol compares the largest squared centroid move (sklearn: the sum of them) with
+    tol * mean feature variance; stop="inertia" | "labels" | "fixed" are also available;
+  * computations run in float32 (exact fp32 contract), whatever the input type; attributes and
+    transform() come back in float64 for float64 input, else float32.
+"""
+import numbers
+import warnings
+
+import numpy as np
+
+from . import _core
+from ._arrays import host_matrix, is_bfloat16, is_torch, weights_vector
+from ._compat import (HAVE_SKLEARN, BaseEstimator, ClusterMixin, TransformerMixin,
+                      check_is_fitted, seed_from)
+
+_SKLEARN_DTYPES = [np.float64, np.float32, np.float16, np.uint8]
+
+
+def _check_int(value, name, low):
+    if not isinstance(value, (numbers.Integral, np.integer)) or isinstance(value, bool) or value < low:
+        raise ValueError("%s must be an integer >= %d, got %r" % (name, low, value))
+    return int(value)
+
+
+class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Exact k-means (Lloyd) on the CPU or a GPU, with scikit-learn's interface.
+
+    Parameters: n_clusters, init ("k-means++", "random", an (n_clusters, n_features) array or a
+    callable(X, n_clusters, random_state) returning one), n_init, max_iter, tol, random_state,
+    metric ("l2", "cosine", "ip"), precision ("auto", "exact", "tf32", "fp16", "bf16"),
+    device ("auto", "cpu", "cuda", "cuda:N"), stop ("shift", "inertia", "labels", "fixed"),
+    n_threads (CPU threads, None = all), verbose (0 silent .. 3 debug, to stderr).
+
+    Attributes after fit: cluster_centers_, labels_, inertia_, n_iter_, n_features_in_,
+    iteration_stats_ (per-iteration dicts: inertia, shift, empty, changed, ms), device_,
+    precision_, stop_reason_.
+    """
+
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
+                 random_state=None, metric="l2", precision="auto", device="auto", stop="shift",
+                 n_threads=None, verbose=0):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.metric = metric
+        self.precision = precision
+        self.device = device
+        self.stop = stop
+        self.n_threads = n_threads
+        self.verbose = verbose
+
+    # ------------------------------------------------------------ input checking
+    def _check_X(self, X, reset):
+        """Validated HostMatrix. scikit-learn's check_array handles lists, pandas, sparse and
+        object input (and records feature names); torch tensors and bfloat16 arrays, which it
+        does not know, go straight to the binding's own checks."""
+        if HAVE_SKLEARN and not is_torch(X) and not is_bfloat16(getattr(X, "dtype", None)):
+            X = self._validate_data(X, reset=reset, accept_sparse=False, dtype=_SKLEARN_DTYPES,
+                                    order="C", force_all_finite=True)
+            return host_matrix(X)
+        hm = host_matrix(X)
+        d = hm.shape[1]
+        if reset:
+            self.n_features_in_ = d
+        elif d != self.n_features_in_:
+            raise ValueError("X has %d features, but %s is expecting %d features as input."
+                             % (d, type(self).__name__, self.n_features_in_))
+        return hm
+
+    def _params(self, k, **extra):
+        threads = self.n_threads
+        if threads is not None:
+            threads = _check_int(threads, "n_threads", 0)
+        return _core.make_params(k, metric=self.metric, precision=self.precision,
+                                 device=self.device, threads=threads,
+                                 verbose=_check_int(self.verbose, "verbose", 0), **extra)
+
+    def _out_dtype(self, hm):
+        return np.float64 if hm.array.dtype == np.float64 else np.float32
+
+    def _initial(self, hm, k, seed):
+        """-> (init string or None, float32 init array or None, n_init)."""
+        n_init = 1 if self.n_init == "auto" else _check_int(self.n_init, "n_init", 1)
+        init = self.init
+        if isinstance(init, str):
+            if init not in _core._INITS:
+                raise ValueError("init must be 'k-means++', 'random', an array or a callable, got %r"
+                                 % (init,))
+            return init, None, n_init
+        if callable(init):
+            init = init(hm.array, k, np.random.RandomState(seed % 2**32))
+        c = np.array(init, dtype=np.float32, order="C")  # a copy: never touch the user's array
+        if c.shape != (k, hm.shape[1]):
+            raise ValueError("The shape of the initial centers %s does not match the number of "
+                             "clusters %d and features %d" % (c.shape, k, hm.shape[1]))
+        if n_init != 1:
+            warnings.warn("Explicit initial center position passed: performing only one init in "
+                          "KMeans instead of n_init=%d." % n_init, RuntimeWarning, stacklevel=3)
+        return None, c, 1
+
+    # ------------------------------------------------------------ estimator API
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute k-means clustering of X (n_samples, n_features); returns self."""
+        hm = self._check_X(X, reset=True)
+        n = hm.shape[0]
+        k = _check_int(self.n_clusters, "n_clusters", 1)
+        if n < k:
+            raise ValueError("n_samples=%d should be >= n_clusters=%d." % (n, k))
+        max_iter = _check_int(self.max_iter, "max_iter", 0)
+        if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
+            raise ValueError("tol must be a number >= 0, got %r" % (self.tol,))
+        seed = seed_from(self.random_state)
+        init, init_array, n_init = self._initial(hm, k, seed)
+        w = weights_vector(sample_weight, n)
+        p = self._params(k, max_iter=max_iter, tol=self.tol, stop=self.stop,
+                         init=init or "k-means++", init_centroids=init_array, n_init=n_init,
+                         seed=seed)
+        r = _core.fit(p, hm, w)
+        self.cluster_centers_ = r.centroids.astype(self._out_dtype(hm), copy=False)
+        self.labels_ = r.labels
+        self.inertia_ = r.inertia
+        self.n_iter_ = r.iterations
+        self.iteration_stats_ = r.stats_dicts()
+        self.device_ = r.device
+        self.precision_ = r.precision
+        self.stop_reason_ = r.stop_reason
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def _centroids32(self):
+        return np.ascontiguousarray(self.cluster_centers_, dtype=np.float32)
+
+    def predict(self, X, sample_weight=None):
+        """Index (int32) of the closest cluster centre for each sample."""
+        check_is_fitted(self)
+        hm = self._check_X(X, reset=False)
+        labels, _ = _core.predict(self._params(1), hm, self._centroids32())
+        return labels
+
+    def transform(self, X):
+        """Distances to every centre, (n_samples, n_clusters): Euclidean (not squared) for l2 as
+        in scikit-learn, 1 - cos for cosine, -x.c for ip."""
+        check_is_fitted(self)
+        hm = self._check_X(X, reset=False)
+        out = _core.transform(self._params(1), hm, self._centroids32())
+        if _core._choice(_core._METRICS, self.metric, "metric") == 0:
+            np.sqrt(out, out=out)
+        return out.astype(self._out_dtype(hm), copy=False)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the (weighted) inertia of X under the fitted centres."""
+        check_is_fitted(self)
+        hm = self._check_X(X, reset=False)
+        w = weights_vector(sample_weight, hm.shape[0])
+        return -_core.score(self._params(1), hm, self._centroids32(), w)
+
+    def _more_tags(self):
+        return {
+            "preserves_dtype": [np.float64, np.float32],
+            "_xfail_checks": {
+                # Same exemption, for the same reason, as sklearn.cluster.KMeans: k-means++ draws
+                # its seeds from the (shuffled) sample order, so adding zero-weight rows changes
+                # the random sequence and with it the numbering of the clusters.
+                "check_sample_weights_invariance":
+                    "zero sample_weight is not equivalent to removing samples",
+            },
+        }
