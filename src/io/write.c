@@ -1,0 +1,214 @@
+/* write.c -- atomic output: temp file in the destination's directory, fsync, rename.
+ *
+ * Why the same directory: rename(2) is atomic only within one file system, and readers of the
+ * destination must see either the old file or the complete new one, never a prefix. */
+#define _GNU_SOURCE
+#include "io_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* "<dir>/.<base>.XXXXXX" (malloc'ed) and the directory part (malloc'ed). */
+static fkm_status temp_name(const char *path, char **tmpl, char **dir) {
+    *tmpl = NULL;
+    *dir = NULL;
+    size_t n = path ? strlen(path) : 0;
+    if (n == 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "empty output file name");
+    if (path[n - 1] == '/') return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it names a directory", path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
+    *dir = (char *)malloc(dlen + 2);
+    *tmpl = (char *)malloc(n + 16);
+    if (!*dir || !*tmpl) {
+        free(*dir);
+        free(*tmpl);
+        *dir = *tmpl = NULL;
+        return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory");
+    }
+    if (slash) {
+        memcpy(*dir, path, dlen ? dlen : 1); /* "/x" -> dir "/" */
+        (*dir)[dlen ? dlen : 1] = '\0';
+    } else {
+        strcpy(*dir, ".");
+    }
+    snprintf(*tmpl, n + 16, "%.*s.%s.XXXXXX", (int)(slash ? slash + 1 - path : 0), path, base);
+    return FKM_OK;
+}
+
+static fkm_status dest_not_dir(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it is a directory", path);
+    return FKM_OK;
+}
+
+static int write_full(int fd, const void *buf, size_t len) {
+    const uint8_t *p = (const uint8_t *)buf;
+    while (len > 0) {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : len;
+        ssize_t w = write(fd, p, chunk);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Stage the concatenation of `parts` for `path`. */
+static fkm_status stage_parts(const char *path, const void *const *parts, const size_t *lens, int nparts,
+                              fkm_io_pending *pend) {
+    fkm_status st = FKM_OK;
+    char *tmpl = NULL, *dir = NULL;
+    int fd = -1;
+    memset(pend, 0, sizeof *pend);
+    FKM_TRY(temp_name(path, &tmpl, &dir));
+    FKM_TRY(dest_not_dir(path));
+    fd = mkostemp(tmpl, O_CLOEXEC);
+    if (fd < 0) {
+        st = FKM_FAIL(FKM_ERR_IO, "cannot create a file in '%s' to write '%s': %s", dir, path, strerror(errno));
+        free(tmpl);
+        tmpl = NULL;
+        goto cleanup;
+    }
+    for (int i = 0; i < nparts; i++)
+        if (write_full(fd, parts[i], lens[i]) != 0) {
+            st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+            goto cleanup;
+        }
+    /* mkstemp makes 0600 files; give outputs the permissions a plain fopen would */
+    mode_t mask = umask(022);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || fsync(fd) != 0) {
+        st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        goto cleanup;
+    }
+    int rc = close(fd);
+    fd = -1;
+    if (rc != 0) {
+        st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        goto cleanup;
+    }
+    pend->tmp = tmpl;
+    pend->dst = strdup(path);
+    if (!pend->dst) {
+        st = FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory");
+        pend->tmp = NULL;
+        goto cleanup;
+    }
+    tmpl = NULL;
+cleanup:
+    if (fd >= 0) close(fd);
+    if (tmpl && st != FKM_OK) unlink(tmpl);
+    free(tmpl);
+    free(dir);
+    return st;
+}
+
+fkm_status fkm_io_stage_bytes(const char *path, const void *buf, size_t len, fkm_io_pending *p) {
+    const void *parts[1] = {buf};
+    size_t lens[1] = {len};
+    return stage_parts(path, parts, lens, 1, p);
+}
+
+static const char *npy_descr(fkm_npy_type t, size_t *esz) {
+    switch (t) {
+    case FKM_NPY_F4: *esz = 4; return "<f4";
+    case FKM_NPY_I4: *esz = 4; return "<i4";
+    case FKM_NPY_F8: *esz = 8; return "<f8";
+    case FKM_NPY_F2: *esz = 2; return "<f2";
+    case FKM_NPY_U1: *esz = 1; return "|u1";
+    case FKM_NPY_I8: *esz = 8; return "<i8";
+    }
+    *esz = 0;
+    return NULL;
+}
+
+fkm_status fkm_io_stage_npy(const char *path, const void *data, fkm_npy_type t, int ndim, int64_t n,
+                            int64_t d, fkm_io_pending *p) {
+    size_t esz;
+    const char *descr = npy_descr(t, &esz);
+    memset(p, 0, sizeof *p);
+    if (!descr) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown npy element type %d", (int)t);
+    if ((ndim != 1 && ndim != 2) || n < 0 || d < 0 || (ndim == 1 && d != 1))
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "npy writer: bad shape (ndim %d, %lld x %lld)", ndim, (long long)n, (long long)d);
+    char hdr[256];
+    int len = ndim == 1 ? snprintf(hdr + 10, sizeof hdr - 10, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld,), }", descr, (long long)n)
+                        : snprintf(hdr + 10, sizeof hdr - 10, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld, %lld), }",
+                                   descr, (long long)n, (long long)d);
+    /* pad with spaces and a final newline so the data starts on a 64-byte boundary */
+    size_t total = ((size_t)(10 + len + 1) + 63) / 64 * 64;
+    memset(hdr + 10 + len, ' ', total - 10 - (size_t)len);
+    hdr[total - 1] = '\n';
+    memcpy(hdr, "\x93NUMPY\x01\x00", 8);
+    hdr[8] = (char)((total - 10) & 0xff);
+    hdr[9] = (char)((total - 10) >> 8);
+    const void *parts[2] = {hdr, data};
+    size_t lens[2] = {total, (size_t)n * (size_t)d * esz};
+    return stage_parts(path, parts, lens, 2, p);
+}
+
+fkm_status fkm_io_commit(fkm_io_pending *p) {
+    fkm_status st = FKM_OK;
+    if (!p->tmp) return FKM_FAIL(FKM_ERR_INTERNAL, "commit of an output that was not staged");
+    if (rename(p->tmp, p->dst) != 0) {
+        st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", p->dst, strerror(errno));
+        fkm_io_discard(p);
+        return st;
+    }
+    /* make the rename itself durable (best effort: some file systems refuse fsync on dirs) */
+    char *tmpl = NULL, *dir = NULL;
+    if (temp_name(p->dst, &tmpl, &dir) == FKM_OK) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
+    free(tmpl);
+    free(dir);
+    free(p->tmp);
+    free(p->dst);
+    memset(p, 0, sizeof *p);
+    return FKM_OK;
+}
+
+void fkm_io_discard(fkm_io_pending *p) {
+    if (!p) return;
+    if (p->tmp) unlink(p->tmp);
+    free(p->tmp);
+    free(p->dst);
+    memset(p, 0, sizeof *p);
+}
+
+fkm_status fkm_io_write_npy(const char *path, const void *data, fkm_npy_type t, int ndim, int64_t n, int64_t d) {
+    fkm_io_pending p;
+    fkm_status st = fkm_io_stage_npy(path, data, t, ndim, n, d, &p);
+    return st != FKM_OK ? st : fkm_io_commit(&p);
+}
+
+fkm_status fkm_io_check_writable(const char *path) {
+    fkm_status st = FKM_OK;
+    char *tmpl = NULL, *dir = NULL;
+    FKM_TRY(temp_name(path, &tmpl, &dir));
+    FKM_TRY(dest_not_dir(path));
+    int fd = mkostemp(tmpl, O_CLOEXEC);
+    if (fd < 0) {
+        st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': cannot create files in '%s': %s", path, dir, strerror(errno));
+        goto cleanup;
+    }
+    close(fd);
+    unlink(tmpl);
+cleanup:
+    free(tmpl);
+    free(dir);
+    return st;
+}
