@@ -203,7 +203,10 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
             cur = tmp;
             out->best_init = r;
         }
-        if (st == FKM_ERR_CANCELLED) break;
+        if (st == FKM_ERR_CANCELLED) {
+            out->stop_reason = FKM_STOPPED_CANCELLED; /* even when an earlier restart is kept */
+            break;
+        }
     }
     out->device = be->device;
     out->precision = prec;
@@ -220,6 +223,9 @@ static fkm_status check_matrix(const fkm_matrix *x) {
     if (x->d <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "d must be >= 1 (got dimension %lld)", (long long)x->d);
     if (!x->data) return FKM_FAIL(FKM_ERR_INVALID_ARG, "data pointer is NULL");
     if (fkm_dtype_size(x->dtype) == 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown dtype %d", (int)x->dtype);
+    if (x->n > INT64_MAX / 8 / x->d)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "n x d = %lld x %lld elements is too large to address",
+                        (long long)x->n, (long long)x->d);
     return FKM_OK;
 }
 
@@ -234,10 +240,23 @@ fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fk
     if (b <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "batch count must be >= 1 (got %lld)", (long long)b);
     for (int64_t i = 0; i < b; i++) memset(&out[i], 0, sizeof out[i]);
     FKM_TRY(check_matrix(x));
+    if (b > INT64_MAX / 8 / x->n / x->d) {
+        st = FKM_FAIL(FKM_ERR_INVALID_ARG, "b x n x d = %lld x %lld x %lld elements is too large to address",
+                      (long long)b, (long long)x->n, (long long)x->d);
+        goto cleanup;
+    }
     FKM_TRY(fkm_params_validate(p, x->n, x->d));
     FKM_TRY(choose_backend(p, &be));
     FKM_TRY(resolve_precision(p, be, x->dtype, &prec));
-    FKM_TRY(fkm_check_weights(x->weights, x->n * b));
+    for (int64_t i = 0; x->weights && i < b; i++) { /* each problem needs some weight */
+        st = fkm_check_weights(x->weights + i * x->n, x->n);
+        if (st != FKM_OK && b > 1) {
+            char msg[400]; /* copy: the message buffer cannot be both source and target */
+            snprintf(msg, sizeof msg, "%s", fkm_last_error());
+            fkm_set_error(st, __FILE__, __LINE__, "problem %lld: %s", (long long)i, msg);
+        }
+        if (st != FKM_OK) goto cleanup;
+    }
     FKM_TRY(fkm_check_and_convert(x, x->n * b, p->metric, &x32, &owned));
     fkm_log(p, FKM_LOG_INFO, "fit: b=%lld n=%lld d=%lld k=%lld on %s (%s)", (long long)b, (long long)x->n,
             (long long)x->d, (long long)p->k, be->name, fkm_precision_str(prec));

@@ -185,7 +185,7 @@ static fkm_status cpu_distances(void *p, float *out) {
         for (int64_t c = 0; c < k; c++) {
             float dot = 0.0f;
             for (int64_t j = 0; j < d; j++) dot += e->pb.x[i * d + j] * e->c[c * d + j];
-            float v = e->xterm[i] + e->cterm[c] - alpha * dot;
+            float v = e->xterm[i] + (e->cterm[c] - alpha * dot); /* associated as in assign */
             out[i * k + c] = (e->pb.metric != FKM_METRIC_IP && v < 0) ? 0.0f : v;
         }
     return FKM_OK;
