@@ -1,0 +1,108 @@
+/* cli.h -- shared pieces of the flashkmeans command: exit codes, error lines, option parsing,
+ * input loading, progress/SIGINT. The CLI only parses, calls the library and writes outputs. */
+#ifndef FKM_CLI_H
+#define FKM_CLI_H
+
+#include "flashkmeans.h"
+#include "internal.h" /* fkm_alloc/fkm_free: io buffers */
+#include "io/io.h"
+
+#include <stdint.h>
+
+/* Exit codes: 0 ok; 2 bad input (usage, option values, unreadable or malformed input, anything
+ * the library calls an invalid argument or bad data); 1 any other failure (writing outputs, out of
+ * memory, CUDA errors, internal errors); 130 interrupted by SIGINT. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_BAD = 2, CLI_INTERRUPTED = 130 };
+
+/* Print "flashkmeans: error: <message>" as exactly one line on stderr; returns code. */
+int cli_error(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Exit code for a library status (2 for the "your input is wrong" family, 1 otherwise). */
+int cli_status_code(fkm_status st);
+/* Report a failed library call: "<context>: <fkm_last_error()>" via cli_error. */
+int cli_fail(fkm_status st, const char *context);
+
+/* ---- options */
+typedef struct {
+    const char *name; /* long name without "--" */
+    char short_name;  /* 0 if none */
+    int takes_value;
+} cli_opt;
+
+/* Parse argv[0..argc-1] (the words after the command name). For each option calls
+ * on_opt(ctx, index into opts, value or NULL); for each positional word on_pos(ctx, word).
+ * Both return 0 to go on, or an exit code. Accepts --name=value, --name value, -k value, -kvalue;
+ * "--" ends the options. Returns 0 or an exit code (unknown option, missing value). */
+int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, int (*on_opt)(void *, int, const char *),
+              int (*on_pos)(void *, const char *), void *ctx);
+
+/* Strict value parsers: the whole string must be a number in range. Return 0 or CLI_BAD (after
+ * printing the error line naming the option). */
+int cli_int64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);
+int cli_int(const char *opt, const char *s, int lo, int hi, int *out);
+int cli_uint64(const char *opt, const char *s, uint64_t *out);
+int cli_double(const char *opt, const char *s, double lo, double *out);
+/* s must be one of names[0..n-1]; *out = its index. */
+int cli_choice(const char *opt, const char *s, const char *const *names, int n, int *out);
+
+int cli_dtype(const char *opt, const char *s, fkm_dtype *out);
+int cli_metric(const char *s, fkm_metric *out);
+int cli_device(const char *s, fkm_device *out);
+int cli_precision(const char *s, fkm_precision *out);
+
+/* ---- input */
+/* Read the data file: format by extension; raw input needs dim > 0 and has_dtype. */
+int cli_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_io_array *out);
+/* Read a float32 k x d matrix (centroids / init) from any supported file. */
+int cli_load_f32(const char *path, const char *what, float **out, int64_t *rows, int64_t *cols);
+const char *cli_dtype_str(fkm_dtype t);
+
+/* ---- outputs: all staged first, then committed together */
+typedef struct {
+    fkm_io_pending p[4];
+    int count;
+} cli_outputs;
+/* Fail (CLI_BAD) when two outputs share a path or a path cannot be written. names[i] may be NULL. */
+int cli_check_outputs(const char *const *paths, int n);
+void cli_outputs_discard(cli_outputs *o);
+int cli_outputs_commit(cli_outputs *o);
+
+/* ---- progress and SIGINT */
+typedef struct {
+    int bar;            /* draw a progress bar on stderr (stderr is a terminal, not --quiet) */
+    double t0;
+    int drawn;
+} cli_progress;
+/* Install the SIGINT handler (first ^C asks the fit to stop; a second one kills). */
+void cli_sigint_install(void);
+void cli_sigint_restore(void);
+int cli_interrupted(void);
+void cli_progress_init(cli_progress *pr, int quiet);
+int cli_progress_cb(int iter, int max_iter, const fkm_iter_stats *s, void *user);
+void cli_progress_done(cli_progress *pr);
+
+/* ---- commands */
+int cli_fit(int argc, char **argv);
+int cli_predict(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+
+/* ---- report.json */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int oom;
+} cli_str;
+void cli_str_add(cli_str *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void cli_str_json_string(cli_str *s, const char *v);
+void cli_str_json_number(cli_str *s, double v);
+void cli_str_free(cli_str *s);
+
+double cli_now_ms(void);
+#endif

@@ -1,0 +1,302 @@
+/* common.c -- error lines, option parsing, strict number parsing, input loading, staged outputs. */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cli_error(int code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++) /* one line, whatever the message holds */
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    fprintf(stderr, "flashkmeans: error: %s\n", msg);
+    return code;
+}
+
+int cli_status_code(fkm_status st) {
+    switch (st) {
+    case FKM_OK: return CLI_OK;
+    case FKM_ERR_INVALID_ARG:
+    case FKM_ERR_BAD_INPUT:
+    case FKM_ERR_FORMAT:
+    case FKM_ERR_NO_CUDA: return CLI_BAD;
+    case FKM_ERR_CANCELLED: return CLI_INTERRUPTED;
+    default: return CLI_FAIL;
+    }
+}
+
+int cli_fail(fkm_status st, const char *context) {
+    const char *m = fkm_last_error();
+    if (!*m) m = fkm_status_str(st);
+    if (context && *context) return cli_error(cli_status_code(st), "%s: %s", context, m);
+    return cli_error(cli_status_code(st), "%s", m);
+}
+
+int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, int (*on_opt)(void *, int, const char *),
+              int (*on_pos)(void *, const char *), void *ctx) {
+    int only_pos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int rc;
+        if (only_pos || a[0] != '-' || a[1] == '\0') {
+            if ((rc = on_pos(ctx, a)) != 0) return rc;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        int idx = -1;
+        const char *val = NULL;
+        if (a[1] == '-') { /* --name or --name=value */
+            const char *eq = strchr(a + 2, '=');
+            size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+            for (int j = 0; j < nopts; j++)
+                if (strlen(opts[j].name) == len && strncmp(opts[j].name, a + 2, len) == 0) idx = j;
+            if (idx < 0) return cli_error(CLI_BAD, "unknown option '%.*s' (see --help)", (int)(len + 2), a);
+            if (eq && !opts[idx].takes_value) return cli_error(CLI_BAD, "option --%s takes no value", opts[idx].name);
+            if (eq) val = eq + 1;
+        } else { /* -k, -k value, -kvalue */
+            for (int j = 0; j < nopts; j++)
+                if (opts[j].short_name && opts[j].short_name == a[1]) idx = j;
+            if (idx < 0) return cli_error(CLI_BAD, "unknown option '%s' (see --help)", a);
+            if (a[2]) {
+                if (!opts[idx].takes_value) return cli_error(CLI_BAD, "unknown option '%s' (see --help)", a);
+                val = a + 2;
+            }
+        }
+        if (opts[idx].takes_value && !val) {
+            if (i + 1 >= argc) return cli_error(CLI_BAD, "option %s needs a value", a);
+            val = argv[++i];
+        }
+        if ((rc = on_opt(ctx, idx, val)) != 0) return rc;
+    }
+    return 0;
+}
+
+int cli_int64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno == ERANGE || v < lo || v > hi) {
+        if (hi == INT64_MAX) return cli_error(CLI_BAD, "invalid value '%s' for %s: expected an integer >= %lld", s, opt, (long long)lo);
+        return cli_error(CLI_BAD, "invalid value '%s' for %s: expected an integer in [%lld, %lld]", s, opt, (long long)lo,
+                         (long long)hi);
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_int(const char *opt, const char *s, int lo, int hi, int *out) {
+    int64_t v = 0;
+    int rc = cli_int64(opt, s, lo, hi, &v);
+    if (rc == 0) *out = (int)v;
+    return rc;
+}
+
+int cli_uint64(const char *opt, const char *s, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno == ERANGE || strchr(s, '-'))
+        return cli_error(CLI_BAD, "invalid value '%s' for %s: expected an integer in [0, 2^64)", s, opt);
+    *out = v;
+    return 0;
+}
+
+int cli_double(const char *opt, const char *s, double lo, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || !isfinite(v) || v < lo)
+        return cli_error(CLI_BAD, "invalid value '%s' for %s: expected a finite number >= %g", s, opt, lo);
+    *out = v;
+    return 0;
+}
+
+int cli_choice(const char *opt, const char *s, const char *const *names, int n, int *out) {
+    char list[256] = "";
+    for (int i = 0; i < n; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    }
+    return cli_error(CLI_BAD, "invalid value '%s' for %s: expected one of %s", s, opt, list);
+}
+
+int cli_dtype(const char *opt, const char *s, fkm_dtype *out) {
+    static const char *const names[] = {"f32", "f64", "f16", "bf16", "u8"};
+    int i;
+    int rc = cli_choice(opt, s, names, 5, &i);
+    if (rc == 0) *out = (fkm_dtype)i; /* same order as fkm_dtype */
+    return rc;
+}
+
+const char *cli_dtype_str(fkm_dtype t) {
+    switch (t) {
+    case FKM_F32: return "f32";
+    case FKM_F64: return "f64";
+    case FKM_F16: return "f16";
+    case FKM_BF16: return "bf16";
+    case FKM_U8: return "u8";
+    }
+    return "?";
+}
+
+int cli_metric(const char *s, fkm_metric *out) {
+    static const char *const names[] = {"l2", "cosine", "ip"};
+    int i, rc = cli_choice("--metric", s, names, 3, &i);
+    if (rc == 0) *out = (fkm_metric)i;
+    return rc;
+}
+
+int cli_device(const char *s, fkm_device *out) {
+    static const char *const names[] = {"auto", "cpu", "cuda"};
+    int i, rc = cli_choice("--device", s, names, 3, &i);
+    if (rc == 0) *out = (fkm_device)i;
+    return rc;
+}
+
+int cli_precision(const char *s, fkm_precision *out) {
+    static const char *const names[] = {"auto", "exact", "tf32", "fp16", "bf16"};
+    int i, rc = cli_choice("--precision", s, names, 5, &i);
+    if (rc == 0) *out = (fkm_precision)i;
+    return rc;
+}
+
+int cli_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_io_array *out) {
+    fkm_io_read_opts o = {FKM_FMT_UNKNOWN, 0, FKM_F32};
+    fkm_io_format f = fkm_io_guess_format(path);
+    memset(out, 0, sizeof *out);
+    if (dim > 0 || has_dtype) {
+        if (f != FKM_FMT_RAW && f != FKM_FMT_UNKNOWN)
+            return cli_error(CLI_BAD, "--dim and --dtype describe raw input, but '%s' is a .%s file that carries its own "
+                                      "shape and type", path, fkm_io_format_str(f));
+        if (dim <= 0 || !has_dtype)
+            return cli_error(CLI_BAD, "raw input '%s' needs both --dim D and --dtype f32|f64|f16|bf16|u8", path);
+        o.format = FKM_FMT_RAW;
+        o.raw_d = dim;
+        o.raw_dtype = dtype;
+    } else if (f == FKM_FMT_RAW) {
+        return cli_error(CLI_BAD, "raw input '%s' needs --dim D and --dtype f32|f64|f16|bf16|u8", path);
+    }
+    fkm_status st = fkm_io_read(path, &o, out);
+    if (st != FKM_OK) return cli_error(st == FKM_ERR_NO_MEMORY ? CLI_FAIL : CLI_BAD, "%s", fkm_last_error());
+    if (out->n == 0 || out->d == 0) {
+        int rc = cli_error(CLI_BAD, "'%s' holds no data (%lld points of dimension %lld)", path, (long long)out->n,
+                           (long long)out->d);
+        fkm_io_close(out);
+        return rc;
+    }
+    return 0;
+}
+
+int cli_load_f32(const char *path, const char *what, float **out, int64_t *rows, int64_t *cols) {
+    fkm_io_array a;
+    *out = NULL;
+    fkm_status st = fkm_io_read(path, NULL, &a);
+    if (st != FKM_OK) return cli_error(st == FKM_ERR_NO_MEMORY ? CLI_FAIL : CLI_BAD, "%s: %s", what, fkm_last_error());
+    if (a.n == 0 || a.d == 0) {
+        fkm_io_close(&a);
+        return cli_error(CLI_BAD, "%s: '%s' holds no rows", what, path);
+    }
+    st = fkm_io_to_f32(&a, out);
+    *rows = a.n;
+    *cols = a.d;
+    fkm_io_close(&a);
+    if (st != FKM_OK) return cli_error(st == FKM_ERR_NO_MEMORY ? CLI_FAIL : CLI_BAD, "%s: '%s': %s", what, path, fkm_last_error());
+    return 0;
+}
+
+int cli_check_outputs(const char *const *paths, int n) {
+    for (int i = 0; i < n; i++) {
+        if (!paths[i]) continue;
+        for (int j = 0; j < i; j++)
+            if (paths[j] && strcmp(paths[i], paths[j]) == 0)
+                return cli_error(CLI_BAD, "two outputs would be written to the same file '%s'", paths[i]);
+        fkm_status st = fkm_io_check_writable(paths[i]);
+        if (st != FKM_OK) return cli_error(CLI_BAD, "%s", fkm_last_error());
+    }
+    return 0;
+}
+
+void cli_outputs_discard(cli_outputs *o) {
+    for (int i = 0; i < o->count; i++) fkm_io_discard(&o->p[i]);
+    o->count = 0;
+}
+
+int cli_outputs_commit(cli_outputs *o) {
+    for (int i = 0; i < o->count; i++) {
+        fkm_status st = fkm_io_commit(&o->p[i]);
+        if (st != FKM_OK) {
+            int rc = cli_error(CLI_FAIL, "%s", fkm_last_error());
+            for (int j = i + 1; j < o->count; j++) fkm_io_discard(&o->p[j]);
+            o->count = 0;
+            return rc;
+        }
+    }
+    o->count = 0;
+    return 0;
+}
+
+void cli_str_add(cli_str *s, const char *fmt, ...) {
+    if (s->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = s->cap - s->len;
+        int w = s->buf ? vsnprintf(s->buf + s->len, room, fmt, ap) : -1;
+        va_end(ap);
+        if (w >= 0 && (size_t)w < room) {
+            s->len += (size_t)w;
+            return;
+        }
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        while (w >= 0 && cap - s->len <= (size_t)w) cap *= 2;
+        char *nb = (char *)realloc(s->buf, cap);
+        if (!nb) {
+            s->oom = 1;
+            return;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+}
+
+void cli_str_json_string(cli_str *s, const char *v) {
+    cli_str_add(s, "\"");
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"' || *p == '\\') cli_str_add(s, "\\%c", *p);
+        else if (*p < 0x20) cli_str_add(s, "\\u%04x", *p);
+        else cli_str_add(s, "%c", *p);
+    }
+    cli_str_add(s, "\"");
+}
+
+/* JSON has no NaN/Inf: those become null. %.17g round-trips a double. */
+void cli_str_json_number(cli_str *s, double v) {
+    if (isfinite(v)) cli_str_add(s, "%.17g", v);
+    else cli_str_add(s, "null");
+}
+
+void cli_str_free(cli_str *s) {
+    free(s->buf);
+    memset(s, 0, sizeof *s);
+}
+
+double cli_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}

@@ -1,0 +1,360 @@
+/* fit.c -- `flashkmeans fit INPUT -k K ...`: load, fit, score against --truth, write outputs. */
+#include "cli.h"
+#include "metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum {
+    O_K, O_ITERS, O_MAXITER, O_TOL, O_STOP, O_INIT, O_NINIT, O_SEED, O_METRIC, O_DEVICE, O_PRECISION, O_THREADS,
+    O_OUT, O_LABELS, O_REPORT, O_TRUTH, O_QUIET, O_DIM, O_DTYPE, O_EMPTY, O_VERBOSE, O_HELP, O_COUNT
+};
+static const cli_opt fit_opts[O_COUNT] = {
+    [O_K] = {"k", 'k', 1}, [O_ITERS] = {"iters", 0, 1}, [O_MAXITER] = {"max-iter", 0, 1}, [O_TOL] = {"tol", 0, 1},
+    [O_STOP] = {"stop", 0, 1}, [O_INIT] = {"init", 0, 1}, [O_NINIT] = {"n-init", 0, 1}, [O_SEED] = {"seed", 0, 1},
+    [O_METRIC] = {"metric", 0, 1}, [O_DEVICE] = {"device", 0, 1}, [O_PRECISION] = {"precision", 0, 1},
+    [O_THREADS] = {"threads", 0, 1}, [O_OUT] = {"output", 'o', 1}, [O_LABELS] = {"labels", 0, 1},
+    [O_REPORT] = {"report", 0, 1}, [O_TRUTH] = {"truth", 0, 1}, [O_QUIET] = {"quiet", 'q', 0}, [O_DIM] = {"dim", 0, 1},
+    [O_DTYPE] = {"dtype", 0, 1}, [O_EMPTY] = {"empty", 0, 1}, [O_VERBOSE] = {"verbose", 'v', 0}, [O_HELP] = {"help", 'h', 0},
+};
+
+static const char *const stop_names[] = {"shift", "inertia", "labels", "fixed"};
+static const char *const empty_names[] = {"farthest", "keep"};
+
+typedef struct {
+    fkm_params p;
+    const char *input, *init_file, *out_c, *out_labels, *out_report, *truth;
+    int has_k, quiet, help, has_dtype;
+    int64_t dim;
+    fkm_dtype dtype;
+} fit_args;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: flashkmeans fit INPUT -k K [options]\n"
+            "  INPUT: .npy .fvecs .bvecs .ivecs IDX (-ubyte, .idx; .gz ok) or .raw/.bin with --dim/--dtype\n"
+            "  -k K                    clusters (may be omitted with --init FILE: K = its rows)\n"
+            "  --iters N               maximum iterations (default 300; exactly N with --stop fixed)\n"
+            "  --tol T                 tolerance of the stop rule (default 1e-4)\n"
+            "  --stop shift|inertia|labels|fixed   stop rule (default shift)\n"
+            "  --init kmeans++|random|FILE          initial centroids (default kmeans++)\n"
+            "  --n-init R              restarts, the lowest inertia is kept (default 1)\n"
+            "  --seed S                random seed (default 0)\n"
+            "  --metric l2|cosine|ip   distance (default l2)\n"
+            "  --device auto|cpu|cuda  (default auto: a GPU when present)\n"
+            "  --precision auto|exact|tf32|fp16|bf16   GPU arithmetic (default auto)\n"
+            "  --threads T             CPU threads (default 0: all)\n"
+            "  --empty farthest|keep   empty-cluster policy (default farthest)\n"
+            "  -o FILE.npy             write the centroids (k x d float32)\n"
+            "  --labels FILE.npy       write the labels (n int32)\n"
+            "  --report FILE.json      write a report (parameters, per-iteration statistics, timing)\n"
+            "  --truth LABELS          compare with true labels: NMI and ARI\n"
+            "  --dim D --dtype f32|f64|f16|bf16|u8   shape and type of raw input\n"
+            "  -q, --quiet             no summary on stdout, no progress bar\n"
+            "  -v, --verbose           library log messages on stderr\n");
+}
+
+static int on_pos(void *ctx, const char *w) {
+    fit_args *a = (fit_args *)ctx;
+    if (a->input) return cli_error(CLI_BAD, "unexpected argument '%s' (fit takes one INPUT file)", w);
+    a->input = w;
+    return 0;
+}
+
+static int parse_init(fit_args *a, const char *v) {
+    if (strcmp(v, "kmeans++") == 0 || strcmp(v, "k-means++") == 0) {
+        a->p.init = FKM_INIT_KMEANSPP;
+        a->init_file = NULL;
+    } else if (strcmp(v, "random") == 0) {
+        a->p.init = FKM_INIT_RANDOM;
+        a->init_file = NULL;
+    } else if (fkm_io_guess_format(v) != FKM_FMT_UNKNOWN || strchr(v, '/')) {
+        a->p.init = FKM_INIT_ARRAY;
+        a->init_file = v;
+    } else {
+        return cli_error(CLI_BAD, "invalid value '%s' for --init: expected kmeans++, random or a centroid file (.npy ...)", v);
+    }
+    return 0;
+}
+
+static int on_opt(void *ctx, int idx, const char *v) {
+    fit_args *a = (fit_args *)ctx;
+    int i;
+    switch (idx) {
+    case O_K: a->has_k = 1; return cli_int64("-k", v, 1, INT32_MAX, &a->p.k);
+    case O_ITERS: return cli_int("--iters", v, 0, INT32_MAX, &a->p.max_iter);
+    case O_MAXITER: return cli_int("--max-iter", v, 0, INT32_MAX, &a->p.max_iter);
+    case O_TOL: return cli_double("--tol", v, 0.0, &a->p.tol);
+    case O_STOP: if (cli_choice("--stop", v, stop_names, 4, &i)) return CLI_BAD; a->p.stop = (fkm_stop_rule)i; return 0;
+    case O_INIT: return parse_init(a, v);
+    case O_NINIT: return cli_int("--n-init", v, 1, INT32_MAX, &a->p.n_init);
+    case O_SEED: return cli_uint64("--seed", v, &a->p.seed);
+    case O_METRIC: return cli_metric(v, &a->p.metric);
+    case O_DEVICE: return cli_device(v, &a->p.device);
+    case O_PRECISION: return cli_precision(v, &a->p.precision);
+    case O_THREADS: return cli_int("--threads", v, 0, 4096, &a->p.threads);
+    case O_OUT: a->out_c = v; return 0;
+    case O_LABELS: a->out_labels = v; return 0;
+    case O_REPORT: a->out_report = v; return 0;
+    case O_TRUTH: a->truth = v; return 0;
+    case O_QUIET: a->quiet = 1; return 0;
+    case O_DIM: return cli_int64("--dim", v, 1, INT32_MAX, &a->dim);
+    case O_DTYPE: a->has_dtype = 1; return cli_dtype("--dtype", v, &a->dtype);
+    case O_EMPTY: if (cli_choice("--empty", v, empty_names, 2, &i)) return CLI_BAD; a->p.empty = (fkm_empty_policy)i; return 0;
+    case O_VERBOSE: a->p.verbose = a->p.verbose < 3 ? a->p.verbose + 2 : 3; return 0;
+    case O_HELP: a->help = 1; return 0;
+    }
+    return cli_error(CLI_FAIL, "internal: unhandled option");
+}
+
+static void log_to_stderr(fkm_log_level level, const char *msg, void *user) {
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    (void)user;
+    fprintf(stderr, "flashkmeans: [%s] %s\n", names[level <= FKM_LOG_DEBUG ? level : FKM_LOG_DEBUG], msg);
+}
+
+static const float *row_base;
+static int64_t row_len;
+static int cmp_rows(const void *x, const void *y) {
+    const float *a = row_base + *(const int64_t *)x * row_len, *b = row_base + *(const int64_t *)y * row_len;
+    for (int64_t j = 0; j < row_len; j++)
+        if (a[j] != b[j]) return a[j] < b[j] ? -1 : 1;
+    return 0;
+}
+
+/* Identical initial centroids would start with an empty cluster: reject them (NaN is left to the
+ * library, which names its position). */
+static int check_init_rows(const char *path, const float *c, int64_t k, int64_t d) {
+    for (int64_t i = 0; i < k * d; i++)
+        if (!isfinite(c[i]))
+            return cli_error(CLI_BAD, "init file '%s': row %lld column %lld is not finite", path, (long long)(i / d),
+                             (long long)(i % d));
+    int64_t *idx = (int64_t *)malloc((size_t)k * sizeof *idx);
+    if (!idx) return cli_error(CLI_FAIL, "out of memory");
+    for (int64_t i = 0; i < k; i++) idx[i] = i;
+    row_base = c;
+    row_len = d;
+    qsort(idx, (size_t)k, sizeof *idx, cmp_rows);
+    int rc = 0;
+    for (int64_t i = 1; i < k && rc == 0; i++)
+        if (cmp_rows(&idx[i - 1], &idx[i]) == 0) {
+            int64_t a = idx[i - 1] < idx[i] ? idx[i - 1] : idx[i], b = idx[i - 1] < idx[i] ? idx[i] : idx[i - 1];
+            rc = cli_error(CLI_BAD, "init file '%s': rows %lld and %lld are identical", path, (long long)a, (long long)b);
+        }
+    free(idx);
+    return rc;
+}
+
+static int resolved_threads(const fkm_params *p) {
+#ifdef _OPENMP
+    return p->threads > 0 ? p->threads : omp_get_max_threads();
+#else
+    return p->threads > 0 ? p->threads : 1;
+#endif
+}
+
+static double ms_per_iter(const fkm_result *r) {
+    if (r->iterations <= 0) return NAN;
+    if (r->iterations == 1) return r->stats[0].ms;
+    double s = 0;
+    for (int i = 1; i < r->iterations; i++) s += r->stats[i].ms;
+    return s / (r->iterations - 1);
+}
+
+typedef struct {
+    double load_ms, fit_ms, nmi, ari;
+    int have_truth;
+    const fkm_io_array *x;
+} fit_info;
+
+static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, const fit_info *fi) {
+    const char *init = a->p.init == FKM_INIT_KMEANSPP ? "kmeans++" : a->p.init == FKM_INIT_RANDOM ? "random" : a->init_file;
+    int64_t empty_final = 0;
+    int64_t *sizes = (int64_t *)calloc((size_t)r->k, sizeof *sizes);
+    if (sizes) {
+        for (int64_t i = 0; i < r->n; i++) sizes[r->labels[i]]++;
+        for (int64_t c = 0; c < r->k; c++) empty_final += sizes[c] == 0;
+        free(sizes);
+    }
+    cli_str_add(s, "{\n  \"version\": \"%s\",\n  \"command\": \"fit\",\n  \"input\": ", fkm_version());
+    cli_str_json_string(s, a->input);
+    cli_str_add(s, ",\n  \"format\": \"%s\",\n  \"dtype\": \"%s\",\n", fkm_io_format_str(fkm_io_guess_format(a->input)),
+                cli_dtype_str(fi->x->dtype));
+    cli_str_add(s, "  \"n\": %lld,\n  \"d\": %lld,\n  \"k\": %lld,\n", (long long)r->n, (long long)r->d, (long long)r->k);
+    cli_str_add(s, "  \"metric\": \"%s\",\n  \"init\": ", fkm_metric_str(a->p.metric));
+    cli_str_json_string(s, init);
+    cli_str_add(s, ",\n  \"n_init\": %d,\n  \"seed\": %llu,\n  \"stop\": \"%s\",\n  \"tol\": ", a->p.n_init,
+                (unsigned long long)a->p.seed, stop_names[a->p.stop]);
+    cli_str_json_number(s, a->p.tol);
+    cli_str_add(s, ",\n  \"max_iter\": %d,\n  \"empty_policy\": \"%s\",\n", a->p.max_iter, empty_names[a->p.empty]);
+    cli_str_add(s, "  \"device\": \"%s\",\n  \"precision\": \"%s\",\n  \"threads\": %d,\n", fkm_device_str(r->device),
+                fkm_precision_str(r->precision), resolved_threads(&a->p));
+    cli_str_add(s, "  \"stop_reason\": \"%s\",\n  \"n_iter\": %d,\n  \"best_init\": %d,\n  \"inertia\": ",
+                fkm_stop_reason_str(r->stop_reason), r->iterations, r->best_init);
+    cli_str_json_number(s, r->inertia);
+    cli_str_add(s, ",\n  \"empty_clusters\": %lld,\n  \"ms_per_iter\": ", (long long)empty_final);
+    cli_str_json_number(s, ms_per_iter(r));
+    cli_str_add(s, ",\n  \"load_ms\": ");
+    cli_str_json_number(s, fi->load_ms);
+    cli_str_add(s, ",\n  \"fit_ms\": ");
+    cli_str_json_number(s, fi->fit_ms);
+    cli_str_add(s, ",\n");
+    if (fi->have_truth) {
+        cli_str_add(s, "  \"truth\": ");
+        cli_str_json_string(s, a->truth);
+        cli_str_add(s, ",\n  \"nmi\": ");
+        cli_str_json_number(s, fi->nmi);
+        cli_str_add(s, ",\n  \"ari\": ");
+        cli_str_json_number(s, fi->ari);
+        cli_str_add(s, ",\n");
+    }
+    cli_str_add(s, "  \"iterations\": [");
+    for (int i = 0; i < r->iterations; i++) {
+        const fkm_iter_stats *t = &r->stats[i];
+        cli_str_add(s, "%s\n    {\"inertia\": ", i ? "," : "");
+        cli_str_json_number(s, t->inertia);
+        cli_str_add(s, ", \"shift\": ");
+        cli_str_json_number(s, t->shift);
+        cli_str_add(s, ", \"empty\": %lld, \"changed\": %lld, \"ms\": ", (long long)t->empty, (long long)t->changed);
+        cli_str_json_number(s, t->ms);
+        cli_str_add(s, "}");
+    }
+    cli_str_add(s, "%s]\n}\n", r->iterations ? "\n  " : "");
+}
+
+static void print_summary(const fit_args *a, const fkm_result *r, const fit_info *fi) {
+    printf("input    %s: %lld x %lld %s (loaded in %.0f ms)\n", a->input, (long long)r->n, (long long)r->d,
+           cli_dtype_str(fi->x->dtype), fi->load_ms);
+    printf("fit      k=%lld, metric %s, device %s (%s, %d threads)\n", (long long)r->k, fkm_metric_str(a->p.metric),
+           fkm_device_str(r->device), fkm_precision_str(r->precision), resolved_threads(&a->p));
+    printf("result   %d iterations (%s), inertia %.9g, %.3f ms/iteration, %.0f ms in all\n", r->iterations,
+           fkm_stop_reason_str(r->stop_reason), r->inertia, ms_per_iter(r), fi->fit_ms);
+    if (fi->have_truth) printf("quality  NMI %.4f  ARI %.4f  (against %s)\n", fi->nmi, fi->ari, a->truth);
+}
+
+/* Stage every requested output (nothing is visible until cli_outputs_commit). */
+static int stage_outputs(const fit_args *a, const fkm_result *r, const cli_str *rep, cli_outputs *o) {
+    fkm_status st = FKM_OK;
+    if (a->out_c) st = fkm_io_stage_npy(a->out_c, r->centroids, FKM_NPY_F4, 2, r->k, r->d, &o->p[o->count++]);
+    if (st == FKM_OK && a->out_labels)
+        st = fkm_io_stage_npy(a->out_labels, r->labels, FKM_NPY_I4, 1, r->n, 1, &o->p[o->count++]);
+    if (st == FKM_OK && a->out_report) st = fkm_io_stage_bytes(a->out_report, rep->buf, rep->len, &o->p[o->count++]);
+    if (st != FKM_OK) {
+        int rc = cli_error(CLI_FAIL, "%s", fkm_last_error());
+        cli_outputs_discard(o);
+        return rc;
+    }
+    return 0;
+}
+
+/* Everything after argument parsing; resources are released by the caller. */
+typedef struct {
+    fkm_io_array x;
+    float *init;
+    int64_t *truth;
+    fkm_result r;
+    cli_str rep;
+    cli_outputs out;
+} fit_state;
+
+static int run_fit(fit_args *a, fit_state *s) {
+    int rc;
+    fit_info fi = {0, 0, NAN, NAN, 0, &s->x};
+    const char *outs[3] = {a->out_c, a->out_labels, a->out_report};
+    if ((rc = cli_check_outputs(outs, 3))) return rc;
+    double t0 = cli_now_ms();
+    if ((rc = cli_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
+    fi.load_ms = cli_now_ms() - t0;
+    if (a->init_file) {
+        int64_t rows, cols;
+        if ((rc = cli_load_f32(a->init_file, "init file", &s->init, &rows, &cols))) return rc;
+        if (cols != s->x.d)
+            return cli_error(CLI_BAD, "init file '%s' has dimension %lld, the input has %lld", a->init_file, (long long)cols,
+                             (long long)s->x.d);
+        if (a->has_k && rows != a->p.k)
+            return cli_error(CLI_BAD, "init file '%s' has %lld rows but -k is %lld", a->init_file, (long long)rows,
+                             (long long)a->p.k);
+        a->p.k = rows;
+        a->p.init_centroids = s->init;
+        if ((rc = check_init_rows(a->init_file, s->init, rows, cols))) return rc;
+    } else if (!a->has_k) {
+        return cli_error(CLI_BAD, "missing -k K (the number of clusters)");
+    }
+    if (a->truth) {
+        int64_t tn = 0;
+        fkm_status st = fkm_io_read_labels(a->truth, NULL, &s->truth, &tn);
+        if (st != FKM_OK) return cli_fail(st, "--truth");
+        if (tn != s->x.n)
+            return cli_error(CLI_BAD, "--truth file '%s' has %lld labels but the input has %lld points", a->truth,
+                             (long long)tn, (long long)s->x.n);
+    }
+    fkm_status st = fkm_params_validate(&a->p, s->x.n, s->x.d);
+    if (st != FKM_OK) return cli_fail(st, a->input);
+
+    cli_progress pr;
+    cli_progress_init(&pr, a->quiet);
+    a->p.progress_fn = cli_progress_cb;
+    a->p.progress_user = &pr;
+    if (a->p.verbose) a->p.log_fn = log_to_stderr;
+    fkm_matrix m = {s->x.data, s->x.dtype, s->x.n, s->x.d, NULL};
+    cli_sigint_install();
+    t0 = cli_now_ms();
+    st = fkm_fit(&a->p, &m, &s->r);
+    fi.fit_ms = cli_now_ms() - t0;
+    cli_progress_done(&pr);
+    if (st == FKM_ERR_CANCELLED || cli_interrupted()) goto interrupted;
+    if (st != FKM_OK) return cli_fail(st, a->input);
+
+    if (s->truth) {
+        int64_t *pred = (int64_t *)malloc((size_t)s->r.n * sizeof *pred);
+        if (!pred) return cli_error(CLI_FAIL, "out of memory computing NMI/ARI");
+        for (int64_t i = 0; i < s->r.n; i++) pred[i] = s->r.labels[i];
+        int bad = cli_agreement(s->truth, pred, s->r.n, &fi.nmi, &fi.ari);
+        free(pred);
+        if (bad) return cli_error(CLI_FAIL, "out of memory computing NMI/ARI");
+        fi.have_truth = 1;
+    }
+    if (a->out_report) {
+        build_report(&s->rep, a, &s->r, &fi);
+        if (s->rep.oom) return cli_error(CLI_FAIL, "out of memory building the report");
+    }
+    if ((rc = stage_outputs(a, &s->r, &s->rep, &s->out))) return rc;
+    if (cli_interrupted()) goto interrupted;
+    if ((rc = cli_outputs_commit(&s->out))) return rc;
+    cli_sigint_restore();
+    if (!a->quiet) print_summary(a, &s->r, &fi);
+    return CLI_OK;
+interrupted:
+    cli_outputs_discard(&s->out);
+    fprintf(stderr, "flashkmeans: interrupted, no output written\n");
+    return CLI_INTERRUPTED;
+}
+
+int cli_fit(int argc, char **argv) {
+    fit_args a;
+    memset(&a, 0, sizeof a);
+    fkm_params_default(&a.p);
+    int rc = cli_parse(argc, argv, fit_opts, O_COUNT, on_opt, on_pos, &a);
+    if (rc) return rc;
+    if (a.help) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!a.input) return cli_error(CLI_BAD, "fit needs an INPUT file (see flashkmeans fit --help)");
+    fit_state s;
+    memset(&s, 0, sizeof s);
+    rc = run_fit(&a, &s);
+    cli_sigint_restore();
+    cli_outputs_discard(&s.out);
+    fkm_result_free(&s.r);
+    cli_str_free(&s.rep);
+    fkm_free(s.init);
+    fkm_free(s.truth);
+    fkm_io_close(&s.x);
+    return rc;
+}

@@ -1,0 +1,126 @@
+/* predict.c -- `flashkmeans predict INPUT --centroids C.npy [--labels out.npy]`: nearest centroid. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { P_CENTROIDS, P_LABELS, P_DIST, P_METRIC, P_DEVICE, P_PRECISION, P_THREADS, P_DIM, P_DTYPE, P_QUIET, P_HELP, P_COUNT };
+static const cli_opt predict_opts[P_COUNT] = {
+    [P_CENTROIDS] = {"centroids", 'c', 1}, [P_LABELS] = {"labels", 0, 1}, [P_DIST] = {"distances", 0, 1},
+    [P_METRIC] = {"metric", 0, 1}, [P_DEVICE] = {"device", 0, 1}, [P_PRECISION] = {"precision", 0, 1},
+    [P_THREADS] = {"threads", 0, 1}, [P_DIM] = {"dim", 0, 1}, [P_DTYPE] = {"dtype", 0, 1},
+    [P_QUIET] = {"quiet", 'q', 0}, [P_HELP] = {"help", 'h', 0},
+};
+
+typedef struct {
+    fkm_params p;
+    const char *input, *centroids, *out_labels, *out_dist;
+    int quiet, help, has_dtype;
+    int64_t dim;
+    fkm_dtype dtype;
+} predict_args;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: flashkmeans predict INPUT --centroids C.npy [options]\n"
+            "  --centroids FILE        k x d centroids (e.g. written by fit -o)\n"
+            "  --labels FILE.npy       write the label of each point (n int32)\n"
+            "  --distances FILE.npy    write each point's distance to its centroid (n float32:\n"
+            "                          squared L2; 1 - cos for cosine; -x.c for ip)\n"
+            "  --metric l2|cosine|ip   (default l2)\n"
+            "  --device auto|cpu|cuda  --precision auto|exact|tf32|fp16|bf16  --threads T\n"
+            "  --dim D --dtype f32|f64|f16|bf16|u8   shape and type of raw input\n"
+            "  -q, --quiet             no summary on stdout\n");
+}
+
+static int on_pos(void *ctx, const char *w) {
+    predict_args *a = (predict_args *)ctx;
+    if (a->input) return cli_error(CLI_BAD, "unexpected argument '%s' (predict takes one INPUT file)", w);
+    a->input = w;
+    return 0;
+}
+
+static int on_opt(void *ctx, int idx, const char *v) {
+    predict_args *a = (predict_args *)ctx;
+    switch (idx) {
+    case P_CENTROIDS: a->centroids = v; return 0;
+    case P_LABELS: a->out_labels = v; return 0;
+    case P_DIST: a->out_dist = v; return 0;
+    case P_METRIC: return cli_metric(v, &a->p.metric);
+    case P_DEVICE: return cli_device(v, &a->p.device);
+    case P_PRECISION: return cli_precision(v, &a->p.precision);
+    case P_THREADS: return cli_int("--threads", v, 0, 4096, &a->p.threads);
+    case P_DIM: return cli_int64("--dim", v, 1, INT32_MAX, &a->dim);
+    case P_DTYPE: a->has_dtype = 1; return cli_dtype("--dtype", v, &a->dtype);
+    case P_QUIET: a->quiet = 1; return 0;
+    case P_HELP: a->help = 1; return 0;
+    }
+    return cli_error(CLI_FAIL, "internal: unhandled option");
+}
+
+typedef struct {
+    fkm_io_array x;
+    float *c, *dist;
+    int32_t *labels;
+    cli_outputs out;
+} predict_state;
+
+static int run_predict(predict_args *a, predict_state *s) {
+    int rc;
+    const char *outs[2] = {a->out_labels, a->out_dist};
+    if ((rc = cli_check_outputs(outs, 2))) return rc;
+    if ((rc = cli_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
+    int64_t k, cd;
+    if ((rc = cli_load_f32(a->centroids, "--centroids", &s->c, &k, &cd))) return rc;
+    if (cd != s->x.d)
+        return cli_error(CLI_BAD, "centroids '%s' have dimension %lld, the input has %lld", a->centroids, (long long)cd,
+                         (long long)s->x.d);
+    s->labels = (int32_t *)fkm_alloc((size_t)s->x.n, sizeof(int32_t));
+    s->dist = (float *)fkm_alloc((size_t)s->x.n, sizeof(float));
+    if (!s->labels || !s->dist) return cli_error(CLI_FAIL, "out of memory for %lld labels", (long long)s->x.n);
+    fkm_matrix m = {s->x.data, s->x.dtype, s->x.n, s->x.d, NULL};
+    double t0 = cli_now_ms();
+    fkm_status st = fkm_predict(&a->p, &m, s->c, k, s->labels, s->dist);
+    double ms = cli_now_ms() - t0;
+    if (st != FKM_OK) return cli_fail(st, a->input);
+    if (a->out_labels) st = fkm_io_stage_npy(a->out_labels, s->labels, FKM_NPY_I4, 1, s->x.n, 1, &s->out.p[s->out.count++]);
+    if (st == FKM_OK && a->out_dist)
+        st = fkm_io_stage_npy(a->out_dist, s->dist, FKM_NPY_F4, 1, s->x.n, 1, &s->out.p[s->out.count++]);
+    if (st != FKM_OK) return cli_error(CLI_FAIL, "%s", fkm_last_error());
+    if ((rc = cli_outputs_commit(&s->out))) return rc;
+    if (!a->quiet) {
+        double sum = 0;
+        for (int64_t i = 0; i < s->x.n; i++) sum += s->dist[i];
+        int gpu = a->p.device != FKM_DEVICE_CPU && fkm_cuda_device_count() > 0;
+        printf("predict  %s: %lld x %lld %s against %lld centroids (%s), metric %s, device %s\n", a->input,
+               (long long)s->x.n, (long long)s->x.d, cli_dtype_str(s->x.dtype), (long long)k, a->centroids,
+               fkm_metric_str(a->p.metric), gpu ? "cuda" : "cpu");
+        printf("result   sum of distances %.9g, %.1f ms\n", sum, ms);
+    }
+    return CLI_OK;
+}
+
+int cli_predict(int argc, char **argv) {
+    predict_args a;
+    memset(&a, 0, sizeof a);
+    fkm_params_default(&a.p);
+    int rc = cli_parse(argc, argv, predict_opts, P_COUNT, on_opt, on_pos, &a);
+    if (rc) return rc;
+    if (a.help) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!a.input) return cli_error(CLI_BAD, "predict needs an INPUT file (see flashkmeans predict --help)");
+    if (!a.centroids) return cli_error(CLI_BAD, "predict needs --centroids FILE");
+    predict_state s;
+    memset(&s, 0, sizeof s);
+    rc = run_predict(&a, &s);
+    cli_outputs_discard(&s.out);
+    fkm_free(s.c);
+    fkm_free(s.dist);
+    fkm_free(s.labels);
+    fkm_io_close(&s.x);
+    return rc;
+}
