@@ -6,6 +6,7 @@
 #include "convert.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static float half_to_float(uint16_t h) {
@@ -116,4 +117,71 @@ fkm_status fkm_check_weights(const float *w, int64_t n) {
     }
     if (total <= 0) return FKM_FAIL(FKM_ERR_BAD_INPUT, "all %lld weights are zero", (long long)n);
     return FKM_OK;
+}
+
+fkm_status fkm_check_centroids(const float *c, int64_t k, int64_t d, fkm_metric metric, const char *name,
+                               float *out) {
+    const double lim = max_safe_abs(d);
+    for (int64_t ci = 0; ci < k; ci++) {
+        double norm2 = 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            const float v = c[ci * d + j];
+            if (!isfinite(v))
+                return FKM_FAIL(FKM_ERR_BAD_INPUT, "%s[%lld][%lld] is %s", name, (long long)ci, (long long)j,
+                                isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf"));
+            /* same limit as the data: |c|^2 and 2 x.c must stay inside float32 */
+            if (fabs(v) > lim)
+                return FKM_FAIL(FKM_ERR_BAD_INPUT,
+                                "%s[%lld][%lld] = %g is too large: squared norms would overflow float32 "
+                                "(limit |c| <= %.3g for d = %lld); rescale the data and centroids",
+                                name, (long long)ci, (long long)j, (double)v, lim, (long long)d);
+            norm2 += (double)v * v;
+        }
+        if (metric == FKM_METRIC_COSINE && norm2 == 0.0)
+            return FKM_FAIL(FKM_ERR_BAD_INPUT, "%s row %lld is all zeros: cosine distance is undefined for it",
+                            name, (long long)ci);
+        if (!out) continue;
+        const double nrm = metric == FKM_METRIC_COSINE ? sqrt(norm2) : 1.0;
+        for (int64_t j = 0; j < d; j++) out[ci * d + j] = (float)(c[ci * d + j] / nrm);
+    }
+    return FKM_OK;
+}
+
+/* Rows hashed by value (-0 and +0 alike), sorted by (hash, index); equal rows end up adjacent. */
+typedef struct { uint64_t h; int64_t i; } row_key;
+
+static int cmp_key(const void *a, const void *b) {
+    const row_key *x = (const row_key *)a, *y = (const row_key *)b;
+    if (x->h != y->h) return x->h < y->h ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+int64_t fkm_count_duplicate_rows(const float *c, int64_t k, int64_t d, int64_t *first_a, int64_t *first_b) {
+    row_key *key = (row_key *)fkm_alloc((size_t)k, sizeof(row_key));
+    int64_t dups = 0;
+    *first_a = *first_b = -1;
+    if (!key) return 0; /* only a diagnostic: skip it rather than fail */
+    for (int64_t i = 0; i < k; i++) {
+        uint64_t h = 0x9E3779B97F4A7C15ull;
+        for (int64_t j = 0; j < d; j++) {
+            float v = c[i * d + j] == 0.0f ? 0.0f : c[i * d + j];
+            uint32_t bits;
+            memcpy(&bits, &v, 4);
+            h = (h ^ bits) * 0x100000001B3ull;
+            h ^= h >> 29;
+        }
+        key[i].h = h;
+        key[i].i = i;
+    }
+    qsort(key, (size_t)k, sizeof(row_key), cmp_key);
+    for (int64_t t = 1; t < k; t++) {
+        if (key[t].h != key[t - 1].h) continue;
+        const float *a = c + key[t - 1].i * d, *b = c + key[t].i * d;
+        int64_t j = 0;
+        while (j < d && a[j] == b[j]) j++;
+        if (j < d) continue;
+        if (dups++ == 0) { *first_a = key[t - 1].i; *first_b = key[t].i; }
+    }
+    fkm_free(key);
+    return dups;
 }

@@ -13,4 +13,12 @@ fkm_status fkm_check_and_convert(const fkm_matrix *m, int64_t rows, fkm_metric m
 
 /* Weights: finite, >= 0, not all zero (NULL is fine). */
 fkm_status fkm_check_weights(const float *w, int64_t n);
+
+/* Caller-given centroids (k x d, named `name` in messages): finite, within the data's magnitude
+ * limit, no zero row for cosine. When out != NULL, copy them there (unit-normalised for cosine). */
+fkm_status fkm_check_centroids(const float *c, int64_t k, int64_t d, fkm_metric metric, const char *name,
+                               float *out);
+
+/* Number of rows of c equal (by value) to an earlier row; the first such pair in *first_a/b. */
+int64_t fkm_count_duplicate_rows(const float *c, int64_t k, int64_t d, int64_t *first_a, int64_t *first_b);
 #endif

@@ -89,20 +89,10 @@ static fkm_status initial_centroids(const fkm_params *p, const fkm_backend *be, 
                                     const fkm_problem *pb, uint64_t seed, float *c) {
     const int64_t k = pb->k, d = pb->d;
     switch (p->init) {
-    case FKM_INIT_ARRAY:
-        for (int64_t i = 0; i < k * d; i++)
-            if (!isfinite(p->init_centroids[i]))
-                return FKM_FAIL(FKM_ERR_BAD_INPUT, "init_centroids[%lld][%lld] is not finite",
-                                (long long)(i / d), (long long)(i % d));
-        memcpy(c, p->init_centroids, (size_t)(k * d) * sizeof(float));
-        if (pb->metric == FKM_METRIC_COSINE)
-            for (int64_t ci = 0; ci < k; ci++) {
-                double s = 0;
-                for (int64_t j = 0; j < d; j++) s += (double)c[ci * d + j] * c[ci * d + j];
-                if (s == 0) return FKM_FAIL(FKM_ERR_BAD_INPUT, "init_centroids row %lld is all zeros (cosine metric)", (long long)ci);
-                for (int64_t j = 0; j < d; j++) c[ci * d + j] = (float)(c[ci * d + j] / sqrt(s));
-            }
-        return be->set_centroids(eng, c);
+    case FKM_INIT_ARRAY: {
+        fkm_status st = fkm_check_centroids(p->init_centroids, k, d, pb->metric, "init_centroids", c);
+        return st != FKM_OK ? st : be->set_centroids(eng, c);
+    }
     case FKM_INIT_RANDOM: {
         fkm_status st = fkm_init_random(pb->x, pb->n, d, k, seed, c);
         return st != FKM_OK ? st : be->set_centroids(eng, c);
@@ -149,6 +139,12 @@ static fkm_status run_restart(const fkm_params *p, const fkm_backend *be, void *
     cur->stop_reason = FKM_STOPPED_MAX_ITER;
     const int iters = p->freeze_init ? 0 : p->max_iter;
     double prev = 0.0;
+    if (be->run && !p->progress_fn && iters > 0) { /* engine-side loop: no host round trip per iteration */
+        int ran = 0, conv = 0;
+        FKM_TRY(be->run(eng, iters, p->empty, p->stop, p->tol, var, cur->stats, &ran, &conv));
+        cur->iterations = ran;
+        if (conv) cur->stop_reason = FKM_STOPPED_CONVERGED;
+    } else
     for (int it = 0; it < iters; it++) {
         fkm_iter_stats *s = &cur->stats[it];
         double t0 = fkm_now_ms();
@@ -238,13 +234,12 @@ fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fk
     int64_t done = 0;
     if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "result pointer is NULL");
     if (b <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "batch count must be >= 1 (got %lld)", (long long)b);
+    /* before touching out[]: no caller can hold that many results */
+    if (b > 1 && x && x->n > 0 && x->d > 0 && b > INT64_MAX / 8 / x->n / x->d)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "b x n x d = %lld x %lld x %lld elements is too large to address",
+                        (long long)b, (long long)x->n, (long long)x->d);
     for (int64_t i = 0; i < b; i++) memset(&out[i], 0, sizeof out[i]);
     FKM_TRY(check_matrix(x));
-    if (b > INT64_MAX / 8 / x->n / x->d) {
-        st = FKM_FAIL(FKM_ERR_INVALID_ARG, "b x n x d = %lld x %lld x %lld elements is too large to address",
-                      (long long)b, (long long)x->n, (long long)x->d);
-        goto cleanup;
-    }
     FKM_TRY(fkm_params_validate(p, x->n, x->d));
     FKM_TRY(choose_backend(p, &be));
     FKM_TRY(resolve_precision(p, be, x->dtype, &prec));
@@ -256,6 +251,14 @@ fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fk
             fkm_set_error(st, __FILE__, __LINE__, "problem %lld: %s", (long long)i, msg);
         }
         if (st != FKM_OK) goto cleanup;
+    }
+    if (p->init == FKM_INIT_ARRAY) { /* fail before converting the data; duplicates are legal */
+        int64_t a = -1, a2 = -1, dups;
+        FKM_TRY(fkm_check_centroids(p->init_centroids, p->k, x->d, p->metric, "init_centroids", NULL));
+        if ((dups = fkm_count_duplicate_rows(p->init_centroids, p->k, x->d, &a, &a2)) > 0)
+            fkm_log(p, FKM_LOG_WARN, "init_centroids has %lld duplicate row(s) (first: rows %lld and %lld): "
+                    "ties go to the lowest index, so row %lld starts empty", (long long)dups, (long long)a,
+                    (long long)a2, (long long)a2);
     }
     FKM_TRY(fkm_check_and_convert(x, x->n * b, p->metric, &x32, &owned));
     fkm_log(p, FKM_LOG_INFO, "fit: b=%lld n=%lld d=%lld k=%lld on %s (%s)", (long long)b, (long long)x->n,

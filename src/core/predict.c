@@ -40,29 +40,19 @@ static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix
     if (k <= 0 || k > INT32_MAX) return FKM_FAIL(FKM_ERR_INVALID_ARG, "k must be in [1, 2^31) (got %lld)", (long long)k);
     fkm_params q = *p;
     q.k = 1; /* k > n is allowed here; validate the rest */
+    q.init = FKM_INIT_KMEANSPP; /* init settings do not apply to predict/transform/score */
+    q.freeze_init = 0;
     FKM_TRY(fkm_params_validate(&q, x->n, x->d));
+    if (p->device == FKM_DEVICE_CPU && p->precision != FKM_PREC_AUTO && p->precision != FKM_PREC_EXACT) {
+        st = FKM_FAIL(FKM_ERR_INVALID_ARG, "precision %s needs the cuda device; the CPU computes in exact fp32",
+                      fkm_precision_str(p->precision));
+        goto cleanup;
+    }
     FKM_TRY(fkm_check_weights(x->weights, x->n));
     const int64_t d = x->d;
     s->c = (float *)fkm_alloc((size_t)(k * d), sizeof(float));
     FKM_CHECK_ALLOC(s->c, "centroid copy");
-    for (int64_t i = 0; i < k * d; i++) {
-        if (!isfinite(centroids[i])) {
-            st = FKM_FAIL(FKM_ERR_BAD_INPUT, "centroids[%lld][%lld] is not finite", (long long)(i / d),
-                          (long long)(i % d));
-            goto cleanup;
-        }
-        s->c[i] = centroids[i];
-    }
-    if (p->metric == FKM_METRIC_COSINE)
-        for (int64_t ci = 0; ci < k; ci++) {
-            double n2 = 0;
-            for (int64_t j = 0; j < d; j++) n2 += (double)s->c[ci * d + j] * s->c[ci * d + j];
-            if (n2 == 0) {
-                st = FKM_FAIL(FKM_ERR_BAD_INPUT, "centroid %lld is all zeros (cosine metric)", (long long)ci);
-                goto cleanup;
-            }
-            for (int64_t j = 0; j < d; j++) s->c[ci * d + j] = (float)(s->c[ci * d + j] / sqrt(n2));
-        }
+    FKM_TRY(fkm_check_centroids(centroids, k, d, p->metric, "centroids", s->c));
     FKM_TRY(fkm_check_and_convert(x, x->n, p->metric, &x32, &s->owned_x));
     const fkm_backend *cuda = fkm_cuda_backend_get();
     int ngpu = cuda ? fkm_cuda_device_count() : 0;
