@@ -39,8 +39,12 @@ _EMPTY = {"farthest": _lib.FKM_EMPTY_FARTHEST, "keep": _lib.FKM_EMPTY_KEEP}
 _DEVICE_NAMES = {_lib.FKM_DEVICE_CPU: "cpu", _lib.FKM_DEVICE_CUDA: "cuda"}
 _PREC_NAMES = {v: k for k, v in _PRECISIONS.items()}
 _STOP_REASONS = {0: "converged", 1: "max_iter", 2: "cancelled"}
-STATS_DTYPE = np.dtype([("inertia", "f8"), ("shift", "f8"), ("empty", "i8"), ("changed", "i8"),
-                        ("ms", "f8")])
+# numpy twin of fkm_iter_stats (same fields, offsets and size), so stats copy with one memcpy.
+STATS_DTYPE = np.dtype({"names": [f for f, _ in _lib.fkm_iter_stats._fields_],
+                        "formats": ["f8", "f8", "i8", "i8", "f8"],
+                        "offsets": [getattr(_lib.fkm_iter_stats, f).offset
+                                    for f, _ in _lib.fkm_iter_stats._fields_],
+                        "itemsize": ctypes.sizeof(_lib.fkm_iter_stats)})
 
 
 def _choice(table, value, what):
@@ -165,24 +169,28 @@ def _matrix(hm, weights=None):
     return m
 
 
+def _copy_out(ptr, dtype, shape):
+    """Copy library-owned memory into a new numpy array (one memcpy)."""
+    a = np.empty(shape, dtype)
+    if a.nbytes:
+        ctypes.memmove(a.ctypes.data, ptr, a.nbytes)
+    return a
+
+
 class FitResult:
     """A fit's outputs as numpy arrays (copied out of library memory, which is then freed)."""
 
     def __init__(self, r):
         k, n, d, it = r.k, r.n, r.d, r.iterations
-        self.centroids = np.ctypeslib.as_array(r.centroids, shape=(k, d)).copy()
-        self.labels = np.ctypeslib.as_array(r.labels, shape=(n,)).copy()
+        self.centroids = _copy_out(r.centroids, np.float32, (k, d))
+        self.labels = _copy_out(r.labels, np.int32, (n,))
         self.inertia = float(r.inertia)
         self.iterations = int(it)
         self.stop_reason = _STOP_REASONS.get(r.stop_reason, str(r.stop_reason))
         self.best_init = int(r.best_init)
         self.device = _DEVICE_NAMES.get(r.device, str(r.device))
         self.precision = _PREC_NAMES.get(r.precision, str(r.precision))
-        self.stats = np.zeros(it, dtype=STATS_DTYPE)
-        if it > 0:
-            src = np.ctypeslib.as_array(r.stats, shape=(it,))
-            for f in STATS_DTYPE.names:
-                self.stats[f] = src[f]
+        self.stats = _copy_out(r.stats, STATS_DTYPE, (it,))
 
     def stats_dicts(self):
         return [{"obj": float(s["inertia"]), "inertia": float(s["inertia"]),

@@ -64,7 +64,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         does not know, go straight to the binding's own checks."""
         if HAVE_SKLEARN and not is_torch(X) and not is_bfloat16(getattr(X, "dtype", None)):
             X = self._validate_data(X, reset=reset, accept_sparse=False, dtype=_SKLEARN_DTYPES,
-                                    order="C", force_all_finite=True)
+                                    order="C", force_all_finite=False)
             return host_matrix(X)
         hm = host_matrix(X)
         d = hm.shape[1]
