@@ -22,6 +22,8 @@ int cli_error(int code, const char *fmt, ...)
     ;
 /* Exit code for a library status (2 for the "your input is wrong" family, 1 otherwise). */
 int cli_status_code(fkm_status st);
+/* Exit code for a failure while reading an input file: 2, except out of memory (1). */
+int cli_read_code(fkm_status st);
 /* Report a failed library call: "<context>: <fkm_last_error()>" via cli_error. */
 int cli_fail(fkm_status st, const char *context);
 

@@ -22,6 +22,8 @@ int cli_error(int code, const char *fmt, ...) {
     return code;
 }
 
+int cli_read_code(fkm_status st) { return st == FKM_ERR_NO_MEMORY ? CLI_FAIL : st == FKM_OK ? CLI_OK : CLI_BAD; }
+
 int cli_status_code(fkm_status st) {
     switch (st) {
     case FKM_OK: return CLI_OK;
@@ -216,6 +218,13 @@ int cli_load_f32(const char *path, const char *what, float **out, int64_t *rows,
     *cols = a.d;
     fkm_io_close(&a);
     if (st != FKM_OK) return cli_error(st == FKM_ERR_NO_MEMORY ? CLI_FAIL : CLI_BAD, "%s: '%s': %s", what, path, fkm_last_error());
+    for (int64_t i = 0; i < *rows * *cols; i++)
+        if (!isfinite((*out)[i])) {
+            fkm_free(*out);
+            *out = NULL;
+            return cli_error(CLI_BAD, "%s '%s': row %lld column %lld is not finite", what, path, (long long)(i / *cols),
+                             (long long)(i % *cols));
+        }
     return 0;
 }
 

@@ -127,13 +127,9 @@ static int cmp_rows(const void *x, const void *y) {
     return 0;
 }
 
-/* Identical initial centroids would start with an empty cluster: reject them (NaN is left to the
- * library, which names its position). */
+/* Identical initial centroids would start with an empty cluster: reject them (cli_load_f32 has
+ * already rejected NaN/Inf with their position). */
 static int check_init_rows(const char *path, const float *c, int64_t k, int64_t d) {
-    for (int64_t i = 0; i < k * d; i++)
-        if (!isfinite(c[i]))
-            return cli_error(CLI_BAD, "init file '%s': row %lld column %lld is not finite", path, (long long)(i / d),
-                             (long long)(i % d));
     int64_t *idx = (int64_t *)malloc((size_t)k * sizeof *idx);
     if (!idx) return cli_error(CLI_FAIL, "out of memory");
     for (int64_t i = 0; i < k; i++) idx[i] = i;
@@ -288,7 +284,7 @@ static int run_fit(fit_args *a, fit_state *s) {
     if (a->truth) {
         int64_t tn = 0;
         fkm_status st = fkm_io_read_labels(a->truth, NULL, &s->truth, &tn);
-        if (st != FKM_OK) return cli_fail(st, "--truth");
+        if (st != FKM_OK) return cli_error(cli_read_code(st), "--truth: %s", fkm_last_error());
         if (tn != s->x.n)
             return cli_error(CLI_BAD, "--truth file '%s' has %lld labels but the input has %lld points", a->truth,
                              (long long)tn, (long long)s->x.n);
