@@ -123,3 +123,13 @@ def weights_vector(w, n, name="sample_weight"):
     if a.ndim != 1 or a.shape[0] != n:
         raise ValueError("%s.shape == %s, expected (%d,)!" % (name, a.shape, n))
     return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def like(a, ref):
+    """numpy result -> the array type of the caller's input: a torch tensor on ref's device when
+    ref is a tensor, else a numpy array."""
+    if is_torch(ref):
+        import torch
+
+        return torch.from_numpy(a).to(ref.device)
+    return a

@@ -5,7 +5,8 @@
     D, I = km.assign(x)         # squared L2 distances (float32) and labels (int64), 1-D
     km.centroids, km.obj, km.iteration_stats
 
-Like FAISS, exactly `niter` iterations run (stop="fixed") unless `tol`/`stop` say otherwise.
+Like FAISS, the initial centroids are k distinct random points (init="random"; "k-means++" on
+request) and exactly `niter` iterations run (stop="fixed") unless `tol`/`stop` say otherwise.
 Unlike FAISS, the data is not subsampled to 256 points per centroid unless
 max_points_per_centroid is given explicitly: flashkmeans is exact on all the points by default.
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from . import _core
 from ._arrays import float32_matrix, host_matrix, is_cuda_tensor, is_torch, weights_vector
+from ._arrays import like as _like
 
 # faiss.ClusteringParameters fields that are accepted and have no effect here (they tune FAISS's
 # own search index or its warnings).
@@ -23,19 +25,11 @@ _IGNORED = ("min_points_per_centroid", "update_index", "decode_block_size",
             "check_input_data_for_NaNs", "use_faster_subsampling")
 
 
-def _like(a, ref):
-    """numpy result -> the array type of the caller's input (torch tensor on its device)."""
-    if is_torch(ref):
-        import torch
-
-        return torch.from_numpy(a).to(ref.device)
-    return a
-
-
 class Kmeans:
     def __init__(self, d, k, niter=25, seed=1234, spherical=False, gpu=False, verbose=False,
                  nredo=1, frozen_centroids=False, max_points_per_centroid=None, tol=0.0,
-                 stop="fixed", precision="auto", device=None, n_threads=None, **faiss_kwargs):
+                 stop="fixed", precision="auto", device=None, n_threads=None, init="random",
+                 **faiss_kwargs):
         for key in faiss_kwargs:
             if key not in _IGNORED:
                 raise TypeError("Kmeans got an unexpected keyword argument %r" % key)
@@ -47,6 +41,7 @@ class Kmeans:
         self.frozen_centroids = bool(frozen_centroids)
         self.max_points_per_centroid = max_points_per_centroid
         self.tol, self.stop, self.precision, self.n_threads = tol, stop, precision, n_threads
+        self.init = init  # FAISS seeds with k random points; "k-means++" is available too
         self.gpu = gpu
         if device is None:  # FAISS: gpu=False -> CPU, True/-1 -> GPU(s), int n -> n GPUs
             device = "cpu" if gpu is False or gpu == 0 else "cuda"
@@ -94,7 +89,7 @@ class Kmeans:
             c0 = float32_matrix(init_centroids, (self.k, self.d), "init_centroids")
         elif self.frozen_centroids:
             raise ValueError("frozen_centroids needs init_centroids")
-        p = self._params(max_iter=self.niter, tol=self.tol, stop=self.stop, seed=self.seed,
+        p = self._params(max_iter=self.niter, tol=self.tol, stop=self.stop, seed=self.seed, init=self.init,
                          n_init=self.nredo, init_centroids=c0,
                          freeze_init=self.frozen_centroids)
         t0 = time.perf_counter()

@@ -185,3 +185,39 @@ def status_str(st):
 
 def last_error():
     return lib.fkm_last_error().decode(errors="replace")
+
+
+# ---------------------------------------------------------------- include/flashkmeans_cuda.h
+class fkm_cuda_matrix(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),  # device
+        ("dtype", c_enum),
+        ("b", ctypes.c_int64),
+        ("n", ctypes.c_int64),
+        ("d", ctypes.c_int64),
+        ("weights", ctypes.c_void_p),  # device float32 or NULL
+    ]
+
+
+class fkm_cuda_fit_info(ctypes.Structure):
+    _fields_ = [
+        ("iterations", ctypes.c_int),
+        ("ms_iterations", ctypes.c_double),
+        ("ms_total", ctypes.c_double),
+        ("kernel", ctypes.c_char_p),
+        ("precision", c_enum),
+    ]
+
+
+# Libraries built before the device-pointer API existed lack these symbols; the torch CUDA path
+# then says so instead of failing at import.
+HAVE_CUDA_API = hasattr(lib, "fkm_cuda_fit") and hasattr(lib, "fkm_cuda_predict")
+if HAVE_CUDA_API:
+    V, SZ = ctypes.c_void_p, ctypes.c_size_t
+    _proto("fkm_cuda_fit_workspace_size", c_enum, P(fkm_params), P(fkm_cuda_matrix), P(SZ))
+    _proto("fkm_cuda_fit", c_enum, P(fkm_params), P(fkm_cuda_matrix), V, V, P(ctypes.c_int),
+           P(ctypes.c_double), P(fkm_cuda_fit_info), V, SZ, V)
+    _proto("fkm_cuda_predict_workspace_size", c_enum, P(fkm_params), P(fkm_cuda_matrix),
+           ctypes.c_int64, P(SZ))
+    _proto("fkm_cuda_predict", c_enum, P(fkm_params), P(fkm_cuda_matrix), V, ctypes.c_int64, V, V,
+           P(ctypes.c_double), V, SZ, V)

@@ -14,11 +14,15 @@ import warnings
 import numpy as np
 
 from . import _core
-from ._arrays import host_matrix, is_bfloat16, is_torch, weights_vector
+from ._arrays import host_matrix, is_bfloat16, is_cuda_tensor, is_torch, like as _like, weights_vector
 from ._compat import (HAVE_SKLEARN, BaseEstimator, ClusterMixin, TransformerMixin,
                       check_is_fitted, seed_from)
 
 _SKLEARN_DTYPES = [np.float64, np.float32, np.float16, np.uint8]
+try:  # scikit-learn >= 1.6 moved BaseEstimator._validate_data to a function
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:
+    _validate_data = None
 
 
 def _check_int(value, name, low):
@@ -63,8 +67,13 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         object input (and records feature names); torch tensors and bfloat16 arrays, which it
         does not know, go straight to the binding's own checks."""
         if HAVE_SKLEARN and not is_torch(X) and not is_bfloat16(getattr(X, "dtype", None)):
-            X = self._validate_data(X, reset=reset, accept_sparse=False, dtype=_SKLEARN_DTYPES,
-                                    order="C", force_all_finite=False)
+            # NaN/Inf are left to the library, which checks them in its single conversion pass
+            # and names the first bad position.
+            kw = dict(reset=reset, accept_sparse=False, dtype=_SKLEARN_DTYPES, order="C")
+            if _validate_data is not None:  # scikit-learn >= 1.6
+                X = _validate_data(self, X, ensure_all_finite=False, **kw)
+            else:
+                X = self._validate_data(X, force_all_finite=False, **kw)
             return host_matrix(X)
         hm = host_matrix(X)
         d = hm.shape[1]
@@ -86,7 +95,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def _out_dtype(self, hm):
         return np.float64 if hm.array.dtype == np.float64 else np.float32
 
-    def _initial(self, hm, k, seed):
+    def _initial(self, data, d, k, seed):
         """-> (init string or None, float32 init array or None, n_init)."""
         n_init = 1 if self.n_init == "auto" else _check_int(self.n_init, "n_init", 1)
         init = self.init
@@ -96,36 +105,44 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                                  % (init,))
             return init, None, n_init
         if callable(init):
-            init = init(hm.array, k, np.random.RandomState(seed % 2**32))
+            init = init(data, k, np.random.RandomState(seed % 2**32))
+        if is_torch(init):
+            init = init.detach().cpu().numpy()
         c = np.array(init, dtype=np.float32, order="C")  # a copy: never touch the user's array
-        if c.shape != (k, hm.shape[1]):
+        if c.shape != (k, d):
             raise ValueError("The shape of the initial centers %s does not match the number of "
-                             "clusters %d and features %d" % (c.shape, k, hm.shape[1]))
+                             "clusters %d and features %d" % (c.shape, k, d))
         if n_init != 1:
             warnings.warn("Explicit initial center position passed: performing only one init in "
                           "KMeans instead of n_init=%d." % n_init, RuntimeWarning, stacklevel=3)
         return None, c, 1
 
-    # ------------------------------------------------------------ estimator API
-    def fit(self, X, y=None, sample_weight=None):
-        """Compute k-means clustering of X (n_samples, n_features); returns self."""
-        hm = self._check_X(X, reset=True)
-        n = hm.shape[0]
+    def _checked_params(self, n):
         k = _check_int(self.n_clusters, "n_clusters", 1)
         if n < k:
             raise ValueError("n_samples=%d should be >= n_clusters=%d." % (n, k))
         max_iter = _check_int(self.max_iter, "max_iter", 0)
         if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
             raise ValueError("tol must be a number >= 0, got %r" % (self.tol,))
-        seed = seed_from(self.random_state)
-        init, init_array, n_init = self._initial(hm, k, seed)
+        return k, max_iter, seed_from(self.random_state)
+
+    # ------------------------------------------------------------ estimator API
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute k-means clustering of X (n_samples, n_features); returns self. A torch tensor
+        gives torch attributes on its device; a CUDA tensor runs on that GPU with no copy."""
+        if is_cuda_tensor(X):
+            return self._fit_cuda(X, sample_weight)
+        hm = self._check_X(X, reset=True)
+        n = hm.shape[0]
+        k, max_iter, seed = self._checked_params(n)
+        init, init_array, n_init = self._initial(hm.array, hm.shape[1], k, seed)
         w = weights_vector(sample_weight, n)
         p = self._params(k, max_iter=max_iter, tol=self.tol, stop=self.stop,
                          init=init or "k-means++", init_centroids=init_array, n_init=n_init,
                          seed=seed)
         r = _core.fit(p, hm, w)
-        self.cluster_centers_ = r.centroids.astype(self._out_dtype(hm), copy=False)
-        self.labels_ = r.labels
+        self.cluster_centers_ = _like(r.centroids.astype(self._out_dtype(hm), copy=False), X)
+        self.labels_ = _like(r.labels, X)
         self.inertia_ = r.inertia
         self.n_iter_ = r.iterations
         self.iteration_stats_ = r.stats_dicts()
@@ -134,6 +151,17 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.stop_reason_ = r.stop_reason
         return self
 
+    def _fit_cuda(self, X, sample_weight):
+        from ._torch import kmeans_fit_cuda
+
+        if X.dim() != 2:
+            raise ValueError("Expected 2D tensor, got %dD tensor instead" % X.dim())
+        n, d = X.shape
+        self.n_features_in_ = d
+        k, max_iter, seed = self._checked_params(n)
+        init, init_array, n_init = self._initial(X, d, k, seed)
+        return kmeans_fit_cuda(self, X, k, max_iter, seed, init, init_array, n_init, sample_weight)
+
     def fit_predict(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).labels_
 
@@ -141,31 +169,63 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     def _centroids32(self):
-        return np.ascontiguousarray(self.cluster_centers_, dtype=np.float32)
+        c = self.cluster_centers_
+        if is_torch(c):
+            c = c.detach().cpu().numpy()
+        return np.ascontiguousarray(c, dtype=np.float32)
+
+    def _check_cuda_X(self, X):
+        if X.dim() != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError("X has shape %s, but %s is expecting %d features as input."
+                             % (tuple(X.shape), type(self).__name__, self.n_features_in_))
+        return X
 
     def predict(self, X, sample_weight=None):
         """Index (int32) of the closest cluster centre for each sample."""
         check_is_fitted(self)
+        if is_cuda_tensor(X):
+            from ._torch import cuda_predict
+
+            return cuda_predict(self._check_cuda_X(X), self.cluster_centers_, metric=self.metric,
+                                precision=self.precision)[0]
         hm = self._check_X(X, reset=False)
         labels, _ = _core.predict(self._params(1), hm, self._centroids32())
-        return labels
+        return _like(labels, X)
 
     def transform(self, X):
         """Distances to every centre, (n_samples, n_clusters): Euclidean (not squared) for l2 as
         in scikit-learn, 1 - cos for cosine, -x.c for ip."""
         check_is_fitted(self)
+        l2 = _core._choice(_core._METRICS, self.metric, "metric") == 0
+        if is_cuda_tensor(X):
+            from ._torch import distances
+
+            out = distances(self._check_cuda_X(X), self.cluster_centers_, self.metric)
+            return out.sqrt_() if l2 else out
         hm = self._check_X(X, reset=False)
         out = _core.transform(self._params(1), hm, self._centroids32())
-        if _core._choice(_core._METRICS, self.metric, "metric") == 0:
+        if l2:
             np.sqrt(out, out=out)
-        return out.astype(self._out_dtype(hm), copy=False)
+        return _like(out.astype(self._out_dtype(hm), copy=False), X)
 
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the (weighted) inertia of X under the fitted centres."""
         check_is_fitted(self)
+        if is_cuda_tensor(X):
+            from ._torch import cuda_predict
+
+            _, _, inertia = cuda_predict(self._check_cuda_X(X), self.cluster_centers_,
+                                         metric=self.metric, precision=self.precision,
+                                         want_inertia=True, weights=sample_weight)
+            return -float(inertia[0])
         hm = self._check_X(X, reset=False)
         w = weights_vector(sample_weight, hm.shape[0])
         return -_core.score(self._params(1), hm, self._centroids32(), w)
+
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6 (older versions read _more_tags)
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
     def _more_tags(self):
         return {

@@ -28,7 +28,7 @@ def test_same_result_as_sklearn_front_end():
     x, _, _ = blobs(n=1000, d=5, k=4, spread=2.0)
     km = flashkmeans.Kmeans(5, 4, niter=15, seed=99)
     km.train(x)
-    sk = flashkmeans.KMeans(4, random_state=99, max_iter=15, stop="fixed").fit(x)
+    sk = flashkmeans.KMeans(4, init="random", random_state=99, max_iter=15, stop="fixed").fit(x)
     assert np.array_equal(km.centroids, sk.cluster_centers_)
 
 
@@ -48,6 +48,18 @@ def test_weights_and_init_centroids():
     np.testing.assert_array_equal(frozen.centroids, c0.astype(np.float32))
     with pytest.raises(ValueError, match="init_centroids must have shape"):
         flashkmeans.Kmeans(3, 3).train(x, init_centroids=x[:2])
+
+
+def test_init_choice():
+    x, _, _ = blobs(n=1000, d=5, k=4, spread=2.0)
+    a = flashkmeans.Kmeans(5, 4, niter=0, seed=3)
+    a.train(x)
+    rows = [np.flatnonzero((x == c).all(1)) for c in a.centroids]
+    assert all(len(r) >= 1 for r in rows)  # FAISS-like: k of the points themselves
+    b = flashkmeans.Kmeans(5, 4, niter=5, seed=3, init="k-means++")
+    b.train(x)
+    ref = flashkmeans.KMeans(4, random_state=3, max_iter=5, stop="fixed").fit(x)
+    assert np.array_equal(b.centroids, ref.cluster_centers_)
 
 
 def test_spherical():
