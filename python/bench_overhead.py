@@ -44,6 +44,7 @@ int main(int argc, char **argv) {
     p.k = atoll(argv[4]); p.max_iter = atoi(argv[5]); p.stop = FKM_STOP_FIXED;
     p.init = FKM_INIT_RANDOM; p.seed = 0; p.device = FKM_DEVICE_CPU;
     if (argc > 6) p.threads = atoi(argv[6]);
+    if (argc > 7) p.device = (fkm_device)atoi(argv[7]);
     fkm_matrix m = {x, FKM_F32, n, d, NULL};
     fkm_result r;
     double t0 = now();
@@ -91,15 +92,19 @@ class CallTimer:
         _lib.lib.fkm_fit = self.fn
 
 
-def run_c(exe, path, n, d, k, iters, threads=0):
-    out = subprocess.run([exe, path, str(n), str(d), str(k), str(iters), str(threads)], check=True,
+DEVICES = {"auto": 0, "cpu": 1, "cuda": 2}
+
+
+def run_c(exe, path, n, d, k, iters, threads=0, device="cpu"):
+    out = subprocess.run([exe, path, str(n), str(d), str(k), str(iters), str(threads),
+                          str(DEVICES[device])], check=True,
                          capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1])
 
 
-def run_py(X, k, iters, threads=None):
+def run_py(X, k, iters, threads=None, device="cpu"):
     km = flashkmeans.KMeans(k, init="random", random_state=0, max_iter=iters, stop="fixed",
-                            device="cpu", n_threads=threads)
+                            device=device, n_threads=threads)
     with CallTimer() as ct:
         t0 = time.perf_counter()
         km.fit(X)
@@ -114,6 +119,7 @@ def main():
     ap.add_argument("--k", type=int, default=1024)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu", choices=sorted(DEVICES))
     a = ap.parse_args()
     med = statistics.median
     X = np.random.RandomState(0).standard_normal((a.n, a.d)).astype(np.float32)
@@ -126,10 +132,10 @@ def main():
         small.tofile(spath)
         c_wall, c_ms, py_wall, py_ms, py_own = [], [], [], [], []
         for rep in range(a.repeats):  # A + B: the full problem, C and Python alternating
-            w, m = run_c(exe, path, a.n, a.d, a.k, a.iters)
+            w, m = run_c(exe, path, a.n, a.d, a.k, a.iters, device=a.device)
             c_wall.append(w)
             c_ms.append(m)
-            w, m, own = run_py(X, a.k, a.iters)
+            w, m, own = run_py(X, a.k, a.iters, device=a.device)
             py_wall.append(w)
             py_ms.append(m)
             py_own.append(own)
@@ -137,13 +143,14 @@ def main():
                   "%.2f ms outside the C call)" % (rep, c_wall[-1], c_ms[-1], py_wall[-1],
                                                     py_ms[-1], own), flush=True)
         tc, tp = [], []
-        for rep in range(5):  # C: per-iteration cost of the progress callback, tiny problem
+        for rep in range(5 if a.device == "cpu" else 0):  # C: per-iteration cost of the progress callback, tiny problem
             tc.append(run_c(exe, spath, 256, 2, 2, tiny_iters, threads=1)[0])
             tp.append(run_py(small, 2, tiny_iters, threads=1)[0])
-    per_iter_us = (min(tp) - min(tc)) / tiny_iters * 1e3
+    per_iter_us = (min(tp) - min(tc)) / tiny_iters * 1e3 if tc else 0.0  # GPU: no callback
     print()
-    print("N=%d D=%d K=%d iters=%d float32, init=random, stop=fixed, device=cpu; library %s; %s"
-          % (a.n, a.d, a.k, a.iters, flashkmeans.__version__, time.strftime("%Y-%m-%d %H:%M")))
+    print("N=%d D=%d K=%d iters=%d float32, init=random, stop=fixed, device=%s; library %s; %s"
+          % (a.n, a.d, a.k, a.iters, a.device, flashkmeans.__version__,
+             time.strftime("%Y-%m-%d %H:%M")))
     print("A  end to end, ms/iteration from stats: C min %.1f median %.1f | Python min %.1f "
           "median %.1f" % (min(c_ms), med(c_ms), min(py_ms), med(py_ms)))
     print("   whole call: C min %.1f median %.1f ms | Python min %.1f median %.1f ms"

@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import _core
-from ._arrays import host_matrix, is_cuda_tensor, is_torch
+from ._arrays import float32_matrix, host_matrix, is_cuda_tensor, is_torch
 
 
 def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++", n_init=1,
@@ -11,17 +11,21 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
     """Fit k-means separately to each of the B problems in x, shape (B, N, D).
 
     Problem i uses seed `seed + i` (the C API's rule), so problem i gives the same result as a
-    single fit of x[i] with that seed. Returns (labels (B, N) int32, centroids (B, K, D) float32,
+    single fit of x[i] with that seed. init: "k-means++", "random" or one (K, D) array that
+    starts every problem. Returns (labels (B, N) int32, centroids (B, K, D) float32,
     iterations (B,) int32) -- plus inertia (B,) float64 when return_inertia=True. numpy in, numpy
     out; a torch tensor in gives torch tensors on the same device.
     """
+    init_array = None
+    if not isinstance(init, str):
+        init_array, init = init, "random"
     if is_cuda_tensor(x):
         from ._torch import batch_kmeans_cuda
 
         return batch_kmeans_cuda(x, k, max_iter=max_iter, tol=tol, stop=stop, init=init,
                                  n_init=n_init, seed=seed, metric=metric, precision=precision,
                                  device=device, weights=weights, verbose=verbose,
-                                 return_inertia=return_inertia)
+                                 return_inertia=return_inertia, init_centroids=init_array)
     hm = host_matrix(x, ndim=3, name="x")
     b, n, d = hm.shape
     w = None
@@ -31,7 +35,12 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
         w = np.ascontiguousarray(weights, dtype=np.float32)
         if w.shape != (b, n):
             raise ValueError("weights must have shape %s, got %s" % ((b, n), w.shape))
+    if init_array is not None:
+        if is_torch(init_array):
+            init_array = init_array.detach().cpu().numpy()
+        init_array = float32_matrix(init_array, (k, d), "init")
     p = _core.make_params(k, max_iter=max_iter, tol=tol, stop=stop, init=init, n_init=n_init,
+                          init_centroids=init_array,
                           seed=seed, metric=metric, precision=precision, device=device,
                           threads=n_threads, verbose=verbose)
     res = _core.fit_batch(p, hm, w)

@@ -97,7 +97,7 @@ def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_
 class _Call:
     """Callbacks (progress, log) and the SIGINT guard around one library call."""
 
-    def __init__(self, params):
+    def __init__(self, params, progress=True):
         self.params = params
         self.exc = None
         self.interrupted = False
@@ -105,7 +105,8 @@ class _Call:
         self.user_verbose = params.verbose
         self._progress = _lib.fkm_progress_fn(self._on_progress)
         self._log = _lib.fkm_log_fn(self._on_log)
-        params.progress_fn = self._progress
+        if progress:
+            params.progress_fn = self._progress
         params.log_fn = self._log
         params.verbose = max(params.verbose, _lib.FKM_LOG_WARN)  # warnings become Python warnings
         self._old_handler = None
@@ -198,11 +199,24 @@ class FitResult:
                  "changed": int(s["changed"]), "ms": float(s["ms"])} for s in self.stats]
 
 
+def _want_progress(params):
+    """Whether to install the per-iteration progress callback. On the CPU it costs microseconds
+    per iteration and makes Ctrl-C stop the fit at the next iteration. On a GPU the library runs
+    its device-resident loop only when no callback is installed (a callback needs a host round
+    trip per iteration), so there we leave it out unless a hook asks for it: Ctrl-C is then
+    honoured when the call returns."""
+    if _progress_hook is not None:
+        return True
+    gpu = params.device == _lib.FKM_DEVICE_CUDA or (
+        params.device == _lib.FKM_DEVICE_AUTO and cuda_device_count() > params.cuda_device)
+    return not gpu
+
+
 def fit(params, hm, weights=None):
     """fkm_fit on a HostMatrix -> FitResult."""
     m = _matrix(hm, weights)
     r = _lib.fkm_result()
-    with _Call(params) as call:
+    with _Call(params, _want_progress(params)) as call:
         st = _lib.lib.fkm_fit(ctypes.byref(params), ctypes.byref(m), ctypes.byref(r))
     try:
         call.finish(st, "fit")
@@ -216,7 +230,7 @@ def fit_batch(params, hm, weights=None):
     b = hm.shape[0]
     m = _matrix(hm, weights)
     out = (_lib.fkm_result * b)()
-    with _Call(params) as call:
+    with _Call(params, _want_progress(params)) as call:
         st = _lib.lib.fkm_fit_batch(ctypes.byref(params), ctypes.byref(m), b, out)
     try:
         call.finish(st, "batch fit")
@@ -268,8 +282,15 @@ def score(params, hm, centroids, weights=None):
     return inertia.value
 
 
+_device_count = None
+
+
 def cuda_device_count():
-    return int(_lib.lib.fkm_cuda_device_count())
+    """Usable CUDA devices seen by the library (asked once per process)."""
+    global _device_count
+    if _device_count is None:
+        _device_count = int(_lib.lib.fkm_cuda_device_count())
+    return _device_count
 
 
 __all__ = ["make_params", "fit", "fit_batch", "predict", "transform", "score", "error_for"]

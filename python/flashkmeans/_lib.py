@@ -204,6 +204,7 @@ class fkm_cuda_fit_info(ctypes.Structure):
         ("iterations", ctypes.c_int),
         ("ms_iterations", ctypes.c_double),
         ("ms_total", ctypes.c_double),
+        ("ms_assign", ctypes.c_double),
         ("kernel", ctypes.c_char_p),
         ("precision", c_enum),
     ]

@@ -110,7 +110,7 @@ def cuda_fit(x3, k, *, max_iter=300, tol=1e-4, stop="shift", init="random", init
     m = _matrix(x, code, w)
     iters, inertia = (ctypes.c_int * b)(), (ctypes.c_double * b)()
     info = _lib.fkm_cuda_fit_info()
-    with torch.cuda.device(dev), _core._Call(p) as call:
+    with torch.cuda.device(dev), _core._Call(p, progress=False) as call:
         st = _lib.lib.fkm_cuda_fit(ctypes.byref(p), ctypes.byref(m), centroids.data_ptr(),
                                    labels.data_ptr(), iters, inertia, ctypes.byref(info), None, 0,
                                    _stream(dev))
@@ -119,6 +119,7 @@ def cuda_fit(x3, k, *, max_iter=300, tol=1e-4, stop="shift", init="random", init
     last_call.update(op="fit", input=x3.data_ptr(), data=m.data, centroids=centroids.data_ptr(),
                      labels=labels.data_ptr())
     meta = {"ms_iterations": info.ms_iterations, "ms_total": info.ms_total,
+            "ms_assign": info.ms_assign,
             "kernel": (info.kernel or b"").decode(), "precision": _core._PREC_NAMES.get(info.precision)}
     return centroids, labels, np.array(iters[:], dtype=np.int32), np.array(inertia[:]), meta
 
@@ -145,7 +146,7 @@ def cuda_predict(x, centroids, *, metric="l2", precision="auto", want_dist=False
     inertia = (ctypes.c_double * b)() if want_inertia else None
     p = _core.make_params(1, metric=metric, precision=precision, device="cuda:%d" % dev.index)
     m = _matrix(x, code, _weights(weights, b, n, dev))
-    with torch.cuda.device(dev), _core._Call(p) as call:
+    with torch.cuda.device(dev), _core._Call(p, progress=False) as call:
         st = _lib.lib.fkm_cuda_predict(ctypes.byref(p), ctypes.byref(m), c.data_ptr(), k,
                                        labels.data_ptr(), dist.data_ptr() if want_dist else None,
                                        inertia, None, 0, _stream(dev))
@@ -177,13 +178,14 @@ def distances(x, c, metric):
 
 # ---------------------------------------------------------------- front ends
 def batch_kmeans_cuda(x, k, *, max_iter, tol, stop, init, n_init, seed, metric, precision, device,
-                      weights, verbose, return_inertia):
+                      weights, verbose, return_inertia, init_centroids=None):
     torch = _torch()
     if str(device) == "cpu":
         raise ValueError("device='cpu' with a CUDA tensor: move it with x.cpu() first")
     c, l, it, inertia, _ = cuda_fit(x, k, max_iter=max_iter, tol=tol, stop=stop, init=init,
-                                    n_init=n_init, seed=seed, metric=metric, precision=precision,
-                                    verbose=verbose, weights=weights)
+                                    init_centroids=init_centroids, n_init=n_init, seed=seed,
+                                    metric=metric, precision=precision, verbose=verbose,
+                                    weights=weights)
     out = [l, c, torch.from_numpy(it).to(x.device)]
     if return_inertia:
         out.append(torch.from_numpy(inertia).to(x.device))

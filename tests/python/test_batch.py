@@ -45,3 +45,16 @@ def test_batch_layout_and_errors():
         flashkmeans.batch_kmeans(bad, 2)
     with pytest.raises(ValueError, match="larger than the number of points"):
         flashkmeans.batch_kmeans(xb, 101)
+
+
+def test_batch_init_array():
+    xb = np.random.RandomState(3).rand(3, 150, 4).astype(np.float32)
+    c0 = xb[0, :5]
+    l, c, it = flashkmeans.batch_kmeans(xb, 5, init=c0, max_iter=0)
+    assert all(np.array_equal(c[i], c0) for i in range(3))
+    l, c, it = flashkmeans.batch_kmeans(xb, 5, init=c0, tol=0)
+    for i in range(3):
+        km = flashkmeans.KMeans(5, init=c0, tol=0).fit(xb[i])
+        assert np.array_equal(km.cluster_centers_, c[i]) and np.array_equal(km.labels_, l[i])
+    with pytest.raises(ValueError, match="init must have shape"):
+        flashkmeans.batch_kmeans(xb, 5, init=c0[:4])

@@ -39,11 +39,11 @@ def test_keyboard_interrupt_in_callback_cancels(hook):
     X, _, _ = blobs(n=2000, d=8, k=16, spread=5.0)
     calls = hook(_raise_at(2, KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
-        flashkmeans.KMeans(16, random_state=0, stop="fixed", max_iter=100).fit(X)
+        flashkmeans.KMeans(16, random_state=0, device="cpu", stop="fixed", max_iter=100).fit(X)
     assert [c[0] for c in calls] == [0, 1, 2]  # stopped right after the iteration that raised
     assert calls[0][1] == 100 and set(calls[0][2]) == {"inertia", "shift", "empty", "changed", "ms"}
     _core._progress_hook = None
-    km = flashkmeans.KMeans(16, random_state=0, stop="fixed", max_iter=5).fit(X)
+    km = flashkmeans.KMeans(16, random_state=0, device="cpu", stop="fixed", max_iter=5).fit(X)
     assert km.n_iter_ == 5 and not hasattr(flashkmeans.KMeans(16), "labels_")
 
 
@@ -53,11 +53,11 @@ def test_other_exception_is_reraised(hook, front):
     calls = hook(_raise_at(1, ZeroDivisionError("from the hook")))
     with pytest.raises(ZeroDivisionError, match="from the hook"):
         if front == "sklearn":
-            flashkmeans.KMeans(4, random_state=0, stop="fixed", max_iter=50).fit(X)
+            flashkmeans.KMeans(4, random_state=0, device="cpu", stop="fixed", max_iter=50).fit(X)
         elif front == "faiss":
-            flashkmeans.Kmeans(4, 4, niter=50).train(X)
+            flashkmeans.Kmeans(4, 4, niter=50, device="cpu").train(X)
         else:
-            flashkmeans.batch_kmeans(np.stack([X, X]), 4, stop="fixed", max_iter=50)
+            flashkmeans.batch_kmeans(np.stack([X, X]), 4, stop="fixed", max_iter=50, device="cpu")
     assert len(calls) == 2
 
 
@@ -66,7 +66,7 @@ def test_hook_sees_the_iterations():
     seen = []
     _core._progress_hook = lambda it, mx, s: seen.append(s["inertia"])
     try:
-        km = flashkmeans.KMeans(4, random_state=0, stop="fixed", max_iter=7).fit(X)
+        km = flashkmeans.KMeans(4, random_state=0, device="cpu", stop="fixed", max_iter=7).fit(X)
     finally:
         _core._progress_hook = None
     assert seen == [s["inertia"] for s in km.iteration_stats_]
@@ -79,15 +79,15 @@ def test_real_sigint_stops_a_long_fit():
         pytest.skip("signals are delivered to the main thread only")
     X = np.random.RandomState(0).rand(20000, 32).astype(np.float32)
     t0 = time.perf_counter()
-    flashkmeans.KMeans(64, random_state=0, stop="fixed", max_iter=3).fit(X)
+    flashkmeans.KMeans(64, random_state=0, device="cpu", stop="fixed", max_iter=3).fit(X)
     per_iter = (time.perf_counter() - t0) / 3
-    iters = int(30 / per_iter) + 10  # ~30 s if nothing stops it
+    iters = int(30 / per_iter) + 10  # ~30 s if nothing stops it (CPU engine: a callback per iteration)
     timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
     t0 = time.perf_counter()
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            flashkmeans.KMeans(64, random_state=0, stop="fixed", max_iter=iters).fit(X)
+            flashkmeans.KMeans(64, random_state=0, device="cpu", stop="fixed", max_iter=iters).fit(X)
     finally:
         timer.cancel()
     elapsed = time.perf_counter() - t0

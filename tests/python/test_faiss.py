@@ -28,7 +28,8 @@ def test_same_result_as_sklearn_front_end():
     x, _, _ = blobs(n=1000, d=5, k=4, spread=2.0)
     km = flashkmeans.Kmeans(5, 4, niter=15, seed=99)
     km.train(x)
-    sk = flashkmeans.KMeans(4, init="random", random_state=99, max_iter=15, stop="fixed").fit(x)
+    sk = flashkmeans.KMeans(4, init="random", random_state=99, max_iter=15, stop="fixed",
+                            device="cpu").fit(x)
     assert np.array_equal(km.centroids, sk.cluster_centers_)
 
 
@@ -58,7 +59,7 @@ def test_init_choice():
     assert all(len(r) >= 1 for r in rows)  # FAISS-like: k of the points themselves
     b = flashkmeans.Kmeans(5, 4, niter=5, seed=3, init="k-means++")
     b.train(x)
-    ref = flashkmeans.KMeans(4, random_state=3, max_iter=5, stop="fixed").fit(x)
+    ref = flashkmeans.KMeans(4, random_state=3, max_iter=5, stop="fixed", device="cpu").fit(x)
     assert np.array_equal(b.centroids, ref.cluster_centers_)
 
 
