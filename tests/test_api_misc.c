@@ -63,7 +63,7 @@ static void test_batch(void) {
 }
 
 static void test_threads_bitwise(void) {
-    const int64_t n = 20011, d = 19, k = 37;
+    const int64_t n = 9001, d = 19, k = 37;
     float *x = blobs32(300, n, d, 30, 1.5), *w = malloc(sizeof(float) * n);
     for (int64_t i = 0; i < n; i++) w[i] = (float)(1 + i % 5) * 0.25f;
     for (int metric = 0; metric < 3; metric++)
