@@ -21,6 +21,20 @@ int fkm_io_mul(uint64_t a, uint64_t b, uint64_t *out) {
     return 1;
 }
 
+/* A decode buffer (freed with free()). Large ones are 2 MiB-aligned and asked to use huge pages:
+ * on virtual machines every 4 KiB first-touch fault is expensive, and these buffers are written
+ * once from end to end. */
+static uint8_t *alloc_big(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < 4 * huge) return (uint8_t *)fkm_alloc(bytes ? bytes : 1, 1);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+#endif
+    return (uint8_t *)p;
+}
+
 /* Read everything from a non-mappable descriptor (pipe, character device). */
 static fkm_status read_all(int fd, const char *path, fkm_io_src *s) {
     size_t cap = 1 << 16, len = 0;
@@ -66,7 +80,7 @@ static fkm_status gunzip(fkm_io_src *s) {
         /* deflate cannot expand more than ~1032:1, so a larger trailer is a lie: ignore it */
         if (isize > 0 && (uint64_t)isize <= (uint64_t)in_len * 1032) cap = (size_t)isize + 1;
     }
-    uint8_t *out = (uint8_t *)malloc(cap);
+    uint8_t *out = alloc_big(cap);
     z_stream z;
     memset(&z, 0, sizeof z);
     if (!out) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory decompressing '%s'", s->path);
@@ -240,6 +254,26 @@ static size_t elem_pos(fkm_io_layout lay, size_t esz, int64_t n, int64_t i, int6
     return lay.off + (size_t)i * lay.row_stride + (size_t)j * esz;
 }
 
+/* Column-major n x d (src) -> row-major (dst), in square tiles so that both sides stay in cache. */
+static void transpose(const uint8_t *src, uint8_t *dst, int64_t n, int64_t d, size_t esz) {
+    enum { TILE = 64 };
+    for (int64_t j0 = 0; j0 < d; j0 += TILE)
+        for (int64_t i0 = 0; i0 < n; i0 += TILE) {
+            const int64_t j1 = j0 + TILE < d ? j0 + TILE : d, i1 = i0 + TILE < n ? i0 + TILE : n;
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t i = i0; i < i1; i++) {
+                    const uint8_t *from = src + ((size_t)j * (size_t)n + (size_t)i) * esz;
+                    uint8_t *to = dst + ((size_t)i * (size_t)d + (size_t)j) * esz;
+                    switch (esz) { /* fixed-size copies compile to single moves */
+                    case 1: *to = *from; break;
+                    case 2: memcpy(to, from, 2); break;
+                    case 4: memcpy(to, from, 4); break;
+                    default: memcpy(to, from, 8); break;
+                    }
+                }
+        }
+}
+
 fkm_status fkm_io_emit(fkm_io_src *s, fkm_io_elem e, int64_t n, int64_t d, fkm_io_layout lay,
                        fkm_io_array *out) {
     fkm_status st = FKM_OK;
@@ -265,14 +299,17 @@ fkm_status fkm_io_emit(fkm_io_src *s, fkm_io_elem e, int64_t n, int64_t d, fkm_i
         fkm_io_src_close(s);
         return FKM_OK;
     }
-    uint8_t *buf = (uint8_t *)fkm_alloc((size_t)n * (size_t)d, osz);
+    uint8_t *buf = alloc_big((size_t)n * (size_t)d * osz);
     if (!buf) {
         st = FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory decoding '%s' (%lld x %lld)", s->path, (long long)n, (long long)d);
         goto cleanup;
     }
+    if (s->map) (void)madvise(s->map, s->map_len, MADV_WILLNEED); /* map the source ahead: faults are costly */
     if (plain && !lay.fortran) { /* only the row stride or the alignment differs: copy rows */
         for (int64_t i = 0; i < n; i++)
             memcpy(buf + (size_t)i * (size_t)d * osz, s->buf + lay.off + (size_t)i * lay.row_stride, (size_t)d * osz);
+    } else if (plain) {
+        transpose(s->buf + lay.off, buf, n, d, osz);
     } else {
         /* Fortran order: walk the source sequentially (column by column) so the file is read in
          * order; the scattered writes go to memory. */
