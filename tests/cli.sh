@@ -10,7 +10,8 @@ BIN="$B/flashkmeans"
 [ -x "$BIN" ] || { echo "SKIPPED: $BIN not built"; exit 77; }
 command -v perl >/dev/null || { echo "SKIPPED: perl not found"; exit 77; }
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+MNT=
+trap '[ -n "$MNT" ] && umount "$MNT" 2>/dev/null; rm -rf "$T"' EXIT
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }
@@ -89,6 +90,13 @@ check "report: device cpu or cuda" grep -Eq '^  "device": "(cpu|cuda)",' "$T/r.j
 if command -v python3 >/dev/null && python3 -c 'import json' 2>/dev/null; then
     check "report.json is valid JSON with 7 iterations" python3 -c "
 import json,sys; r=json.load(open('$T/r.json')); sys.exit(0 if len(r['iterations'])==7 and r['k']==4 else 1)"
+fi
+
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then # interoperability only; the suite does not need numpy
+    check "numpy.load reads the outputs" /usr/bin/python3 -c "
+import numpy as np, sys
+c = np.load('$T/c.npy'); l = np.load('$T/l.npy')
+sys.exit(0 if c.shape == ($K, $D) and c.dtype == np.float32 and l.shape == ($N,) and l.dtype == np.int32 and l.max() < $K else 1)"
 fi
 
 # predict gives the fit's labels
@@ -364,6 +372,21 @@ check "write failure: one error line ($(cat "$T/err"))" test "$(grep -c '^flashk
 check "write failure: old centroids untouched" test "$(cksum < "$O/c.npy")" = "$SUM_BEFORE"
 check "write failure: old labels untouched" test "$(cksum < "$O/l.npy")" = "$LSUM"
 check "write failure: no report, no temp files" test "$(ls -A "$O" | wc -l)" -eq 2
+
+# a full disk: a one-page tmpfs (root only; skipped where mounting is not allowed)
+if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/full" && mount -t tmpfs -o size=4k tmpfs "$T/full" 2>/dev/null; then
+    MNT="$T/full"
+    printf 'precious old centroids' > "$MNT/c.npy"
+    "$BIN" fit "$T/d.npy" -k 3 --quiet -o "$MNT/c.npy" --labels "$MNT/l.npy" 2> "$T/err"
+    rc=$?
+    check "disk full: exit 1 (got $rc)" test $rc -eq 1
+    check "disk full: one error line naming ENOSPC ($(cat "$T/err"))" grep -q '^flashkmeans: error: .*No space left on device' "$T/err"
+    check "disk full: old centroids untouched" test "$(cksum < "$MNT/c.npy")" = "$SUM_BEFORE"
+    check "disk full: no labels, no temp files" test "$(ls -A "$MNT" | wc -l)" -eq 1
+    umount "$MNT" && MNT=
+else
+    echo "(not root or no tmpfs mount here: full-disk case not run)"
+fi
 
 # ---------------------------------------------------------------- SIGINT: exit 130, nothing written
 reset_outs
