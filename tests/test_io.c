@@ -625,6 +625,21 @@ static void test_atomic(void) {
     CHECK(fkm_io_write_npy(pth("isdir.npy"), big, FKM_NPY_F4, 2, 4, 4) == FKM_ERR_IO, "dest is a dir");
     CHECK(fkm_io_write_npy(pth("nodir/x.npy"), big, FKM_NPY_F4, 2, 4, 4) == FKM_ERR_IO, "dir missing");
     CHECK(fkm_io_write_npy(pth("trail/"), big, FKM_NPY_F4, 2, 4, 4) == FKM_ERR_IO, "trailing slash");
+    CHECK(fkm_io_write_npy("/dev/null", big, FKM_NPY_F4, 2, 4, 4) == FKM_ERR_IO, "a device is not replaced");
+    CHECK(fkm_io_check_writable("/dev/null") == FKM_ERR_IO, "check_writable on a device");
+    struct stat dn;
+    CHECK(stat("/dev/null", &dn) == 0 && S_ISCHR(dn.st_mode), "/dev/null is still a device");
+    /* a symbolic link: its target is replaced, the link stays */
+    put(pth("target.npy"), keep, strlen(keep), NULL, 0);
+    if (symlink("target.npy", pth("link.npy")) == 0) {
+        CHECK(fkm_io_write_npy(pth("link.npy"), big, FKM_NPY_F4, 2, 4, 4) == FKM_OK, "write through a symlink: %s", fkm_last_error());
+        struct stat ls;
+        CHECK(lstat(pth("link.npy"), &ls) == 0 && S_ISLNK(ls.st_mode), "the link is still a link");
+        CHECK(!same_file(pth("target.npy"), keep, strlen(keep)), "the target was replaced");
+        CHECK(symlink("missing-target.npy", pth("dangling.npy")) == 0 &&
+              fkm_io_write_npy(pth("dangling.npy"), big, FKM_NPY_F4, 2, 4, 4) == FKM_ERR_IO, "dangling link");
+        unlink(pth("link.npy")); unlink(pth("target.npy")); unlink(pth("dangling.npy"));
+    }
     CHECK(count_temps() == 0, "temp files left after failures");
     CHECK(fkm_io_check_writable(pth("fine.npy")) == FKM_OK, "check_writable ok: %s", fkm_last_error());
     CHECK(fkm_io_check_writable(pth("isdir.npy")) == FKM_ERR_IO, "check_writable dir");

@@ -40,10 +40,25 @@ static fkm_status temp_name(const char *path, char **tmpl, char **dir) {
     return FKM_OK;
 }
 
-static fkm_status dest_not_dir(const char *path) {
+/* The file to replace: `path`, or for a symbolic link the file it points to (so that the link
+ * survives). Only regular files are replaced: renaming over a device node or a fifo (say
+ * /dev/stdout) would replace the node itself. *real is malloc'ed. */
+static fkm_status resolve_dest(const char *path, char **real) {
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it is a directory", path);
+    *real = NULL;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+        *real = realpath(path, NULL);
+        if (!*real) return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it is a symbolic link to a missing file", path);
+    } else {
+        *real = strdup(path);
+        if (!*real) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory");
+    }
+    if (stat(*real, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        free(*real);
+        *real = NULL;
+        return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it is %s, not a regular file", path,
+                        S_ISDIR(sb.st_mode) ? "a directory" : "a device, fifo or socket");
+    }
     return FKM_OK;
 }
 
@@ -67,11 +82,11 @@ static int write_full(int fd, const void *buf, size_t len) {
 static fkm_status stage_parts(const char *path, const void *const *parts, const size_t *lens, int nparts,
                               fkm_io_pending *pend) {
     fkm_status st = FKM_OK;
-    char *tmpl = NULL, *dir = NULL;
+    char *tmpl = NULL, *dir = NULL, *real = NULL;
     int fd = -1;
     memset(pend, 0, sizeof *pend);
-    FKM_TRY(temp_name(path, &tmpl, &dir));
-    FKM_TRY(dest_not_dir(path));
+    FKM_TRY(resolve_dest(path, &real));
+    FKM_TRY(temp_name(real, &tmpl, &dir));
     fd = mkostemp(tmpl, O_CLOEXEC);
     if (fd < 0) {
         st = FKM_FAIL(FKM_ERR_IO, "cannot create a file in '%s' to write '%s': %s", dir, path, strerror(errno));
@@ -98,18 +113,14 @@ static fkm_status stage_parts(const char *path, const void *const *parts, const 
         goto cleanup;
     }
     pend->tmp = tmpl;
-    pend->dst = strdup(path);
-    if (!pend->dst) {
-        st = FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory");
-        pend->tmp = NULL;
-        goto cleanup;
-    }
-    tmpl = NULL;
+    pend->dst = real;
+    tmpl = real = NULL;
 cleanup:
     if (fd >= 0) close(fd);
     if (tmpl && st != FKM_OK) unlink(tmpl);
     free(tmpl);
     free(dir);
+    free(real);
     return st;
 }
 
@@ -197,9 +208,9 @@ fkm_status fkm_io_write_npy(const char *path, const void *data, fkm_npy_type t, 
 
 fkm_status fkm_io_check_writable(const char *path) {
     fkm_status st = FKM_OK;
-    char *tmpl = NULL, *dir = NULL;
-    FKM_TRY(temp_name(path, &tmpl, &dir));
-    FKM_TRY(dest_not_dir(path));
+    char *tmpl = NULL, *dir = NULL, *real = NULL;
+    FKM_TRY(resolve_dest(path, &real));
+    FKM_TRY(temp_name(real, &tmpl, &dir));
     int fd = mkostemp(tmpl, O_CLOEXEC);
     if (fd < 0) {
         st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': cannot create files in '%s': %s", path, dir, strerror(errno));
@@ -210,5 +221,6 @@ fkm_status fkm_io_check_writable(const char *path) {
 cleanup:
     free(tmpl);
     free(dir);
+    free(real);
     return st;
 }
