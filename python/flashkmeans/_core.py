@@ -178,13 +178,44 @@ def _copy_out(ptr, dtype, shape):
     return a
 
 
-class FitResult:
-    """A fit's outputs as numpy arrays (copied out of library memory, which is then freed)."""
+class _View:
+    """numpy's array interface over memory owned by `owner` (kept alive as the array's base)."""
+
+    __slots__ = ("__array_interface__", "owner")
+
+    def __init__(self, ptr, dtype, shape, owner):
+        self.__array_interface__ = {"data": (ptr, False), "shape": shape,
+                                    "typestr": np.dtype(dtype).str, "version": 3}
+        self.owner = owner
+
+
+class _OwnedResult:
+    """Takes over one fkm_result: numpy arrays view its library-owned arrays without a copy, and
+    fkm_result_free runs when the last of those arrays is gone."""
 
     def __init__(self, r):
+        self.r = _lib.fkm_result.from_buffer_copy(r)
+        ctypes.memset(ctypes.addressof(r), 0, ctypes.sizeof(r))  # r no longer owns the arrays
+
+    def array(self, ptr, dtype, shape):
+        addr = ctypes.cast(ptr, ctypes.c_void_p).value
+        if not addr or 0 in shape:
+            return np.empty(shape, dtype)
+        return np.asarray(_View(addr, dtype, shape, self))
+
+    def __del__(self):
+        try:
+            _lib.lib.fkm_result_free(ctypes.byref(self.r))
+        except Exception:  # interpreter shutdown: the process is ending anyway
+            pass
+
+
+class FitResult:
+    """A fit's outputs as numpy arrays. With `own=True` the centroids and labels are views of the
+    library's result arrays (no copy; freed when unused), else copies (the caller frees r)."""
+
+    def __init__(self, r, own=False):
         k, n, d, it = r.k, r.n, r.d, r.iterations
-        self.centroids = _copy_out(r.centroids, np.float32, (k, d))
-        self.labels = _copy_out(r.labels, np.int32, (n,))
         self.inertia = float(r.inertia)
         self.iterations = int(it)
         self.stop_reason = _STOP_REASONS.get(r.stop_reason, str(r.stop_reason))
@@ -192,6 +223,13 @@ class FitResult:
         self.device = _DEVICE_NAMES.get(r.device, str(r.device))
         self.precision = _PREC_NAMES.get(r.precision, str(r.precision))
         self.stats = _copy_out(r.stats, STATS_DTYPE, (it,))
+        if own:
+            o = _OwnedResult(r)
+            self.centroids = o.array(o.r.centroids, np.float32, (k, d))
+            self.labels = o.array(o.r.labels, np.int32, (n,))
+        else:
+            self.centroids = _copy_out(r.centroids, np.float32, (k, d))
+            self.labels = _copy_out(r.labels, np.int32, (n,))
 
     def stats_dicts(self):
         return [{"obj": float(s["inertia"]), "inertia": float(s["inertia"]),
@@ -220,8 +258,8 @@ def fit(params, hm, weights=None):
         st = _lib.lib.fkm_fit(ctypes.byref(params), ctypes.byref(m), ctypes.byref(r))
     try:
         call.finish(st, "fit")
-        return FitResult(r)
-    finally:
+        return FitResult(r, own=True)
+    finally:  # a no-op when FitResult took the arrays over
         _lib.lib.fkm_result_free(ctypes.byref(r))
 
 

@@ -237,7 +237,7 @@ def test_pickle_and_params():
 
 def test_verbose_logs_to_stderr(capsys):
     X, _, _ = blobs(n=300, d=3, k=3)
-    flashkmeans.KMeans(3, random_state=0, verbose=3, max_iter=2, stop="fixed").fit(X)
+    flashkmeans.KMeans(3, random_state=0, verbose=3, max_iter=2, stop="fixed", device="cpu").fit(X)
     err = capsys.readouterr().err
     assert "[flashkmeans]" in err and "iter 1" in err
     flashkmeans.KMeans(3, random_state=0).fit(X)
@@ -271,3 +271,26 @@ def test_not_fitted():
 
     with pytest.raises(NotFittedError):
         flashkmeans.KMeans(3).predict(np.zeros((3, 2)))
+
+
+def test_results_are_views_of_library_memory_and_freed():
+    """fit's labels and centroids are the library's own arrays (no copy); they stay valid while
+    referenced and are freed (fkm_result_free) when the last reference goes."""
+    import gc
+    import weakref
+
+    from flashkmeans import _core
+
+    X, _, _ = blobs(n=1000, d=4, k=3)
+    r = _core.fit(_core.make_params(3, seed=1), _arrays.host_matrix(X))
+    owner = r.labels.base.owner
+    assert isinstance(owner, _core._OwnedResult) and r.centroids.base.owner is owner
+    assert r.labels.ctypes.data == _core.ctypes.cast(owner.r.labels, _core.ctypes.c_void_p).value
+    labels = r.labels.copy()
+    ref = weakref.ref(owner)
+    del owner
+    km = flashkmeans.KMeans(3, random_state=1).fit(X)
+    assert np.array_equal(km.labels_, labels)
+    del r
+    gc.collect()
+    assert ref() is None  # freed once no array refers to it
