@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -73,7 +74,7 @@ static int parse_init(fit_args *a, const char *v) {
     } else if (strcmp(v, "random") == 0) {
         a->p.init = FKM_INIT_RANDOM;
         a->init_file = NULL;
-    } else if (fkm_io_guess_format(v) != FKM_FMT_UNKNOWN || strchr(v, '/')) {
+    } else if (fkm_io_guess_format(v) != FKM_FMT_UNKNOWN || strchr(v, '/') || access(v, F_OK) == 0) {
         a->p.init = FKM_INIT_ARRAY;
         a->init_file = v;
     } else {
