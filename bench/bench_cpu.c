@@ -51,7 +51,9 @@ int main(int argc, char **argv) {
     p.init_centroids = c0; p.device = FKM_DEVICE_CPU; p.threads = threads;
     fkm_matrix m = {x, FKM_F32, n, d, NULL};
     fkm_result r;
+    const double t0 = fkm_now_ms();
     fkm_status st = fkm_fit(&p, &m, &r);
+    const double wall = fkm_now_ms() - t0;
     if (st != FKM_OK) {
         fprintf(stderr, "fit failed: %s\n", fkm_last_error());
         return 1;
@@ -63,10 +65,10 @@ int main(int argc, char **argv) {
     int m0 = it > 1 ? 1 : 0;
     qsort(sorted + m0, (size_t)(it - m0), sizeof(double), cmp_d);
     double med = sorted[m0 + (it - m0) / 2], best = sorted[m0];
-    printf("{\"kernel\": \"%s\", \"n\": %lld, \"d\": %lld, \"k\": %lld, \"iterations\": %d, "
-           "\"median_ms\": %.3f, \"min_ms\": %.3f, \"inertia\": %.17g, \"ms\": [",
+    printf("{\"tool\": \"flashkmeans\", \"kernel\": \"%s\", \"n\": %lld, \"d\": %lld, \"k\": %lld, \"iterations\": %d, "
+           "\"median_ms\": %.3f, \"min_ms\": %.3f, \"wall_ms\": %.3f, \"inertia\": %.17g, \"ms\": [",
            fkm_cpu_assign_kernel(), (long long)n, (long long)d, (long long)k, r.iterations, med, best,
-           r.inertia);
+           wall, r.inertia);
     for (int i = 0; i < it; i++) printf("%s%.3f", i ? ", " : "", ms[i]);
     printf("], \"empty\": [");
     for (int i = 0; i < it; i++) printf("%s%lld", i ? ", " : "", (long long)r.stats[i].empty);

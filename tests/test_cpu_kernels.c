@@ -153,6 +153,23 @@ static void test_shapes(void) {
     }
 }
 
+/* Tiny cache blocks (passes over d of 1..5 features, one panel per chunk, one or two tiles per
+ * centroid block) put every boundary inside small problems: still the same bits. */
+static void test_blocking(void) {
+    const fkm_cpu_assign_tuning tunings[] = {{3, 1, 1, 0}, {1, 2, 2, 1}, {5, 3, 1, 0}, {2, 1, 3, 0}};
+    const int64_t shapes[][3] = {{100, 17, 33}, {129, 7, 100}, {33, 31, 15}, {70, 1, 29}, {257, 64, 40}};
+    uint64_t seed = 500;
+    for (size_t t = 0; t < sizeof tunings / sizeof tunings[0]; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            problem p = problem_new(seed++, shapes[s][0], shapes[s][1], shapes[s][2], (int)(s % 2) * 2, 0);
+            problem_terms(&p);
+            fkm_cpu_assign_set_tuning(&tunings[t]);
+            check_problem(&p, 0, "tiny blocks");
+            fkm_cpu_assign_set_tuning(NULL);
+            problem_free(&p);
+        }
+}
+
 /* Integer data: the fp32 arithmetic is exact, so ties are exact and the oracle must be matched
  * exactly, lowest index included. Many points tie between centroids in different lanes, tiles
  * and (with k large relative to the cache block) different centroid blocks. */
@@ -336,6 +353,7 @@ int main(void) {
     printf("\n");
     CHECK(fkm_cpu_assign_set_kernel("no-such-kernel") != 0, "an unknown kernel name was accepted");
     test_shapes();
+    test_blocking();
     test_grid_ties();
     test_duplicates();
     test_all_equal();

@@ -17,7 +17,7 @@
 
 /* Cache budgets in bytes (L1 48 KiB and L2 1 MiB per core on the Zen 5 we tune on; smaller
  * caches only cost speed, never correctness). */
-enum { XCHUNK_BYTES = 192 * 1024, CBLOCK_BYTES = 512 * 1024 };
+enum { XCHUNK_BYTES = 192 * 1024, CBLOCK_BYTES = 512 * 1024, DPASS_BYTES = 28 * 1024 };
 
 /* ---------------------------------------------------------------- portable kernel */
 /* fmaf is exactly rounded everywhere; where the CPU has FMA the clone turns it into the
@@ -35,10 +35,16 @@ FMA_CLONES static void panel_portable(const fkm_kern_args *a, const float *xp, f
     const int64_t d = a->d;
     for (int64_t t = a->t0; t < a->t1; t++) {
         const float *ct = a->cp + t * PR * d;
+        float *saved = a->acc ? a->acc + (t - a->t0) * (PR * PW) : NULL;
         float acc[PR][PW] = {{0}};
-        for (int64_t j = 0; j < d; j++)
+        if (a->j0 > 0) memcpy(acc, saved, sizeof acc);
+        for (int64_t j = a->j0; j < a->j1; j++)
             for (int r = 0; r < PR; r++)
                 for (int l = 0; l < PW; l++) acc[r][l] = fmaf(xp[j * PW + l], ct[j * PR + r], acc[r][l]);
+        if (a->j1 < d) {
+            memcpy(saved, acc, sizeof acc);
+            continue;
+        }
         for (int r = 0; r < PR && t * PR + r < a->k; r++) {
             const int64_t c = t * PR + r;
             for (int l = 0; l < PW; l++) {
@@ -97,6 +103,12 @@ enum { NKERNELS = sizeof kernel_list / sizeof kernel_list[0] };
 
 static const fkm_assign_kernel *forced;  /* set by fkm_cpu_assign_set_kernel */
 static int forced_naive;
+static fkm_cpu_assign_tuning tuning;     /* set by fkm_cpu_assign_set_tuning; 0 = automatic */
+
+void fkm_cpu_assign_set_tuning(const fkm_cpu_assign_tuning *t) {
+    if (t) tuning = *t;
+    else memset(&tuning, 0, sizeof tuning);
+}
 
 static const fkm_assign_kernel *auto_kernel(void) {
     static const fkm_assign_kernel *chosen; /* benign race: every thread computes the same value */
@@ -169,20 +181,56 @@ static void pack_points(const fkm_cpu_assign_args *a, int w, int64_t i0, int64_t
 /* ---------------------------------------------------------------- driver */
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* One chunk of np panels starting at point i0: scan every centroid block, then write out. */
-static void run_chunk(const fkm_cpu_assign_args *a, const fkm_assign_kernel *kn, const float *cp, int64_t ntiles,
-                      int64_t tblock, int64_t i0, int64_t np, float *xp, float *bv, int32_t *bi,
-                      int32_t *labels, float *best) {
-    const int64_t w = kn->width, d = a->d;
+typedef struct {
+    const fkm_assign_kernel *kn;
+    const float *cp;
+    int64_t ntiles, tblock; /* centroid tiles, and tiles per cache block */
+    int64_t dpass;          /* features per pass (cache blocking over d) */
+    int64_t cpp, nchunks;   /* panels per chunk, chunks */
+} plan;
+
+/* Prefetch part q of nq of the rows of the chunk after this one into L2, so that packing it
+ * does not wait on memory (the rows of a chunk are contiguous in x). */
+static void prefetch_part(const fkm_cpu_assign_args *a, const plan *pl, int64_t next, int64_t q, int64_t nq) {
+    if (next >= pl->nchunks || tuning.no_prefetch) return;
+    const int64_t w = pl->kn->width, i0 = next * pl->cpp * w;
+    const int64_t i1 = i0 + pl->cpp * w < a->n ? i0 + pl->cpp * w : a->n;
+    const char *base = (const char *)(a->x + i0 * a->d);
+    const int64_t bytes = (i1 - i0) * a->d * (int64_t)sizeof(float);
+    for (int64_t b = bytes * q / nq & ~(int64_t)63; b < bytes * (q + 1) / nq; b += 64)
+        __builtin_prefetch(base + b, 0, 2);
+}
+
+/* Chunk ch (np panels from point i0): scan every centroid block, then write the labels out.
+ * Loop order: centroid block (L2) -> panel -> pass over d (the panel slice stays in L1) -> tile. */
+static void run_chunk(const fkm_cpu_assign_args *a, const plan *pl, int64_t ch, int64_t next, float *xp,
+                      float *bv, int32_t *bi, float *accbuf, int32_t *labels, float *best) {
+    const int64_t w = pl->kn->width, d = a->d, i0 = ch * pl->cpp * w;
+    const int64_t np = ch + 1 < pl->nchunks ? pl->cpp : (a->n + w - 1) / w - ch * pl->cpp;
     pack_points(a, (int)w, i0, np, xp);
     for (int64_t l = 0; l < np * w; l++) { bv[l] = INFINITY; bi[l] = 0; }
-    fkm_kern_args ka = {cp, a->cterm, d, a->k, 0, 0, a->alpha};
-    for (int64_t t0 = 0; t0 < ntiles; t0 += tblock) {
+    fkm_kern_args ka = {pl->cp, a->cterm, d, a->k, 0, 0, 0, 0, d > pl->dpass ? accbuf : NULL, a->alpha};
+    const int64_t nblk = (pl->ntiles + pl->tblock - 1) / pl->tblock, npass = (d + pl->dpass - 1) / pl->dpass;
+    int64_t q = 0;
+    for (int64_t t0 = 0; t0 < pl->ntiles; t0 += pl->tblock) {
         ka.t0 = t0;
-        ka.t1 = t0 + tblock < ntiles ? t0 + tblock : ntiles;
-        for (int64_t p = 0; p < np; p++) kn->panel(&ka, xp + p * w * d, bv + p * w, bi + p * w);
+        ka.t1 = t0 + pl->tblock < pl->ntiles ? t0 + pl->tblock : pl->ntiles;
+        for (int64_t p = 0; p < np; p++)
+            for (ka.j0 = 0; ka.j0 < d; ka.j0 = ka.j1) {
+                ka.j1 = ka.j0 + pl->dpass < d ? ka.j0 + pl->dpass : d;
+                prefetch_part(a, pl, next, q++, nblk * np * npass);
+                pl->kn->panel(&ka, xp + p * w * d, bv + p * w, bi + p * w);
+            }
     }
     for (int64_t l = 0; l < np * w && i0 + l < a->n; l++) finish_point(a, i0 + l, bv[l], bi[l], labels, best);
+}
+
+/* Hand out chunks one ahead, so each thread knows which rows to prefetch. */
+static int64_t grab(int64_t *counter) {
+    int64_t v;
+#pragma omp atomic capture
+    v = (*counter)++;
+    return v;
 }
 
 void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best) {
@@ -196,28 +244,41 @@ void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best) 
 
     const int64_t npanels = (a->n + w - 1) / w;
     const int64_t panel_bytes = w * d * (int64_t)sizeof(float);
+    plan pl;
+    pl.kn = kn;
+    pl.cp = cp;
+    pl.ntiles = ntiles;
     /* Panels per chunk: fill the L2 share, but leave >= 4 chunks per thread to balance. */
-    const int64_t cpp = clamp64(clamp64(XCHUNK_BYTES / panel_bytes, 1, 64), 1,
-                                (npanels + 4 * a->threads - 1) / (4 * a->threads));
-    const int64_t tblock = clamp64(CBLOCK_BYTES / (rt * d * (int64_t)sizeof(float)), 1, ntiles);
-    const int64_t nchunks = (npanels + cpp - 1) / cpp;
+    pl.cpp = clamp64(clamp64(XCHUNK_BYTES / panel_bytes, 1, 64), 1, (npanels + 4 * a->threads - 1) / (4 * a->threads));
+    pl.nchunks = (npanels + pl.cpp - 1) / pl.cpp;
+    pl.tblock = clamp64(CBLOCK_BYTES / (rt * d * (int64_t)sizeof(float)), 1, ntiles);
+    /* One pass when d is small enough for a panel slice plus a tile slice to sit in L1. */
+    pl.dpass = DPASS_BYTES / ((w + rt) * (int64_t)sizeof(float));
+    if (d <= pl.dpass * 3 / 2) pl.dpass = d;
+    if (tuning.dpass > 0) pl.dpass = tuning.dpass < d ? tuning.dpass : d;
+    if (tuning.chunk_panels > 0) pl.cpp = tuning.chunk_panels, pl.nchunks = (npanels + pl.cpp - 1) / pl.cpp;
+    if (tuning.tile_block > 0) pl.tblock = clamp64(tuning.tile_block, 1, ntiles);
+    int64_t counter = 0;
 #pragma omp parallel num_threads(a->threads)
     {
-        float *xp = (float *)fkm_alloc((size_t)(cpp * w), (size_t)d * sizeof(float));
-        float *bv = (float *)fkm_alloc((size_t)(cpp * w), sizeof(float));
-        int32_t *bi = (int32_t *)fkm_alloc((size_t)(cpp * w), sizeof(int32_t));
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t ch = 0; ch < nchunks; ch++) {
-            const int64_t i0 = ch * cpp * w;
-            const int64_t np = ch + 1 < nchunks ? cpp : npanels - ch * cpp;
-            if (xp && bv && bi)
-                run_chunk(a, kn, cp, ntiles, tblock, i0, np, xp, bv, bi, labels, best);
+        float *xp = (float *)fkm_alloc((size_t)(pl.cpp * w), (size_t)d * sizeof(float));
+        float *bv = (float *)fkm_alloc((size_t)(pl.cpp * w), sizeof(float));
+        int32_t *bi = (int32_t *)fkm_alloc((size_t)(pl.cpp * w), sizeof(int32_t));
+        const int passes = d > pl.dpass; /* partial dots parked between passes over d */
+        float *accbuf = passes ? (float *)fkm_alloc((size_t)(pl.tblock * rt * w), sizeof(float)) : NULL;
+        const int ok = xp && bv && bi && (accbuf || !passes);
+        for (int64_t ch = grab(&counter), next; ch < pl.nchunks; ch = next) {
+            next = grab(&counter);
+            const int64_t i0 = ch * pl.cpp * w, i1 = i0 + pl.cpp * w < a->n ? i0 + pl.cpp * w : a->n;
+            if (ok)
+                run_chunk(a, &pl, ch, next, xp, bv, bi, accbuf, labels, best);
             else /* no work space on this thread: the unpacked path gives the same bits */
-                naive_range(a, i0, i0 + np * w < a->n ? i0 + np * w : a->n, labels, best);
+                naive_range(a, i0, i1, labels, best);
         }
         fkm_free(xp);
         fkm_free(bv);
         fkm_free(bi);
+        fkm_free(accbuf);
     }
     fkm_free(cp);
 }

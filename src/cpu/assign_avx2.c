@@ -15,22 +15,19 @@
 
 TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
     const int64_t d = a->d, k = a->k;
-    const __m256 alpha = _mm256_set1_ps(a->alpha);
-    __m256 bv[P], bi[P]; /* bi: int32 indices carried in float registers for blendv */
-#pragma GCC unroll 4
-    for (int p = 0; p < P; p++) {
-        bv[p] = _mm256_loadu_ps(bvp + 8 * p);
-        bi[p] = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(bip + 8 * p)));
-    }
+    /* The running minimum stays in memory (L1) between tiles: the 16 registers go to the
+     * accumulators and operands of the FMA loop. */
     for (int64_t t = a->t0; t < a->t1; t++) {
-        const float *ct = a->cp + t * R * d;
-        const float *xj = xp;
+        const float *ct = a->cp + t * R * d + a->j0 * R;
+        const float *xj = xp + a->j0 * W;
+        float *saved = a->acc ? a->acc + (t - a->t0) * (R * W) : 0; /* NULL: one pass over d */
         __m256 acc[R][P];
 #pragma GCC unroll 16
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-            for (int p = 0; p < P; p++) acc[r][p] = _mm256_setzero_ps();
-        for (int64_t j = 0; j < d; j++, xj += W, ct += R) {
+            for (int p = 0; p < P; p++)
+                acc[r][p] = a->j0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(saved + (r * P + p) * 8);
+        for (int64_t j = a->j0; j < a->j1; j++, xj += W, ct += R) {
             __m256 xv[P];
 #pragma GCC unroll 4
             for (int p = 0; p < P; p++) xv[p] = _mm256_loadu_ps(xj + 8 * p);
@@ -41,9 +38,23 @@ TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, 
                 for (int p = 0; p < P; p++) acc[r][p] = _mm256_fmadd_ps(xv[p], cb, acc[r][p]);
             }
         }
+        if (a->j1 < d) { /* more features to come: park the partial dots */
+#pragma GCC unroll 16
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+                for (int p = 0; p < P; p++) _mm256_storeu_ps(saved + (r * P + p) * 8, acc[r][p]);
+            continue;
+        }
         /* Epilogue: centroids in increasing order, strict < keeps the lowest index per lane. */
         const int64_t c0 = t * R;
         const int rr = k - c0 < R ? (int)(k - c0) : R;
+        const __m256 alpha = _mm256_set1_ps(a->alpha);
+        __m256 bv[P], bi[P]; /* bi: int32 indices carried in float registers for blendv */
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++) {
+            bv[p] = _mm256_loadu_ps(bvp + 8 * p);
+            bi[p] = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(bip + 8 * p)));
+        }
 #pragma GCC unroll 16
         for (int r = 0; r < R; r++) {
             if (r >= rr) break;
@@ -57,11 +68,11 @@ TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, 
                 bi[p] = _mm256_blendv_ps(bi[p], idx, m);
             }
         }
-    }
 #pragma GCC unroll 4
-    for (int p = 0; p < P; p++) {
-        _mm256_storeu_ps(bvp + 8 * p, bv[p]);
-        _mm256_storeu_si256((__m256i *)(bip + 8 * p), _mm256_castps_si256(bi[p]));
+        for (int p = 0; p < P; p++) {
+            _mm256_storeu_ps(bvp + 8 * p, bv[p]);
+            _mm256_storeu_si256((__m256i *)(bip + 8 * p), _mm256_castps_si256(bi[p]));
+        }
     }
 }
 

@@ -9,30 +9,30 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#ifndef P /* -DP=.. -DR=.. to try other register blockings */
 #define P 2  /* 16-point vectors per panel */
+#endif
+#ifndef R
 #define R 12 /* centroids per tile */
+#endif
 #define W (16 * P)
 #define TGT __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 
 TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
     const int64_t d = a->d, k = a->k;
-    const __m512 alpha = _mm512_set1_ps(a->alpha);
-    __m512 bv[P];
-    __m512i bi[P];
-#pragma GCC unroll 4
-    for (int p = 0; p < P; p++) {
-        bv[p] = _mm512_loadu_ps(bvp + 16 * p);
-        bi[p] = _mm512_loadu_si512((const void *)(bip + 16 * p));
-    }
+    /* The running minimum stays in memory (L1) between tiles: all 32 registers go to the
+     * accumulators and operands of the FMA loop, none is spilled there. */
     for (int64_t t = a->t0; t < a->t1; t++) {
-        const float *ct = a->cp + t * R * d;
-        const float *xj = xp;
+        const float *ct = a->cp + t * R * d + a->j0 * R;
+        const float *xj = xp + a->j0 * W;
+        float *saved = a->acc ? a->acc + (t - a->t0) * (R * W) : 0; /* NULL: one pass over d */
         __m512 acc[R][P];
 #pragma GCC unroll 16
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-            for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_ps();
-        for (int64_t j = 0; j < d; j++, xj += W, ct += R) {
+            for (int p = 0; p < P; p++)
+                acc[r][p] = a->j0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(saved + (r * P + p) * 16);
+        for (int64_t j = a->j0; j < a->j1; j++, xj += W, ct += R) {
             __m512 xv[P];
 #pragma GCC unroll 4
             for (int p = 0; p < P; p++) xv[p] = _mm512_loadu_ps(xj + 16 * p);
@@ -43,9 +43,24 @@ TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp
                 for (int p = 0; p < P; p++) acc[r][p] = _mm512_fmadd_ps(xv[p], cb, acc[r][p]);
             }
         }
+        if (a->j1 < d) { /* more features to come: park the partial dots */
+#pragma GCC unroll 16
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+                for (int p = 0; p < P; p++) _mm512_storeu_ps(saved + (r * P + p) * 16, acc[r][p]);
+            continue;
+        }
         /* Epilogue: centroids in increasing order, strict < keeps the lowest index per lane. */
         const int64_t c0 = t * R;
         const int rr = k - c0 < R ? (int)(k - c0) : R;
+        const __m512 alpha = _mm512_set1_ps(a->alpha);
+        __m512 bv[P];
+        __m512i bi[P];
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++) {
+            bv[p] = _mm512_loadu_ps(bvp + 16 * p);
+            bi[p] = _mm512_loadu_si512((const void *)(bip + 16 * p));
+        }
 #pragma GCC unroll 16
         for (int r = 0; r < R; r++) {
             if (r >= rr) break;
@@ -59,11 +74,11 @@ TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp
                 bi[p] = _mm512_mask_mov_epi32(bi[p], m, idx);
             }
         }
-    }
 #pragma GCC unroll 4
-    for (int p = 0; p < P; p++) {
-        _mm512_storeu_ps(bvp + 16 * p, bv[p]);
-        _mm512_storeu_si512((void *)(bip + 16 * p), bi[p]);
+        for (int p = 0; p < P; p++) {
+            _mm512_storeu_ps(bvp + 16 * p, bv[p]);
+            _mm512_storeu_si512((void *)(bip + 16 * p), bi[p]);
+        }
     }
 }
 

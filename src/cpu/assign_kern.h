@@ -21,11 +21,15 @@ typedef struct {
     const float *cterm; /* k */
     int64_t d, k;
     int64_t t0, t1;     /* tile range to scan, in increasing order */
+    int64_t j0, j1;     /* feature range of this pass (cache blocking over d) */
+    float *acc;         /* partial dots between passes: rtile * width floats per tile of [t0, t1) */
     float alpha;
 } fkm_kern_args;
 
-/* Scan tiles [t0, t1) for the `width` points of panel xp, improving the running minimum
- * bv/bi (width entries each, in and out). */
+/* Scan tiles [t0, t1) over features [j0, j1) for the `width` points of panel xp. The dot
+ * products start from zero when j0 == 0, else from `acc`; when j1 < d they are saved to `acc`,
+ * when j1 == d the scores improve the running minimum bv/bi (width entries each, in and out).
+ * Splitting d into passes keeps the accumulation order, hence the bits. */
 typedef void (*fkm_panel_fn)(const fkm_kern_args *a, const float *xp, float *bv, int32_t *bi);
 
 typedef struct {

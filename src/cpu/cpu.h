@@ -36,6 +36,17 @@ const char *fkm_cpu_assign_kernel(void);
 int fkm_cpu_assign_set_kernel(const char *name);
 int fkm_cpu_assign_kernel_supported(const char *name);
 
+/* Test and benchmark hook: override the cache blocking of fkm_cpu_assign (0 = automatic).
+ * Blocking never changes the result (same operations, same order), only the speed; the tests
+ * use tiny blocks to exercise every boundary. NULL restores the defaults. */
+typedef struct {
+    int64_t dpass;        /* features per pass over d */
+    int64_t chunk_panels; /* point panels per chunk (a thread's unit of work) */
+    int64_t tile_block;   /* centroid tiles per cache block */
+    int no_prefetch;      /* do not prefetch the next chunk's rows */
+} fkm_cpu_assign_tuning;
+void fkm_cpu_assign_set_tuning(const fkm_cpu_assign_tuning *t);
+
 /* Deterministic weighted means: c[k] = sum_{i: labels[i]=k} w_i x_i / sum w_i, summed in float64
  * in index order within each cluster whatever the thread count. counts[k] = number of points.
  * Clusters with no weight are left untouched in c and flagged in counts as 0. */
