@@ -57,6 +57,13 @@ typedef struct fkm_backend {
      * from the data with greedy k-means++ seeded by `seed`, leave them as the engine's current
      * centroids and copy them to host `c` (k x d). Must give the same centroids as the core's. */
     fkm_status (*kmeanspp)(void *eng, uint64_t seed, float *c);
+
+    /* Optional (NULL: the core calls iterate in a loop): run up to max_iter iterations from the
+     * current centroids with the stop rule tested by the engine exactly as the core tests it
+     * (shift: shift^2 <= tol * var; inertia; labels; fixed), without a host round trip per
+     * iteration. Fills st[0 .. *ran) including ms; *converged = 1 when the rule was met. */
+    fkm_status (*run)(void *eng, int max_iter, fkm_empty_policy pol, fkm_stop_rule rule, double tol,
+                      double var, fkm_iter_stats *st, int *ran, int *converged);
 } fkm_backend;
 
 extern const fkm_backend fkm_cpu_backend;

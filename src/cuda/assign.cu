@@ -1,0 +1,145 @@
+/* assign.cu -- the exact (SIMT fp32) assignment kernel and the launcher for every kernel id.
+ *
+ * Exact mode: fp32 products and sums on the CUDA cores, k summed in index order like the CPU
+ * engine. A 256-thread block computes a 64 x 64 tile of scores, each thread a 4 x 4 register
+ * block over 16-wide k slices staged (transposed) in shared memory, and keeps a running argmin
+ * per row; the 16 threads sharing a row reduce with the lowest-index tie rule at the end. */
+#include "assign_mma.cuh"
+#include "tuning.cuh"
+
+#define SIMT_BM 64
+#define SIMT_BN 64
+#define SIMT_BK 16
+
+__global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args a) {
+    __shared__ __align__(16) float xs[SIMT_BK][SIMT_BM + 4];
+    __shared__ __align__(16) float cs[SIMT_BK][SIMT_BN + 4];
+    __shared__ double red[256];
+    __shared__ float rv[SIMT_BM];
+    __shared__ int ri[SIMT_BM];
+    const int64_t tile = blockIdx.x;
+    const int64_t prob = tile / a.tiles;
+    const int64_t row0 = (tile - prob * a.tiles) * SIMT_BM;
+    if (a.done && a.done[prob]) return;
+    const int rows = (int)min((int64_t)SIMT_BM, a.n - row0);
+    const char *xg = a.x + (prob * a.n + row0) * a.x_pitch;
+    const char *cg = a.c + prob * a.kp * a.c_pitch;
+    const float *ctg = a.cterm + prob * a.kp;
+    const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
+    const int lr = tid >> 2, lk = (tid & 3) * 4; /* loader: row and k offset of one float4 */
+    const int nks = (int)(a.c_pitch / (SIMT_BK * 4));
+    const int nct = (int)((a.k + SIMT_BN - 1) / SIMT_BN);
+
+    float bv[4], acc[4][4];
+    int bi[4];
+    for (int i = 0; i < 4; i++) { bv[i] = __int_as_float(0x7f800000); bi[i] = 0; }
+    for (int j = 0; j < nct; j++) {
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) acc[i][q] = 0.0f;
+        for (int ks = 0; ks < nks; ks++) {
+            const int kb = ks * SIMT_BK * 4 + lk * 4; /* byte offset in the row */
+            float4 xv = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (lr < rows && kb < a.x_bytes) xv = *reinterpret_cast<const float4 *>(xg + (int64_t)lr * a.x_pitch + kb);
+            const float4 cv = *reinterpret_cast<const float4 *>(cg + ((int64_t)j * SIMT_BN + lr) * a.c_pitch + kb);
+            xs[lk][lr] = xv.x; xs[lk + 1][lr] = xv.y; xs[lk + 2][lr] = xv.z; xs[lk + 3][lr] = xv.w;
+            cs[lk][lr] = cv.x; cs[lk + 1][lr] = cv.y; cs[lk + 2][lr] = cv.z; cs[lk + 3][lr] = cv.w;
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < SIMT_BK; kk++) {
+                const float4 xa = *reinterpret_cast<const float4 *>(&xs[kk][ty * 4]);
+                const float4 ca = *reinterpret_cast<const float4 *>(&cs[kk][tx * 4]);
+                const float xr[4] = {xa.x, xa.y, xa.z, xa.w}, cr[4] = {ca.x, ca.y, ca.z, ca.w};
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int q = 0; q < 4; q++) acc[i][q] = fmaf(xr[i], cr[q], acc[i][q]);
+            }
+            __syncthreads();
+        }
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            const int col = j * SIMT_BN + tx * 4 + q;
+            const float ct = ctg[col];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float s = fmaf(-a.alpha, acc[i][q], ct);
+                if (s < bv[i]) { bv[i] = s; bi[i] = col; }
+            }
+        }
+    }
+    /* Row ty*4+i lives in the 16 lanes tx = 0..15 of a half warp. */
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        fkm_lane_argmin<1, 8>(bv[i], bi[i]);
+        if (tx == 0) { rv[ty * 4 + i] = bv[i]; ri[ty * 4 + i] = bi[i]; }
+    }
+    __syncthreads();
+    const float v = tid < SIMT_BM ? rv[tid] : 0.0f;
+    const int lab = tid < SIMT_BM ? ri[tid] : 0;
+    fkm_write_rows<SIMT_BM>(a, prob, row0, rows, v, lab, red);
+}
+
+/* ---- launcher: one table entry per kernel id */
+typedef void (*kern_fn)(const fkm_cu_assign_args);
+#define CFG_KERNELS(OP)                                                                   \
+    fkm_assign_mma<128, 128, 2, 4, 4, true, OP>, fkm_assign_mma<128, 128, 2, 4, 3, false, OP>, \
+        fkm_assign_mma<128, 256, 2, 4, 3, true, OP>, fkm_assign_mma<64, 128, 2, 2, 4, true, OP>
+static const kern_fn mma_kernels[3 * FKM_CU_NCFG] = {CFG_KERNELS(0), CFG_KERNELS(1), CFG_KERNELS(2)};
+static int smem_raised[16][3 * FKM_CU_NCFG]; /* per device: bytes each kernel's dynamic limit was raised to */
+
+const char *fkm_cu_kernel_name(int kern) {
+    static const char *names[] = {"simt-f32",
+                                  "mma-f16-128x128-s4-xres", "mma-f16-128x128-s3", "mma-f16-128x256-s3-xres", "mma-f16-64x128-s4-xres",
+                                  "mma-bf16-128x128-s4-xres", "mma-bf16-128x128-s3", "mma-bf16-128x256-s3-xres", "mma-bf16-64x128-s4-xres",
+                                  "mma-tf32-128x128-s4-xres", "mma-tf32-128x128-s3", "mma-tf32-128x256-s3-xres", "mma-tf32-64x128-s4-xres"};
+    return kern >= 0 && kern <= 3 * FKM_CU_NCFG ? names[kern] : "?";
+}
+
+fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
+    const int full = mode == 2;
+    fkm_cu_assign_args a;
+    a.x = (const char *)e->x;
+    a.x_pitch = e->dp * e->es;
+    a.x_bytes = e->dp * e->es;
+    a.n = e->n;
+    a.k = e->k;
+    a.c = (const char *)e->cc;
+    a.c_pitch = e->dcp * e->es;
+    a.kp = e->kp;
+    a.nkc = (int)(a.c_pitch / FKM_CU_CHUNK);
+    a.cterm = e->cterm;
+    a.xterm = e->xterm;
+    a.w = e->w;
+    a.alpha = e->metric == FKM_METRIC_L2 ? 2.0f : 1.0f;
+    a.clamp = e->metric == FKM_METRIC_L2;
+    a.tiles = e->tiles;
+    a.labels = e->labels;
+    a.best = e->best;
+    a.prev = full ? e->prev : NULL;
+    a.keys = full ? e->keys : NULL;
+    a.counts = full ? e->counts : NULL;
+    a.tile_inertia = mode >= 1 ? e->tile_inertia : NULL;
+    a.stats = full ? e->cur : NULL;
+    a.done = full ? e->done : NULL;
+    const unsigned grid = (unsigned)(e->b * e->tiles);
+    if (e->kern == FKM_KERN_SIMT) {
+        a.nct = (int)((e->k + SIMT_BN - 1) / SIMT_BN);
+        fkm_assign_simt<<<grid, 256, 0, e->stream>>>(a);
+        CU_LAUNCHED("assignment kernel (simt)");
+        return FKM_OK;
+    }
+    const int id = e->kern - 1;
+    const fkm_cu_cfg *cfg = &fkm_cu_cfgs[fkm_cu_kern_cfg(e->kern)];
+    a.nct = (int)((e->k + cfg->bn - 1) / cfg->bn);
+    const size_t smem = fkm_cu_cfg_smem(cfg, a.c_pitch);
+    int *raised = e->dev < 16 ? &smem_raised[e->dev][id] : NULL;
+    if (!raised || (size_t)*raised < smem) {
+        CU_RET(cudaFuncSetAttribute(mma_kernels[id], cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        if (raised) *raised = (int)smem;
+    }
+    mma_kernels[id]<<<grid, cfg->wm * cfg->wn * 32, smem, e->stream>>>(a);
+    CU_LAUNCHED("assignment kernel (tensor cores)");
+    return FKM_OK;
+}

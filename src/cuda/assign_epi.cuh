@@ -1,0 +1,95 @@
+/* assign_epi.cuh -- the part every assignment kernel shares: argument block, running argmin
+ * with the lowest-index tie rule, and the per-row output stage (labels, distances, keys for the
+ * update's sort, cluster counts, changed labels, per-tile inertia in a fixed order). */
+#ifndef FKM_CU_ASSIGN_EPI_CUH
+#define FKM_CU_ASSIGN_EPI_CUH
+
+#include "cu_common.cuh"
+
+typedef struct {
+    const char *x;          /* compute-type points, b*n rows */
+    int64_t x_pitch;        /* bytes per row */
+    int64_t x_bytes;        /* bytes of a row that hold data (dp * es); the rest is not read */
+    int64_t n, k;           /* points and centroids per problem */
+    const char *c;          /* compute-type centroids, b * kp rows */
+    int64_t c_pitch;        /* bytes per centroid row (a multiple of FKM_CU_CHUNK) */
+    int64_t kp;
+    int nct;                /* centroid tiles to scan: ceil(k / BN) */
+    int nkc;                /* chunks per row: c_pitch / FKM_CU_CHUNK */
+    const float *cterm;     /* b * kp */
+    const float *xterm;     /* b * n */
+    const float *w;         /* b * n or NULL */
+    float alpha;
+    int clamp;
+    int64_t tiles;          /* point tiles per problem */
+    int32_t *labels;        /* b * n out */
+    float *best;            /* b * n out or NULL */
+    /* statistics (each NULL when not wanted; tile_inertia NULL skips them all): */
+    int32_t *prev;          /* previous labels, compared and overwritten */
+    uint32_t *keys;         /* problem * k + label, the update's sort keys */
+    int32_t *counts;        /* b * k, incremented */
+    double *tile_inertia;   /* b * tiles */
+    fkm_cu_stats *stats;    /* b: changed += */
+    const int32_t *done;    /* b: skip finished problems */
+} fkm_cu_assign_args;
+
+/* (v, i) beats (bv, bi): smaller score, or equal score and lower index. */
+__device__ __forceinline__ bool fkm_better(float v, int i, float bv, int bi) {
+    return v < bv || (v == bv && i < bi);
+}
+
+/* Reduce (v, i) across the lanes that differ in the bits of `mask_bits` (xor butterfly). */
+template <int FIRST, int LAST>
+__device__ __forceinline__ void fkm_lane_argmin(float &v, int &i) {
+#pragma unroll
+    for (int off = FIRST; off <= LAST; off <<= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, v, off);
+        int oi = __shfl_xor_sync(0xffffffffu, i, off);
+        if (fkm_better(ov, oi, v, i)) { v = ov; i = oi; }
+    }
+}
+
+/* Output stage. Called by ALL threads of the block (it has barriers); thread r < BM owns row r
+ * of the tile and passes its final (score, label) in (v, lab). red: >= blockDim doubles. */
+template <int BM>
+__device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int64_t prob, int64_t row0,
+                                               int rows, float v, int lab, double *red) {
+    const int tid = threadIdx.x, lane = tid & 31;
+    const bool valid = tid < BM && tid < rows;
+    const int64_t g = prob * a.n + row0 + tid;
+    double contrib = 0.0;
+    int changed = 0;
+    if (valid) {
+        float dist = a.xterm[g] + v;
+        if (a.clamp && dist < 0.0f) dist = 0.0f;
+        a.labels[g] = lab;
+        if (a.best) a.best[g] = dist;
+        if (a.prev) {
+            changed = a.prev[g] != lab;
+            a.prev[g] = lab;
+        }
+        if (a.keys) a.keys[g] = (uint32_t)(prob * a.k + lab);
+        contrib = (double)dist * (a.w ? (double)a.w[g] : 1.0);
+    }
+    if (!a.tile_inertia) return; /* labels and distances only: no statistics */
+    if (a.counts) { /* lanes with the same label add once (integer atomics: order-free) */
+        const unsigned vmask = __ballot_sync(0xffffffffu, valid);
+        if (valid) {
+            const unsigned peers = __match_any_sync(vmask, lab);
+            if (lane == __ffs(peers) - 1) atomicAdd(&a.counts[prob * a.k + lab], __popc(peers));
+        }
+    }
+    const int nchanged = __syncthreads_count(changed);
+    /* Tile inertia: a fixed tree over the block, so the same bits every run. */
+    red[tid] = contrib;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (tid < s) red[tid] += red[tid + s];
+        __syncthreads();
+    }
+    if (tid == 0) {
+        a.tile_inertia[prob * a.tiles + row0 / BM] = red[0];
+        if (nchanged && a.stats) atomicAdd(&a.stats[prob].changed, (unsigned long long)nchanged);
+    }
+}
+#endif

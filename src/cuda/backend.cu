@@ -1,0 +1,196 @@
+/* backend.cu -- the CUDA engine behind the core's fkm_backend interface (host data: uploaded
+ * once at create, kept on the GPU; only centroids, labels and scalars cross PCIe). */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cu_common.cuh"
+
+typedef struct {
+    fkm_cu_engine e;
+} cuda_backend;
+
+static void cb_destroy(void *p) {
+    cuda_backend *c = (cuda_backend *)p;
+    if (!c) return;
+    fkm_cu_close(&c->e);
+    free(c);
+}
+
+/* Upload the points: the caller's half data as is when it is the compute type (and needs no
+ * normalisation), else the core's float32 copy (normalised for cosine) converted on the GPU. */
+static fkm_status upload(fkm_cu_engine *e, const fkm_problem *pb) {
+    const int64_t rows = pb->n;
+    const int half_raw = (e->ctype == FKM_CT_F16 && pb->raw_dtype == FKM_F16) ||
+                         (e->ctype == FKM_CT_BF16 && pb->raw_dtype == FKM_BF16);
+    const int use_raw = half_raw && pb->metric != FKM_METRIC_COSINE;
+    const void *src = use_raw ? pb->raw : (const void *)pb->x;
+    const fkm_dtype t = use_raw ? pb->raw_dtype : FKM_F32;
+    const size_t sesz = use_raw ? 2 : 4;
+    const size_t bytes = (size_t)rows * (size_t)pb->d * sesz;
+    fkm_status st = FKM_OK;
+    if (e->dp == pb->d && (int)sesz == e->es) { /* already the compute layout: straight in */
+        CU_RET(cudaMemcpyAsync(e->xcopy, src, bytes, cudaMemcpyHostToDevice, e->stream));
+        void *keep = e->xcopy;
+        e->xcopy = NULL; /* prep: norms only */
+        st = fkm_cu_prep_x(e, keep, e->ctype == FKM_CT_F32 ? FKM_F32 : e->ctype == FKM_CT_F16 ? FKM_F16 : FKM_BF16, 0, 0);
+        e->xcopy = keep;
+        return st;
+    }
+    void *stage = NULL;
+    CU_RET(cudaMalloc(&stage, bytes));
+    cudaError_t ce = cudaMemcpyAsync(stage, src, bytes, cudaMemcpyHostToDevice, e->stream);
+    if (ce == cudaSuccess) st = fkm_cu_prep_x(e, stage, t, 0, 0);
+    cudaError_t ce2 = cudaStreamSynchronize(e->stream);
+    (void)cudaFree(stage);
+    if (ce != cudaSuccess) return fkm_cu_fail(ce, __FILE__, __LINE__, "uploading the data");
+    if (st != FKM_OK) return st;
+    if (ce2 != cudaSuccess) return fkm_cu_fail(ce2, __FILE__, __LINE__, "preparing the data");
+    return FKM_OK;
+}
+
+static fkm_status cb_create(const fkm_problem *pb, void **out) {
+    cuda_backend *c = (cuda_backend *)calloc(1, sizeof *c);
+    if (!c) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the CUDA engine");
+    fkm_cu_engine *e = &c->e;
+    fkm_status st = fkm_cu_plan(e, pb->cuda_device, 1, pb->n, pb->d, pb->k, pb->metric, pb->precision);
+    if (st == FKM_OK) st = fkm_cu_open(e, NULL, 0, 1, NULL);
+    if (st == FKM_OK) st = upload(e, pb);
+    if (st == FKM_OK) {
+        e->x = e->xcopy;
+        e->w = NULL;
+        if (pb->w) {
+            float *w = NULL;
+            cudaError_t ce = cudaMalloc(&w, (size_t)pb->n * sizeof(float));
+            if (ce == cudaSuccess) {
+                e->w = w;
+                e->w_owned = w;
+                ce = cudaMemcpyAsync(w, pb->w, (size_t)pb->n * sizeof(float), cudaMemcpyHostToDevice, e->stream);
+            }
+            if (ce != cudaSuccess) st = fkm_cu_fail(ce, __FILE__, __LINE__, "uploading the weights");
+        }
+    }
+    if (st != FKM_OK) {
+        cb_destroy(c);
+        return st;
+    }
+    *out = c;
+    return FKM_OK;
+}
+
+static fkm_status cb_set_centroids(void *p, const float *c) {
+    fkm_cu_engine *e = &((cuda_backend *)p)->e;
+    CU_RET(cudaMemcpyAsync(e->c32, c, (size_t)(e->k * e->d) * sizeof(float), cudaMemcpyHostToDevice, e->stream));
+    fkm_status st = fkm_cu_prep_centroids(e);
+    if (st == FKM_OK) st = fkm_cu_reset_loop(e, 1);
+    if (st == FKM_OK) CU_RET(cudaStreamSynchronize(e->stream)); /* c may be freed by the caller */
+    return st;
+}
+
+static fkm_status cb_get_centroids(void *p, float *c) {
+    fkm_cu_engine *e = &((cuda_backend *)p)->e;
+    CU_RET(cudaMemcpyAsync(c, e->c32, (size_t)(e->k * e->d) * sizeof(float), cudaMemcpyDeviceToHost, e->stream));
+    CU_RET(cudaStreamSynchronize(e->stream));
+    return FKM_OK;
+}
+
+static void to_iter_stats(const fkm_cu_stats *h, fkm_iter_stats *s) {
+    double s2;
+    memcpy(&s2, &h->shift2, sizeof s2);
+    s->inertia = h->inertia;
+    s->shift = sqrt(s2);
+    s->empty = h->empty;
+    s->changed = (int64_t)h->changed;
+}
+
+static fkm_status cb_iterate(void *p, int update, fkm_empty_policy pol, fkm_iter_stats *s) {
+    fkm_cu_engine *e = &((cuda_backend *)p)->e;
+    fkm_cu_stop stop = {-1, 0.0, INT32_MAX};
+    fkm_status st = fkm_cu_iteration(e, update, pol, &stop, 0);
+    if (st != FKM_OK) return st;
+    CU_RET(cudaMemcpyAsync(e->hslots, e->slots, sizeof(fkm_cu_stats), cudaMemcpyDeviceToHost, e->stream));
+    CU_RET(cudaStreamSynchronize(e->stream));
+    to_iter_stats(e->hslots, s);
+    if (!update) s->shift = 0.0;
+    return FKM_OK;
+}
+
+static fkm_status cb_run(void *p, int max_iter, fkm_empty_policy pol, fkm_stop_rule rule, double tol, double var,
+                         fkm_iter_stats *st, int *ran, int *converged) {
+    fkm_cu_engine *e = &((cuda_backend *)p)->e;
+    CU_RET(cudaMemcpyAsync(e->var, &var, sizeof var, cudaMemcpyHostToDevice, e->stream));
+    return fkm_cu_run(e, max_iter, pol, (int)rule, tol, st, ran, converged, NULL);
+}
+
+static fkm_status cb_assign(void *p, int32_t *labels, float *dist, double *inertia) {
+    fkm_cu_engine *e = &((cuda_backend *)p)->e;
+    fkm_status st = fkm_cu_assign(e, 1);
+    if (st == FKM_OK && inertia) st = fkm_cu_inertia(e);
+    if (st != FKM_OK) return st;
+    if (labels)
+        CU_RET(cudaMemcpyAsync(labels, e->labels, (size_t)e->n * sizeof(int32_t), cudaMemcpyDeviceToHost, e->stream));
+    if (dist) CU_RET(cudaMemcpyAsync(dist, e->best, (size_t)e->n * sizeof(float), cudaMemcpyDeviceToHost, e->stream));
+    if (inertia) CU_RET(cudaMemcpyAsync(e->hslots, e->cur, sizeof(fkm_cu_stats), cudaMemcpyDeviceToHost, e->stream));
+    CU_RET(cudaStreamSynchronize(e->stream));
+    if (inertia) *inertia = e->hslots[0].inertia;
+    return FKM_OK;
+}
+
+static fkm_status cb_distances(void *p, float *out) {
+    fkm_cu_engine *e = &((cuda_backend *)p)->e;
+    /* Blocks of rows so the device buffer stays bounded (64 MiB). */
+    int64_t rows = ((int64_t)16 << 20) / e->k;
+    if (rows < 1) rows = 1;
+    if (rows > e->n) rows = e->n;
+    float *buf = NULL;
+    CU_RET(cudaMalloc(&buf, (size_t)(rows * e->k) * sizeof(float)));
+    fkm_status st = FKM_OK;
+    for (int64_t r0 = 0; r0 < e->n && st == FKM_OK; r0 += rows) {
+        const int64_t m = e->n - r0 < rows ? e->n - r0 : rows;
+        st = fkm_cu_distances(e, buf, r0, m);
+        if (st != FKM_OK) break;
+        cudaError_t ce = cudaMemcpyAsync(out + r0 * e->k, buf, (size_t)(m * e->k) * sizeof(float),
+                                         cudaMemcpyDeviceToHost, e->stream);
+        if (ce == cudaSuccess) ce = cudaStreamSynchronize(e->stream);
+        if (ce != cudaSuccess) st = fkm_cu_fail(ce, __FILE__, __LINE__, "copying distances");
+    }
+    (void)cudaFree(buf);
+    return st;
+}
+
+static const fkm_backend cuda_be = {
+    "cuda", FKM_DEVICE_CUDA, cb_create, cb_destroy, cb_set_centroids, cb_get_centroids,
+    cb_iterate, cb_assign, cb_distances, NULL, cb_run,
+};
+
+extern "C" const fkm_backend *fkm_cuda_backend_get(void) { return &cuda_be; }
+
+/* ---- all n x k distances (transform): plain fp32 dot products against the compute copies */
+__device__ __forceinline__ float ld_ct(const void *p, int ct, int64_t i) {
+    if (ct == FKM_CT_F16) return __half2float(((const __half *)p)[i]);
+    if (ct == FKM_CT_BF16) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+    return ((const float *)p)[i];
+}
+
+__global__ void k_distances(const void *x, const void *cc, int ct, int64_t dp, int64_t dcp, int64_t d, int64_t k,
+                            const float *xterm, const float *cterm, float alpha, int clamp, int64_t row0,
+                            int64_t rows, float *out) {
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t r = blockIdx.y + (int64_t)blockIdx.z * 65535;
+    if (c >= k || r >= rows) return;
+    const int64_t i = row0 + r;
+    float dot = 0.0f;
+    for (int64_t j = 0; j < d; j++) dot = fmaf(ld_ct(x, ct, i * dp + j), ld_ct(cc, ct, c * dcp + j), dot);
+    float v = xterm[i] + cterm[c] - alpha * dot;
+    out[r * k + c] = clamp && v < 0.0f ? 0.0f : v;
+}
+
+fkm_status fkm_cu_distances(fkm_cu_engine *e, float *out, int64_t row0, int64_t rows) {
+    dim3 g((unsigned)((e->k + 127) / 128), (unsigned)(rows < 65535 ? rows : 65535), (unsigned)((rows + 65534) / 65535));
+    k_distances<<<g, 128, 0, e->stream>>>(e->x, e->cc, e->ctype, e->dp, e->dcp, e->d, e->k, e->xterm, e->cterm,
+                                          e->metric == FKM_METRIC_L2 ? 2.0f : 1.0f, e->metric == FKM_METRIC_L2,
+                                          row0, rows, out);
+    CU_LAUNCHED("distance kernel");
+    return FKM_OK;
+}

@@ -1,0 +1,160 @@
+/* cu_common.cuh -- CUDA engine internals shared by the .cu files: error mapping, the engine
+ * state, the per-iteration device statistics and the kernel-launch entry points.
+ *
+ * Layout conventions (all device memory):
+ *   x      b*n rows of the compute type (fp32 / fp16 / bf16), row pitch dp elements, columns
+ *          [d, dp) zero. dp makes a row a whole number of 16-byte vectors.
+ *   cc     b*kp rows of the compute type, pitch dcp elements (a whole number of 128-byte chunks),
+ *          zero beyond d; rows [k, kp) are zero with cterm = +inf so they never win.
+ *   c32    b*k*d float32 centroids (the engine's master copy, pitch d).
+ * Scores: score(c) = cterm[c] - alpha * x.c (argmin, ties -> lowest c); the reported distance is
+ * xterm + score (clamped at 0 for L2); see src/cpu/cpu.h for the three metrics. */
+#ifndef FKM_CU_COMMON_CUH
+#define FKM_CU_COMMON_CUH
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "../backend.h"
+#include "../internal.h"
+
+/* Compute types of the data and centroid copies on the device. */
+enum { FKM_CT_F32 = 0, FKM_CT_F16 = 1, FKM_CT_BF16 = 2 };
+
+/* Rows of the padded centroid copy are a multiple of this (the widest centroid tile). */
+#define FKM_CU_KPAD 256
+/* Bytes of one centroid-row chunk staged per pipeline step (and the centroid pitch unit). */
+#define FKM_CU_CHUNK 128
+/* Points per update chunk (one warp sums one chunk of the sorted order). */
+#define FKM_CU_UPD_P 256
+/* Iterations enqueued between host polls in the device-resident loop. */
+#define FKM_CU_MAX_BATCH 16
+
+/* Per-problem statistics of one iteration, accumulated on the device. */
+typedef struct {
+    double inertia;
+    unsigned long long shift2; /* bits of a non-negative double: max over clusters (atomicMax) */
+    unsigned long long changed;
+    long long empty;
+    int ran;       /* 1 if the problem ran this iteration */
+    int converged; /* the stop rule was met at this iteration */
+} fkm_cu_stats;
+
+/* Stop rule evaluated on the device after each iteration (mirrors src/core/fit.c). */
+typedef struct {
+    int rule;       /* fkm_stop_rule, or -1: never stop (the core decides) */
+    double tol;
+    int max_iter;   /* iterations allowed in this run, per problem */
+} fkm_cu_stop;
+
+typedef struct fkm_cu_engine {
+    int dev, sm_count, cc_major, smem_optin;
+    cudaStream_t stream;
+    int own_stream;
+    int64_t b, n, d, k;
+    int64_t dp, kp, dcp;     /* see the layout above */
+    int ctype, es;           /* compute type and its element size */
+    fkm_metric metric;
+    fkm_precision prec;
+    int kern;                /* assignment kernel id (tuning.cuh) */
+    int64_t tiles;           /* assignment tiles per problem */
+    int64_t nchunks;         /* update chunks over the b*n sorted points */
+    int keybits;
+
+    const void *x;           /* compute-type data (aliases the caller's when no copy is needed) */
+    const float *w;          /* b*n weights or NULL */
+    /* workspace pieces */
+    void *xcopy;
+    float *xterm, *best, *c32, *cnew, *cterm, *part;
+    double *partw, *tile_inertia, *prev_inertia, *var;
+    void *cc;
+    int32_t *labels, *prev, *counts, *seg_start, *perm, *iota, *done, *iters;
+    uint32_t *keys, *keys_sorted;
+    int32_t *upd;
+    int64_t *rowsidx;        /* b*k rows chosen as initial centroids (device API) */
+    fkm_cu_stats *cur, *slots;
+    void *cub_tmp;
+    size_t cub_bytes;
+    int *err;                /* prep validation record (2 ints) */
+
+    fkm_cu_stats *hslots;    /* pinned host copy of the slots */
+    cudaEvent_t ev[FKM_CU_MAX_BATCH + 1];
+    int nev;
+    int prof;                /* FKM_CU_PROFILE=1: time the assignment kernel of each iteration */
+    cudaEvent_t pev[2 * FKM_CU_MAX_BATCH];
+    int npev;
+    double ms_assign;        /* accumulated by fkm_cu_run when prof */
+    void *ws_owned;          /* workspace allocated by the engine (NULL: caller's) */
+    void *w_owned;           /* uploaded weights (backend) */
+    void *ws;
+    size_t ws_bytes;
+    double host_var;         /* scale of the shift rule given by the core */
+} fkm_cu_engine;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Record a CUDA failure for fkm_last_error(): out-of-memory -> FKM_ERR_NO_MEMORY, anything
+ * else -> FKM_ERR_CUDA with CUDA's text. Clears the (non-sticky) error state. */
+fkm_status fkm_cu_fail(cudaError_t e, const char *file, int line, const char *what);
+#ifdef __cplusplus
+}
+#endif
+
+#define CU_RET(call)                                                                   \
+    do {                                                                               \
+        cudaError_t e_ = (call);                                                       \
+        if (e_ != cudaSuccess) return fkm_cu_fail(e_, __FILE__, __LINE__, #call);      \
+    } while (0)
+
+/* After a launch: configuration errors now, and with FKM_CUDA_DEBUG every fault at its kernel. */
+#ifdef FKM_CUDA_DEBUG
+#define CU_LAUNCHED(what)                                                              \
+    do {                                                                               \
+        cudaError_t e_ = cudaGetLastError();                                           \
+        if (e_ == cudaSuccess) e_ = cudaDeviceSynchronize();                           \
+        if (e_ != cudaSuccess) return fkm_cu_fail(e_, __FILE__, __LINE__, what);       \
+    } while (0)
+#else
+#define CU_LAUNCHED(what)                                                              \
+    do {                                                                               \
+        cudaError_t e_ = cudaGetLastError();                                           \
+        if (e_ != cudaSuccess) return fkm_cu_fail(e_, __FILE__, __LINE__, what);       \
+    } while (0)
+#endif
+
+static inline int64_t fkm_cu_roundup(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+
+/* ---- engine.cu */
+/* Sizes and kernel choice for b problems of n x d, k clusters (no allocation). */
+fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t d, int64_t k, fkm_metric metric,
+                       fkm_precision prec);
+/* Workspace bytes (base NULL) or carve it; need_copy: the compute copy of the data lives there. */
+size_t fkm_cu_layout(fkm_cu_engine *e, char *base, int need_copy);
+/* Workspace (the caller's or allocated), stream (the caller's or a new one), pinned stats, events. */
+fkm_status fkm_cu_open(fkm_cu_engine *e, void *ws, size_t ws_bytes, int need_copy, cudaStream_t stream);
+void fkm_cu_close(fkm_cu_engine *e);
+fkm_status fkm_cu_run(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol, int rule, double tol,
+                      fkm_iter_stats *st, int *ran, int *conv, double *ms);
+
+/* ---- kernels' host entry points (each enqueues on e->stream and checks the launch) */
+/* prep.cu */
+fkm_status fkm_cu_prep_x(fkm_cu_engine *e, const void *src, fkm_dtype t, int normalise, int validate);
+fkm_status fkm_cu_prep_centroids(fkm_cu_engine *e);        /* c32 -> cc, cterm */
+fkm_status fkm_cu_normalise_centroids(fkm_cu_engine *e);   /* c32 rows to unit length */
+fkm_status fkm_cu_compute_var(fkm_cu_engine *e);           /* e->var[b] for the shift rule */
+fkm_status fkm_cu_gather_rows(fkm_cu_engine *e, const int64_t *rows_dev); /* c32[i] = x[rows[i]] */
+/* assign.cu: mode 0 labels + distances; 1 also the tile inertia partials; 2 a Lloyd iteration's
+ * assignment (also previous labels, changed, sort keys, counts; finished problems skipped) */
+fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode);
+const char *fkm_cu_kernel_name(int kern);
+/* distances.cu */
+fkm_status fkm_cu_distances(fkm_cu_engine *e, float *out_dev, int64_t row0, int64_t rows);
+/* update.cu */
+fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, const fkm_cu_stop *stop,
+                            int slot);
+fkm_status fkm_cu_inertia(fkm_cu_engine *e);               /* cur[b].inertia of the last assign */
+fkm_status fkm_cu_reset_loop(fkm_cu_engine *e, int reset_prev); /* done = 0, iters = 0 (prev = -1) */
+size_t fkm_cu_sort_bytes(int64_t items, int keybits);
+size_t fkm_cu_var_scratch(int64_t b, int64_t n, int64_t d);
+#endif

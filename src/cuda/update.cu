@@ -1,0 +1,433 @@
+/* update.cu -- one Lloyd iteration on the device, with no float atomics and no host round trip.
+ *
+ *   begin     zero the per-iteration counters of the problems still running
+ *   assign    labels, distances, sort keys (problem * k + label), counts, changed, tile inertia
+ *   policy    one block per problem: inertia (tile partials in a fixed tree), empty clusters,
+ *             FKM_EMPTY_FARTHEST moves (same choice as src/cpu/engine.c)
+ *   sort      CUB radix sort of the keys with the point indices: each cluster's points become one
+ *             contiguous, index-ordered segment (the inverse map)
+ *   chunks    one warp per fixed chunk of FKM_CU_UPD_P sorted points sums each run of equal keys
+ *             in order; a run wholly inside the chunk becomes its centroid at once, a run crossing
+ *             a chunk edge leaves a partial sum in the chunk's slot 0 (first run) or 1 (last run)
+ *   finalize  one warp per cluster spanning several chunks adds its partials in chunk order
+ *   post      one warp per cluster: cosine re-normalisation, shift, the float32 master copy
+ *   centroids compute-type copy and norms for the next assignment
+ *   stop      the stop rule per problem; finished problems skip every later kernel
+ * Every sum has a fixed order and integers are the only atomics, so re-runs give the same bits. */
+#include <cub/device/device_radix_sort.cuh>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "cu_common.cuh"
+
+#define UPD_SLICE 128 /* features per lane group pass: 32 lanes x 4 */
+
+template <typename T>
+__device__ __forceinline__ T wsum(T v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__global__ void k_begin(int64_t b, const int32_t *done, fkm_cu_stats *cur) {
+    const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= b || done[p]) return;
+    cur[p].changed = 0;
+    cur[p].shift2 = 0;
+}
+
+/* Block-wide reduction helpers for 1024 threads (fixed trees). */
+__device__ double block_sum_d(double v, double *sh) {
+    v = wsum(v);
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    double t = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.0;
+    if (w == 0) t = wsum(t);
+    if (threadIdx.x == 0) sh[0] = t;
+    __syncthreads();
+    t = sh[0];
+    __syncthreads();
+    return t;
+}
+
+/* Farthest eligible point: largest best, lowest index on ties. */
+__device__ void block_argmax(float &v, int64_t &i, float *shv, int64_t *shi) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        const int64_t oi = __shfl_xor_sync(0xffffffffu, i, o);
+        if (oi >= 0 && (i < 0 || ov > v || (ov == v && oi < i))) { v = ov; i = oi; }
+    }
+    __syncthreads();
+    if (lane == 0) { shv[w] = v; shi[w] = i; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int q = 1; q < (int)(blockDim.x >> 5); q++)
+            if (shi[q] >= 0 && (shi[0] < 0 || shv[q] > shv[0] || (shv[q] == shv[0] && shi[q] < shi[0]))) {
+                shv[0] = shv[q];
+                shi[0] = shi[q];
+            }
+    }
+    __syncthreads();
+    v = shv[0];
+    i = shi[0];
+    __syncthreads();
+}
+
+struct policy_args {
+    int64_t n, k, tiles;
+    const double *tile_inertia;
+    int32_t *counts, *labels;
+    uint32_t *keys;
+    float *best;
+    const int32_t *done;
+    fkm_cu_stats *cur;
+    int update, farthest;
+};
+
+__global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
+    __shared__ double shd[32];
+    __shared__ float shv[32];
+    __shared__ int64_t shi[32];
+    __shared__ int list[1024];
+    __shared__ int nlist;
+    const int64_t prob = blockIdx.x;
+    if (a.done && a.done[prob]) return;
+    const int tid = threadIdx.x;
+    double s = 0.0;
+    for (int64_t t = tid; t < a.tiles; t += blockDim.x) s += a.tile_inertia[prob * a.tiles + t];
+    s = block_sum_d(s, shd);
+    int32_t *cnt = a.counts + prob * a.k;
+    double e = 0.0;
+    for (int64_t c = tid; c < a.k; c += blockDim.x) e += cnt[c] == 0;
+    const int64_t empty = (int64_t)block_sum_d(e, shd);
+    if (tid == 0) {
+        a.cur[prob].inertia = s;
+        a.cur[prob].empty = a.update ? empty : 0;
+    }
+    if (!a.update || !a.farthest || empty == 0) return;
+    for (int64_t base = 0; base < a.k; base += blockDim.x) {
+        /* The empty clusters of this window, in index order. */
+        if (tid == 0) {
+            nlist = 0;
+            for (int64_t c = base; c < a.k && c < base + (int64_t)blockDim.x; c++)
+                if (cnt[c] == 0) list[nlist++] = (int)(c - base);
+        }
+        __syncthreads();
+        const int m = nlist;
+        for (int q = 0; q < m; q++) {
+            const int64_t c = base + list[q];
+            float bv = 0.0f;
+            int64_t bi = -1;
+            for (int64_t i = tid; i < a.n; i += blockDim.x) {
+                const int64_t g = prob * a.n + i;
+                if (cnt[a.labels[g]] <= 1) continue;
+                const float v = a.best[g];
+                if (bi < 0 || v > bv) { bv = v; bi = i; }
+            }
+            block_argmax(bv, bi, shv, shi);
+            if (bi < 0) return; /* no donor left: the remaining empties keep their centroids */
+            if (tid == 0) {
+                const int64_t g = prob * a.n + bi;
+                cnt[a.labels[g]]--;
+                a.labels[g] = (int32_t)c;
+                a.keys[g] = (uint32_t)(prob * a.k + c);
+                cnt[c] = 1;
+                a.best[g] = 0.0f;
+            }
+            __syncthreads();
+        }
+        __syncthreads();
+    }
+}
+
+struct chunk_args {
+    const char *x;
+    int64_t dp, d, k, total, nchunks;
+    const float *w;
+    const uint32_t *keys; /* sorted */
+    const int32_t *perm;
+    float *cnew, *part;
+    double *partw;
+    int32_t *seg_start, *upd;
+};
+
+template <int CT>
+__device__ __forceinline__ float4 load4(const char *x, int64_t elem) {
+    if (CT == FKM_CT_F32) return *reinterpret_cast<const float4 *>(x + elem * 4);
+    const uint2 u = *reinterpret_cast<const uint2 *>(x + elem * 2);
+    float2 lo, hi;
+    if (CT == FKM_CT_F16) {
+        lo = __half22float2(*reinterpret_cast<const __half2 *>(&u.x));
+        hi = __half22float2(*reinterpret_cast<const __half2 *>(&u.y));
+    } else {
+        lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u.x));
+        hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&u.y));
+    }
+    return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+
+template <int R>
+__device__ __forceinline__ void flush_run(const chunk_args &a, int64_t chunk, int64_t cs, int64_t ce, uint32_t key,
+                                          int64_t rs, int64_t re, uint32_t kbefore, uint32_t kafter,
+                                          const float (&acc)[R][4], double ws, int64_t e0) {
+    const int lane = threadIdx.x & 31;
+    const bool started = rs > cs || key != kbefore;
+    const bool ended = re < ce || key != kafter;
+    if (started && lane == 0 && blockIdx.y == 0) a.seg_start[key] = (int32_t)rs;
+    if (started && ended) {
+        if (ws <= 0.0) return;
+        float *dst = a.cnew + (int64_t)key * a.d;
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int64_t j = e0 + r * UPD_SLICE + q;
+                if (j < a.d) dst[j] = (float)((double)acc[r][q] / ws);
+            }
+        if (lane == 0 && blockIdx.y == 0) a.upd[key] = 1;
+        return;
+    }
+    const int64_t slot = chunk * 2 + (rs == cs ? 0 : 1);
+    float *dst = a.part + slot * a.dp;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int64_t j = e0 + r * UPD_SLICE;
+        if (j < a.dp) *reinterpret_cast<float4 *>(dst + j) = make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+    }
+    if (lane == 0 && blockIdx.y == 0) a.partw[slot] = ws;
+}
+
+/* One warp per chunk of sorted points; blockIdx.y selects R * 128 features. */
+template <int CT, int R>
+__global__ void __launch_bounds__(256) k_chunks(const chunk_args a) {
+    constexpr int P = FKM_CU_UPD_P, Q = P / 32, U = 4;
+    const int lane = threadIdx.x & 31;
+    const int64_t chunk = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (chunk >= a.nchunks) return;
+    const int64_t cs = chunk * P, ce = min(cs + P, a.total);
+    const int64_t e0 = (int64_t)blockIdx.y * R * UPD_SLICE + lane * 4; /* first feature of this lane */
+    uint32_t kq[Q];
+    int32_t iq[Q];
+#pragma unroll
+    for (int q = 0; q < Q; q++) {
+        const int64_t p = cs + q * 32 + lane;
+        kq[q] = p < ce ? a.keys[p] : 0xffffffffu;
+        iq[q] = p < ce ? a.perm[p] : 0;
+    }
+    const uint32_t kbefore = cs > 0 ? a.keys[cs - 1] : 0xffffffffu;
+    const uint32_t kafter = ce < a.total ? a.keys[ce] : 0xffffffffu;
+    uint32_t cur = __shfl_sync(0xffffffffu, kq[0], 0);
+    int64_t rs = cs;
+    float acc[R][4];
+    double ws = 0.0;
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = 0.0f;
+#pragma unroll
+    for (int q = 0; q < Q; q++) {
+        for (int l0 = 0; l0 < 32; l0 += U) {
+            const int64_t p0 = cs + q * 32 + l0;
+            if (p0 >= ce) break;
+            uint32_t key[U];
+            float4 v[U][R];
+            float wt[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) { /* issue all loads of U rows before using any */
+                key[u] = __shfl_sync(0xffffffffu, kq[q], l0 + u);
+                const int32_t i = __shfl_sync(0xffffffffu, iq[q], l0 + u);
+                const bool ok = p0 + u < ce;
+                wt[u] = ok ? (a.w ? a.w[i] : 1.0f) : 0.0f;
+                const char *row = a.x + (int64_t)i * a.dp * (CT == FKM_CT_F32 ? 4 : 2);
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    const int64_t j = e0 + r * UPD_SLICE;
+                    v[u][r] = ok && j < a.dp ? load4<CT>(row, j) : make_float4(0.f, 0.f, 0.f, 0.f);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                if (p0 + u >= ce) break;
+                if (key[u] != cur) {
+                    flush_run<R>(a, chunk, cs, ce, cur, rs, p0 + u, kbefore, kafter, acc, ws, e0);
+                    cur = key[u];
+                    rs = p0 + u;
+                    ws = 0.0;
+#pragma unroll
+                    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = 0.0f;
+                }
+                ws += wt[u];
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    acc[r][0] = fmaf(wt[u], v[u][r].x, acc[r][0]);
+                    acc[r][1] = fmaf(wt[u], v[u][r].y, acc[r][1]);
+                    acc[r][2] = fmaf(wt[u], v[u][r].z, acc[r][2]);
+                    acc[r][3] = fmaf(wt[u], v[u][r].w, acc[r][3]);
+                }
+            }
+        }
+    }
+    flush_run<R>(a, chunk, cs, ce, cur, rs, ce, kbefore, kafter, acc, ws, e0);
+}
+
+/* One warp per cluster whose segment crosses chunk edges: partials in chunk order. */
+__global__ void k_finalize(const chunk_args a, int64_t b, const int32_t *counts, const int32_t *done, int slice_w) {
+    const int64_t key = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (key >= b * a.k || done[key / a.k]) return;
+    const int64_t cnt = counts[key];
+    if (cnt == 0) return;
+    const int64_t s = a.seg_start[key], c0 = s / FKM_CU_UPD_P, c1 = (s + cnt - 1) / FKM_CU_UPD_P;
+    if (c0 == c1) return;
+    const int64_t j0 = (int64_t)blockIdx.y * slice_w, j1 = min(j0 + slice_w, a.d);
+    double ws = 0.0;
+    for (int64_t c = c0; c <= c1; c++) ws += a.partw[c * 2 + (c == c0 && s != c0 * FKM_CU_UPD_P)];
+    if (ws <= 0.0) return;
+    for (int64_t j = j0 + lane; j < j1; j += 32) {
+        double acc = 0.0;
+        for (int64_t c = c0; c <= c1; c++) acc += a.part[(c * 2 + (c == c0 && s != c0 * FKM_CU_UPD_P)) * a.dp + j];
+        a.cnew[key * a.d + j] = (float)(acc / ws);
+    }
+    if (lane == 0 && blockIdx.y == 0) a.upd[key] = 1;
+}
+
+/* One warp per cluster: the new centroid replaces the old (cosine: re-normalised; a zero sum
+ * keeps the old direction); the squared shift joins the problem's maximum. */
+__global__ void k_post(int64_t b, int64_t k, int64_t d, const float *cnew, float *c32, int32_t *upd,
+                       const int32_t *done, int cosine, fkm_cu_stats *cur) {
+    const int64_t key = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (key >= b * k) return;
+    const int u = upd[key];
+    __syncwarp();
+    if (lane == 0) upd[key] = 0;
+    if (!u || done[key / k]) return;
+    const float *src = cnew + key * d;
+    float *dst = c32 + key * d;
+    double inv = 1.0;
+    if (cosine) {
+        double n2 = 0.0;
+        for (int64_t j = lane; j < d; j += 32) n2 += (double)src[j] * src[j];
+        n2 = wsum(n2);
+        if (n2 == 0.0) return; /* antipodal points cancel: keep the previous direction */
+        inv = 1.0 / sqrt(n2);
+    }
+    double m = 0.0;
+    for (int64_t j = lane; j < d; j += 32) {
+        const float v = cosine ? (float)(src[j] * inv) : src[j];
+        const double t = (double)v - dst[j];
+        m += t * t;
+        dst[j] = v;
+    }
+    m = wsum(m);
+    if (lane == 0) atomicMax(&cur[key / k].shift2, (unsigned long long)__double_as_longlong(m));
+}
+
+__global__ void k_stop(int64_t b, fkm_cu_stop stop, const double *var, int32_t *done, int32_t *iters,
+                       double *prev_inertia, const fkm_cu_stats *cur, fkm_cu_stats *slot) {
+    const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= b) return;
+    if (done[p]) { slot[p].ran = 0; slot[p].converged = 0; return; }
+    fkm_cu_stats s = cur[p];
+    const int it = iters[p];
+    const double shift = sqrt(__longlong_as_double((long long)s.shift2)), prev = prev_inertia[p];
+    int conv = 0;
+    switch (stop.rule) {
+    case FKM_STOP_SHIFT: conv = shift * shift <= stop.tol * var[p]; break;
+    case FKM_STOP_INERTIA: /* |prev|: inner-product inertia is negative (as src/core/fit.c) */
+        conv = it > 0 && (prev == 0 || prev - s.inertia <= stop.tol * fabs(prev));
+        break;
+    case FKM_STOP_LABELS: conv = it > 0 && s.changed == 0; break;
+    default: break;
+    }
+    s.ran = 1;
+    s.converged = conv;
+    slot[p] = s;
+    prev_inertia[p] = s.inertia;
+    iters[p] = it + 1;
+    if (conv || it + 1 >= stop.max_iter) done[p] = 1;
+}
+
+size_t fkm_cu_sort_bytes(int64_t items, int keybits) {
+    size_t bytes = 0;
+    cub::DeviceRadixSort::SortPairs(NULL, bytes, (const uint32_t *)NULL, (uint32_t *)NULL, (const int32_t *)NULL,
+                                    (int32_t *)NULL, (int)items, 0, keybits);
+    return bytes;
+}
+
+typedef void (*chunk_fn)(const chunk_args);
+template <int CT>
+static chunk_fn pick_chunks(int r) {
+    return r == 1 ? k_chunks<CT, 1> : r == 2 ? k_chunks<CT, 2> : r == 4 ? k_chunks<CT, 4> : k_chunks<CT, 8>;
+}
+
+static fkm_status run_update(fkm_cu_engine *e) {
+    const int64_t items = e->b * e->n;
+    size_t bytes = e->cub_bytes;
+    CU_RET(cub::DeviceRadixSort::SortPairs(e->cub_tmp, bytes, e->keys, e->keys_sorted, e->iota, e->perm, (int)items, 0,
+                                           e->keybits, e->stream));
+    chunk_args a = {(const char *)e->x, e->dp, e->d, e->k, items, e->nchunks, e->w, e->keys_sorted, e->perm,
+                    e->cnew, e->part, e->partw, e->seg_start, e->upd};
+    /* Lanes take 4 features each; R groups of 128 per pass, more features -> more slices. */
+    const int r = e->dp <= 128 ? 1 : e->dp <= 256 ? 2 : e->dp <= 512 ? 4 : 8;
+    const int64_t slices = (e->dp + r * UPD_SLICE - 1) / (r * UPD_SLICE);
+    const chunk_fn f = e->ctype == FKM_CT_F32 ? pick_chunks<FKM_CT_F32>(r)
+                       : e->ctype == FKM_CT_F16 ? pick_chunks<FKM_CT_F16>(r)
+                                                : pick_chunks<FKM_CT_BF16>(r);
+    f<<<dim3((unsigned)((e->nchunks + 7) / 8), (unsigned)slices), 256, 0, e->stream>>>(a);
+    CU_LAUNCHED("update chunk kernel");
+    const unsigned kblocks = (unsigned)((e->b * e->k + 7) / 8);
+    k_finalize<<<dim3(kblocks, (unsigned)slices), 256, 0, e->stream>>>(a, e->b, e->counts, e->done,
+                                                                       (int)(r * UPD_SLICE));
+    CU_LAUNCHED("update finalize kernel");
+    k_post<<<kblocks, 256, 0, e->stream>>>(e->b, e->k, e->d, e->cnew, e->c32, e->upd, e->done,
+                                            e->metric == FKM_METRIC_COSINE, e->cur);
+    CU_LAUNCHED("update post kernel");
+    return fkm_cu_prep_centroids(e);
+}
+
+fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, const fkm_cu_stop *stop, int slot) {
+    const unsigned pb = (unsigned)((e->b + 255) / 256);
+    k_begin<<<pb, 256, 0, e->stream>>>(e->b, e->done, e->cur);
+    CU_LAUNCHED("iteration setup kernel");
+    CU_RET(cudaMemsetAsync(e->counts, 0, (size_t)(e->b * e->k) * sizeof(int32_t), e->stream));
+    if (e->prof) CU_RET(cudaEventRecord(e->pev[2 * slot], e->stream));
+    fkm_status st = fkm_cu_assign(e, 2);
+    if (st != FKM_OK) return st;
+    if (e->prof) CU_RET(cudaEventRecord(e->pev[2 * slot + 1], e->stream));
+    policy_args pa = {e->n, e->k, e->tiles, e->tile_inertia, e->counts, e->labels, e->keys, e->best, e->done, e->cur,
+                      update, pol == FKM_EMPTY_FARTHEST};
+    k_policy<<<(unsigned)e->b, 1024, 0, e->stream>>>(pa);
+    CU_LAUNCHED("empty-cluster kernel");
+    if (update && (st = run_update(e)) != FKM_OK) return st;
+    k_stop<<<pb, 256, 0, e->stream>>>(e->b, *stop, e->var, e->done, e->iters, e->prev_inertia, e->cur,
+                                      e->slots + (int64_t)slot * e->b);
+    CU_LAUNCHED("stop-rule kernel");
+    return FKM_OK;
+}
+
+/* Inertia of the last assignment (no update): tile partials in a fixed order. */
+fkm_status fkm_cu_inertia(fkm_cu_engine *e) {
+    policy_args pa = {e->n, e->k, e->tiles, e->tile_inertia, e->counts, e->labels, e->keys, e->best, NULL, e->cur,
+                      0, 0};
+    k_policy<<<(unsigned)e->b, 1024, 0, e->stream>>>(pa);
+    CU_LAUNCHED("inertia kernel");
+    return FKM_OK;
+}
+
+__global__ void k_reset(int64_t b, int32_t *done, int32_t *iters, double *prev_inertia) {
+    const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= b) return;
+    done[p] = 0;
+    iters[p] = 0;
+    prev_inertia[p] = 0.0;
+}
+
+fkm_status fkm_cu_reset_loop(fkm_cu_engine *e, int reset_prev) {
+    k_reset<<<(unsigned)((e->b + 255) / 256), 256, 0, e->stream>>>(e->b, e->done, e->iters, e->prev_inertia);
+    CU_LAUNCHED("loop reset kernel");
+    if (reset_prev) CU_RET(cudaMemsetAsync(e->prev, 0xff, (size_t)(e->b * e->n) * sizeof(int32_t), e->stream));
+    return FKM_OK;
+}
