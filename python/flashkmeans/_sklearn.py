@@ -19,6 +19,7 @@ from ._compat import (HAVE_SKLEARN, BaseEstimator, ClusterMixin, TransformerMixi
                       check_is_fitted, seed_from)
 
 _SKLEARN_DTYPES = [np.float64, np.float32, np.float16, np.uint8]
+_FAST_DTYPES = tuple(np.dtype(t) for t in _SKLEARN_DTYPES)
 try:  # scikit-learn >= 1.6 moved BaseEstimator._validate_data to a function
     from sklearn.utils.validation import validate_data as _validate_data
 except ImportError:
@@ -66,6 +67,11 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         """Validated HostMatrix. scikit-learn's check_array handles lists, pandas, sparse and
         object input (and records feature names); torch tensors and bfloat16 arrays, which it
         does not know, go straight to the binding's own checks."""
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype in _FAST_DTYPES and X.size
+                and X.flags.c_contiguous and not hasattr(self, "feature_names_in_")):
+            # Fast path: an array the library takes as it is. scikit-learn's validation would
+            # accept it unchanged too; skipping it saves ~0.3 ms per call on recent versions.
+            return self._check_hm(host_matrix(X), reset)
         if HAVE_SKLEARN and not is_torch(X) and not is_bfloat16(getattr(X, "dtype", None)):
             # NaN/Inf are left to the library, which checks them in its single conversion pass
             # and names the first bad position.
@@ -75,7 +81,9 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             else:
                 X = self._validate_data(X, force_all_finite=False, **kw)
             return host_matrix(X)
-        hm = host_matrix(X)
+        return self._check_hm(host_matrix(X), reset)
+
+    def _check_hm(self, hm, reset):
         d = hm.shape[1]
         if reset:
             self.n_features_in_ = d
