@@ -162,18 +162,19 @@ static void pack_centroids(const fkm_cpu_assign_args *a, int rt, int64_t ntiles,
     }
 }
 
+/* Transpose np panels of w rows into xp. Loop order: feature outer, point inner, so the writes
+ * are sequential and the reads walk w rows side by side (w cache lines in flight). */
 static void pack_points(const fkm_cpu_assign_args *a, int w, int64_t i0, int64_t np, float *xp) {
     const int64_t d = a->d;
     for (int64_t p = 0; p < np; p++) {
         float *dst = xp + p * w * d;
-        for (int l = 0; l < w; l++) {
-            const int64_t i = i0 + p * w + l;
-            if (i < a->n) {
-                const float *src = a->x + i * d;
-                for (int64_t j = 0; j < d; j++) dst[j * w + l] = src[j];
-            } else {
-                for (int64_t j = 0; j < d; j++) dst[j * w + l] = 0.0f;
-            }
+        const int64_t ip = i0 + p * w;
+        const int64_t m = a->n - ip < w ? a->n - ip : w; /* real rows in this panel */
+        const float *src = a->x + ip * d;
+        for (int64_t j = 0; j < d; j++) {
+            float *out = dst + j * w;
+            for (int64_t l = 0; l < m; l++) out[l] = src[l * d + j];
+            for (int64_t l = m; l < w; l++) out[l] = 0.0f;
         }
     }
 }

@@ -1,29 +1,53 @@
 /* update.c -- centroid update without races or float atomics, bitwise identical for any thread
  * count.
  *
- * 1. Inverse map: a stable counting sort of the point indices by label (per-thread histograms
- *    over fixed chunks, then a scatter). Its output is unique, so the thread count cannot change
- *    it.
- * 2. Each cluster's segment is cut into blocks of UBLOCK points, a size fixed here, not by the
- *    thread count. A block is summed in float64 in index order starting from zero; a cluster's
- *    sum is its block sums added in block order. Large clusters therefore spread over all
- *    threads (one block per task) without any order depending on the scheduling.
- * Products w_i * x_ij are exact in float64 (24-bit by 24-bit mantissas), so whether the compiler
- * fuses them into FMAs cannot change a bit either. */
+ * The sum that defines a centroid: cut the cluster's points, in index order, into blocks of
+ * UBLOCK points (a constant, not the thread count); sum each block in float64 in index order
+ * starting from zero; add the block sums in block order. Products w_i * x_ij are exact in
+ * float64 (24-bit by 24-bit mantissas), so FMA contraction cannot change a bit either.
+ *
+ * Two ways to compute exactly that sum, chosen by size (never changing the bits):
+ *  - streaming (most clusters): each thread owns a range of clusters, balanced by point count,
+ *    and walks the points in index order, adding its own rows into a block accumulator per
+ *    cluster. Memory is read in address order, which the prefetchers follow.
+ *  - gather (clusters too big for one thread, or when the 2 k d doubles of accumulators do not
+ *    fit): a stable counting sort gives each cluster's points in index order; every block is a
+ *    separate task, so one huge cluster still spreads over all threads. */
 #include "cpu.h"
 
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
+enum { UBLOCK = 256, PF_AHEAD = 4 };
+/* Streaming needs 2 k d doubles of accumulators; above this the gather path runs instead. */
+#define STREAM_MAX_BYTES ((int64_t)256 << 20)
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define FKM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FKM_CLONES
 #endif
 
-enum { UBLOCK = 256, PF_AHEAD = 4 };
+/* acc[0..d) += w * row (w == 1: plain sum), in float64. */
+FKM_CLONES static void add_row(double *acc, const float *row, const float *w, int64_t i, int64_t d) {
+    if (w) {
+        const double wi = w[i];
+        for (int64_t j = 0; j < d; j++) acc[j] += wi * (double)row[j];
+    } else {
+        for (int64_t j = 0; j < d; j++) acc[j] += (double)row[j];
+    }
+}
 
-/* ---------------------------------------------------------------- inverse map */
-/* start[c]..start[c+1]: the positions in perm of cluster c's points, in increasing index. */
-static fkm_status counting_sort(const int32_t *labels, int64_t n, int64_t k, int threads, int64_t *start,
-                                int64_t *perm, int64_t *counts) {
+FKM_CLONES static void add_into(double *acc, const double *v, int64_t d) {
+    for (int64_t j = 0; j < d; j++) acc[j] += v[j];
+}
+
+static void prefetch_row(const float *row, int64_t d) {
+    for (int64_t b = 0; b < d * (int64_t)sizeof(float); b += 64) __builtin_prefetch((const char *)row + b);
+}
+
+/* ---------------------------------------------------------------- counts and inverse map */
+/* counts[c] = points labelled c (per-thread histograms over fixed chunks). */
+static fkm_status histogram(const int32_t *labels, int64_t n, int64_t k, int threads, int64_t *counts) {
     const int64_t nch = n < 65536 || threads < 2 ? 1 : threads;
     int64_t *hist = (int64_t *)fkm_calloc((size_t)(nch * k), sizeof(int64_t));
     if (!hist) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the update histograms");
@@ -32,107 +56,86 @@ static fkm_status counting_sort(const int32_t *labels, int64_t n, int64_t k, int
         int64_t *h = hist + t * k;
         for (int64_t i = n * t / nch; i < n * (t + 1) / nch; i++) h[labels[i]]++;
     }
-    int64_t pos = 0;
     for (int64_t c = 0; c < k; c++) {
-        start[c] = pos;
-        for (int64_t t = 0; t < nch; t++) {
-            const int64_t cnt = hist[t * k + c];
-            hist[t * k + c] = pos; /* becomes chunk t's write position for cluster c */
-            pos += cnt;
-        }
-        counts[c] = pos - start[c];
-    }
-    start[k] = pos;
-#pragma omp parallel for num_threads(threads) schedule(static) if (nch > 1)
-    for (int64_t t = 0; t < nch; t++) {
-        int64_t *h = hist + t * k;
-        for (int64_t i = n * t / nch; i < n * (t + 1) / nch; i++) perm[h[labels[i]]++] = i;
+        int64_t s = 0;
+        for (int64_t t = 0; t < nch; t++) s += hist[t * k + c];
+        counts[c] = s;
     }
     fkm_free(hist);
     return FKM_OK;
 }
 
-/* ---------------------------------------------------------------- block sums */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
-#define FKM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define FKM_CLONES
-#endif
+/* Stable counting sort of the points of the clusters with sel[c] set: start[c]..start[c+1] in
+ * perm hold cluster c's indices in increasing order. One pass: this runs only for the few
+ * clusters too big for the streaming path. */
+static void select_sort(const int32_t *labels, int64_t n, int64_t k, const int64_t *counts, const uint8_t *sel,
+                        int64_t *start, int64_t *perm) {
+    int64_t pos = 0;
+    for (int64_t c = 0; c < k; c++) {
+        start[c] = pos;
+        pos += sel[c] ? counts[c] : 0;
+    }
+    start[k] = pos;
+    int64_t *fill = start; /* advance the starts while scattering, then shift them back */
+    for (int64_t i = 0; i < n; i++)
+        if (sel[labels[i]]) perm[fill[labels[i]]++] = i;
+    for (int64_t c = k; c > 0; c--) start[c] = start[c - 1];
+    start[0] = 0;
+}
 
-/* acc[0..d) = sum over s in [s0, s1) of w_i x_i (i = perm[s]), in s order; *wsum likewise. */
-FKM_CLONES static void block_sum(const float *x, const float *w, const int64_t *perm, int64_t s0, int64_t s1,
-                                 int64_t d, double *acc, double *wsum) {
+/* ---------------------------------------------------------------- gather path */
+/* Block b of cluster c (positions s0..s1 of perm) summed from zero in index order. */
+static void block_sum(const float *x, const float *w, const int64_t *perm, int64_t s0, int64_t s1, int64_t d,
+                      double *acc, double *wsum) {
     double ws = 0.0;
     memset(acc, 0, (size_t)d * sizeof(double));
     for (int64_t s = s0; s < s1; s++) {
         const int64_t i = perm[s];
-        const float *xi = x + i * d;
-        if (s + PF_AHEAD < s1) { /* rows are scattered: fetch a whole row a few rows ahead */
-            const char *nx = (const char *)(x + perm[s + PF_AHEAD] * d);
-            for (int64_t b = 0; b < d * (int64_t)sizeof(float); b += 64) __builtin_prefetch(nx + b);
-        }
-        if (w) {
-            const double wi = w[i];
-            for (int64_t j = 0; j < d; j++) acc[j] += wi * (double)xi[j];
-            ws += wi;
-        } else {
-            for (int64_t j = 0; j < d; j++) acc[j] += (double)xi[j];
-            ws += 1.0;
-        }
+        if (s + PF_AHEAD < s1) prefetch_row(x + perm[s + PF_AHEAD] * d, d); /* scattered rows */
+        add_row(acc, x + i * d, w, i, d);
+        ws += w ? (double)w[i] : 1.0;
     }
     *wsum = ws;
 }
 
-FKM_CLONES static void add_into(double *acc, const double *v, int64_t d) {
-    for (int64_t j = 0; j < d; j++) acc[j] += v[j];
-}
-
-/* ---------------------------------------------------------------- update */
-static int64_t nblocks(int64_t cnt) { return (cnt + UBLOCK - 1) / UBLOCK; }
-
-/* Sum the blocks of clusters that have more than one (one task per block) into part. */
-static int sum_split_blocks(const float *x, const float *w, const int64_t *perm, const int64_t *start,
-                            const int64_t *slot, int64_t k, int64_t d, int threads, double *part, double *pw) {
-    /* task list: (cluster, block) for split clusters, in cluster order */
-    const int64_t ntask = slot[k];
-    int64_t *task_c = (int64_t *)fkm_alloc((size_t)(ntask > 0 ? ntask : 1), sizeof(int64_t));
-    if (!task_c) return -1;
-    for (int64_t c = 0; c < k; c++)
-        for (int64_t s = slot[c]; s < slot[c + 1]; s++) task_c[s] = c;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t t = 0; t < ntask; t++) {
-        const int64_t c = task_c[t], b = t - slot[c];
-        const int64_t s0 = start[c] + b * UBLOCK;
-        const int64_t s1 = s0 + UBLOCK < start[c + 1] ? s0 + UBLOCK : start[c + 1];
-        block_sum(x, w, perm, s0, s1, d, part + t * d, pw + t);
+/* Centroid = sum / weight, or flag the cluster empty when it has no weight. */
+static void finish(float *c, int64_t *counts, int64_t ci, const double *sum, double wsum, int64_t d) {
+    if (wsum > 0) {
+        for (int64_t j = 0; j < d; j++) c[ci * d + j] = (float)(sum[j] / wsum);
+    } else {
+        counts[ci] = 0; /* only zero-weight points: treated as empty */
     }
-    fkm_free(task_c);
-    return 0;
 }
 
-fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
-                          int64_t k, int threads, float *c, int64_t *counts) {
+/* The selected clusters: every block of a cluster with several is one task (its sum parked in
+ * part), then each cluster adds its block sums in block order (or sums its single block). */
+static fkm_status gather_update(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
+                                int64_t k, int threads, int64_t *counts, const uint8_t *sel, float *c) {
     fkm_status st = FKM_OK;
-    double *part = NULL, *pw = NULL;
+    int64_t nsel = 0, ntask = 0;
+    for (int64_t ci = 0; ci < k; ci++) {
+        nsel += sel[ci] ? counts[ci] : 0;
+        ntask += sel[ci] && counts[ci] > UBLOCK ? (counts[ci] + UBLOCK - 1) / UBLOCK : 0;
+    }
     int64_t *start = (int64_t *)fkm_alloc((size_t)k + 1, sizeof(int64_t));
     int64_t *slot = (int64_t *)fkm_alloc((size_t)k + 1, sizeof(int64_t));
-    int64_t *perm = (int64_t *)fkm_alloc((size_t)n, sizeof(int64_t));
-    FKM_CHECK_ALLOC(start && slot && perm, "update work space");
-    FKM_TRY(counting_sort(labels, n, k, threads, start, perm, counts));
-
-    /* Partial-sum slots only for clusters split into several blocks: at most 2n/UBLOCK rows. */
+    int64_t *perm = (int64_t *)fkm_alloc((size_t)(nsel > 0 ? nsel : 1), sizeof(int64_t));
+    int64_t *task_c = (int64_t *)fkm_alloc((size_t)(ntask > 0 ? ntask : 1), sizeof(int64_t));
+    double *part = (double *)fkm_alloc((size_t)(ntask > 0 ? ntask : 1), (size_t)d * sizeof(double));
+    double *pw = (double *)fkm_alloc((size_t)(ntask > 0 ? ntask : 1), sizeof(double));
+    FKM_CHECK_ALLOC(start && slot && perm && task_c && part && pw, "the update's work space");
+    select_sort(labels, n, k, counts, sel, start, perm);
     slot[0] = 0;
-    for (int64_t ci = 0; ci < k; ci++) slot[ci + 1] = slot[ci] + (counts[ci] > UBLOCK ? nblocks(counts[ci]) : 0);
-    if (slot[k] > 0) {
-        part = (double *)fkm_alloc((size_t)slot[k], (size_t)d * sizeof(double));
-        pw = (double *)fkm_alloc((size_t)slot[k], sizeof(double));
-        FKM_CHECK_ALLOC(part && pw, "update partial sums");
-        if (sum_split_blocks(x, w, perm, start, slot, k, d, threads, part, pw) != 0) {
-            st = FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the update task list");
-            goto cleanup;
-        }
+    for (int64_t ci = 0; ci < k; ci++) {
+        slot[ci + 1] = slot[ci] + (sel[ci] && counts[ci] > UBLOCK ? (counts[ci] + UBLOCK - 1) / UBLOCK : 0);
+        for (int64_t t = slot[ci]; t < slot[ci + 1]; t++) task_c[t] = ci;
     }
-
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t t = 0; t < ntask; t++) {
+        const int64_t ci = task_c[t], s0 = start[ci] + (t - slot[ci]) * UBLOCK;
+        const int64_t s1 = s0 + UBLOCK < start[ci + 1] ? s0 + UBLOCK : start[ci + 1];
+        block_sum(x, w, perm, s0, s1, d, part + t * d, pw + t);
+    }
     int fail = 0;
 #pragma omp parallel num_threads(threads)
     {
@@ -143,33 +146,139 @@ fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels,
         }
 #pragma omp for schedule(dynamic, 16)
         for (int64_t ci = 0; ci < k; ci++) {
-            if (!acc || counts[ci] == 0) continue;
+            if (!acc || !sel[ci]) continue;
             double wsum;
-            if (slot[ci + 1] == slot[ci]) { /* one block: sum it here */
+            if (slot[ci + 1] == slot[ci]) {
                 block_sum(x, w, perm, start[ci], start[ci + 1], d, acc, &wsum);
-            } else { /* several: add the block sums in block order */
+            } else {
                 memcpy(acc, part + slot[ci] * d, (size_t)d * sizeof(double));
                 wsum = pw[slot[ci]];
-                for (int64_t s = slot[ci] + 1; s < slot[ci + 1]; s++) {
-                    add_into(acc, part + s * d, d);
-                    wsum += pw[s];
+                for (int64_t t = slot[ci] + 1; t < slot[ci + 1]; t++) {
+                    add_into(acc, part + t * d, d);
+                    wsum += pw[t];
                 }
             }
-            if (wsum > 0) {
-                for (int64_t j = 0; j < d; j++) c[ci * d + j] = (float)(acc[j] / wsum);
-            } else {
-                counts[ci] = 0; /* only zero-weight points: treated as empty */
-            }
+            finish(c, counts, ci, acc, wsum, d);
         }
         fkm_free(acc);
     }
     if (fail) st = FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory in the centroid update");
 cleanup:
-    fkm_free(start);
-    fkm_free(slot);
-    fkm_free(perm);
-    fkm_free(part);
-    fkm_free(pw);
+    fkm_free(start); fkm_free(slot); fkm_free(perm); fkm_free(task_c); fkm_free(part); fkm_free(pw);
+    return st;
+}
+
+/* ---------------------------------------------------------------- streaming path */
+typedef struct {
+    double *tot, *blk, *wtot, *wblk; /* k x d, k x d, k, k */
+    int64_t *fill, *nblk;            /* points in the open block, closed blocks */
+} stream_state;
+
+/* Close cluster c's open block: the first becomes the total, later ones are added to it. */
+static void close_block(stream_state *ss, int64_t c, int64_t d) {
+    double *b = ss->blk + c * d, *t = ss->tot + c * d;
+    if (ss->nblk[c]++ == 0) {
+        memcpy(t, b, (size_t)d * sizeof(double));
+        ss->wtot[c] = ss->wblk[c];
+    } else {
+        add_into(t, b, d);
+        ss->wtot[c] += ss->wblk[c];
+    }
+    memset(b, 0, (size_t)d * sizeof(double));
+    ss->wblk[c] = 0.0;
+    ss->fill[c] = 0;
+}
+
+/* One thread: clusters [lo, hi) not selected for gathering, all points in index order. */
+static void stream_range(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d, int64_t lo,
+                         int64_t hi, const uint8_t *skip, stream_state *ss) {
+    if (lo >= hi) return;
+    for (int64_t c = lo; c < hi; c++) {
+        memset(ss->blk + c * d, 0, (size_t)d * sizeof(double));
+        ss->wblk[c] = 0.0;
+        ss->fill[c] = ss->nblk[c] = 0;
+    }
+    const int64_t rowb = d * (int64_t)sizeof(float);
+    const int64_t ahead = rowb >= 4096 ? 4 : 16384 / rowb; /* ~16 KiB of rows in flight */
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t c = labels[i];
+        if (i + ahead < n) {
+            const int64_t cf = labels[i + ahead];
+            if (cf >= lo && cf < hi && !skip[cf]) prefetch_row(x + (i + ahead) * d, d);
+        }
+        if (c < lo || c >= hi || skip[c]) continue;
+        add_row(ss->blk + c * d, x + i * d, w, i, d);
+        ss->wblk[c] += w ? (double)w[i] : 1.0;
+        if (++ss->fill[c] == UBLOCK) close_block(ss, c, d);
+    }
+    for (int64_t c = lo; c < hi; c++)
+        if (!skip[c] && ss->fill[c] > 0) close_block(ss, c, d);
+}
+
+/* ---------------------------------------------------------------- update */
+static void stream_free(stream_state *ss) {
+    fkm_free(ss->tot); fkm_free(ss->blk); fkm_free(ss->wtot); fkm_free(ss->wblk);
+    fkm_free(ss->fill); fkm_free(ss->nblk);
+}
+
+static int stream_alloc(stream_state *ss, int64_t k, int64_t d) {
+    memset(ss, 0, sizeof *ss);
+    if (2 * k * d * (int64_t)sizeof(double) > STREAM_MAX_BYTES) return 0;
+    ss->tot = (double *)fkm_alloc((size_t)k, (size_t)d * sizeof(double));
+    ss->blk = (double *)fkm_alloc((size_t)k, (size_t)d * sizeof(double));
+    ss->wtot = (double *)fkm_alloc((size_t)k, sizeof(double));
+    ss->wblk = (double *)fkm_alloc((size_t)k, sizeof(double));
+    ss->fill = (int64_t *)fkm_alloc((size_t)k, sizeof(int64_t));
+    ss->nblk = (int64_t *)fkm_alloc((size_t)k, sizeof(int64_t));
+    if (ss->tot && ss->blk && ss->wtot && ss->wblk && ss->fill && ss->nblk) return 1;
+    stream_free(ss);
+    memset(ss, 0, sizeof *ss);
+    return 0;
+}
+
+/* Thread t streams the clusters [bound[t], bound[t+1]): equal shares of the streamed points. */
+static void split_ranges(const int64_t *counts, const uint8_t *sel, int64_t k, int threads, int64_t rest,
+                         int64_t *bound) {
+    int64_t acc = 0, t = 1;
+    bound[0] = 0;
+    for (int64_t ci = 0; ci < k && t < threads; ci++) {
+        acc += sel[ci] ? 0 : counts[ci];
+        while (t < threads && acc * threads >= rest * t) bound[t++] = ci + 1;
+    }
+    while (t <= threads) bound[t++] = k;
+}
+
+fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
+                          int64_t k, int threads, float *c, int64_t *counts) {
+    fkm_status st = FKM_OK;
+    stream_state ss;
+    const int stream = stream_alloc(&ss, k, d); /* without it, every cluster is gathered */
+    uint8_t *sel = (uint8_t *)fkm_alloc((size_t)k, 1);
+    int64_t *bound = (int64_t *)fkm_alloc((size_t)threads + 1, sizeof(int64_t));
+    FKM_CHECK_ALLOC(sel && bound, "the update's work space");
+    FKM_TRY(histogram(labels, n, k, threads, counts));
+
+    /* Gather the clusters one thread should not carry alone. */
+    const int64_t big = n / (2 * (int64_t)threads) > UBLOCK ? n / (2 * (int64_t)threads) : UBLOCK;
+    int64_t nsel = 0, rest = 0;
+    for (int64_t ci = 0; ci < k; ci++) {
+        sel[ci] = counts[ci] > 0 && (!stream || counts[ci] > big);
+        nsel += sel[ci];
+        rest += sel[ci] ? 0 : counts[ci];
+    }
+    if (nsel > 0) FKM_TRY(gather_update(x, w, labels, n, d, k, threads, counts, sel, c));
+    if (stream && rest > 0) {
+        split_ranges(counts, sel, k, threads, rest, bound);
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int64_t r = 0; r < threads; r++) stream_range(x, w, labels, n, d, bound[r], bound[r + 1], sel, &ss);
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t ci = 0; ci < k; ci++)
+            if (!sel[ci] && counts[ci] > 0) finish(c, counts, ci, ss.tot + ci * d, ss.wtot[ci], d);
+    }
+cleanup:
+    fkm_free(sel);
+    fkm_free(bound);
+    if (stream) stream_free(&ss);
     return st;
 }
 
