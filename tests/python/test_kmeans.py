@@ -294,3 +294,16 @@ def test_results_are_views_of_library_memory_and_freed():
     del r
     gc.collect()
     assert ref() is None  # freed once no array refers to it
+
+
+def test_pipeline_and_grid_search():
+    pytest.importorskip("sklearn")
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, _, _ = blobs(n=600, d=4, k=4, spread=1.0)
+    pipe = make_pipeline(StandardScaler(), flashkmeans.KMeans(random_state=0))
+    gs = GridSearchCV(pipe, {"kmeans__n_clusters": [2, 4, 8]}, cv=3).fit(X)
+    assert gs.best_params_["kmeans__n_clusters"] == 8  # -inertia only grows with k
+    assert gs.predict(X).shape == (600,)
