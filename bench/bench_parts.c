@@ -26,10 +26,10 @@ int main(int argc, char **argv) {
     const int64_t n = atoll(argv[2]), d = atoll(argv[3]), k = atoll(argv[5]);
     const int reps = atoi(argv[6]), threads = argc > 7 ? atoi(argv[7]) : 2;
     if (argc > 8 && fkm_cpu_assign_set_kernel(argv[8]) != 0) { fprintf(stderr, "no kernel %s\n", argv[8]); return 2; }
-    /* blocking overrides for tuning experiments: TUNE_DPASS, TUNE_CPP, TUNE_TBLOCK, TUNE_NOPF */
+    /* blocking overrides for tuning experiments: TUNE_DPASS, TUNE_CPP, TUNE_TBLOCK, TUNE_NOPF, TUNE_SCALARPACK */
     fkm_cpu_assign_tuning tu0 = {getenv("TUNE_DPASS") ? atoll(getenv("TUNE_DPASS")) : 0,
                                  getenv("TUNE_CPP") ? atoll(getenv("TUNE_CPP")) : 0,
-                                 getenv("TUNE_TBLOCK") ? atoll(getenv("TUNE_TBLOCK")) : 0, getenv("TUNE_NOPF") != NULL};
+                                 getenv("TUNE_TBLOCK") ? atoll(getenv("TUNE_TBLOCK")) : 0, getenv("TUNE_NOPF") != NULL, getenv("TUNE_SCALARPACK") != NULL};
     fkm_cpu_assign_set_tuning(&tu0);
     float *x = read_f32(argv[1], (size_t)(n * d)), *c = read_f32(argv[4], (size_t)(k * d));
     float *xterm = malloc((size_t)n * sizeof(float)), *cterm = malloc((size_t)k * sizeof(float));

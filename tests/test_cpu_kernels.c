@@ -156,7 +156,7 @@ static void test_shapes(void) {
 /* Tiny cache blocks (passes over d of 1..5 features, one panel per chunk, one or two tiles per
  * centroid block) put every boundary inside small problems: still the same bits. */
 static void test_blocking(void) {
-    const fkm_cpu_assign_tuning tunings[] = {{3, 1, 1, 0}, {1, 2, 2, 1}, {5, 3, 1, 0}, {2, 1, 3, 0}};
+    const fkm_cpu_assign_tuning tunings[] = {{3, 1, 1, 0, 0}, {1, 2, 2, 1, 1}, {5, 3, 1, 0, 0}, {2, 1, 3, 0, 1}};
     const int64_t shapes[][3] = {{100, 17, 33}, {129, 7, 100}, {33, 31, 15}, {70, 1, 29}, {257, 64, 40}};
     uint64_t seed = 500;
     for (size_t t = 0; t < sizeof tunings / sizeof tunings[0]; t++)

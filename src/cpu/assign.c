@@ -56,7 +56,7 @@ FMA_CLONES static void panel_portable(const fkm_kern_args *a, const float *xp, f
 }
 
 static int supported_always(void) { return 1; }
-static const fkm_assign_kernel kernel_portable = {"portable", PW, PR, panel_portable, supported_always};
+static const fkm_assign_kernel kernel_portable = {"portable", PW, PR, panel_portable, NULL, supported_always};
 
 /* ---------------------------------------------------------------- naive path
  * No packing, no work space: used when the packing buffers cannot be allocated, and selectable
@@ -164,8 +164,13 @@ static void pack_centroids(const fkm_cpu_assign_args *a, int rt, int64_t ntiles,
 
 /* Transpose np panels of w rows into xp. Loop order: feature outer, point inner, so the writes
  * are sequential and the reads walk w rows side by side (w cache lines in flight). */
-static void pack_points(const fkm_cpu_assign_args *a, int w, int64_t i0, int64_t np, float *xp) {
-    const int64_t d = a->d;
+static void pack_points(const fkm_assign_kernel *kn, const fkm_cpu_assign_args *a, int64_t i0, int64_t np,
+                        float *xp) {
+    if (kn->pack && !tuning.scalar_pack) {
+        kn->pack(a->x, a->n, a->d, i0, np, xp);
+        return;
+    }
+    const int64_t d = a->d, w = kn->width;
     for (int64_t p = 0; p < np; p++) {
         float *dst = xp + p * w * d;
         const int64_t ip = i0 + p * w;
@@ -190,10 +195,13 @@ typedef struct {
     int64_t cpp, nchunks;   /* panels per chunk, chunks */
 } plan;
 
-/* Prefetch part q of nq of the rows of the chunk after this one into L2, so that packing it
- * does not wait on memory (the rows of a chunk are contiguous in x). */
+/* Prefetch the rows of the chunk after this one (contiguous in x) so that packing it does not
+ * wait on memory: call q of nq of this chunk's kernel calls takes its share, spread over the
+ * second half only, so the lines are still in L2 when the packing comes. */
 static void prefetch_part(const fkm_cpu_assign_args *a, const plan *pl, int64_t next, int64_t q, int64_t nq) {
-    if (next >= pl->nchunks || tuning.no_prefetch) return;
+    if (next >= pl->nchunks || tuning.no_prefetch || q < nq / 2) return;
+    q -= nq / 2;
+    nq -= nq / 2;
     const int64_t w = pl->kn->width, i0 = next * pl->cpp * w;
     const int64_t i1 = i0 + pl->cpp * w < a->n ? i0 + pl->cpp * w : a->n;
     const char *base = (const char *)(a->x + i0 * a->d);
@@ -208,7 +216,7 @@ static void run_chunk(const fkm_cpu_assign_args *a, const plan *pl, int64_t ch, 
                       float *bv, int32_t *bi, float *accbuf, int32_t *labels, float *best) {
     const int64_t w = pl->kn->width, d = a->d, i0 = ch * pl->cpp * w;
     const int64_t np = ch + 1 < pl->nchunks ? pl->cpp : (a->n + w - 1) / w - ch * pl->cpp;
-    pack_points(a, (int)w, i0, np, xp);
+    pack_points(pl->kn, a, i0, np, xp);
     for (int64_t l = 0; l < np * w; l++) { bv[l] = INFINITY; bi[l] = 0; }
     fkm_kern_args ka = {pl->cp, a->cterm, d, a->k, 0, 0, 0, 0, d > pl->dpass ? accbuf : NULL, a->alpha};
     const int64_t nblk = (pl->ntiles + pl->tblock - 1) / pl->tblock, npass = (d + pl->dpass - 1) / pl->dpass;

@@ -76,13 +76,59 @@ TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, 
     }
 }
 
+/* In-register 8 x 8 transpose (unpack, shuffle, 128-bit lane exchange). */
+TGT static void transpose8(__m256 *v) {
+    __m256 t[8], u[8];
+#pragma GCC unroll 4
+    for (int r = 0; r < 8; r += 2) {
+        t[r] = _mm256_unpacklo_ps(v[r], v[r + 1]);
+        t[r + 1] = _mm256_unpackhi_ps(v[r], v[r + 1]);
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < 8; r += 4) {
+        u[r] = _mm256_shuffle_ps(t[r], t[r + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[r + 1] = _mm256_shuffle_ps(t[r], t[r + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[r + 2] = _mm256_shuffle_ps(t[r + 1], t[r + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[r + 3] = _mm256_shuffle_ps(t[r + 1], t[r + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        v[r] = _mm256_permute2f128_ps(u[r], u[r + 4], 0x20);
+        v[r + 4] = _mm256_permute2f128_ps(u[r], u[r + 4], 0x31);
+    }
+}
+
+/* 8 x 8 blocks: masked loads of 8 rows (zero rows past n, zero features past d), transpose,
+ * store the valid features. */
+TGT static void pack_avx2(const float *x, int64_t n, int64_t d, int64_t i0, int64_t np, float *xp) {
+    static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t ip = i0 + p * W, m = n - ip < W ? n - ip : W;
+        float *dst = xp + p * W * d;
+        for (int h = 0; h < P; h++)
+            for (int64_t j0 = 0; j0 < d; j0 += 8) {
+                const int jm = d - j0 < 8 ? (int)(d - j0) : 8;
+                const __m256i mask = _mm256_loadu_si256((const __m256i *)(ones + 8 - jm));
+                __m256 v[8];
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++)
+                    v[r] = h * 8 + r < m ? _mm256_maskload_ps(x + (ip + h * 8 + r) * d + j0, mask)
+                                         : _mm256_setzero_ps();
+                transpose8(v);
+#pragma GCC unroll 8
+                for (int jj = 0; jj < 8; jj++) /* constant indices keep v[] in registers */
+                    if (jj < jm) _mm256_storeu_ps(dst + (j0 + jj) * W + h * 8, v[jj]);
+            }
+    }
+}
+
 static int supported_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-const fkm_assign_kernel fkm_kernel_avx2 = {"avx2", W, R, panel_avx2, supported_avx2};
+const fkm_assign_kernel fkm_kernel_avx2 = {"avx2", W, R, panel_avx2, pack_avx2, supported_avx2};
 #else
 static int supported_none(void) { return 0; }
-const fkm_assign_kernel fkm_kernel_avx2 = {"avx2", 1, 1, 0, supported_none};
+const fkm_assign_kernel fkm_kernel_avx2 = {"avx2", 1, 1, 0, 0, supported_none};
 #endif

@@ -82,14 +82,64 @@ TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp
     }
 }
 
+/* In-register 16 x 16 transpose: four rounds of two-source permutes; round D exchanges the
+ * D-lane halves of 2D-lane groups between rows r and r + D. */
+TGT static void transpose16(__m512 *v) {
+    static const int32_t idx[4][2][16] = {
+        {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+         {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
+        {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
+         {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
+        {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
+         {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
+        {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30},
+         {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}}};
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; s++) {
+        const int D = 8 >> s;
+        const __m512i lo = _mm512_loadu_si512((const void *)idx[s][0]);
+        const __m512i hi = _mm512_loadu_si512((const void *)idx[s][1]);
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; r++) {
+            if (r & D) continue;
+            const __m512 a = v[r], b = v[r + D];
+            v[r] = _mm512_permutex2var_ps(a, lo, b);
+            v[r + D] = _mm512_permutex2var_ps(a, hi, b);
+        }
+    }
+}
+
+/* 16 x 16 blocks: masked loads of 16 rows (zero rows past n, zero features past d), transpose,
+ * store the valid features. */
+TGT static void pack_avx512(const float *x, int64_t n, int64_t d, int64_t i0, int64_t np, float *xp) {
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t ip = i0 + p * W, m = n - ip < W ? n - ip : W;
+        float *dst = xp + p * W * d;
+        for (int h = 0; h < P; h++)
+            for (int64_t j0 = 0; j0 < d; j0 += 16) {
+                const int jm = d - j0 < 16 ? (int)(d - j0) : 16;
+                const __mmask16 mask = (__mmask16)((1u << jm) - 1);
+                __m512 v[16];
+#pragma GCC unroll 16
+                for (int r = 0; r < 16; r++)
+                    v[r] = h * 16 + r < m ? _mm512_maskz_loadu_ps(mask, x + (ip + h * 16 + r) * d + j0)
+                                          : _mm512_setzero_ps();
+                transpose16(v);
+#pragma GCC unroll 16
+                for (int jj = 0; jj < 16; jj++) /* constant indices keep v[] in registers */
+                    if (jj < jm) _mm512_storeu_ps(dst + (j0 + jj) * W + h * 16, v[jj]);
+            }
+    }
+}
+
 static int supported_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
 }
 
-const fkm_assign_kernel fkm_kernel_avx512 = {"avx512", W, R, panel_avx512, supported_avx512};
+const fkm_assign_kernel fkm_kernel_avx512 = {"avx512", W, R, panel_avx512, pack_avx512, supported_avx512};
 #else
 static int supported_none(void) { return 0; }
-const fkm_assign_kernel fkm_kernel_avx512 = {"avx512", 1, 1, 0, supported_none};
+const fkm_assign_kernel fkm_kernel_avx512 = {"avx512", 1, 1, 0, 0, supported_none};
 #endif

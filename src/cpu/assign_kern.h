@@ -32,11 +32,16 @@ typedef struct {
  * Splitting d into passes keeps the accumulation order, hence the bits. */
 typedef void (*fkm_panel_fn)(const fkm_kern_args *a, const float *xp, float *bv, int32_t *bi);
 
+/* Pack np panels of `width` rows of x (n x d), starting at row i0, into xp (layout above; rows
+ * past n are zero). Pure data movement: every packer writes the same bytes. */
+typedef void (*fkm_pack_fn)(const float *x, int64_t n, int64_t d, int64_t i0, int64_t np, float *xp);
+
 typedef struct {
     const char *name;
     int width;          /* points per panel */
     int rtile;          /* centroids per tile */
     fkm_panel_fn panel;
+    fkm_pack_fn pack;   /* NULL: the portable scalar transposition */
     int (*supported)(void);
 } fkm_assign_kernel;
 

@@ -44,6 +44,7 @@ typedef struct {
     int64_t chunk_panels; /* point panels per chunk (a thread's unit of work) */
     int64_t tile_block;   /* centroid tiles per cache block */
     int no_prefetch;      /* do not prefetch the next chunk's rows */
+    int scalar_pack;      /* pack points with the portable scalar loop, not the kernel's SIMD one */
 } fkm_cpu_assign_tuning;
 void fkm_cpu_assign_set_tuning(const fkm_cpu_assign_tuning *t);
 
