@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PY ?= /usr/bin/python3
 
-.PHONY: all build configure demo test test-asan bench-cpu gpu-check bench-gpu install clean deps
+.PHONY: all build configure demo test test-asan bench-cpu gpu-check bench-gpu install clean deps fuzz-smoke fuzz-long
 
 all: build
 
@@ -26,6 +26,13 @@ test: build
 
 test-asan:
 	@$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DFKM_SANITIZE=ON -DFKM_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug"
+
+# libFuzzer targets (clang): 60 s per target / 10 min per target; see fuzz/Makefile.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory -C fuzz smoke
+
+fuzz-long:
+	@$(MAKE) --no-print-directory -C fuzz long
 
 bench-cpu: deps build
 	@bash bench/cpu.sh $(BUILD)

@@ -5,6 +5,7 @@
  * cosine metric. float32 input that needs no normalisation is used in place (no copy). */
 #include "convert.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +142,10 @@ fkm_status fkm_check_centroids(const float *c, int64_t k, int64_t d, fkm_metric 
             return FKM_FAIL(FKM_ERR_BAD_INPUT, "%s row %lld is all zeros: cosine distance is undefined for it",
                             name, (long long)ci);
         if (!out) continue;
-        const double nrm = metric == FKM_METRIC_COSINE ? sqrt(norm2) : 1.0;
+        /* Rows already unit to float32 rounding (e.g. a fit's own cosine centroids) are kept
+         * as they are: re-normalising is not idempotent in float32, and predict/score on a fit's
+         * centroids must reproduce its labels and inertia exactly. */
+        const double nrm = metric == FKM_METRIC_COSINE && fabs(norm2 - 1.0) > 4.0 * FLT_EPSILON ? sqrt(norm2) : 1.0;
         for (int64_t j = 0; j < d; j++) out[ci * d + j] = (float)(c[ci * d + j] / nrm);
     }
     return FKM_OK;
