@@ -292,6 +292,97 @@ static void test_update(void) {
     free(x); free(w); free(lab);
 }
 
+/* The documented summation order, computed naively: each cluster's points in index order, cut
+ * into blocks of 256 (update.c's UBLOCK), each block summed in float64 from zero, block sums
+ * added in block order. */
+static void ref_block_means(const float *x, const float *w, const int32_t *lab, int64_t n, int64_t d, int64_t k,
+                            float *c) {
+    double *tot = malloc((size_t)d * sizeof(double)), *blk = malloc((size_t)d * sizeof(double));
+    for (int64_t ci = 0; ci < k; ci++) {
+        double wt = 0, wb = 0;
+        int64_t inblk = 0, nblk = 0;
+        for (int64_t j = 0; j < d; j++) blk[j] = 0;
+        for (int64_t i = 0; i <= n; i++) {
+            if (i < n && lab[i] != ci) continue;
+            if (i < n) {
+                for (int64_t j = 0; j < d; j++) blk[j] += (w ? (double)w[i] : 1.0) * (double)x[i * d + j];
+                wb += w ? (double)w[i] : 1.0;
+                inblk++;
+            }
+            if (inblk == 256 || (i == n && inblk > 0)) {
+                for (int64_t j = 0; j < d; j++) tot[j] = nblk == 0 ? blk[j] : tot[j] + blk[j], blk[j] = 0;
+                wt = nblk == 0 ? wb : wt + wb;
+                wb = 0, inblk = 0, nblk++;
+            }
+        }
+        if (nblk > 0)
+            for (int64_t j = 0; j < d; j++) c[ci * d + j] = (float)(tot[j] / wt);
+    }
+    free(tot);
+    free(blk);
+}
+
+/* Values of wildly different magnitude (+-2^60 and 1) make every float64 sum order visible in
+ * the float32 means, so this pins the summation order itself, on both update paths (streamed
+ * and gathered: a cluster with half of the points is gathered from 2 threads on). */
+static void test_update_order(void) {
+    const int64_t n = 4000, d = 5, k = 3;
+    uint64_t s = 99;
+    float *x = malloc((size_t)(n * d) * sizeof(float)), *w = malloc((size_t)n * sizeof(float));
+    int32_t *lab = malloc((size_t)n * sizeof(int32_t));
+    float cref[15], cgot[15];
+    int64_t cnt[3];
+    for (int64_t i = 0; i < n; i++) {
+        lab[i] = i % 2 == 0 ? 0 : (int32_t)(1 + gen_next(&s) % 2);
+        w[i] = (float)(1 + gen_next(&s) % 3);
+        /* cluster 0 (rank i/2): +-2^60 pairs that cancel exactly, with small values between
+         * them that survive or vanish depending on where the block sums start */
+        const int64_t rk = (i / 2) % 100;
+        if (lab[i] == 0 && rk % 50 == 0) w[i] = 2.0f; /* equal weights keep the pairs cancelling */
+        for (int64_t j = 0; j < d; j++)
+            x[i * d + j] = lab[i] == 0 && rk == 0 ? 0x1p60f : lab[i] == 0 && rk == 50 ? -0x1p60f
+                                                                                      : (float)(1 + j + i % 7);
+    }
+    for (int weighted = 0; weighted < 2; weighted++) {
+        const float *ww = weighted ? w : NULL;
+        ref_block_means(x, ww, lab, n, d, k, cref);
+        for (int threads = 1; threads <= 4; threads++) {
+            memset(cgot, 0, sizeof cgot);
+            CHECK(fkm_cpu_update(x, ww, lab, n, d, k, threads, cgot, cnt) == FKM_OK, "update: %s", fkm_last_error());
+            CHECK(memcmp(cref, cgot, sizeof cref) == 0,
+                  "update threads %d weighted %d: not the documented block order (c0 = %.9g vs %.9g)", threads,
+                  weighted, cgot[0], cref[0]);
+        }
+    }
+    free(x); free(w); free(lab);
+}
+
+/* Accumulators too big for one thread's streaming budget (every cluster gathered) but not for
+ * two (streamed): both paths must give the same bits. */
+static void test_update_paths(void) {
+    const int64_t n = 3000, d = 1000, k = 600;
+    uint64_t s = 12;
+    float *x = malloc((size_t)(n * d) * sizeof(float));
+    int32_t *lab = malloc((size_t)n * sizeof(int32_t));
+    float *c1 = malloc((size_t)(k * d) * sizeof(float)), *c2 = malloc((size_t)(k * d) * sizeof(float));
+    int64_t *n1 = malloc((size_t)k * sizeof(int64_t)), *n2 = malloc((size_t)k * sizeof(int64_t));
+    for (int64_t i = 0; i < n * d; i++) x[i] = (float)gen_normal(&s);
+    for (int64_t i = 0; i < n; i++) lab[i] = i < 700 ? 7 : (int32_t)(gen_next(&s) % (uint64_t)k); /* 7: big */
+    memset(c1, 0, (size_t)(k * d) * sizeof(float));
+    memset(c2, 0, (size_t)(k * d) * sizeof(float));
+    CHECK(fkm_cpu_update(x, NULL, lab, n, d, k, 1, c1, n1) == FKM_OK, "update: %s", fkm_last_error());
+    for (int threads = 2; threads <= 3; threads++) {
+        CHECK(fkm_cpu_update(x, NULL, lab, n, d, k, threads, c2, n2) == FKM_OK, "update: %s", fkm_last_error());
+        CHECK(memcmp(c1, c2, (size_t)(k * d) * sizeof(float)) == 0 && memcmp(n1, n2, (size_t)k * sizeof(int64_t)) == 0,
+              "update (gathered) with 1 thread differs from %d threads (streamed)", threads);
+    }
+    double maxerr = 0, sum = 0; /* cluster 7, feature 0, against a float64 sum */
+    for (int64_t i = 0; i < n; i++) sum += lab[i] == 7 ? x[i * d] : 0.0;
+    maxerr = fabs(sum / (double)n1[7] - c1[7 * d]);
+    CHECK(maxerr < 1e-6, "update: big cluster off by %g", maxerr);
+    free(x); free(lab); free(c1); free(c2); free(n1); free(n2);
+}
+
 static int fit_once(const float *x, const float *w, int64_t n, int64_t d, int64_t k, int threads,
                     fkm_metric metric, fkm_result *r) {
     fkm_params p;
@@ -358,6 +449,8 @@ int main(void) {
     test_duplicates();
     test_all_equal();
     test_update();
+    test_update_paths();
+    test_update_order();
     test_fit_bitwise();
     return check_report();
 }

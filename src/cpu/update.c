@@ -18,8 +18,9 @@
 #include <string.h>
 
 enum { UBLOCK = 256, PF_AHEAD = 4 };
-/* Streaming needs 2 k d doubles of accumulators; above this the gather path runs instead. */
-#define STREAM_MAX_BYTES ((int64_t)256 << 20)
+/* Streaming keeps 2 k d doubles of accumulators, touched at random: worth it while each thread's
+ * share stays near the cache (beyond, the gather path with one L1-resident row wins). */
+#define STREAM_MAX_BYTES_PER_THREAD ((int64_t)8 << 20)
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define FKM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -221,9 +222,9 @@ static void stream_free(stream_state *ss) {
     fkm_free(ss->fill); fkm_free(ss->nblk);
 }
 
-static int stream_alloc(stream_state *ss, int64_t k, int64_t d) {
+static int stream_alloc(stream_state *ss, int64_t k, int64_t d, int threads) {
     memset(ss, 0, sizeof *ss);
-    if (2 * k * d * (int64_t)sizeof(double) > STREAM_MAX_BYTES) return 0;
+    if (2 * k * d * (int64_t)sizeof(double) > STREAM_MAX_BYTES_PER_THREAD * threads) return 0;
     ss->tot = (double *)fkm_alloc((size_t)k, (size_t)d * sizeof(double));
     ss->blk = (double *)fkm_alloc((size_t)k, (size_t)d * sizeof(double));
     ss->wtot = (double *)fkm_alloc((size_t)k, sizeof(double));
@@ -252,7 +253,7 @@ fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels,
                           int64_t k, int threads, float *c, int64_t *counts) {
     fkm_status st = FKM_OK;
     stream_state ss;
-    const int stream = stream_alloc(&ss, k, d); /* without it, every cluster is gathered */
+    const int stream = stream_alloc(&ss, k, d, threads); /* without it, every cluster is gathered */
     uint8_t *sel = (uint8_t *)fkm_alloc((size_t)k, 1);
     int64_t *bound = (int64_t *)fkm_alloc((size_t)threads + 1, sizeof(int64_t));
     FKM_CHECK_ALLOC(sel && bound, "the update's work space");
