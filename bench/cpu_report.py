@@ -22,10 +22,15 @@ def sh(*cmd):
 
 
 def machine():
-    model, cores = "", os.cpu_count()
+    model, cores, fam = "", os.cpu_count(), {}
     for line in sh("lscpu").splitlines():
-        if line.startswith("Model name:"):
-            model = line.split(":", 1)[1].strip()
+        key, _, val = line.partition(":")
+        if key == "Model name":
+            model = val.strip()
+        elif key in ("CPU family", "Model"):
+            fam[key] = val.strip()
+    if fam:  # "AMD EPYC" alone does not say which generation (family 26 = Zen 5)
+        model += f" (family {fam.get('CPU family', '?')}, model {fam.get('Model', '?')})"
     flags = sh("grep", "-m1", "-o", "avx512f", "/proc/cpuinfo")
     return {"cpu": model, "cpus": cores, "avx512": bool(flags), "kernel": sh("uname", "-r")}
 
@@ -59,7 +64,9 @@ def main(runs_path, out_dir, iters):
 
     now = datetime.datetime.now(datetime.timezone.utc)
     commit = sh("git", "rev-parse", "--short", "HEAD")
-    dirty = bool(sh("git", "status", "--porcelain", "--untracked-files=no", "--", "src", "include", "bench"))
+    # local changes that could affect the CPU numbers (other parts of the tree may be in flux)
+    dirty = bool(sh("git", "status", "--porcelain", "--untracked-files=no", "--", "src/cpu", "src/core",
+                    "include", "bench/bench_cpu.c", "bench/cpu_bench.py", "bench/cpu.sh"))
     loads = [x for r in runs for x in (r["load_before"], r["load_after"])]
     meta = {"date": now.isoformat(timespec="seconds"), "commit": commit, "dirty": dirty,
             "machine": machine(), "iterations": iters, "repeats": max(r["repeat"] for r in runs),
