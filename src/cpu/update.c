@@ -49,7 +49,10 @@ static void prefetch_row(const float *row, int64_t d) {
 /* ---------------------------------------------------------------- counts and inverse map */
 /* counts[c] = points labelled c (per-thread histograms over fixed chunks). */
 static fkm_status histogram(const int32_t *labels, int64_t n, int64_t k, int threads, int64_t *counts) {
-    const int64_t nch = n < 65536 || threads < 2 ? 1 : threads;
+    /* one histogram per chunk, as many chunks as threads while they stay small (integer
+     * counts: the chunking cannot change the result) */
+    int64_t nch = n < 65536 || threads < 2 ? 1 : threads;
+    while (nch > 1 && nch * k * (int64_t)sizeof(int64_t) > ((int64_t)64 << 20)) nch--;
     int64_t *hist = (int64_t *)fkm_calloc((size_t)(nch * k), sizeof(int64_t));
     if (!hist) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the update histograms");
 #pragma omp parallel for num_threads(threads) schedule(static) if (nch > 1)
