@@ -15,6 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_thread_num(void) { return 0; }
+#endif
+
 /* Cache budgets in bytes (L1 48 KiB and L2 1 MiB per core on the Zen 5 we tune on; smaller
  * caches only cost speed, never correctness). */
 enum { XCHUNK_BYTES = 192 * 1024, CBLOCK_BYTES = 512 * 1024, DPASS_BYTES = 28 * 1024 };
@@ -243,11 +249,20 @@ static int64_t grab(int64_t *counter) {
 }
 
 void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best) {
+    fkm_cpu_ws *ws = fkm_cpu_ws_create();
+    if (!ws) { assign_naive(a, labels, best); return; } /* same bits, no work space */
+    fkm_cpu_assign_ws(a, labels, best, ws);
+    fkm_cpu_ws_destroy(ws);
+}
+
+void fkm_cpu_assign_ws(const fkm_cpu_assign_args *a, int32_t *labels, float *best, fkm_cpu_ws *ws) {
     const fkm_assign_kernel *kn = forced ? forced : auto_kernel();
     if (forced_naive) { assign_naive(a, labels, best); return; }
     const int64_t w = kn->width, rt = kn->rtile, d = a->d;
     const int64_t ntiles = (a->k + rt - 1) / rt;
-    float *cp = (float *)fkm_alloc((size_t)(ntiles * rt), (size_t)d * sizeof(float));
+    float *cp = fkm_cpu_ws_reserve(ws, FKM_WS_SLOTS(a->threads)) == 0
+                    ? (float *)fkm_cpu_ws_get(ws, FKM_WS_CPACK, (size_t)(ntiles * rt * d), sizeof(float))
+                    : NULL;
     if (!cp) { assign_naive(a, labels, best); return; } /* same bits, no work space */
     pack_centroids(a, (int)rt, ntiles, cp);
 
@@ -270,11 +285,12 @@ void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best) 
     int64_t counter = 0;
 #pragma omp parallel num_threads(a->threads)
     {
-        float *xp = (float *)fkm_alloc((size_t)(pl.cpp * w), (size_t)d * sizeof(float));
-        float *bv = (float *)fkm_alloc((size_t)(pl.cpp * w), sizeof(float));
-        int32_t *bi = (int32_t *)fkm_alloc((size_t)(pl.cpp * w), sizeof(int32_t));
+        const int t0 = FKM_WS_THREAD0 + FKM_WS_PER_THREAD * omp_get_thread_num();
+        float *xp = (float *)fkm_cpu_ws_get(ws, t0, (size_t)(pl.cpp * w * d), sizeof(float));
+        float *bv = (float *)fkm_cpu_ws_get(ws, t0 + 1, (size_t)(pl.cpp * w), sizeof(float));
+        int32_t *bi = (int32_t *)fkm_cpu_ws_get(ws, t0 + 2, (size_t)(pl.cpp * w), sizeof(int32_t));
         const int passes = d > pl.dpass; /* partial dots parked between passes over d */
-        float *accbuf = passes ? (float *)fkm_alloc((size_t)(pl.tblock * rt * w), sizeof(float)) : NULL;
+        float *accbuf = passes ? (float *)fkm_cpu_ws_get(ws, t0 + 3, (size_t)(pl.tblock * rt * w), sizeof(float)) : NULL;
         const int ok = xp && bv && bi && (accbuf || !passes);
         for (int64_t ch = grab(&counter), next; ch < pl.nchunks; ch = next) {
             next = grab(&counter);
@@ -284,10 +300,5 @@ void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best) 
             else /* no work space on this thread: the unpacked path gives the same bits */
                 naive_range(a, i0, i1, labels, best);
         }
-        fkm_free(xp);
-        fkm_free(bv);
-        fkm_free(bi);
-        fkm_free(accbuf);
     }
-    fkm_free(cp);
 }

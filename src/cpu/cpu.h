@@ -20,10 +20,27 @@ typedef struct {
     int threads;
 } fkm_cpu_assign_args;
 
+/* Scratch memory kept across iterations (workspace.c): one buffer per slot, grown on demand,
+ * freed by fkm_cpu_ws_destroy. A workspace serves one call at a time. */
+typedef struct fkm_cpu_ws fkm_cpu_ws;
+fkm_cpu_ws *fkm_cpu_ws_create(void); /* NULL when out of memory */
+void fkm_cpu_ws_destroy(fkm_cpu_ws *ws);
+int fkm_cpu_ws_reserve(fkm_cpu_ws *ws, int nslots);                    /* 0, or -1: no memory */
+void *fkm_cpu_ws_get(fkm_cpu_ws *ws, int slot, size_t count, size_t elem); /* NULL: no memory */
+/* Slots: fixed ones, then FKM_WS_PER_THREAD per OpenMP thread from FKM_WS_THREAD0. */
+enum {
+    FKM_WS_CPACK, FKM_WS_HIST, FKM_WS_SEL, FKM_WS_BOUND, FKM_WS_TOT, FKM_WS_BLK, FKM_WS_WTOT, FKM_WS_WBLK,
+    FKM_WS_FILL, FKM_WS_NBLK, FKM_WS_START, FKM_WS_SLOT, FKM_WS_PERM, FKM_WS_TASK, FKM_WS_PART, FKM_WS_PW,
+    FKM_WS_THREAD0 = 32, FKM_WS_PER_THREAD = 8 /* xp, bv, bi, acc (assign), acc (update) */
+};
+#define FKM_WS_SLOTS(threads) (FKM_WS_THREAD0 + FKM_WS_PER_THREAD * (threads))
+
 /* labels[i] = argmin_c score (ties -> lowest c); best[i] = xterm[i] + min score. Never forms the
  * n x k matrix: points and centroids are walked in cache-sized blocks. Picks the widest SIMD
  * kernel the running CPU supports. */
 void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best);
+/* The same with buffers from ws (kept for the next call). */
+void fkm_cpu_assign_ws(const fkm_cpu_assign_args *a, int32_t *labels, float *best, fkm_cpu_ws *ws);
 
 /* Name of the kernel fkm_cpu_assign uses now ("avx512", "avx2", "portable" or "naive"). All
  * kernels perform the same fp32 operations in the same order (see assign_kern.h), so they give
@@ -53,6 +70,9 @@ void fkm_cpu_assign_set_tuning(const fkm_cpu_assign_tuning *t);
  * Clusters with no weight are left untouched in c and flagged in counts as 0. */
 fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
                           int64_t k, int threads, float *c, int64_t *counts);
+/* The same with buffers from ws (kept for the next call). */
+fkm_status fkm_cpu_update_ws(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
+                             int64_t k, int threads, float *c, int64_t *counts, fkm_cpu_ws *ws);
 
 /* Sum of v[i] * (w ? w[i] : 1) in float64, in fixed-size chunks combined in order: the same
  * bits for any thread count. */

@@ -11,6 +11,7 @@ typedef struct {
     float *c, *c_old, *cterm, *xterm, *best;
     int32_t *labels, *prev;
     int64_t *counts;
+    fkm_cpu_ws *ws; /* assignment and update scratch, kept across iterations */
 } cpu_engine;
 
 static void cpu_destroy(void *p) {
@@ -18,6 +19,7 @@ static void cpu_destroy(void *p) {
     if (!e) return;
     fkm_free(e->c); fkm_free(e->c_old); fkm_free(e->cterm); fkm_free(e->xterm); fkm_free(e->best);
     fkm_free(e->labels); fkm_free(e->prev); fkm_free(e->counts);
+    fkm_cpu_ws_destroy(e->ws);
     free(e);
 }
 
@@ -35,7 +37,8 @@ static fkm_status cpu_create(const fkm_problem *pb, void **out) {
     e->labels = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
     e->prev = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
     e->counts = (int64_t *)fkm_alloc((size_t)k, sizeof(int64_t));
-    FKM_CHECK_ALLOC(e->c && e->c_old && e->cterm && e->xterm && e->best && e->labels && e->prev && e->counts,
+    e->ws = fkm_cpu_ws_create();
+    FKM_CHECK_ALLOC(e->c && e->c_old && e->cterm && e->xterm && e->best && e->labels && e->prev && e->counts && e->ws,
                     "CPU engine arrays");
 #pragma omp parallel for num_threads(pb->threads) schedule(static)
     for (int64_t i = 0; i < n; i++) {
@@ -81,7 +84,7 @@ static void run_assign(cpu_engine *e) {
                              /* L2 and cosine distances are >= 0 in exact arithmetic: clamp the
                               * rounding (1 - x.c of equal unit vectors can be -6e-8) */
                              e->pb.metric != FKM_METRIC_IP, e->pb.threads};
-    fkm_cpu_assign(&a, e->labels, e->best);
+    fkm_cpu_assign_ws(&a, e->labels, e->best, e->ws);
 }
 
 static int cmp_far(const void *a, const void *b, void *ctx);
@@ -141,7 +144,7 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
     for (int64_t i = 0; i < n; i++) e->counts[e->labels[i]] += !e->pb.w || e->pb.w[i] > 0;
     for (int64_t c = 0; c < k; c++) s->empty += e->counts[c] == 0;
     if (pol == FKM_EMPTY_FARTHEST) FKM_TRY(fill_empty(e));
-    FKM_TRY(fkm_cpu_update(e->pb.x, e->pb.w, e->labels, n, d, k, e->pb.threads, e->c, e->counts));
+    FKM_TRY(fkm_cpu_update_ws(e->pb.x, e->pb.w, e->labels, n, d, k, e->pb.threads, e->c, e->counts, e->ws));
     if (e->pb.metric == FKM_METRIC_COSINE)
         for (int64_t c = 0; c < k; c++) {
             double s2 = 0.0;

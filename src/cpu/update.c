@@ -17,6 +17,12 @@
 
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_thread_num(void) { return 0; }
+#endif
+
 enum { UBLOCK = 256, PF_AHEAD = 4 };
 /* Streaming keeps 2 k d doubles of accumulators, touched at random: worth it while each thread's
  * share stays near the cache (beyond, the gather path with one L1-resident row wins). */
@@ -48,13 +54,15 @@ static void prefetch_row(const float *row, int64_t d) {
 
 /* ---------------------------------------------------------------- counts and inverse map */
 /* counts[c] = points labelled c (per-thread histograms over fixed chunks). */
-static fkm_status histogram(const int32_t *labels, int64_t n, int64_t k, int threads, int64_t *counts) {
+static fkm_status histogram(const int32_t *labels, int64_t n, int64_t k, int threads, int64_t *counts,
+                            fkm_cpu_ws *ws) {
     /* one histogram per chunk, as many chunks as threads while they stay small (integer
      * counts: the chunking cannot change the result) */
     int64_t nch = n < 65536 || threads < 2 ? 1 : threads;
     while (nch > 1 && nch * k * (int64_t)sizeof(int64_t) > ((int64_t)64 << 20)) nch--;
-    int64_t *hist = (int64_t *)fkm_calloc((size_t)(nch * k), sizeof(int64_t));
+    int64_t *hist = (int64_t *)fkm_cpu_ws_get(ws, FKM_WS_HIST, (size_t)(nch * k), sizeof(int64_t));
     if (!hist) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the update histograms");
+    memset(hist, 0, (size_t)(nch * k) * sizeof(int64_t));
 #pragma omp parallel for num_threads(threads) schedule(static) if (nch > 1)
     for (int64_t t = 0; t < nch; t++) {
         int64_t *h = hist + t * k;
@@ -65,7 +73,6 @@ static fkm_status histogram(const int32_t *labels, int64_t n, int64_t k, int thr
         for (int64_t t = 0; t < nch; t++) s += hist[t * k + c];
         counts[c] = s;
     }
-    fkm_free(hist);
     return FKM_OK;
 }
 
@@ -114,19 +121,20 @@ static void finish(float *c, int64_t *counts, int64_t ci, const double *sum, dou
 /* The selected clusters: every block of a cluster with several is one task (its sum parked in
  * part), then each cluster adds its block sums in block order (or sums its single block). */
 static fkm_status gather_update(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
-                                int64_t k, int threads, int64_t *counts, const uint8_t *sel, float *c) {
+                                int64_t k, int threads, int64_t *counts, const uint8_t *sel, float *c,
+                                fkm_cpu_ws *ws) {
     fkm_status st = FKM_OK;
     int64_t nsel = 0, ntask = 0;
     for (int64_t ci = 0; ci < k; ci++) {
         nsel += sel[ci] ? counts[ci] : 0;
         ntask += sel[ci] && counts[ci] > UBLOCK ? (counts[ci] + UBLOCK - 1) / UBLOCK : 0;
     }
-    int64_t *start = (int64_t *)fkm_alloc((size_t)k + 1, sizeof(int64_t));
-    int64_t *slot = (int64_t *)fkm_alloc((size_t)k + 1, sizeof(int64_t));
-    int64_t *perm = (int64_t *)fkm_alloc((size_t)(nsel > 0 ? nsel : 1), sizeof(int64_t));
-    int64_t *task_c = (int64_t *)fkm_alloc((size_t)(ntask > 0 ? ntask : 1), sizeof(int64_t));
-    double *part = (double *)fkm_alloc((size_t)(ntask > 0 ? ntask : 1), (size_t)d * sizeof(double));
-    double *pw = (double *)fkm_alloc((size_t)(ntask > 0 ? ntask : 1), sizeof(double));
+    int64_t *start = (int64_t *)fkm_cpu_ws_get(ws, FKM_WS_START, (size_t)k + 1, sizeof(int64_t));
+    int64_t *slot = (int64_t *)fkm_cpu_ws_get(ws, FKM_WS_SLOT, (size_t)k + 1, sizeof(int64_t));
+    int64_t *perm = (int64_t *)fkm_cpu_ws_get(ws, FKM_WS_PERM, (size_t)nsel, sizeof(int64_t));
+    int64_t *task_c = (int64_t *)fkm_cpu_ws_get(ws, FKM_WS_TASK, (size_t)ntask, sizeof(int64_t));
+    double *part = (double *)fkm_cpu_ws_get(ws, FKM_WS_PART, (size_t)(ntask * d), sizeof(double));
+    double *pw = (double *)fkm_cpu_ws_get(ws, FKM_WS_PW, (size_t)ntask, sizeof(double));
     FKM_CHECK_ALLOC(start && slot && perm && task_c && part && pw, "the update's work space");
     select_sort(labels, n, k, counts, sel, start, perm);
     slot[0] = 0;
@@ -143,7 +151,8 @@ static fkm_status gather_update(const float *x, const float *w, const int32_t *l
     int fail = 0;
 #pragma omp parallel num_threads(threads)
     {
-        double *acc = (double *)fkm_alloc((size_t)d, sizeof(double));
+        double *acc = (double *)fkm_cpu_ws_get(ws, FKM_WS_THREAD0 + FKM_WS_PER_THREAD * omp_get_thread_num() + 4,
+                                               (size_t)d, sizeof(double));
         if (!acc) {
 #pragma omp atomic write
             fail = 1;
@@ -164,11 +173,9 @@ static fkm_status gather_update(const float *x, const float *w, const int32_t *l
             }
             finish(c, counts, ci, acc, wsum, d);
         }
-        fkm_free(acc);
     }
     if (fail) st = FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory in the centroid update");
 cleanup:
-    fkm_free(start); fkm_free(slot); fkm_free(perm); fkm_free(task_c); fkm_free(part); fkm_free(pw);
     return st;
 }
 
@@ -220,24 +227,16 @@ static void stream_range(const float *x, const float *w, const int32_t *labels, 
 }
 
 /* ---------------------------------------------------------------- update */
-static void stream_free(stream_state *ss) {
-    fkm_free(ss->tot); fkm_free(ss->blk); fkm_free(ss->wtot); fkm_free(ss->wblk);
-    fkm_free(ss->fill); fkm_free(ss->nblk);
-}
-
-static int stream_alloc(stream_state *ss, int64_t k, int64_t d, int threads) {
+static int stream_alloc(stream_state *ss, int64_t k, int64_t d, int threads, fkm_cpu_ws *ws) {
     memset(ss, 0, sizeof *ss);
     if (2 * k * d * (int64_t)sizeof(double) > STREAM_MAX_BYTES_PER_THREAD * threads) return 0;
-    ss->tot = (double *)fkm_alloc((size_t)k, (size_t)d * sizeof(double));
-    ss->blk = (double *)fkm_alloc((size_t)k, (size_t)d * sizeof(double));
-    ss->wtot = (double *)fkm_alloc((size_t)k, sizeof(double));
-    ss->wblk = (double *)fkm_alloc((size_t)k, sizeof(double));
-    ss->fill = (int64_t *)fkm_alloc((size_t)k, sizeof(int64_t));
-    ss->nblk = (int64_t *)fkm_alloc((size_t)k, sizeof(int64_t));
-    if (ss->tot && ss->blk && ss->wtot && ss->wblk && ss->fill && ss->nblk) return 1;
-    stream_free(ss);
-    memset(ss, 0, sizeof *ss);
-    return 0;
+    ss->tot = (double *)fkm_cpu_ws_get(ws, FKM_WS_TOT, (size_t)(k * d), sizeof(double));
+    ss->blk = (double *)fkm_cpu_ws_get(ws, FKM_WS_BLK, (size_t)(k * d), sizeof(double));
+    ss->wtot = (double *)fkm_cpu_ws_get(ws, FKM_WS_WTOT, (size_t)k, sizeof(double));
+    ss->wblk = (double *)fkm_cpu_ws_get(ws, FKM_WS_WBLK, (size_t)k, sizeof(double));
+    ss->fill = (int64_t *)fkm_cpu_ws_get(ws, FKM_WS_FILL, (size_t)k, sizeof(int64_t));
+    ss->nblk = (int64_t *)fkm_cpu_ws_get(ws, FKM_WS_NBLK, (size_t)k, sizeof(int64_t));
+    return ss->tot && ss->blk && ss->wtot && ss->wblk && ss->fill && ss->nblk;
 }
 
 /* Thread t streams the clusters [bound[t], bound[t+1]): equal shares of the streamed points. */
@@ -254,13 +253,24 @@ static void split_ranges(const int64_t *counts, const uint8_t *sel, int64_t k, i
 
 fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
                           int64_t k, int threads, float *c, int64_t *counts) {
+    fkm_cpu_ws *ws = fkm_cpu_ws_create();
+    if (!ws) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the update's work space");
+    fkm_status st = fkm_cpu_update_ws(x, w, labels, n, d, k, threads, c, counts, ws);
+    fkm_cpu_ws_destroy(ws);
+    return st;
+}
+
+fkm_status fkm_cpu_update_ws(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
+                             int64_t k, int threads, float *c, int64_t *counts, fkm_cpu_ws *ws) {
     fkm_status st = FKM_OK;
     stream_state ss;
-    const int stream = stream_alloc(&ss, k, d, threads); /* without it, every cluster is gathered */
-    uint8_t *sel = (uint8_t *)fkm_alloc((size_t)k, 1);
-    int64_t *bound = (int64_t *)fkm_alloc((size_t)threads + 1, sizeof(int64_t));
-    FKM_CHECK_ALLOC(sel && bound, "the update's work space");
-    FKM_TRY(histogram(labels, n, k, threads, counts));
+    if (fkm_cpu_ws_reserve(ws, FKM_WS_SLOTS(threads)) != 0)
+        return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the update's work space");
+    const int stream = stream_alloc(&ss, k, d, threads, ws); /* without it, every cluster is gathered */
+    uint8_t *sel = (uint8_t *)fkm_cpu_ws_get(ws, FKM_WS_SEL, (size_t)k, 1);
+    int64_t *bound = (int64_t *)fkm_cpu_ws_get(ws, FKM_WS_BOUND, (size_t)threads + 1, sizeof(int64_t));
+    if (!sel || !bound) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the update's work space");
+    FKM_TRY(histogram(labels, n, k, threads, counts, ws));
 
     /* Gather the clusters one thread should not carry alone. */
     const int64_t big = n / (2 * (int64_t)threads) > UBLOCK ? n / (2 * (int64_t)threads) : UBLOCK;
@@ -270,7 +280,7 @@ fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels,
         nsel += sel[ci];
         rest += sel[ci] ? 0 : counts[ci];
     }
-    if (nsel > 0) FKM_TRY(gather_update(x, w, labels, n, d, k, threads, counts, sel, c));
+    if (nsel > 0) FKM_TRY(gather_update(x, w, labels, n, d, k, threads, counts, sel, c, ws));
     if (stream && rest > 0) {
         split_ranges(counts, sel, k, threads, rest, bound);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
@@ -280,9 +290,6 @@ fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels,
             if (!sel[ci] && counts[ci] > 0) finish(c, counts, ci, ss.tot + ci * d, ss.wtot[ci], d);
     }
 cleanup:
-    fkm_free(sel);
-    fkm_free(bound);
-    if (stream) stream_free(&ss);
     return st;
 }
 
