@@ -29,6 +29,32 @@ const char *fkm_last_error(void) { return last_error; }
 const char *fkm_version(void) { return "0.1.0"; }
 void fkm_clear_error(void) { last_error[0] = '\0'; }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if the bytes there are not one. */
+static int utf8_len(const unsigned char *p) {
+    int n = p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
+    if (p[0] >= 0xF8) return 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+/* The message is one printable line whatever a file or a caller put into it: control bytes
+ * (newlines included) and invalid UTF-8 become '?'. */
+static void sanitize_line(char *m) {
+    unsigned char *p = (unsigned char *)m;
+    while (*p) {
+        if (*p < 0x20 || *p == 0x7F) {
+            *p++ = '?';
+        } else if (*p < 0x80) {
+            p++;
+        } else {
+            int n = utf8_len(p);
+            if (n == 0) *p++ = '?';
+            else p += n;
+        }
+    }
+}
+
 /* The file:line is kept out of the user-facing text (it is for bug reports at debug level). */
 fkm_status fkm_set_error(fkm_status s, const char *file, int line, const char *fmt, ...) {
     (void)file;
@@ -37,6 +63,7 @@ fkm_status fkm_set_error(fkm_status s, const char *file, int line, const char *f
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    sanitize_line(last_error);
     return s;
 }
 

@@ -67,6 +67,8 @@ fkm_status fkm_io_parse_idx(fkm_io_src *s, fkm_io_array *out) {
     for (int i = 0; i < ndim; i++) {
         const uint8_t *p = b + 4 + 4 * i;
         dims[i] = (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+        if (i > 0 && dims[i] == 0) /* a zero feature dimension: rows of nothing */
+            return FKM_FAIL(FKM_ERR_FORMAT, "'%s': IDX dimension %d is 0: each item would have no features", s->path, i + 1);
         if (i > 0 && !fkm_io_mul(rest, dims[i], &rest)) return FKM_FAIL(FKM_ERR_FORMAT, "'%s': IDX shape overflows", s->path);
     }
     if (!fkm_io_mul(dims[0], rest, &count) || !fkm_io_mul(count, (uint64_t)e.size, &bytes) || count > INT64_MAX)
