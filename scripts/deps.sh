@@ -2,7 +2,8 @@
 # Install the Debian packages flashkmeans' demo, tests and CPU benchmarks use, if missing.
 set -euo pipefail
 pkgs=(cmake gcc make zlib1g-dev python3-numpy python3-pytest dataset-fashion-mnist)
-[ "${FKM_BENCH_DEPS:-0}" = 1 ] && pkgs+=(python3-faiss python3-sklearn)
+# OpenBLAS: without it Debian's FAISS and numpy fall back to the reference BLAS (20x slower).
+[ "${FKM_BENCH_DEPS:-0}" = 1 ] && pkgs+=(python3-faiss python3-sklearn libopenblas0-pthread)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
