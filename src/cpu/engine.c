@@ -89,13 +89,39 @@ static void run_assign(cpu_engine *e) {
 
 static int cmp_far(const void *a, const void *b, void *ctx);
 
-/* FKM_EMPTY_FARTHEST: each empty cluster, in index order, takes the point farthest from its
- * centroid (lowest index on ties) among clusters that keep at least one point. */
+/* A point may leave its cluster for an empty one when it has weight and its cluster keeps
+ * another point (counts are of weighted points). Counts only decrease while empties are filled,
+ * so a point that is not a donor never becomes one again. */
+static int is_donor(const cpu_engine *e, int64_t i) {
+    return e->counts[e->labels[i]] > 1 && !(e->pb.w && !(e->pb.w[i] > 0));
+}
+
+static void move_point(cpu_engine *e, int64_t i, int64_t c) {
+    e->counts[e->labels[i]]--;
+    e->labels[i] = (int32_t)c;
+    e->counts[c] = 1;
+    e->best[i] = 0.0f;
+}
+
+/* FKM_EMPTY_FARTHEST: each empty cluster, in index order, takes the donor farthest from its
+ * centroid (lowest index on ties). With no donor left the cluster keeps its previous centroid.
+ * Few empties: one scan per empty cluster; many: one sort of all points. Same picks either way. */
 static fkm_status fill_empty(cpu_engine *e) {
     const int64_t n = e->pb.n, k = e->pb.k;
     int64_t nempty = 0;
     for (int64_t c = 0; c < k; c++) nempty += e->counts[c] == 0;
     if (nempty == 0) return FKM_OK;
+    if (nempty <= 32) {
+        for (int64_t c = 0; c < k; c++) {
+            if (e->counts[c] != 0) continue;
+            int64_t far = -1;
+            for (int64_t i = 0; i < n; i++)
+                if (is_donor(e, i) && (far < 0 || e->best[i] > e->best[far])) far = i;
+            if (far < 0) break;
+            move_point(e, far, c);
+        }
+        return FKM_OK;
+    }
     int64_t *order = (int64_t *)fkm_alloc((size_t)n, sizeof(int64_t));
     if (!order) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the empty-cluster policy");
     for (int64_t i = 0; i < n; i++) order[i] = i;
@@ -103,16 +129,9 @@ static fkm_status fill_empty(cpu_engine *e) {
     int64_t pos = 0;
     for (int64_t c = 0; c < k && pos < n; c++) {
         if (e->counts[c] != 0) continue;
-        /* donors: weighted points whose cluster keeps another weighted point (counts are of
-         * weighted points; a zero-weight point would leave the cluster empty) */
-        while (pos < n && (e->counts[e->labels[order[pos]]] <= 1 || (e->pb.w && !(e->pb.w[order[pos]] > 0))))
-            pos++;
-        if (pos == n) break; /* no donor left: the cluster keeps its previous centroid */
-        const int64_t i = order[pos++];
-        e->counts[e->labels[i]]--;
-        e->labels[i] = (int32_t)c;
-        e->counts[c] = 1;
-        e->best[i] = 0.0f;
+        while (pos < n && !is_donor(e, order[pos])) pos++;
+        if (pos == n) break;
+        move_point(e, order[pos++], c);
     }
     fkm_free(order);
     return FKM_OK;
@@ -196,5 +215,5 @@ static fkm_status cpu_distances(void *p, float *out) {
 
 const fkm_backend fkm_cpu_backend = {
     "cpu", FKM_DEVICE_CPU, cpu_create, cpu_destroy, cpu_set_centroids, cpu_get_centroids,
-    cpu_iterate, cpu_assign, cpu_distances, NULL,
+    cpu_iterate, cpu_assign, cpu_distances, NULL, NULL,
 };
