@@ -7,9 +7,11 @@
  * a build without CUDA they return FKM_ERR_NO_CUDA.
  *
  * Streams: `stream` is a cudaStream_t (declared here as fkm_cuda_stream, the same type, so this
- * header needs no CUDA header); NULL means the legacy default stream. All device work is ordered
- * on it. The calls return after their work has completed on that stream, because the stop rule
- * is polled from the host every few iterations (no other synchronisation is used).
+ * header needs no CUDA header). All device work is ordered on it; NULL (the legacy default
+ * stream) makes the call use a stream of its own that starts after the work already queued on
+ * the legacy stream. FKM_CU_GRAPH=1 in the environment captures the Lloyd iterations once and
+ * replays them as a CUDA graph (experimental). The calls return after their
+ * work has completed, because the stop rule is polled from the host every few iterations.
  *
  * Workspace: pass NULL to let the call allocate (cudaMalloc) and free it; or pass a device buffer
  * of at least the size reported by the matching *_workspace_size function for the same
@@ -50,6 +52,8 @@ typedef struct {
                               when the environment sets FKM_CU_PROFILE=1 (else 0) */
     const char *kernel;    /* name of the assignment kernel that ran (static string) */
     fkm_precision precision;
+    double ms_stage[7];    /* FKM_CU_PROFILE=2 only: GPU time per stage summed over the iterations:
+                              setup, assign, empty clusters, sort, sums, centroids, stop rule */
 } fkm_cuda_fit_info;
 
 /* Bytes of workspace fkm_cuda_fit needs for these arguments. */

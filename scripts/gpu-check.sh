@@ -42,7 +42,7 @@ if [ -n "$SAN" ]; then
     [ $tool = racecheck ] && small=2
     for t in test_cuda test_cuda_fit; do
       step "compute-sanitizer $tool $t (FKM_TEST_SMALL=$small)"
-      FKM_TEST_SMALL=$small timeout 600 "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/$t" \
+      FKM_TEST_SMALL=$small timeout "${SAN_TIMEOUT:-600}" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/$t" \
         > "$OUTDIR/sanitizer-$tool-$t.log" 2>&1
       rc=$?
       tail -3 "$OUTDIR/sanitizer-$tool-$t.log"

@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* Near-tie margins relative to |x|^2 + |c|^2 (numerics.md). */
-static double margin_of(fkm_precision p) {
+static inline double margin_of(fkm_precision p) {
     switch (p) {
     case FKM_PREC_TF32: return 2e-3;
     case FKM_PREC_FP16: return 1e-2;
@@ -21,7 +21,7 @@ static double margin_of(fkm_precision p) {
     }
 }
 
-static uint16_t f2h(float f) { /* round to nearest even */
+static inline uint16_t f2h(float f) { /* round to nearest even */
     uint32_t x;
     memcpy(&x, &f, 4);
     uint32_t sign = (x >> 16) & 0x8000, m = x & 0x7fffff;
@@ -39,7 +39,7 @@ static uint16_t f2h(float f) { /* round to nearest even */
     if (rem > 0x1000 || (rem == 0x1000 && (hm & 1))) h++;
     return (uint16_t)h;
 }
-static float h2f(uint16_t h) {
+static inline float h2f(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
     if (e == 0) {
         if (m == 0) bits = sign;
@@ -54,13 +54,13 @@ static float h2f(uint16_t h) {
     memcpy(&f, &bits, 4);
     return f;
 }
-static uint16_t f2bf(float f) {
+static inline uint16_t f2bf(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     u += 0x7fff + ((u >> 16) & 1);
     return (uint16_t)(u >> 16);
 }
-static float bf2f(uint16_t h) {
+static inline float bf2f(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     float f;
     memcpy(&f, &u, 4);
@@ -68,13 +68,13 @@ static float bf2f(uint16_t h) {
 }
 
 /* Input dtype that feeds a precision in the tests (half precisions get half data). */
-static fkm_dtype dtype_for(fkm_precision p) {
+static inline fkm_dtype dtype_for(fkm_precision p) {
     return p == FKM_PREC_FP16 ? FKM_F16 : p == FKM_PREC_BF16 ? FKM_BF16 : FKM_F32;
 }
 
 /* Data of n x d in dtype t (returned buffer, malloc'ed); x64 is overwritten with exactly the
  * values the library sees. */
-static void *make_input(fkm_dtype t, const float *x32, double *x64, int64_t nd) {
+static inline void *make_input(fkm_dtype t, const float *x32, double *x64, int64_t nd) {
     if (t == FKM_F32) {
         float *o = malloc((size_t)nd * sizeof(float));
         memcpy(o, x32, (size_t)nd * sizeof(float));
@@ -89,20 +89,20 @@ static void *make_input(fkm_dtype t, const float *x32, double *x64, int64_t nd) 
     return o;
 }
 
-static double sq(const double *v, int64_t d) {
+static inline double sq(const double *v, int64_t d) {
     double s = 0;
     for (int64_t j = 0; j < d; j++) s += v[j] * v[j];
     return s;
 }
 
 /* Near-tie scale of a point and a centroid. */
-static double tie_scale(const double *x, const double *c, int64_t d, int metric) {
+static inline double tie_scale(const double *x, const double *c, int64_t d, int metric) {
     return metric == 1 ? 2.0 : sq(x, d) + sq(c, d);
 }
 
 /* Labels outside [0, k) (unwritten) and disagreements with the oracle beyond the margin. When
  * dist is given, each distance must match the oracle's for the chosen centroid within it. */
-static int64_t oracle_bad(const double *x, int64_t n, int64_t d, const double *c, int64_t k, int metric,
+static inline int64_t oracle_bad(const double *x, int64_t n, int64_t d, const double *c, int64_t k, int metric,
                           const int32_t *got, const float *dist, double margin, int64_t *ties) {
     int32_t *lab = malloc((size_t)n * sizeof(int32_t));
     double *best = malloc((size_t)n * sizeof(double));

@@ -150,7 +150,7 @@ static void test_cpu_parity(int metric, fkm_stop_rule rule, int weighted, int pe
             CHECK(rg.stats[it].empty == rc.stats[it].empty && rg.stats[it].changed == rc.stats[it].changed,
                   "iteration %d: empty %lld/%lld changed %lld/%lld (gpu/cpu)", it, (long long)rg.stats[it].empty,
                   (long long)rc.stats[it].empty, (long long)rg.stats[it].changed, (long long)rc.stats[it].changed);
-            CHECK(fabs(rg.stats[it].inertia - rc.stats[it].inertia) <= 1e-5 * rc.stats[it].inertia,
+            CHECK(fabs(rg.stats[it].inertia - rc.stats[it].inertia) <= 1e-5 * fabs(rc.stats[it].inertia),
                   "iteration %d inertia %.12g vs %.12g", it, rg.stats[it].inertia, rc.stats[it].inertia);
         }
         if (far_init && metric == 0) CHECK(rg.stats[0].empty == 1, "the far centroid was not empty (%lld)", (long long)rg.stats[0].empty);
@@ -269,12 +269,14 @@ int main(void) {
     if (fkm_cuda_device_count() == 0) SKIP_ALL("no CUDA device (or a CPU-only build)");
     const int small = getenv("FKM_TEST_SMALL") && atoi(getenv("FKM_TEST_SMALL"));
     for (int pi = 0; pi < 4; pi++)
-        for (int metric = 0; metric < 3; metric++) test_update(precs[pi], metric, metric == 0);
-    for (int metric = 0; metric < 3; metric++) test_cpu_parity(metric, FKM_STOP_SHIFT, metric == 2, 0, 0);
-    test_cpu_parity(0, FKM_STOP_INERTIA, 0, 0, 0);
-    test_cpu_parity(0, FKM_STOP_LABELS, 0, 1, 0);
+        for (int metric = 0; metric < (small ? 1 : 3); metric++) test_update(precs[pi], metric, metric == 0);
     test_cpu_parity(0, FKM_STOP_FIXED, 1, 0, 1); /* FKM_EMPTY_FARTHEST against the CPU */
-    test_cpu_parity(1, FKM_STOP_FIXED, 0, 1, 1);
+    if (!small) {
+        for (int metric = 0; metric < 3; metric++) test_cpu_parity(metric, FKM_STOP_SHIFT, metric == 2, 0, 0);
+        test_cpu_parity(0, FKM_STOP_INERTIA, 0, 0, 0);
+        test_cpu_parity(0, FKM_STOP_LABELS, 0, 1, 0);
+        test_cpu_parity(1, FKM_STOP_FIXED, 0, 1, 1);
+    }
     if (!small)
         for (int pi = 0; pi < 4; pi++) test_determinism(precs[pi], pi % 3);
 #ifdef FKM_HAVE_CUDA

@@ -84,16 +84,16 @@ static int run_case(const Case &c, int reps) {
         printf("{\"case\":\"%s\",\"error\":\"%s\"}\n", c.name, fkm_last_error());
         return 0;
     }
-    std::vector<double> it_ms, as_ms, tot_ms;
-    double inertia = 0;
+    std::vector<double> it_ms, as_ms, tot_ms, inertia(c.b), stage(7, 0.0);
     for (int r = 0; r < reps; r++) {
-        if (fkm_cuda_fit(&p, &m, (float *)cent, (int32_t *)lab, NULL, &inertia, &info, ws, wsb, NULL) != FKM_OK) {
+        if (fkm_cuda_fit(&p, &m, (float *)cent, (int32_t *)lab, NULL, inertia.data(), &info, ws, wsb, NULL) != FKM_OK) {
             printf("{\"case\":\"%s\",\"error\":\"%s\"}\n", c.name, fkm_last_error());
             return 0;
         }
         it_ms.push_back(info.ms_iterations / info.iterations);
         as_ms.push_back(info.ms_assign / info.iterations);
         tot_ms.push_back(info.ms_total);
+        for (int g = 0; g < 7; g++) stage[g] += info.ms_stage[g] / info.iterations / reps;
     }
     std::sort(it_ms.begin(), it_ms.end());
     std::sort(as_ms.begin(), as_ms.end());
@@ -103,13 +103,17 @@ static int run_case(const Case &c, int reps) {
     printf("{\"case\":\"%s\",\"b\":%lld,\"n\":%lld,\"k\":%lld,\"d\":%lld,\"dtype\":\"%s\",\"precision\":\"%s\","
            "\"kernel\":\"%s\",\"iters\":%d,\"reps\":%d,\"ms_per_iter\":%.4f,\"ms_per_iter_min\":%.4f,"
            "\"ms_per_iter_max\":%.4f,\"ms_assign\":%.4f,\"assign_tflops\":%.1f,\"ms_setup_and_final\":%.3f,"
-           "\"inertia0\":%.6g}\n",
+           "\"inertia0\":%.6g,\"ms_stages\":[%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f]}\n",
            c.name, c.b, c.n, c.k, c.d, c.t == FKM_F16 ? "f16" : c.t == FKM_BF16 ? "bf16" : "f32", pstr(c.prec),
            info.kernel, c.iters, reps, ms, it_ms.front(), it_ms.back(), ams, ams > 0 ? flop / ams / 1e9 : 0.0,
-           tot_ms[reps / 2] - ms * c.iters, inertia);
+           tot_ms[reps / 2] - ms * c.iters, inertia[0], stage[0], stage[1], stage[2], stage[3], stage[4], stage[5],
+           stage[6]);
     fflush(stdout);
     fprintf(stderr, "%-34s %-26s %9.3f ms/iter  assign %8.3f ms (%6.1f TFLOP/s)  update+rest %7.3f ms\n", c.name,
             info.kernel, ms, ams, ams > 0 ? flop / ams / 1e9 : 0.0, ms - ams);
+    if (stage[1] > 0)
+        fprintf(stderr, "    stages ms: setup %.4f assign %.4f empty %.4f sort %.4f sums %.4f centroids %.4f stop %.4f\n",
+                stage[0], stage[1], stage[2], stage[3], stage[4], stage[5], stage[6]);
     cudaFree(x); cudaFree(cent); cudaFree(lab); cudaFree(ws);
     return 0;
 }

@@ -177,6 +177,7 @@ extern "C" fkm_status fkm_cuda_fit(const fkm_params *p, const fkm_cuda_matrix *x
         for (int64_t q = 0; q < x->b; q++) info->iterations = ran[q] > info->iterations ? ran[q] : info->iterations;
         info->ms_iterations = ms_it;
         info->ms_assign = e.ms_assign;
+        for (int g = 0; g < 7; g++) info->ms_stage[g] = g < FKM_CU_NSTAGE ? e.ms_stage[g] : 0.0;
         info->ms_total = tot;
         info->kernel = fkm_cu_kernel_name(e.kern);
         info->precision = e.prec;

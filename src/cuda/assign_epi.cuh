@@ -22,6 +22,7 @@ typedef struct {
     float alpha;
     int clamp;
     int64_t tiles;          /* point tiles per problem */
+    int64_t total_tiles;    /* b * tiles */
     int32_t *labels;        /* b * n out */
     float *best;            /* b * n out or NULL */
     /* statistics (each NULL when not wanted; tile_inertia NULL skips them all): */
@@ -50,7 +51,7 @@ __device__ __forceinline__ void fkm_lane_argmin(float &v, int &i) {
 }
 
 /* Output stage. Called by ALL threads of the block (it has barriers); thread r < BM owns row r
- * of the tile and passes its final (score, label) in (v, lab). red: >= blockDim doubles. */
+ * of the tile and passes its final (score, label) in (v, lab). red: >= BM doubles. */
 template <int BM>
 __device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int64_t prob, int64_t row0,
                                                int rows, float v, int lab, double *red) {
@@ -80,10 +81,11 @@ __device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int6
         }
     }
     const int nchanged = __syncthreads_count(changed);
-    /* Tile inertia: a fixed tree over the block, so the same bits every run. */
-    red[tid] = contrib;
+    /* Tile inertia: a fixed tree over the BM rows, so the same bits every run. */
+    static_assert((BM & (BM - 1)) == 0, "BM must be a power of two");
+    if (tid < BM) red[tid] = contrib;
     __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    for (int s = BM / 2; s > 0; s >>= 1) {
         if (tid < s) red[tid] += red[tid + s];
         __syncthreads();
     }

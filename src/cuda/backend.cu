@@ -1,7 +1,5 @@
 /* backend.cu -- the CUDA engine behind the core's fkm_backend interface (host data: uploaded
  * once at create, kept on the GPU; only centroids, labels and scalars cross PCIe). */
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,31 +164,3 @@ static const fkm_backend cuda_be = {
 
 extern "C" const fkm_backend *fkm_cuda_backend_get(void) { return &cuda_be; }
 
-/* ---- all n x k distances (transform): plain fp32 dot products against the compute copies */
-__device__ __forceinline__ float ld_ct(const void *p, int ct, int64_t i) {
-    if (ct == FKM_CT_F16) return __half2float(((const __half *)p)[i]);
-    if (ct == FKM_CT_BF16) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
-    return ((const float *)p)[i];
-}
-
-__global__ void k_distances(const void *x, const void *cc, int ct, int64_t dp, int64_t dcp, int64_t d, int64_t k,
-                            const float *xterm, const float *cterm, float alpha, int clamp, int64_t row0,
-                            int64_t rows, float *out) {
-    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t r = blockIdx.y + (int64_t)blockIdx.z * 65535;
-    if (c >= k || r >= rows) return;
-    const int64_t i = row0 + r;
-    float dot = 0.0f;
-    for (int64_t j = 0; j < d; j++) dot = fmaf(ld_ct(x, ct, i * dp + j), ld_ct(cc, ct, c * dcp + j), dot);
-    float v = xterm[i] + cterm[c] - alpha * dot;
-    out[r * k + c] = clamp && v < 0.0f ? 0.0f : v;
-}
-
-fkm_status fkm_cu_distances(fkm_cu_engine *e, float *out, int64_t row0, int64_t rows) {
-    dim3 g((unsigned)((e->k + 127) / 128), (unsigned)(rows < 65535 ? rows : 65535), (unsigned)((rows + 65534) / 65535));
-    k_distances<<<g, 128, 0, e->stream>>>(e->x, e->cc, e->ctype, e->dp, e->dcp, e->d, e->k, e->xterm, e->cterm,
-                                          e->metric == FKM_METRIC_L2 ? 2.0f : 1.0f, e->metric == FKM_METRIC_L2,
-                                          row0, rows, out);
-    CU_LAUNCHED("distance kernel");
-    return FKM_OK;
-}

@@ -27,6 +27,8 @@ enum { FKM_CT_F32 = 0, FKM_CT_F16 = 1, FKM_CT_BF16 = 2 };
 #define FKM_CU_CHUNK 128
 /* Points per update chunk (one warp sums one chunk of the sorted order). */
 #define FKM_CU_UPD_P 256
+/* Stages of an iteration timed with FKM_CU_PROFILE=2. */
+#define FKM_CU_NSTAGE 7
 /* Iterations enqueued between host polls in the device-resident loop. */
 #define FKM_CU_MAX_BATCH 16
 
@@ -57,6 +59,10 @@ typedef struct fkm_cu_engine {
     fkm_metric metric;
     fkm_precision prec;
     int kern;                /* assignment kernel id (tuning.cuh) */
+    int cc_tiled;            /* rows per pre-swizzled tile of cc (wgmma kernels), 0: padded rows */
+    int tile_parts;          /* inertia partials per point tile */
+    unsigned char xmap[128]; /* TMA descriptor of x (CUtensorMap) for the persistent kernel */
+    const void *xmap_for;    /* the x it describes */
     int64_t tiles;           /* assignment tiles per problem */
     int64_t nchunks;         /* update chunks over the b*n sorted points */
     int keybits;
@@ -84,6 +90,13 @@ typedef struct fkm_cu_engine {
     cudaEvent_t pev[2 * FKM_CU_MAX_BATCH];
     int npev;
     double ms_assign;        /* accumulated by fkm_cu_run when prof */
+    /* FKM_CU_PROFILE=2: stage boundaries of each iteration of a batch, and the summed stage times
+     * (setup, assign, policy, sort, sums, centroids, stop) */
+    cudaEvent_t sev[FKM_CU_MAX_BATCH][FKM_CU_NSTAGE + 1];
+    int nsev;
+    double ms_stage[FKM_CU_NSTAGE];
+    int capturing;           /* a CUDA graph capture of the iterations is in progress */
+    int fused;               /* FKM_CU_FUSED=1: one fused centroid kernel (experimental) */
     void *ws_owned;          /* workspace allocated by the engine (NULL: caller's) */
     void *w_owned;           /* uploaded weights (backend) */
     void *ws;
@@ -124,6 +137,11 @@ fkm_status fkm_cu_fail(cudaError_t e, const char *file, int line, const char *wh
 #endif
 
 static inline int64_t fkm_cu_roundup(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+
+/* Record a timing event on the engine's stream; inside a graph capture as an event node. */
+static inline cudaError_t fkm_cu_record(fkm_cu_engine *e, cudaEvent_t ev) {
+    return e->capturing ? cudaEventRecordWithFlags(ev, e->stream, cudaEventRecordExternal) : cudaEventRecord(ev, e->stream);
+}
 
 /* ---- engine.cu */
 /* Sizes and kernel choice for b problems of n x d, k clusters (no allocation). */

@@ -57,6 +57,9 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     e->dcp = fkm_cu_roundup(e->dp * e->es, FKM_CU_CHUNK) / e->es;
     e->kp = fkm_cu_roundup(k, FKM_CU_KPAD);
     e->kern = fkm_cu_choose_kernel(e->cc_major, e->smem_optin, (int)prec, e->dcp * e->es);
+    if (fkm_cu_kern_is_w2(e->kern)) e->dcp = (int64_t)fkm_cu_w2_nkb(e->dcp * e->es) * 128 / e->es;
+    e->cc_tiled = fkm_cu_kern_ctile(e->kern);
+    e->tile_parts = fkm_cu_kern_parts(e->kern);
     e->tiles = (n + fkm_cu_kern_bm(e->kern) - 1) / fkm_cu_kern_bm(e->kern);
     e->nchunks = (b * n + FKM_CU_UPD_P - 1) / FKM_CU_UPD_P;
     e->keybits = 1;
@@ -92,7 +95,7 @@ size_t fkm_cu_layout(fkm_cu_engine *e, char *base, int need_copy) {
     size_t part = (size_t)e->nchunks * 2 * (size_t)e->dp * sizeof(float), vs = fkm_cu_var_scratch(e->b, e->n, e->d);
     PIECE(part, float, (part > vs ? part : vs) / sizeof(float));
     PIECE(partw, double, e->nchunks * 2);
-    PIECE(tile_inertia, double, e->b * e->tiles);
+    PIECE(tile_inertia, double, e->b * e->tiles * e->tile_parts);
     PIECE(prev_inertia, double, e->b);
     PIECE(var, double, e->b);
     PIECE(done, int32_t, e->b);
@@ -114,11 +117,14 @@ __global__ void k_iota(int32_t *v, int64_t n) {
 
 fkm_status fkm_cu_open(fkm_cu_engine *e, void *ws, size_t ws_bytes, int need_copy, cudaStream_t stream) {
     const size_t need = fkm_cu_layout(e, NULL, need_copy);
+    for (; e->nev < FKM_CU_MAX_BATCH + 1; e->nev++) CU_RET(cudaEventCreate(&e->ev[e->nev]));
     if (stream) {
         e->stream = stream;
-    } else {
+    } else { /* our own stream, ordered after the work already on the legacy default stream */
         CU_RET(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking));
         e->own_stream = 1;
+        CU_RET(cudaEventRecord(e->ev[0], 0));
+        CU_RET(cudaStreamWaitEvent(e->stream, e->ev[0], 0));
     }
     if (ws) {
         if (ws_bytes < need)
@@ -131,11 +137,15 @@ fkm_status fkm_cu_open(fkm_cu_engine *e, void *ws, size_t ws_bytes, int need_cop
     e->ws_bytes = need;
     fkm_cu_layout(e, (char *)e->ws, need_copy);
     CU_RET(cudaMallocHost((void **)&e->hslots, sizeof(fkm_cu_stats) * FKM_CU_MAX_BATCH * (size_t)e->b));
-    for (; e->nev < FKM_CU_MAX_BATCH + 1; e->nev++) CU_RET(cudaEventCreate(&e->ev[e->nev]));
+    const char *fused = getenv("FKM_CU_FUSED");
+    e->fused = fused && atoi(fused) == 1;
     const char *prof = getenv("FKM_CU_PROFILE");
-    e->prof = prof && atoi(prof) > 0;
+    e->prof = prof ? atoi(prof) : 0;
     if (e->prof)
         for (; e->npev < 2 * FKM_CU_MAX_BATCH; e->npev++) CU_RET(cudaEventCreate(&e->pev[e->npev]));
+    if (e->prof >= 2)
+        for (; e->nsev < FKM_CU_MAX_BATCH * (FKM_CU_NSTAGE + 1); e->nsev++)
+            CU_RET(cudaEventCreate(&e->sev[e->nsev / (FKM_CU_NSTAGE + 1)][e->nsev % (FKM_CU_NSTAGE + 1)]));
     const int64_t bn = e->b * e->n;
     k_iota<<<(unsigned)((bn + 255) / 256), 256, 0, e->stream>>>(e->iota, bn);
     CU_LAUNCHED("index kernel");
@@ -148,12 +158,27 @@ void fkm_cu_close(fkm_cu_engine *e) {
     if (e->stream) (void)cudaStreamSynchronize(e->stream);
     for (int i = 0; i < e->nev; i++) (void)cudaEventDestroy(e->ev[i]);
     for (int i = 0; i < e->npev; i++) (void)cudaEventDestroy(e->pev[i]);
+    for (int i = 0; i < e->nsev; i++) (void)cudaEventDestroy(e->sev[i / (FKM_CU_NSTAGE + 1)][i % (FKM_CU_NSTAGE + 1)]);
     if (e->hslots) (void)cudaFreeHost(e->hslots);
     if (e->ws_owned) (void)cudaFree(e->ws_owned);
     if (e->w_owned) (void)cudaFree(e->w_owned);
     if (e->own_stream) (void)cudaStreamDestroy(e->stream);
     (void)cudaGetLastError();
     memset(e, 0, sizeof *e);
+}
+
+/* Enqueue nb iterations (slots 0..nb-1) with their events, then the statistics' copy to the
+ * pinned host slots. */
+static fkm_status enqueue_batch(fkm_cu_engine *e, int nb, fkm_empty_policy pol, const fkm_cu_stop *stop) {
+    CU_RET(fkm_cu_record(e, e->ev[0]));
+    for (int q = 0; q < nb; q++) {
+        fkm_status s = fkm_cu_iteration(e, 1, pol, stop, q);
+        if (s != FKM_OK) return s;
+        CU_RET(fkm_cu_record(e, e->ev[q + 1]));
+    }
+    CU_RET(cudaMemcpyAsync(e->hslots, e->slots, sizeof(fkm_cu_stats) * (size_t)(nb * e->b), cudaMemcpyDeviceToHost,
+                           e->stream));
+    return FKM_OK;
 }
 
 /* Run up to max_iter iterations on the device, polling every few. st (b == 1) receives the
@@ -168,25 +193,54 @@ fkm_status fkm_cu_run(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol, int 
     if (conv) *conv = 0;
     if (ms) *ms = 0;
     if ((s = fkm_cu_reset_loop(e, 0)) != FKM_OK) return s;
+    /* A batch of iterations is captured once as a CUDA graph per batch size and replayed: the
+     * launch gaps of a dozen small kernels per iteration shrink (FKM_CU_GRAPH=1 turns it on). */
+    const char *gv = getenv("FKM_CU_GRAPH");
+#ifdef FKM_CUDA_DEBUG
+    const int use_graph = 0; /* debug builds synchronise after every launch */
+    (void)gv;
+#else
+    const int use_graph = e->stream != NULL && gv && atoi(gv) == 1; /* opt-in until validated on a GPU */
+#endif
+    cudaGraphExec_t graphs[FKM_CU_MAX_BATCH + 1] = {0};
     while (it < max_iter) {
         const int nb = max_iter - it < batch ? max_iter - it : batch;
-        CU_RET(cudaEventRecord(e->ev[0], e->stream));
-        for (int q = 0; q < nb; q++) {
-            if ((s = fkm_cu_iteration(e, 1, pol, &stop, q)) != FKM_OK) return s;
-            CU_RET(cudaEventRecord(e->ev[q + 1], e->stream));
+        if (use_graph && !graphs[nb]) {
+            cudaGraph_t g = NULL;
+            cudaError_t cb = cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal);
+            if (cb != cudaSuccess) { s = fkm_cu_fail(cb, __FILE__, __LINE__, "cudaStreamBeginCapture"); break; }
+            e->capturing = 1;
+            s = enqueue_batch(e, nb, pol, &stop);
+            e->capturing = 0;
+            cudaError_t ce = cudaStreamEndCapture(e->stream, &g);
+            if (s == FKM_OK && ce == cudaSuccess) ce = cudaGraphInstantiate(&graphs[nb], g, 0);
+            if (g) (void)cudaGraphDestroy(g);
+            if (s == FKM_OK && ce != cudaSuccess) s = fkm_cu_fail(ce, __FILE__, __LINE__, "capturing the iterations");
+            if (s != FKM_OK) break;
         }
-        CU_RET(cudaMemcpyAsync(e->hslots, e->slots, sizeof(fkm_cu_stats) * (size_t)(nb * e->b),
-                               cudaMemcpyDeviceToHost, e->stream));
-        CU_RET(cudaStreamSynchronize(e->stream));
+        if (use_graph) {
+            cudaError_t ce = cudaGraphLaunch(graphs[nb], e->stream);
+            if (ce != cudaSuccess) { s = fkm_cu_fail(ce, __FILE__, __LINE__, "cudaGraphLaunch"); break; }
+        } else if ((s = enqueue_batch(e, nb, pol, &stop)) != FKM_OK) {
+            break;
+        }
+        cudaError_t ce = cudaStreamSynchronize(e->stream);
+        if (ce != cudaSuccess) { s = fkm_cu_fail(ce, __FILE__, __LINE__, "the iterations"); break; }
         int any = 0;
         for (int q = 0; q < nb; q++) {
             const fkm_cu_stats *h = e->hslots + (int64_t)q * e->b;
             float qms = 0.0f, ams = 0.0f;
-            CU_RET(cudaEventElapsedTime(&qms, e->ev[q], e->ev[q + 1]));
+            (void)cudaEventElapsedTime(&qms, e->ev[q], e->ev[q + 1]);
             if (e->prof) {
-                CU_RET(cudaEventElapsedTime(&ams, e->pev[2 * q], e->pev[2 * q + 1]));
+                (void)cudaEventElapsedTime(&ams, e->pev[2 * q], e->pev[2 * q + 1]);
                 e->ms_assign += ams;
             }
+            for (int g = 0; e->prof >= 2 && g < FKM_CU_NSTAGE; g++) {
+                float sms = 0.0f;
+                (void)cudaEventElapsedTime(&sms, e->sev[q][g], e->sev[q][g + 1]);
+                e->ms_stage[g] += sms;
+            }
+            (void)cudaGetLastError(); /* a failed timing query must not be reported by a later launch */
             if (ms) *ms += qms;
             for (int64_t p = 0; p < e->b; p++) {
                 if (!h[p].ran) continue;
@@ -215,5 +269,7 @@ fkm_status fkm_cu_run(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol, int 
         if (!left) break;
         batch = batch * 2 > FKM_CU_MAX_BATCH ? FKM_CU_MAX_BATCH : batch * 2;
     }
-    return FKM_OK;
+    for (int i = 0; i <= FKM_CU_MAX_BATCH; i++)
+        if (graphs[i]) (void)cudaGraphExecDestroy(graphs[i]);
+    return s;
 }

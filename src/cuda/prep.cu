@@ -6,42 +6,7 @@
 #include <cuda_fp16.h>
 #include <math.h>
 
-#include "cu_common.cuh"
-
-__device__ __forceinline__ float load_as_float(const void *p, int t, int64_t i) {
-    switch (t) {
-    case FKM_F32: return ((const float *)p)[i];
-    case FKM_F64: return (float)((const double *)p)[i];
-    case FKM_F16: return __half2float(((const __half *)p)[i]);
-    case FKM_BF16: return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
-    default: return (float)((const uint8_t *)p)[i];
-    }
-}
-
-/* Round v to the compute type and back (what the tensor cores will see). */
-__device__ __forceinline__ float round_ct(float v, int ct, int tf32) {
-    if (ct == FKM_CT_F16) return __half2float(__float2half_rn(v));
-    if (ct == FKM_CT_BF16) return __bfloat162float(__float2bfloat16_rn(v));
-    if (tf32) {
-        uint32_t r;
-        asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(v));
-        return __uint_as_float(r);
-    }
-    return v;
-}
-
-__device__ __forceinline__ void store_ct(void *p, int ct, int64_t i, float v) {
-    if (ct == FKM_CT_F16) ((__half *)p)[i] = __float2half_rn(v);
-    else if (ct == FKM_CT_BF16) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
-    else ((float *)p)[i] = v;
-}
-
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+#include "cu_device.cuh"
 
 /* Record the first bad element (lowest linear index wins): code 1 NaN, 2 Inf, 3 too large,
  * 4 all-zero row under cosine. */
@@ -115,31 +80,48 @@ fkm_status fkm_cu_prep_x(fkm_cu_engine *e, const void *src, fkm_dtype t, int nor
     return FKM_FAIL(FKM_ERR_BAD_INPUT, "data[%lld][%lld] is %s", (long long)i, (long long)j, what[h & 7]);
 }
 
-/* One warp per padded centroid row: c32 -> cc (rounded to the compute type), cterm. */
+/* One warp per padded centroid row: c32 -> cc (rounded to the compute type), cterm. With `tiled`
+ * (rows per tile, 128 or 64) the copy is stored as the wgmma kernels' shared-memory image: per tile
+ * and per 128-byte k-block, a block of rows with 16-byte chunk c of row r at chunk c ^ (r & 7). */
 __global__ void k_prep_c(const float *c32, int64_t b, int64_t k, int64_t d, int64_t kp, void *cc, int64_t dcp,
-                         int ct, int tf32, int l2, float *cterm) {
+                         int ct, int tf32, int l2, int tiled, float *cterm) {
     const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
-    const int lane = threadIdx.x & 31;
     if (row >= b * kp) return;
     const int64_t prob = row / kp, r = row - prob * kp;
-    const bool real = r < k;
-    const float *src = c32 + (prob * k + r) * d;
-    float s = 0.0f;
-    for (int64_t j = lane; j < dcp; j += 32) {
-        const float v = real && j < d ? round_ct(src[j], ct, tf32) : 0.0f;
-        store_ct(cc, ct, row * dcp + j, v);
-        s = fmaf(v, v, s);
-    }
-    s = warp_sum(s);
-    if (lane == 0) cterm[row] = !real ? __int_as_float(0x7f800000) : l2 ? s : 0.0f;
+    fkm_cc_row(r < k ? c32 + (prob * k + r) * d : NULL, prob, r, d, kp, cc, dcp, ct, tf32, l2, tiled, cterm);
 }
 
 fkm_status fkm_cu_prep_centroids(fkm_cu_engine *e) {
     const int64_t rows = e->b * e->kp;
     k_prep_c<<<(unsigned)((rows + 7) / 8), 256, 0, e->stream>>>(e->c32, e->b, e->k, e->d, e->kp, e->cc, e->dcp,
                                                                e->ctype, e->prec == FKM_PREC_TF32,
-                                                               e->metric == FKM_METRIC_L2, e->cterm);
+                                                               e->metric == FKM_METRIC_L2, e->cc_tiled, e->cterm);
     CU_LAUNCHED("centroid preparation kernel");
+    return FKM_OK;
+}
+
+/* All n x k distances (transform) for rows [row0, row0 + rows): fp32 dot products of the
+ * compute-type points and the centroids rounded as the assignment sees them. */
+__global__ void k_distances(const void *x, const float *c32, int ct, int tf32, int64_t dp, int64_t d, int64_t k,
+                            const float *xterm, const float *cterm, float alpha, int clamp, int64_t row0,
+                            int64_t rows, float *out) {
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t r = blockIdx.y + (int64_t)blockIdx.z * 65535;
+    if (c >= k || r >= rows) return;
+    const int64_t i = row0 + r;
+    const int t = ct == FKM_CT_F32 ? FKM_F32 : ct == FKM_CT_F16 ? FKM_F16 : FKM_BF16;
+    float dot = 0.0f;
+    for (int64_t j = 0; j < d; j++) dot = fmaf(load_as_float(x, t, i * dp + j), round_ct(c32[c * d + j], ct, tf32), dot);
+    const float v = xterm[i] + cterm[c] - alpha * dot;
+    out[r * k + c] = clamp && v < 0.0f ? 0.0f : v;
+}
+
+fkm_status fkm_cu_distances(fkm_cu_engine *e, float *out, int64_t row0, int64_t rows) {
+    dim3 g((unsigned)((e->k + 127) / 128), (unsigned)(rows < 65535 ? rows : 65535), (unsigned)((rows + 65534) / 65535));
+    k_distances<<<g, 128, 0, e->stream>>>(e->x, e->c32, e->ctype, e->prec == FKM_PREC_TF32, e->dp, e->d, e->k,
+                                          e->xterm, e->cterm, e->metric == FKM_METRIC_L2 ? 2.0f : 1.0f,
+                                          e->metric == FKM_METRIC_L2, row0, rows, out);
+    CU_LAUNCHED("distance kernel");
     return FKM_OK;
 }
 

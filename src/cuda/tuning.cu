@@ -2,8 +2,10 @@
 #include "tuning.cuh"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "../backend.h"
+#include "assign_wgmma_smem.h"
 
 const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG] = {
     /* bm   bn  wm wn stages xres */
@@ -13,48 +15,88 @@ const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG] = {
     {64, 128, 2, 2, 4, 1},  /* 3: small tiles, for few points per problem */
 };
 
-size_t fkm_cu_cfg_smem(const fkm_cu_cfg *c, int64_t dcp_bytes) {
+const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
+    {2, 4}, /* 0: 128 points, 4 stages (two blocks per SM at D = 128 fp16) */
+    {2, 8}, /* 1: 128 points, 8 stages */
+    {4, 4}, /* 2: 256 points (half the centroid traffic per flop), 4 stages */
+    {4, 6}, /* 3: 256 points, 6 stages */
+};
+
+const fkm_cu_wcfg fkm_cu_w2cfgs[FKM_CU_NW2CFG] = {
+    {3, 8}, /* 0: 192 points, 8 stages of 64 centroids x 128 bytes (13 warps: 128 registers each) */
+    {2, 8}, /* 1: 128 points (rows up to 512 bytes) */
+    {3, 12}, /* 2: 192 points, 12 stages */
+};
+
+int fkm_cu_kern_parts(int id) { return fkm_cu_kern_is_w2(id) ? 4 * fkm_cu_w2cfgs[fkm_cu_kern_cfg(id)].nwg : 1; }
+
+int fkm_cu_kern_bm(int id) {
+    if (id == FKM_KERN_SIMT) return 64;
+    if (fkm_cu_kern_is_w2(id)) return 64 * fkm_cu_w2cfgs[fkm_cu_kern_cfg(id)].nwg;
+    if (fkm_cu_kern_is_wg(id)) return 64 * fkm_cu_wcfgs[fkm_cu_kern_cfg(id)].nwg;
+    return fkm_cu_cfgs[fkm_cu_kern_cfg(id)].bm;
+}
+
+size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes) {
+    if (id == FKM_KERN_SIMT) return 0;
+    if (fkm_cu_kern_is_w2(id)) { /* k-blocks rounded up to 1, 2 or 4 (unrolled in the kernel) */
+        const fkm_cu_wcfg *w = &fkm_cu_w2cfgs[fkm_cu_kern_cfg(id)];
+        const int nkb = fkm_cu_w2_nkb(dcp_bytes);
+        return nkb > 4 ? SIZE_MAX : fkm_wg2_smem(w->nwg, w->stages, nkb);
+    }
+    if (fkm_cu_kern_is_wg(id)) {
+        const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
+        return fkm_wgmma_smem(w->nwg, w->stages, (int)(dcp_bytes / 128));
+    }
+    const fkm_cu_cfg *c = &fkm_cu_cfgs[fkm_cu_kern_cfg(id)];
     const size_t sp = 128 + 16; /* staged row pitch: one chunk + 16 bytes against bank conflicts */
     size_t s = (size_t)c->stages * (size_t)(c->xres ? c->bn : c->bn + c->bm) * sp;
     if (c->xres) s += (size_t)c->bm * (size_t)(dcp_bytes + 16);
     return s;
 }
 
-/* One row of a table: use `cfg` when the centroid pitch is at most max_dcp_bytes. */
+/* A table row: kernel family (0 mma.sync, 1 wgmma, 2 persistent wgmma), configuration, and the
+ * largest centroid pitch (bytes) it is meant for. Rows are tried in order. */
 typedef struct {
+    int wg, cfg;
     int64_t max_dcp_bytes;
-    int cfg;
 } rule;
 
-/* sm_90 (H100/H200: 227 KB shared memory per block) and sm_80 (A100: 163 KB). Rows are tried in
- * order; the first whose pitch bound holds and whose shared memory fits is taken. */
-static const rule sm90_rules[] = {{512, 0}, {1024, 0}, {INT64_MAX, 1}};
-static const rule sm80_rules[] = {{512, 0}, {INT64_MAX, 1}};
-static const rule fallback_rules[] = {{256, 3}, {INT64_MAX, 1}};
-
-static int pick(const rule *r, int nr, int smem_optin, int64_t dcp_bytes) {
-    for (int i = 0; i < nr; i++) {
-        if (dcp_bytes > r[i].max_dcp_bytes) continue;
-        if (fkm_cu_cfg_smem(&fkm_cu_cfgs[r[i].cfg], dcp_bytes) <= (size_t)smem_optin) return r[i].cfg;
-    }
-    return 1; /* streamed tiles: shared memory independent of D */
-}
+/* sm_90 (H100/H200, 227 KB of shared memory per block): wgmma while the point tile fits. */
+/* sm_90: the wgmma kernel validated on an H100 (128 points x 128 centroids, 4 stages). The
+ * 256-point configuration (cfg 2) measured 20% faster but has not had its correctness run yet,
+ * and the persistent kernel (assign_wg2.cuh) has not run on a GPU at all: both are reachable
+ * through FKM_CU_KERNEL only, until a gpu-check validates them. */
+static const rule sm90_rules[] = {{1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
+/* sm_80 (A100, 163 KB): resident point tile up to 512-byte rows, then streamed. */
+static const rule sm80_rules[] = {{0, 0, 512}, {0, 1, INT64_MAX}};
+static const rule fallback_rules[] = {{0, 3, 256}, {0, 1, INT64_MAX}};
 
 int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes) {
-    const char *force = getenv("FKM_CU_KERNEL");
-    if (force && *force) {
-        int id = atoi(force);
-        int want_op = prec == FKM_PREC_FP16 ? 0 : prec == FKM_PREC_BF16 ? 1 : prec == FKM_PREC_TF32 ? 2 : -1;
-        if (id == FKM_KERN_SIMT && want_op < 0) return id;
-        if (id > 0 && id <= 3 * FKM_CU_NCFG && fkm_cu_kern_op(id) == want_op &&
-            fkm_cu_cfg_smem(&fkm_cu_cfgs[fkm_cu_kern_cfg(id)], dcp_bytes) <= (size_t)smem_optin)
-            return id;
+    const int op = prec == FKM_PREC_FP16 ? 0 : prec == FKM_PREC_BF16 ? 1 : prec == FKM_PREC_TF32 ? 2 : -1;
+    const char *force = getenv("FKM_CU_KERNEL"); /* comma-separated ids: the first valid here wins */
+    for (const char *f = force; f && *f;) {
+        const int id = atoi(f);
+        const int ok = id == FKM_KERN_SIMT ? op < 0
+                       : id > 0 && id < FKM_KERN_COUNT && fkm_cu_kern_op(id) == op &&
+                             (!(fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_w2(id)) || cc_major == 9) &&
+                             fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin;
+        if (ok) return id;
+        f = strchr(f, ',');
+        if (f) f++;
     }
-    if (prec == FKM_PREC_EXACT || cc_major < 8) return FKM_KERN_SIMT;
-    const int op = prec == FKM_PREC_FP16 ? 0 : prec == FKM_PREC_BF16 ? 1 : 2;
-    int cfg;
-    if (cc_major >= 9) cfg = pick(sm90_rules, 3, smem_optin, dcp_bytes);
-    else if (cc_major == 8) cfg = pick(sm80_rules, 2, smem_optin, dcp_bytes);
-    else cfg = pick(fallback_rules, 2, smem_optin, dcp_bytes);
-    return fkm_cu_kern_id(op, cfg);
+    if (op < 0 || cc_major < 8) return FKM_KERN_SIMT;
+    const char *arch = getenv("FKM_CU_ARCH"); /* e.g. 80: use an older table (tests, kernel lab) */
+    if (arch && *arch && atoi(arch) / 10 >= 8 && atoi(arch) / 10 < cc_major) cc_major = atoi(arch) / 10;
+    const rule *r = cc_major == 9 ? sm90_rules : cc_major == 8 ? sm80_rules : fallback_rules;
+    const int nr = cc_major == 9 ? 4 : 2;
+    for (int i = 0; i < nr; i++) {
+        if (dcp_bytes > r[i].max_dcp_bytes) continue;
+        const int id = r[i].wg == 2   ? FKM_KERN_W2_BASE + op * FKM_CU_NW2CFG + r[i].cfg
+                       : r[i].wg == 1 ? FKM_KERN_WG_BASE + op * FKM_CU_NWCFG + r[i].cfg
+                                      : 1 + op * FKM_CU_NCFG + r[i].cfg;
+        if (r[i].wg && cc_major != 9) continue; /* wgmma exists on sm_90a only */
+        if (fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin) return id;
+    }
+    return 1 + op * FKM_CU_NCFG + 1; /* streamed tiles: shared memory independent of D */
 }

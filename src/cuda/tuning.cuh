@@ -1,15 +1,16 @@
 /* tuning.cuh -- assignment kernel configurations and the per-architecture choice (tuning is data).
  *
- * A kernel id names a precision path and a tile configuration. The tables in tuning.cu say, per
- * architecture family (sm_90, sm_80, fallback), which configuration to use for a compute type
- * and a padded dimension; the chooser then checks the shared-memory need against the device and
- * steps down to the next configuration that fits. */
+ * A kernel id names a family (SIMT fp32, mma.sync tensor cores, Hopper wgmma), a precision path
+ * and a tile configuration. The tables in tuning.cu say, per architecture (sm_90, sm_80,
+ * fallback), which configurations to try, in order, for a compute type and a padded dimension;
+ * the chooser takes the first whose shared memory fits the device. */
 #ifndef FKM_CU_TUNING_CUH
 #define FKM_CU_TUNING_CUH
 
+#include <stddef.h>
 #include <stdint.h>
 
-/* Tensor-core tile configurations (see assign.cu). BKB = 128 bytes per pipeline chunk. */
+/* mma.sync tile configurations (assign_mma.cuh). Rows are 128-byte chunks. */
 typedef struct {
     int bm, bn;      /* points x centroids per block tile */
     int wm, wn;      /* warps along points x along centroids */
@@ -17,24 +18,57 @@ typedef struct {
     int xres;        /* 1: the point tile stays in shared memory for the whole D */
 } fkm_cu_cfg;
 
-enum { FKM_CU_NCFG = 4 };
+/* wgmma configurations (assign_wgmma.cuh): consumer warpgroups (64 points each) and stages. */
+typedef struct {
+    int nwg, stages;
+} fkm_cu_wcfg;
+
+enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 4, FKM_CU_NW2CFG = 3 };
 extern const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG];
+extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
+extern const fkm_cu_wcfg fkm_cu_w2cfgs[FKM_CU_NW2CFG];
 
-/* Kernel ids: 0 = SIMT fp32 (exact); 1 + op * NCFG + cfg for tensor cores with
+/* Kernel ids: 0 SIMT fp32 (exact); 1 + op * NCFG + cfg mma.sync; WG_BASE + op * NWCFG + wcfg
+ * wgmma (assign_wgmma.cuh); W2_BASE + op * NW2CFG + cfg persistent wgmma (assign_wg2.cuh);
  * op 0 = fp16, 1 = bf16, 2 = tf32. */
-enum { FKM_KERN_SIMT = 0 };
-static inline int fkm_cu_kern_id(int op, int cfg) { return 1 + op * FKM_CU_NCFG + cfg; }
-static inline int fkm_cu_kern_op(int id) { return (id - 1) / FKM_CU_NCFG; }
-static inline int fkm_cu_kern_cfg(int id) { return (id - 1) % FKM_CU_NCFG; }
+enum {
+    FKM_KERN_SIMT = 0,
+    FKM_KERN_WG_BASE = 1 + 3 * FKM_CU_NCFG,
+    FKM_KERN_W2_BASE = FKM_KERN_WG_BASE + 3 * FKM_CU_NWCFG,
+    FKM_KERN_COUNT = FKM_KERN_W2_BASE + 3 * FKM_CU_NW2CFG
+};
+static inline int fkm_cu_kern_is_w2(int id) { return id >= FKM_KERN_W2_BASE; }
+static inline int fkm_cu_kern_is_wg(int id) { return id >= FKM_KERN_WG_BASE && id < FKM_KERN_W2_BASE; }
+static inline int fkm_cu_kern_op(int id) {
+    return fkm_cu_kern_is_w2(id)   ? (id - FKM_KERN_W2_BASE) / FKM_CU_NW2CFG
+           : fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) / FKM_CU_NWCFG
+                                   : (id - 1) / FKM_CU_NCFG;
+}
+static inline int fkm_cu_kern_cfg(int id) {
+    return fkm_cu_kern_is_w2(id)   ? (id - FKM_KERN_W2_BASE) % FKM_CU_NW2CFG
+           : fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) % FKM_CU_NWCFG
+                                   : (id - 1) % FKM_CU_NCFG;
+}
+/* Rows per tile of the pre-swizzled centroid copy (0: plain padded rows). */
+static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_w2(id) ? 64 : fkm_cu_kern_is_wg(id) ? 128 : 0; }
+/* Inertia partials per point tile (the persistent kernel writes one per consumer warp). */
+int fkm_cu_kern_parts(int id);
 
-/* Points per block tile of a kernel id (the SIMT kernel's tile is 64). */
-static inline int fkm_cu_kern_bm(int id) { return id == FKM_KERN_SIMT ? 64 : fkm_cu_cfgs[fkm_cu_kern_cfg(id)].bm; }
+/* 128-byte k-blocks of the persistent wgmma kernel for a row of dcp_bytes: a power of two. */
+static inline int fkm_cu_w2_nkb(int64_t dcp_bytes) {
+    int n = 1;
+    while ((int64_t)n * 128 < dcp_bytes) n *= 2;
+    return n;
+}
 
-/* Dynamic shared memory bytes a configuration needs for a centroid pitch of dcp_bytes. */
-size_t fkm_cu_cfg_smem(const fkm_cu_cfg *c, int64_t dcp_bytes);
+/* Points per block tile of a kernel id. */
+int fkm_cu_kern_bm(int id);
+/* Dynamic shared memory a kernel needs for a centroid pitch of dcp_bytes (0 for SIMT). */
+size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes);
 
 /* Pick the kernel for a device (compute capability major, opt-in shared memory per block),
  * a precision (FKM_PREC_*, resolved) and the centroid pitch in bytes. FKM_CU_KERNEL in the
- * environment (a kernel id) overrides the choice, for the kernel lab and benchmarks. */
+ * environment (a kernel id) overrides the choice when it is valid here (kernel lab, benchmarks);
+ * FKM_CU_ARCH=80 makes a newer GPU use the sm_80 table (tests of the mma.sync kernels). */
 int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes);
 #endif

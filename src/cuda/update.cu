@@ -18,7 +18,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include "cu_common.cuh"
+#include "cu_device.cuh"
 
 #define UPD_SLICE 128 /* features per lane group pass: 32 lanes x 4 */
 
@@ -78,7 +78,7 @@ __device__ void block_argmax(float &v, int64_t &i, float *shv, int64_t *shi) {
 }
 
 struct policy_args {
-    int64_t n, k, tiles;
+    int64_t n, k, tiles, parts;
     const double *tile_inertia;
     int32_t *counts, *labels;
     uint32_t *keys;
@@ -98,7 +98,8 @@ __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
     if (a.done && a.done[prob]) return;
     const int tid = threadIdx.x;
     double s = 0.0;
-    for (int64_t t = tid; t < a.tiles; t += blockDim.x) s += a.tile_inertia[prob * a.tiles + t];
+    const int64_t parts = a.tiles * a.parts; /* the problem's partials, contiguous, summed in a fixed tree */
+    for (int64_t t = tid; t < parts; t += blockDim.x) s += a.tile_inertia[prob * parts + t];
     s = block_sum_d(s, shd);
     int32_t *cnt = a.counts + prob * a.k;
     double e = 0.0;
@@ -204,7 +205,8 @@ __device__ __forceinline__ void flush_run(const chunk_args &a, int64_t chunk, in
 /* One warp per chunk of sorted points; blockIdx.y selects R * 128 features. */
 template <int CT, int R>
 __global__ void __launch_bounds__(256) k_chunks(const chunk_args a) {
-    constexpr int P = FKM_CU_UPD_P, Q = P / 32, U = 4;
+    /* U rows in flight per warp: 16 x 16-byte loads per lane at most (latency-bound otherwise) */
+    constexpr int P = FKM_CU_UPD_P, Q = P / 32, U = R >= 8 ? 2 : 16 / R;
     const int lane = threadIdx.x & 31;
     const int64_t chunk = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
     if (chunk >= a.nchunks) return;
@@ -310,7 +312,7 @@ __global__ void k_post(int64_t b, int64_t k, int64_t d, const float *cnew, float
     if (cosine) {
         double n2 = 0.0;
         for (int64_t j = lane; j < d; j += 32) n2 += (double)src[j] * src[j];
-        n2 = wsum(n2);
+        n2 = warp_sum(n2);
         if (n2 == 0.0) return; /* antipodal points cancel: keep the previous direction */
         inv = 1.0 / sqrt(n2);
     }
@@ -321,8 +323,74 @@ __global__ void k_post(int64_t b, int64_t k, int64_t d, const float *cnew, float
         m += t * t;
         dst[j] = v;
     }
-    m = wsum(m);
+    m = warp_sum(m);
     if (lane == 0) atomicMax(&cur[key / k].shift2, (unsigned long long)__double_as_longlong(m));
+}
+
+/* FKM_CU_FUSED=1 (experimental, not yet run on a GPU): the three steps above and the centroid
+ * copy in one launch. One warp per cluster: the new centroid (a segment inside one chunk was finished by k_chunks;
+ * one crossing chunk edges adds its partials in chunk order here), cosine re-normalisation (a
+ * zero sum keeps the old direction), the squared shift into the problem's maximum, the float32
+ * master copy and the compute-type row for the next assignment. */
+struct cent_args {
+    int64_t b, k, d, dp, kp, dcp;
+    const float *part;
+    const double *partw;
+    const int32_t *seg_start, *counts, *done;
+    int32_t *upd;
+    float *cnew, *c32, *cterm;
+    void *cc;
+    int cosine, ct, tf32, l2, tiled;
+    fkm_cu_stats *cur;
+};
+
+__global__ void k_centroids(const cent_args a) {
+    const int64_t key = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (key >= a.b * a.k) return;
+    int u = a.upd[key];
+    __syncwarp();
+    if (lane == 0) a.upd[key] = 0;
+    const int64_t prob = key / a.k;
+    if (a.done[prob]) return;
+    float *src = a.cnew + key * a.d;
+    const int64_t cnt = a.counts[key];
+    if (!u && cnt > 0) {
+        const int64_t s = a.seg_start[key], c0 = s / FKM_CU_UPD_P, c1 = (s + cnt - 1) / FKM_CU_UPD_P;
+        if (c0 != c1) {
+            double ws = 0.0;
+            for (int64_t c = c0; c <= c1; c++) ws += a.partw[c * 2 + (c == c0 && s != c0 * FKM_CU_UPD_P)];
+            if (ws > 0.0) {
+                for (int64_t j = lane; j < a.d; j += 32) {
+                    double acc = 0.0;
+                    for (int64_t c = c0; c <= c1; c++) acc += a.part[(c * 2 + (c == c0 && s != c0 * FKM_CU_UPD_P)) * a.dp + j];
+                    src[j] = (float)(acc / ws);
+                }
+                u = 1;
+            }
+        }
+    }
+    if (!u) return;
+    float *dst = a.c32 + key * a.d;
+    double inv = 1.0;
+    if (a.cosine) {
+        double n2 = 0.0;
+        for (int64_t j = lane; j < a.d; j += 32) n2 += (double)src[j] * src[j];
+        n2 = warp_sum(n2);
+        if (n2 == 0.0) return; /* antipodal points cancel: keep the previous direction */
+        inv = 1.0 / sqrt(n2);
+    }
+    double m = 0.0;
+    for (int64_t j = lane; j < a.d; j += 32) {
+        const float v = a.cosine ? (float)(src[j] * inv) : src[j];
+        const double t = (double)v - dst[j];
+        m += t * t;
+        dst[j] = v;
+    }
+    m = warp_sum(m);
+    if (lane == 0) atomicMax(&a.cur[prob].shift2, (unsigned long long)__double_as_longlong(m));
+    __syncwarp();
+    fkm_cc_row(dst, prob, key - prob * a.k, a.d, a.kp, a.cc, a.dcp, a.ct, a.tf32, a.l2, a.tiled, a.cterm);
 }
 
 __global__ void k_stop(int64_t b, fkm_cu_stop stop, const double *var, int32_t *done, int32_t *iters,
@@ -363,11 +431,17 @@ static chunk_fn pick_chunks(int r) {
     return r == 1 ? k_chunks<CT, 1> : r == 2 ? k_chunks<CT, 2> : r == 4 ? k_chunks<CT, 4> : k_chunks<CT, 8>;
 }
 
-static fkm_status run_update(fkm_cu_engine *e) {
+#define MARK(g)                                                                        \
+    do {                                                                               \
+        if (e->prof >= 2 && slot >= 0) CU_RET(fkm_cu_record(e, e->sev[slot][g])); \
+    } while (0)
+
+static fkm_status run_update(fkm_cu_engine *e, int slot) {
     const int64_t items = e->b * e->n;
     size_t bytes = e->cub_bytes;
     CU_RET(cub::DeviceRadixSort::SortPairs(e->cub_tmp, bytes, e->keys, e->keys_sorted, e->iota, e->perm, (int)items, 0,
                                            e->keybits, e->stream));
+    MARK(4);
     chunk_args a = {(const char *)e->x, e->dp, e->d, e->k, items, e->nchunks, e->w, e->keys_sorted, e->perm,
                     e->cnew, e->part, e->partw, e->seg_start, e->upd};
     /* Lanes take 4 features each; R groups of 128 per pass, more features -> more slices. */
@@ -378,39 +452,55 @@ static fkm_status run_update(fkm_cu_engine *e) {
                                                 : pick_chunks<FKM_CT_BF16>(r);
     f<<<dim3((unsigned)((e->nchunks + 7) / 8), (unsigned)slices), 256, 0, e->stream>>>(a);
     CU_LAUNCHED("update chunk kernel");
-    const unsigned kblocks = (unsigned)((e->b * e->k + 7) / 8);
-    k_finalize<<<dim3(kblocks, (unsigned)slices), 256, 0, e->stream>>>(a, e->b, e->counts, e->done,
-                                                                       (int)(r * UPD_SLICE));
-    CU_LAUNCHED("update finalize kernel");
-    k_post<<<kblocks, 256, 0, e->stream>>>(e->b, e->k, e->d, e->cnew, e->c32, e->upd, e->done,
-                                            e->metric == FKM_METRIC_COSINE, e->cur);
-    CU_LAUNCHED("update post kernel");
-    return fkm_cu_prep_centroids(e);
+    MARK(5);
+    if (!e->fused) { /* the path validated on a GPU: finalize, post, compute-type copy */
+        const unsigned kblocks = (unsigned)((e->b * e->k + 7) / 8);
+        k_finalize<<<dim3(kblocks, (unsigned)slices), 256, 0, e->stream>>>(a, e->b, e->counts, e->done,
+                                                                           (int)(r * UPD_SLICE));
+        CU_LAUNCHED("update finalize kernel");
+        k_post<<<kblocks, 256, 0, e->stream>>>(e->b, e->k, e->d, e->cnew, e->c32, e->upd, e->done,
+                                                e->metric == FKM_METRIC_COSINE, e->cur);
+        CU_LAUNCHED("update post kernel");
+        return fkm_cu_prep_centroids(e);
+    }
+    cent_args c = {e->b, e->k, e->d, e->dp, e->kp, e->dcp, e->part, e->partw, e->seg_start, e->counts, e->done,
+                   e->upd, e->cnew, e->c32, e->cterm, e->cc, e->metric == FKM_METRIC_COSINE, e->ctype,
+                   e->prec == FKM_PREC_TF32, e->metric == FKM_METRIC_L2, e->cc_tiled, e->cur};
+    k_centroids<<<(unsigned)((e->b * e->k + 7) / 8), 256, 0, e->stream>>>(c);
+    CU_LAUNCHED("centroid kernel");
+    return FKM_OK;
 }
 
 fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, const fkm_cu_stop *stop, int slot) {
     const unsigned pb = (unsigned)((e->b + 255) / 256);
+    MARK(0);
     k_begin<<<pb, 256, 0, e->stream>>>(e->b, e->done, e->cur);
     CU_LAUNCHED("iteration setup kernel");
     CU_RET(cudaMemsetAsync(e->counts, 0, (size_t)(e->b * e->k) * sizeof(int32_t), e->stream));
-    if (e->prof) CU_RET(cudaEventRecord(e->pev[2 * slot], e->stream));
+    MARK(1);
+    if (e->prof) CU_RET(fkm_cu_record(e, e->pev[2 * slot]));
     fkm_status st = fkm_cu_assign(e, 2);
     if (st != FKM_OK) return st;
-    if (e->prof) CU_RET(cudaEventRecord(e->pev[2 * slot + 1], e->stream));
-    policy_args pa = {e->n, e->k, e->tiles, e->tile_inertia, e->counts, e->labels, e->keys, e->best, e->done, e->cur,
+    if (e->prof) CU_RET(fkm_cu_record(e, e->pev[2 * slot + 1]));
+    MARK(2);
+    policy_args pa = {e->n, e->k, e->tiles, e->tile_parts, e->tile_inertia, e->counts, e->labels, e->keys, e->best, e->done, e->cur,
                       update, pol == FKM_EMPTY_FARTHEST};
     k_policy<<<(unsigned)e->b, 1024, 0, e->stream>>>(pa);
     CU_LAUNCHED("empty-cluster kernel");
-    if (update && (st = run_update(e)) != FKM_OK) return st;
+    MARK(3);
+    if (update && (st = run_update(e, slot)) != FKM_OK) return st;
+    if (!update) { MARK(4); MARK(5); }
+    MARK(6);
     k_stop<<<pb, 256, 0, e->stream>>>(e->b, *stop, e->var, e->done, e->iters, e->prev_inertia, e->cur,
                                       e->slots + (int64_t)slot * e->b);
     CU_LAUNCHED("stop-rule kernel");
+    MARK(7);
     return FKM_OK;
 }
 
 /* Inertia of the last assignment (no update): tile partials in a fixed order. */
 fkm_status fkm_cu_inertia(fkm_cu_engine *e) {
-    policy_args pa = {e->n, e->k, e->tiles, e->tile_inertia, e->counts, e->labels, e->keys, e->best, NULL, e->cur,
+    policy_args pa = {e->n, e->k, e->tiles, e->tile_parts, e->tile_inertia, e->counts, e->labels, e->keys, e->best, NULL, e->cur,
                       0, 0};
     k_policy<<<(unsigned)e->b, 1024, 0, e->stream>>>(pa);
     CU_LAUNCHED("inertia kernel");

@@ -1,0 +1,227 @@
+/* assign_wgmma.cuh -- fused distance + argmin on Hopper (sm_90a): warpgroup MMA (wgmma) with a
+ * bulk-copy producer warp and mbarrier-synchronised stages.
+ *
+ * Block = NWG consumer warpgroups (64 points each, BM = 64 * NWG) + 1 producer warp.
+ *   - The point tile is loaded once (cp.async, all threads) into shared memory in the 128-byte
+ *     swizzled K-major layout that wgmma descriptors address: [k-block][BM rows][128 bytes],
+ *     16-byte chunk c of row r stored at chunk c ^ (r & 7).
+ *   - The centroid copy in global memory is already stored tile by tile in that exact image
+ *     (prep.cu writes it so): one 16 KB block per (centroid tile of 128, 128-byte k-block). The
+ *     producer's lane 0 moves each block with one cp.async.bulk that completes on the stage's
+ *     "full" mbarrier; consumers release a stage on its "empty" mbarrier once their wgmma that
+ *     read it has finished.
+ *   - Each consumer warpgroup accumulates 64 x 128 scores in fp32 registers over D with
+ *     m64n128k16 (fp16/bf16) or m64n128k8 (tf32) and folds each finished tile into a running
+ *     argmin (ties to the lowest index). Warpgroups run independently (no block barrier in the
+ *     loop), so one's argmin overlaps the others' matrix work.
+ * Included by assign.cu only. The body compiles to a trap for other targets; the chooser only
+ * picks it on compute capability 9.0. */
+#ifndef FKM_CU_ASSIGN_WGMMA_CUH
+#define FKM_CU_ASSIGN_WGMMA_CUH
+
+#include "assign_epi.cuh"
+#include "assign_wgmma_smem.h"
+
+#define WG_BN 128           /* centroids per tile */
+#define WG_KB 128           /* bytes per k-block row */
+#define WG_TILE (WG_BN * WG_KB) /* bytes per staged centroid block */
+
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define FKM_WGMMA_OK 1
+#endif
+
+__device__ __forceinline__ uint32_t wg_smem(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
+    /* start address, leading byte offset 16 (unused for swizzled K-major), stride byte offset
+     * 1024 (8 rows x 128 bytes), 128-byte swizzle */
+    return (uint64_t)((saddr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) |
+           ((uint64_t)1 << 62);
+}
+
+#ifdef FKM_WGMMA_OK
+__device__ __forceinline__ void mbar_init(uint64_t *b, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(wg_smem(b)), "r"(count));
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t *b) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(wg_smem(b)) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t *b, uint32_t bytes) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.expect_tx.shared::cta.b64 st, [%0], %1;\n}\n" ::"r"(wg_smem(b)),
+                 "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *b, uint32_t parity) {
+    asm volatile(
+        "{\n.reg .pred p;\nWAIT_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+        "@!p bra WAIT_%=;\n}\n" ::"r"(wg_smem(b)),
+        "r"(parity)
+        : "memory");
+}
+__device__ __forceinline__ void bulk_g2s(void *dst, const void *src, uint32_t bytes, uint64_t *bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                     wg_smem(dst)),
+                 "l"(src), "r"(bytes), "r"(wg_smem(bar))
+                 : "memory");
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+__device__ __forceinline__ void reg_fence(float &r) { asm volatile("" : "+f"(r)::"memory"); }
+
+#define WG_D8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define WG_OUTS WG_D8(0), WG_D8(8), WG_D8(16), WG_D8(24), WG_D8(32), WG_D8(40), WG_D8(48), WG_D8(56)
+#define WG_REGS                                                                                              \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, " \
+    "%23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, "   \
+    "%44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+
+/* d (+)= A * B^T for 64 x 128 over one 32-byte k step; scale_d = 0 overwrites d. */
+template <int OP>
+__device__ __forceinline__ void wgmma_step(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+    if (OP == 0)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " WG_REGS ", %64, %65, p, 1, 1, 0, 0;\n}\n"
+                     : WG_OUTS
+                     : "l"(da), "l"(db), "r"(scale_d));
+    else if (OP == 1)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WG_REGS ", %64, %65, p, 1, 1, 0, 0;\n}\n"
+                     : WG_OUTS
+                     : "l"(da), "l"(db), "r"(scale_d));
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 " WG_REGS ", %64, %65, p, 1, 1;\n}\n"
+                     : WG_OUTS
+                     : "l"(da), "l"(db), "r"(scale_d));
+}
+#endif
+
+template <int NWG, int STAGES, int OP>
+__global__ void __launch_bounds__(NWG * 128 + 32, 1) fkm_assign_wgmma(const fkm_cu_assign_args a) {
+#ifdef FKM_WGMMA_OK
+    constexpr int BM = 64 * NWG, NT = NWG * 128 + 32, PW = NWG * 4; /* producer warp index */
+    extern __shared__ char smem_raw[];
+    char *smem = (char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+    const int nkb = a.nkc;                       /* 128-byte k-blocks per row */
+    char *xs = smem;                             /* [nkb][BM][128] swizzled */
+    char *cs = xs + (size_t)BM * nkb * WG_KB;    /* [STAGES][16 KB] */
+    uint64_t *full = (uint64_t *)(cs + (size_t)STAGES * WG_TILE), *empty = full + STAGES;
+
+    const int64_t tile = blockIdx.x;
+    const int64_t prob = tile / a.tiles;
+    const int64_t row0 = (tile - prob * a.tiles) * BM;
+    if (a.done && a.done[prob]) return;
+    const int rows = (int)min((int64_t)BM, a.n - row0);
+    const char *xg = a.x + (prob * a.n + row0) * a.x_pitch;
+    const int tid = threadIdx.x, lane = tid & 31;
+    const int warp = __shfl_sync(0xffffffffu, tid >> 5, 0); /* warp-uniform for the compiler */
+
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; s++) {
+            mbar_init(&full[s], 1);
+            mbar_init(&empty[s], NWG * 4);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    /* Point tile: every thread, 16-byte pieces into their swizzled places. */
+    for (int v = tid; v < BM * nkb * 8; v += NT) {
+        const int kb = v / (BM * 8), rem = v - kb * BM * 8, r = rem >> 3, c = rem & 7;
+        const int cb = kb * WG_KB + c * 16;
+        const bool ok = r < rows && cb < a.x_bytes;
+        char *dst = xs + ((size_t)kb * BM + r) * WG_KB + ((c ^ (r & 7)) << 4);
+        const void *src = ok ? (const void *)(xg + (int64_t)r * a.x_pitch + cb) : (const void *)a.x;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(wg_smem(dst)), "l"(src), "r"(ok ? 16 : 0));
+    }
+    asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::: "memory");
+    if (OP == 2) { /* tf32: round the resident tile to nearest once (after every thread's copies landed) */
+        __syncthreads();
+        for (int v = tid; v < BM * nkb * 32; v += NT) {
+            uint32_t *p = (uint32_t *)xs + v, r;
+            asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(__uint_as_float(*p)));
+            *p = r;
+        }
+    }
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* generic writes -> wgmma reads */
+    __syncthreads();
+
+    const int T = a.nct * nkb;
+    const char *cg = a.c + (size_t)prob * (size_t)(a.kp / WG_BN) * nkb * WG_TILE;
+    float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
+    int bi[2] = {0, 0};
+    const int wg = warp >> 2;
+    if (warp == PW) {
+        if (lane == 0)
+            for (int t = 0; t < T; t++) {
+                const int s = t % STAGES;
+                if (t >= STAGES) mbar_wait(&empty[s], ((t / STAGES) + 1) & 1);
+                mbar_expect_tx(&full[s], WG_TILE);
+                bulk_g2s(cs + (size_t)s * WG_TILE, cg + (size_t)t * WG_TILE, WG_TILE, &full[s]);
+            }
+        __syncwarp();
+    } else {
+        float d[64];
+#pragma unroll
+        for (int i = 0; i < 64; i++) d[i] = 0.0f;
+        const uint32_t xa = wg_smem(xs) + wg * 64 * WG_KB;
+        const float *ctg = a.cterm + prob * a.kp;
+        for (int t = 0; t < T; t++) {
+            const int s = t % STAGES, j = t / nkb, kb = t - j * nkb;
+            mbar_wait(&full[s], (t / STAGES) & 1);
+            const uint32_t ca = wg_smem(cs + (size_t)s * WG_TILE), xk = xa + kb * (BM * WG_KB);
+            wg_fence();
+#pragma unroll
+            for (int ks = 0; ks < WG_KB / 32; ks++)
+                wgmma_step<OP>(d, wg_desc(xk + ks * 32), wg_desc(ca + ks * 32), kb > 0 || ks > 0);
+            wg_commit();
+            /* Release each stage exactly once, after the group that read it has completed. */
+            if (kb == nkb - 1) {
+                wg_wait<0>();
+#pragma unroll
+                for (int i = 0; i < 64; i++) reg_fence(d[i]);
+                if (lane == 0) {
+                    if (kb > 0) mbar_arrive(&empty[(t - 1) % STAGES]);
+                    mbar_arrive(&empty[s]);
+                }
+                /* fold the finished 64 x 128 tile into the running argmin */
+#pragma unroll
+                for (int q = 0; q < 16; q++) {
+                    const int col = j * WG_BN + q * 8 + 2 * (lane & 3);
+                    const float2 ct = *reinterpret_cast<const float2 *>(ctg + col);
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        const float s0 = fmaf(-a.alpha, d[4 * q + 2 * h], ct.x);
+                        const float s1 = fmaf(-a.alpha, d[4 * q + 2 * h + 1], ct.y);
+                        if (s0 < bv[h]) { bv[h] = s0; bi[h] = col; }
+                        if (s1 < bv[h]) { bv[h] = s1; bi[h] = col + 1; }
+                    }
+                }
+            } else {
+                wg_wait<1>(); /* the previous k-block's group is done (same tile: not yet released) */
+                if (kb > 0 && lane == 0) mbar_arrive(&empty[(t - 1) % STAGES]);
+            }
+        }
+    }
+    /* Row results: lanes of a quad share a row; warp w of warpgroup g holds rows 64g + 16w + {0..15}. */
+#pragma unroll
+    for (int h = 0; h < 2; h++) fkm_lane_argmin<1, 2>(bv[h], bi[h]);
+    __syncthreads(); /* every stage consumed: the buffers are free */
+    float *rv = reinterpret_cast<float *>(cs);
+    int *ri = reinterpret_cast<int *>(cs + BM * sizeof(float));
+    if (warp < PW && (lane & 3) == 0) {
+        const int r = (warp >> 2) * 64 + (warp & 3) * 16 + (lane >> 2);
+        rv[r] = bv[0]; ri[r] = bi[0];
+        rv[r + 8] = bv[1]; ri[r + 8] = bi[1];
+    }
+    __syncthreads();
+    const float v = tid < BM ? rv[tid] : 0.0f;
+    const int lab = tid < BM ? ri[tid] : 0;
+    __syncthreads();
+    fkm_write_rows<BM>(a, prob, row0, rows, v, lab, reinterpret_cast<double *>(cs));
+#else
+    __trap();
+#endif
+}
+#endif
