@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# install.sh BUILD_DIR -- `cmake --install` into a temporary prefix, then build and run a small
+# consumer through pkg-config and through the CMake package (find_package(flashkmeans)).
+set -euo pipefail
+build=$(realpath "$1")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+cat > "$tmp/t.c" <<'C'
+#include <flashkmeans.h>
+#include <stdio.h>
+int main(void) {
+    float x[8] = {0, 0, 0, 1, 5, 5, 5, 6};
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = 2; p.device = FKM_DEVICE_CPU; p.init = FKM_INIT_RANDOM;
+    fkm_matrix m = {x, FKM_F32, 4, 2, NULL};
+    fkm_result r;
+    if (fkm_fit(&p, &m, &r) != FKM_OK) { printf("fit failed: %s\n", fkm_last_error()); return 1; }
+    int ok = r.inertia == 1.0 && r.labels[0] == r.labels[1] && r.labels[2] == r.labels[3] && r.labels[0] != r.labels[2];
+    printf("inertia %g\n", r.inertia);
+    fkm_result_free(&r);
+    return ok ? 0 : 1;
+}
+C
+pass=0 fail=0
+check() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
+if command -v pkg-config >/dev/null; then
+    check cc "$tmp/t.c" $(pkg-config --cflags --libs flashkmeans) -o "$tmp/t_pc"
+    check env LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/t_pc"
+fi
+mkdir -p "$tmp/cm"
+printf 'cmake_minimum_required(VERSION 3.18)\nproject(t C)\nfind_package(flashkmeans REQUIRED)\nadd_executable(t %s)\ntarget_link_libraries(t flashkmeans::flashkmeans)\n' "$tmp/t.c" > "$tmp/cm/CMakeLists.txt"
+check cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release
+check cmake --build "$tmp/cm/b"
+check env LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/cm/b/t"
+check test -x "$tmp/prefix/bin/flashkmeans"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
