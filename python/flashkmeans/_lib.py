@@ -207,6 +207,7 @@ class fkm_cuda_fit_info(ctypes.Structure):
         ("ms_assign", ctypes.c_double),
         ("kernel", ctypes.c_char_p),
         ("precision", c_enum),
+        ("ms_stage", ctypes.c_double * 7),
     ]
 
 
