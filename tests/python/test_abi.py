@@ -82,7 +82,7 @@ def test_struct_fields_complete(repo):
             if decl:  # "int64_t n, d" -> n, d ; "const float *weights" -> weights
                 parts = decl.split(",")
                 names = [parts[0].replace("*", " ").split()[-1]] + parts[1:]
-                fields += [re.sub(r"[\s*]", "", v) for v in names]
+                fields += [re.sub(r"[\s*]|\[.*?\]", "", v) for v in names]
         assert fields == [f for f, _ in getattr(_lib, name)._fields_], name
 
 
