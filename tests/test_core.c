@@ -128,7 +128,46 @@ static void test_predict_score(void) {
     free(x64); free(c64); free(x32); free(c32);
 }
 
+/* Points within 0.01 of centres 1000 away from the origin: the fp32 expansion cancels almost all
+ * digits of |x-c|^2, yet the reported inertia and distances must be within 1e-6 of float64. */
+static void test_inertia_far_from_origin(void) {
+    const int64_t n = 4000, d = 16, k = 4;
+    float *x = malloc((size_t)(n * d) * sizeof(float));
+    uint64_t s = 99;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) x[i * d + j] = (float)(1000.0 + 50.0 * (double)(i % k) + 0.01 * gen_normal(&s));
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = k; p.device = FKM_DEVICE_CPU; p.seed = 3;
+    fkm_matrix m = {x, FKM_F32, n, d, NULL};
+    fkm_result r;
+    if (fkm_fit(&p, &m, &r) != FKM_OK) { CHECK(0, "fit: %s", fkm_last_error()); free(x); return; }
+    double exact = 0;
+    float *dist = malloc((size_t)n * sizeof(float));
+    int32_t *lab = malloc((size_t)n * sizeof(int32_t));
+    CHECK(fkm_predict(&p, &m, r.centroids, k, lab, dist) == FKM_OK, "predict: %s", fkm_last_error());
+    double maxrel = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double di = 0;
+        for (int64_t j = 0; j < d; j++) {
+            double t = (double)x[i * d + j] - r.centroids[(int64_t)r.labels[i] * d + j];
+            di += t * t;
+        }
+        exact += di;
+        maxrel = fmax(maxrel, fabs(dist[i] - di) / (di + 1e-30));
+    }
+    CHECK(fabs(r.inertia - exact) <= 1e-6 * exact, "inertia %.10g vs float64 %.10g (rel %.2g)", r.inertia, exact,
+          fabs(r.inertia - exact) / exact);
+    CHECK(maxrel <= 1e-6, "predict distances off by up to %.2g relative", maxrel);
+    double sc = 0;
+    CHECK(fkm_score(&p, &m, r.centroids, k, &sc) == FKM_OK && fabs(sc - exact) <= 1e-6 * exact,
+          "score %.10g vs float64 %.10g", sc, exact);
+    fkm_result_free(&r);
+    free(x); free(dist); free(lab);
+}
+
 int main(void) {
+    test_inertia_far_from_origin();
     for (int metric = 0; metric < 3; metric++) {
         test_lloyd_vs_ref(metric, 2000, 16, 10, 5, 0);
         test_lloyd_vs_ref(metric, 1537, 3, 7, 4, 1);

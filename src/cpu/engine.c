@@ -189,9 +189,27 @@ cleanup:
     return st;
 }
 
+/* The expansion |x|^2 - 2x.c + |c|^2 picks labels exactly but loses relative accuracy in the
+ * distance itself when x is close to c far from the origin (cancellation). The distances and the
+ * inertia handed to the caller are recomputed as sum_j (x_j - c_j)^2 in float64: O(n d). */
+static void exact_l2_dist(cpu_engine *e) {
+    const int64_t n = e->pb.n, d = e->pb.d;
+#pragma omp parallel for num_threads(e->pb.threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float *xi = e->pb.x + i * d, *c = e->c + (int64_t)e->labels[i] * d;
+        double s = 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            const double t = (double)xi[j] - c[j];
+            s += t * t;
+        }
+        e->best[i] = (float)s;
+    }
+}
+
 static fkm_status cpu_assign(void *p, int32_t *labels, float *dist, double *inertia) {
     cpu_engine *e = (cpu_engine *)p;
     run_assign(e);
+    if (e->pb.metric == FKM_METRIC_L2) exact_l2_dist(e);
     if (labels) memcpy(labels, e->labels, (size_t)e->pb.n * sizeof(int32_t));
     if (dist) memcpy(dist, e->best, (size_t)e->pb.n * sizeof(float));
     if (inertia) *inertia = fkm_cpu_sum(e->best, e->pb.w, e->pb.n, e->pb.threads);
@@ -215,5 +233,5 @@ static fkm_status cpu_distances(void *p, float *out) {
 
 const fkm_backend fkm_cpu_backend = {
     "cpu", FKM_DEVICE_CPU, cpu_create, cpu_destroy, cpu_set_centroids, cpu_get_centroids,
-    cpu_iterate, cpu_assign, cpu_distances, NULL, NULL,
+    cpu_iterate, cpu_assign, cpu_distances, NULL, NULL, /* kmeanspp, run: the core's loop */
 };
