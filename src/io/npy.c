@@ -185,8 +185,11 @@ fkm_status fkm_io_parse_npy(fkm_io_src *s, fkm_io_array *out) {
     if (fortran && ndim > 2)
         return FKM_FAIL(FKM_ERR_FORMAT, "'%s': Fortran-order arrays with %d dimensions are not supported (1-D and 2-D are)", path, ndim);
     uint64_t rest = 1, count, bytes;
-    for (int i = 1; i < ndim; i++)
+    for (int i = 1; i < ndim; i++) {
+        if (shape[i] == 0) /* rows of nothing: no features to cluster */
+            return FKM_FAIL(FKM_ERR_FORMAT, "'%s': dimension %d of the shape is 0: each row would have no features", path, i + 1);
         if (!fkm_io_mul(rest, (uint64_t)shape[i], &rest)) return FKM_FAIL(FKM_ERR_FORMAT, "'%s': shape overflows", path);
+    }
     if (!fkm_io_mul((uint64_t)shape[0], rest, &count) || !fkm_io_mul(count, (uint64_t)e.size, &bytes) ||
         rest > INT64_MAX || count > INT64_MAX)
         return FKM_FAIL(FKM_ERR_FORMAT, "'%s': shape overflows", path);

@@ -71,7 +71,8 @@ fkm_status fkm_io_parse_idx(fkm_io_src *s, fkm_io_array *out) {
             return FKM_FAIL(FKM_ERR_FORMAT, "'%s': IDX dimension %d is 0: each item would have no features", s->path, i + 1);
         if (i > 0 && !fkm_io_mul(rest, dims[i], &rest)) return FKM_FAIL(FKM_ERR_FORMAT, "'%s': IDX shape overflows", s->path);
     }
-    if (!fkm_io_mul(dims[0], rest, &count) || !fkm_io_mul(count, (uint64_t)e.size, &bytes) || count > INT64_MAX)
+    if (!fkm_io_mul(dims[0], rest, &count) || !fkm_io_mul(count, (uint64_t)e.size, &bytes) || count > INT64_MAX ||
+        rest > INT64_MAX)
         return FKM_FAIL(FKM_ERR_FORMAT, "'%s': IDX shape overflows", s->path);
     char shp[80] = "";
     for (int i = 0; i < ndim && strlen(shp) < sizeof shp - 16; i++)
