@@ -23,16 +23,19 @@ int main(void) {
     return ok ? 0 : 1;
 }
 C
+# A sanitizer build's library needs its runtime in the consumer too.
+san=
+grep -q '^FKM_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" && san="-fsanitize=address,undefined"
 pass=0 fail=0
 check() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 if command -v pkg-config >/dev/null; then
-    check cc "$tmp/t.c" $(pkg-config --cflags --libs flashkmeans) -o "$tmp/t_pc"
+    check cc $san "$tmp/t.c" $(pkg-config --cflags --libs flashkmeans) -o "$tmp/t_pc"
     check env LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/t_pc"
 fi
 mkdir -p "$tmp/cm"
 printf 'cmake_minimum_required(VERSION 3.18)\nproject(t C)\nfind_package(flashkmeans REQUIRED)\nadd_executable(t %s)\ntarget_link_libraries(t flashkmeans::flashkmeans)\n' "$tmp/t.c" > "$tmp/cm/CMakeLists.txt"
-check cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release
+check cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$san"
 check cmake --build "$tmp/cm/b"
 check env LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/cm/b/t"
 check test -x "$tmp/prefix/bin/flashkmeans"
