@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages flashkmeans' demo, tests and CPU benchmarks use, if missing.
 set -euo pipefail
-pkgs=(cmake gcc make zlib1g-dev python3-numpy python3-pytest dataset-fashion-mnist)
+pkgs=(cmake gcc make zlib1g-dev pkg-config valgrind python3-numpy python3-pytest dataset-fashion-mnist)
 # OpenBLAS: without it Debian's FAISS and numpy fall back to the reference BLAS (20x slower).
 [ "${FKM_BENCH_DEPS:-0}" = 1 ] && pkgs+=(python3-faiss python3-sklearn libopenblas0-pthread)
 missing=()
