@@ -2,57 +2,11 @@
 #include "../backend.h"
 #include "convert.h"
 #include "init.h"
+#include "select.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-static int resolve_threads(int t) {
-#ifdef _OPENMP
-    return t > 0 ? t : omp_get_max_threads();
-#else
-    (void)t;
-    return 1;
-#endif
-}
-
-static fkm_status choose_backend(const fkm_params *p, const fkm_backend **out) {
-    const fkm_backend *cuda = fkm_cuda_backend_get();
-    int ngpu = cuda ? fkm_cuda_device_count() : 0;
-    if (p->device == FKM_DEVICE_CUDA) {
-        if (!cuda) return FKM_FAIL(FKM_ERR_NO_CUDA, "device=cuda requested but this build has no CUDA support");
-        if (ngpu == 0) return FKM_FAIL(FKM_ERR_NO_CUDA, "device=cuda requested but no CUDA GPU is present");
-        if (p->cuda_device >= ngpu)
-            return FKM_FAIL(FKM_ERR_INVALID_ARG, "cuda_device %d does not exist (%d GPU(s) present)", p->cuda_device, ngpu);
-        *out = cuda;
-    } else if (p->device == FKM_DEVICE_AUTO && ngpu > 0 && p->cuda_device < ngpu) {
-        *out = cuda;
-    } else {
-        *out = &fkm_cpu_backend;
-    }
-    return FKM_OK;
-}
-
-static fkm_status resolve_precision(const fkm_params *p, const fkm_backend *be, fkm_dtype t,
-                                    fkm_precision *out) {
-    fkm_precision pr = p->precision;
-    if (be->device == FKM_DEVICE_CPU) {
-        if (pr != FKM_PREC_AUTO && pr != FKM_PREC_EXACT && p->device == FKM_DEVICE_CPU)
-            return FKM_FAIL(FKM_ERR_INVALID_ARG, "precision %s needs the cuda device; the CPU computes in exact fp32",
-                            fkm_precision_str(pr));
-        if (pr != FKM_PREC_AUTO && pr != FKM_PREC_EXACT)
-            fkm_log(p, FKM_LOG_WARN, "no GPU: running precision exact on the CPU instead of %s", fkm_precision_str(pr));
-        *out = FKM_PREC_EXACT;
-        return FKM_OK;
-    }
-    if (pr == FKM_PREC_AUTO) pr = t == FKM_F16 ? FKM_PREC_FP16 : t == FKM_BF16 ? FKM_PREC_BF16 : FKM_PREC_EXACT;
-    *out = pr;
-    return FKM_OK;
-}
 
 /* Mean over features of the per-feature variance: the scale that makes `tol` unitless. */
 static double mean_variance(const float *x, int64_t n, int64_t d) {
@@ -179,7 +133,7 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
     void *eng = NULL;
     fkm_result cur;
     memset(&cur, 0, sizeof cur);
-    fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, resolve_threads(p->threads), p->cuda_device};
+    fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, fkm_resolve_threads(p->threads), p->cuda_device};
     const int iters = p->max_iter;
     const double var = p->stop == FKM_STOP_SHIFT ? mean_variance(x32, n, d) : 0.0;
 
@@ -241,8 +195,8 @@ fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fk
     for (int64_t i = 0; i < b; i++) memset(&out[i], 0, sizeof out[i]);
     FKM_TRY(check_matrix(x));
     FKM_TRY(fkm_params_validate(p, x->n, x->d));
-    FKM_TRY(choose_backend(p, &be));
-    FKM_TRY(resolve_precision(p, be, x->dtype, &prec));
+    FKM_TRY(fkm_choose_backend(p, &be));
+    FKM_TRY(fkm_resolve_precision(p, be, x->dtype, &prec));
     for (int64_t i = 0; x->weights && i < b; i++) { /* each problem needs some weight */
         st = fkm_check_weights(x->weights + i * x->n, x->n);
         if (st != FKM_OK && b > 1) {

@@ -1,13 +1,10 @@
 /* predict.c -- predict / transform / score against given centroids. */
 #include "../backend.h"
 #include "convert.h"
+#include "select.h"
 
 #include <math.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 typedef struct {
     const fkm_backend *be;
@@ -43,34 +40,16 @@ static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix
     q.init = FKM_INIT_KMEANSPP; /* init settings do not apply to predict/transform/score */
     q.freeze_init = 0;
     FKM_TRY(fkm_params_validate(&q, x->n, x->d));
-    if (p->device == FKM_DEVICE_CPU && p->precision != FKM_PREC_AUTO && p->precision != FKM_PREC_EXACT) {
-        st = FKM_FAIL(FKM_ERR_INVALID_ARG, "precision %s needs the cuda device; the CPU computes in exact fp32",
-                      fkm_precision_str(p->precision));
-        goto cleanup;
-    }
+    fkm_precision prec = FKM_PREC_EXACT;
+    FKM_TRY(fkm_choose_backend(p, &s->be));
+    FKM_TRY(fkm_resolve_precision(p, s->be, x->dtype, &prec));
     FKM_TRY(fkm_check_weights(x->weights, x->n));
     const int64_t d = x->d;
     s->c = (float *)fkm_alloc((size_t)(k * d), sizeof(float));
     FKM_CHECK_ALLOC(s->c, "centroid copy");
     FKM_TRY(fkm_check_centroids(centroids, k, d, p->metric, "centroids", s->c));
     FKM_TRY(fkm_check_and_convert(x, x->n, p->metric, &x32, &s->owned_x));
-    const fkm_backend *cuda = fkm_cuda_backend_get();
-    int ngpu = cuda ? fkm_cuda_device_count() : 0;
-    if (p->device == FKM_DEVICE_CUDA && ngpu == 0) {
-        st = FKM_FAIL(FKM_ERR_NO_CUDA, "device=cuda requested but %s", cuda ? "no CUDA GPU is present" : "this build has no CUDA support");
-        goto cleanup;
-    }
-    s->be = (p->device != FKM_DEVICE_CPU && ngpu > 0) ? cuda : &fkm_cpu_backend;
-    fkm_precision prec = s->be->device == FKM_DEVICE_CPU ? FKM_PREC_EXACT
-                         : p->precision != FKM_PREC_AUTO  ? p->precision
-                         : x->dtype == FKM_F16            ? FKM_PREC_FP16
-                         : x->dtype == FKM_BF16           ? FKM_PREC_BF16
-                                                          : FKM_PREC_EXACT;
-#ifdef _OPENMP
-    int threads = p->threads > 0 ? p->threads : omp_get_max_threads();
-#else
-    int threads = 1;
-#endif
+    const int threads = fkm_resolve_threads(p->threads);
     fkm_problem pb = {x32, x->data, x->dtype, x->weights, x->n, d, k, p->metric, prec, threads, p->cuda_device};
     FKM_TRY(s->be->create(&pb, &s->eng));
     FKM_TRY(s->be->set_centroids(s->eng, s->c));

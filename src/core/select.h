@@ -1,0 +1,16 @@
+/* select.h -- run-time choices shared by fit and predict/transform/score (core-internal). */
+#ifndef FKM_SELECT_H
+#define FKM_SELECT_H
+#include "../backend.h"
+
+/* CPU threads to use: p->threads, or all available when 0 (1 without OpenMP). */
+int fkm_resolve_threads(int threads);
+
+/* The engine for p->device: CUDA when asked (error if absent or cuda_device does not exist),
+ * AUTO -> CUDA when that GPU exists, else the CPU. */
+fkm_status fkm_choose_backend(const fkm_params *p, const fkm_backend **out);
+
+/* The precision that runs on `be` for input dtype t (never AUTO). A GPU precision with
+ * device=cpu is an error; with device=auto on a machine without a GPU it runs exact (warned). */
+fkm_status fkm_resolve_precision(const fkm_params *p, const fkm_backend *be, fkm_dtype t, fkm_precision *out);
+#endif
