@@ -68,7 +68,14 @@ def _torch_to_numpy(t):
 
 
 def host_matrix(x, ndim=2, name="X"):
-    """Any array-like -> HostMatrix with x.ndim == ndim (2 for n x d, 3 for b x n x d)."""
+    """Any array-like -> HostMatrix with x.ndim == ndim (2 for n x d, 3 for b x n x d). DLPack
+    producers (objects with __dlpack__ that are neither numpy arrays nor torch tensors) are read
+    through the DLPack protocol (_dlpack.py)."""
+    from . import _dlpack  # imports this module
+
+    x = _dlpack.imported(x, name)
+    if isinstance(x, HostMatrix):
+        return _checked(x.array, x.code, x.source_dtype, ndim, name)
     code = None
     if is_torch(x):
         x, code = _torch_to_numpy(x)
@@ -88,6 +95,11 @@ def host_matrix(x, ndim=2, name="X"):
                 raise ValueError("%s has dtype %s: flashkmeans needs numbers" % (name, a.dtype))
             a = a.astype(np.float32)
             code = _lib.FKM_F32
+    return _checked(a, code, src, ndim, name)
+
+
+def _checked(a, code, src, ndim, name):
+    """Rank and size checks; one copy when a is not C-contiguous."""
     if a.ndim != ndim:
         hint = " Reshape your data either using array.reshape(-1, 1) if your data has a single " \
                "feature or array.reshape(1, -1) if it contains a single sample." if a.ndim == 1 else ""
@@ -106,6 +118,9 @@ def host_matrix(x, ndim=2, name="X"):
 
 def float32_matrix(c, shape, name):
     """Centroids and weights travel as float32 (the C API's type for them)."""
+    c = dlpack_values(c, name)
+    if is_torch(c):
+        c = c.detach().cpu().numpy()
     a = np.ascontiguousarray(np.asarray(c, dtype=np.float32))
     if a.shape != shape:
         raise ValueError("%s must have shape %s, got %s" % (name, shape, a.shape))
@@ -115,6 +130,7 @@ def float32_matrix(c, shape, name):
 def weights_vector(w, n, name="sample_weight"):
     if w is None:
         return None
+    w = dlpack_values(w, name)
     if is_torch(w):
         w = w.detach().cpu().numpy()
     a = np.asarray(w, dtype=np.float64)
@@ -123,6 +139,13 @@ def weights_vector(w, n, name="sample_weight"):
     if a.ndim != 1 or a.shape[0] != n:
         raise ValueError("%s.shape == %s, expected (%d,)!" % (name, a.shape, n))
     return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def dlpack_values(x, name="array"):
+    """A DLPack producer's values as numpy (CPU) or a torch tensor (CUDA); others unchanged."""
+    from . import _dlpack
+
+    return _dlpack.values(x, name)
 
 
 def like(a, ref):

@@ -2,7 +2,8 @@
 import numpy as np
 
 from . import _core
-from ._arrays import float32_matrix, host_matrix, is_cuda_tensor, is_torch
+from ._arrays import dlpack_values, float32_matrix, host_matrix, is_cuda_tensor, is_torch
+from ._dlpack import imported as _imported
 
 
 def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++", n_init=1,
@@ -16,9 +17,10 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
     iterations (B,) int32) -- plus inertia (B,) float64 when return_inertia=True. numpy in, numpy
     out; a torch tensor in gives torch tensors on the same device.
     """
+    x = _imported(x, "x")
     init_array = None
     if not isinstance(init, str):
-        init_array, init = init, "random"
+        init_array, init = dlpack_values(init, "init"), "random"
     if is_cuda_tensor(x):
         from ._torch import batch_kmeans_cuda
 
@@ -30,6 +32,7 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
     b, n, d = hm.shape
     w = None
     if weights is not None:
+        weights = dlpack_values(weights, "weights")
         if is_torch(weights):
             weights = weights.detach().cpu().numpy()
         w = np.ascontiguousarray(weights, dtype=np.float32)

@@ -16,8 +16,10 @@ import warnings
 import numpy as np
 
 from . import _core
-from ._arrays import float32_matrix, host_matrix, is_cuda_tensor, is_torch, weights_vector
+from ._arrays import (dlpack_values, float32_matrix, host_matrix, is_cuda_tensor, is_torch,
+                      weights_vector)
 from ._arrays import like as _like
+from ._dlpack import imported as _imported
 
 # faiss.ClusteringParameters fields that are accepted and have no effect here (they tune FAISS's
 # own search index or its warnings).
@@ -73,6 +75,7 @@ class Kmeans:
 
     def train(self, x, weights=None, init_centroids=None):
         """Run k-means on x (n x d); returns the objective of the last iteration."""
+        x = _imported(x, "x")
         if is_cuda_tensor(x):
             from ._torch import faiss_train_cuda
 
@@ -84,6 +87,7 @@ class Kmeans:
         hm, w = self._subsample(hm, w)
         c0 = None
         if init_centroids is not None:
+            init_centroids = dlpack_values(init_centroids, "init_centroids")
             if is_torch(init_centroids):
                 init_centroids = init_centroids.detach().cpu().numpy()
             c0 = float32_matrix(init_centroids, (self.k, self.d), "init_centroids")
@@ -112,6 +116,7 @@ class Kmeans:
         L2 distance, or for spherical=True the cosine similarity (FAISS: the inner product)."""
         if self.centroids is None:
             raise RuntimeError("should train before assigning")
+        x = _imported(x, "x")
         if is_cuda_tensor(x):
             from ._torch import faiss_assign_cuda
 

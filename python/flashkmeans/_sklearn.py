@@ -14,7 +14,9 @@ import warnings
 import numpy as np
 
 from . import _core
-from ._arrays import host_matrix, is_bfloat16, is_cuda_tensor, is_torch, like as _like, weights_vector
+from ._arrays import (HostMatrix, dlpack_values, host_matrix, is_bfloat16, is_cuda_tensor,
+                      is_torch, like as _like, weights_vector)
+from ._dlpack import imported as _imported
 from ._compat import (HAVE_SKLEARN, BaseEstimator, ClusterMixin, TransformerMixin,
                       check_is_fitted, seed_from)
 
@@ -72,7 +74,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             # Fast path: an array the library takes as it is. scikit-learn's validation would
             # accept it unchanged too; skipping it saves ~0.3 ms per call on recent versions.
             return self._check_hm(host_matrix(X), reset)
-        if HAVE_SKLEARN and not is_torch(X) and not is_bfloat16(getattr(X, "dtype", None)):
+        if HAVE_SKLEARN and not is_torch(X) and not isinstance(X, HostMatrix) \
+                and not is_bfloat16(getattr(X, "dtype", None)):
             # NaN/Inf are left to the library, which checks them in its single conversion pass
             # and names the first bad position.
             kw = dict(reset=reset, accept_sparse=False, dtype=_SKLEARN_DTYPES, order="C")
@@ -114,6 +117,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             return init, None, n_init
         if callable(init):
             init = init(data, k, np.random.RandomState(seed % 2**32))
+        init = dlpack_values(init, "init")
         if is_torch(init):
             init = init.detach().cpu().numpy()
         c = np.array(init, dtype=np.float32, order="C")  # a copy: never touch the user's array
@@ -137,7 +141,9 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------ estimator API
     def fit(self, X, y=None, sample_weight=None):
         """Compute k-means clustering of X (n_samples, n_features); returns self. A torch tensor
-        gives torch attributes on its device; a CUDA tensor runs on that GPU with no copy."""
+        gives torch attributes on its device; a CUDA tensor runs on that GPU with no copy. Any
+        DLPack producer is read through the protocol (CPU: numpy results; CUDA: torch)."""
+        X = _imported(X)
         if is_cuda_tensor(X):
             return self._fit_cuda(X, sample_weight)
         hm = self._check_X(X, reset=True)
@@ -171,9 +177,11 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return kmeans_fit_cuda(self, X, k, max_iter, seed, init, init_array, n_init, sample_weight)
 
     def fit_predict(self, X, y=None, sample_weight=None):
+        X = _imported(X)
         return self.fit(X, sample_weight=sample_weight).labels_
 
     def fit_transform(self, X, y=None, sample_weight=None):
+        X = _imported(X)  # once: fit and transform then share the imported array
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     def _centroids32(self):
@@ -191,6 +199,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def predict(self, X, sample_weight=None):
         """Index (int32) of the closest cluster centre for each sample."""
         check_is_fitted(self)
+        X = _imported(X)
         if is_cuda_tensor(X):
             from ._torch import cuda_predict
 
@@ -204,6 +213,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         """Distances to every centre, (n_samples, n_clusters): Euclidean (not squared) for l2 as
         in scikit-learn, 1 - cos for cosine, -x.c for ip."""
         check_is_fitted(self)
+        X = _imported(X)
         l2 = _core._choice(_core._METRICS, self.metric, "metric") == 0
         if is_cuda_tensor(X):
             from ._torch import distances
@@ -219,6 +229,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the (weighted) inertia of X under the fitted centres."""
         check_is_fitted(self)
+        X = _imported(X)
         if is_cuda_tensor(X):
             from ._torch import cuda_predict
 

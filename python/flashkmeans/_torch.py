@@ -14,7 +14,7 @@ import ctypes
 
 import numpy as np
 
-from . import _core, _lib
+from . import _core, _dlpack, _lib
 
 last_call = {}
 
@@ -71,6 +71,7 @@ def _weights(w, b, n, dev):
     if w is None:
         return None
     torch = _torch()
+    w = _dlpack.values(w, "weights")
     w = torch.as_tensor(w, dtype=torch.float32, device=dev).reshape(-1).contiguous()
     if w.numel() != b * n:
         raise ValueError("weights must have %d entries (b * n), got %d" % (b * n, w.numel()))
@@ -91,6 +92,7 @@ def cuda_fit(x3, k, *, max_iter=300, tol=1e-4, stop="shift", init="random", init
     labels = torch.empty((b, n), dtype=torch.int32, device=dev)
     host_init, device_init = None, False
     if init_centroids is not None:
+        init_centroids = _dlpack.values(init_centroids, "init_centroids")
         if isinstance(init_centroids, torch.Tensor):
             c = init_centroids.detach().to(device=dev, dtype=torch.float32)
             if tuple(c.shape[-2:]) != (k, d):
