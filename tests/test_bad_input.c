@@ -276,8 +276,14 @@ int main(void) {
     expect("predict: labels NULL", PREDICT_NULL_LABELS, NULL, FKM_ERR_INVALID_ARG, "labels", NULL);
     expect("predict: params NULL", PREDICT, m_null_params, FKM_ERR_INVALID_ARG, "params", NULL);
     expect("predict: matrix NULL", PREDICT, m_null_matrix, FKM_ERR_INVALID_ARG, "matrix", NULL);
-    expect("predict: n = 0", PREDICT, m_n0, FKM_ERR_INVALID_ARG, "n >= 1", NULL);
+    expect("predict: n = 0", PREDICT, m_n0, FKM_ERR_INVALID_ARG, "n must be >= 1", NULL);
     expect("predict: unknown dtype", PREDICT, m_dtype, FKM_ERR_INVALID_ARG, "dtype", NULL);
+    expect("predict: data NULL", PREDICT, m_null_data, FKM_ERR_INVALID_ARG, "data pointer", "NULL");
+    expect("predict: d < 0", PREDICT, m_dneg, FKM_ERR_INVALID_ARG, "d must be >= 1", NULL);
+    /* 2^40 x 2^30 elements cannot exist: rejected before anything reads or allocates them */
+    expect("predict: n*d overflows", PREDICT, m_nd_huge, FKM_ERR_INVALID_ARG, "too large", "address");
+    expect("transform: n*d overflows", TRANSFORM, m_nd_huge, FKM_ERR_INVALID_ARG, "too large", "address");
+    expect("score: n*d overflows", SCORE, m_nd_huge, FKM_ERR_INVALID_ARG, "too large", "address");
     expect("predict: NaN in data", PREDICT, m_nan, FKM_ERR_BAD_INPUT, "data[3][2]", "NaN");
     expect("predict: centroid NaN", PREDICT, m_pred_cent_nan, FKM_ERR_BAD_INPUT, "centroids[2][0]", "NaN");
     expect("predict: centroid -1e36", PREDICT, m_pred_cent_huge, FKM_ERR_BAD_INPUT, "centroids[1][1]", "too large");
@@ -287,7 +293,7 @@ int main(void) {
     expect("predict: unknown metric", PREDICT, m_metric, FKM_ERR_INVALID_ARG, "metric", NULL);
     expect("transform: out NULL", TRANSFORM_NULL, NULL, FKM_ERR_INVALID_ARG, "output", NULL);
     expect("transform: NaN in data", TRANSFORM, m_nan, FKM_ERR_BAD_INPUT, "data[3][2]", NULL);
-    expect("transform: d = 0", TRANSFORM, m_d0, FKM_ERR_INVALID_ARG, "d >= 1", NULL);
+    expect("transform: d = 0", TRANSFORM, m_d0, FKM_ERR_INVALID_ARG, "d must be >= 1", NULL);
     expect("score: inertia NULL", SCORE_NULL, NULL, FKM_ERR_INVALID_ARG, "inertia", NULL);
     expect("score: negative weight", SCORE, m_w_neg, FKM_ERR_BAD_INPUT, "weights[7]", NULL);
     expect("score: 1e38 in data", SCORE, m_huge, FKM_ERR_BAD_INPUT, "rescale", NULL);

@@ -6,6 +6,11 @@
 /* Element i of `data` (dtype t) as float32. */
 float fkm_elem_to_float(const void *data, fkm_dtype t, size_t i);
 
+/* The matrix itself, for every entry point (fit, batch fit, predict, transform, score), with
+ * one wording: m non-NULL, n >= 1, d >= 1, data non-NULL, a known dtype, and n*d small enough
+ * that n*d*8 bytes fit in int64 (any dtype, the float32 copy and float64 sums can be indexed). */
+fkm_status fkm_check_matrix(const fkm_matrix *m);
+
 /* Check `rows` rows of m (rows = b*n for batches) and produce the float32 working copy.
  * *out: the rows to compute on; *owned: buffer to fkm_free (NULL when *out is m->data). */
 fkm_status fkm_check_and_convert(const fkm_matrix *m, int64_t rows, fkm_metric metric,

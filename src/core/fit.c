@@ -167,18 +167,6 @@ cleanup:
     return st;
 }
 
-static fkm_status check_matrix(const fkm_matrix *x) {
-    if (!x) return FKM_FAIL(FKM_ERR_INVALID_ARG, "data matrix is NULL");
-    if (x->n <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "n must be >= 1 (got %lld points)", (long long)x->n);
-    if (x->d <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "d must be >= 1 (got dimension %lld)", (long long)x->d);
-    if (!x->data) return FKM_FAIL(FKM_ERR_INVALID_ARG, "data pointer is NULL");
-    if (fkm_dtype_size(x->dtype) == 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown dtype %d", (int)x->dtype);
-    if (x->n > INT64_MAX / 8 / x->d)
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "n x d = %lld x %lld elements is too large to address",
-                        (long long)x->n, (long long)x->d);
-    return FKM_OK;
-}
-
 fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fkm_result *out) {
     fkm_status st = FKM_OK;
     float *owned = NULL;
@@ -193,7 +181,7 @@ fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fk
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "b x n x d = %lld x %lld x %lld elements is too large to address",
                         (long long)b, (long long)x->n, (long long)x->d);
     for (int64_t i = 0; i < b; i++) memset(&out[i], 0, sizeof out[i]);
-    FKM_TRY(check_matrix(x));
+    FKM_TRY(fkm_check_matrix(x));
     FKM_TRY(fkm_params_validate(p, x->n, x->d));
     FKM_TRY(fkm_choose_backend(p, &be));
     FKM_TRY(fkm_resolve_precision(p, be, x->dtype, &prec));

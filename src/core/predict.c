@@ -28,11 +28,7 @@ static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix
     const float *x32 = NULL;
     memset(s, 0, sizeof *s);
     if (!p) return FKM_FAIL(FKM_ERR_INVALID_ARG, "params is NULL");
-    if (!x || !x->data) return FKM_FAIL(FKM_ERR_INVALID_ARG, "data matrix is NULL");
-    if (x->n <= 0 || x->d <= 0)
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "data must have n >= 1 and d >= 1 (got %lld x %lld)",
-                        (long long)x->n, (long long)x->d);
-    if (fkm_dtype_size(x->dtype) == 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown dtype %d", (int)x->dtype);
+    FKM_TRY(fkm_check_matrix(x)); /* the same checks and words as fkm_fit */
     if (!centroids) return FKM_FAIL(FKM_ERR_INVALID_ARG, "centroids pointer is NULL");
     if (k <= 0 || k > INT32_MAX) return FKM_FAIL(FKM_ERR_INVALID_ARG, "k must be in [1, 2^31) (got %lld)", (long long)k);
     fkm_params q = *p;
