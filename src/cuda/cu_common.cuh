@@ -97,6 +97,7 @@ typedef struct fkm_cu_engine {
     double ms_stage[FKM_CU_NSTAGE];
     int capturing;           /* a CUDA graph capture of the iterations is in progress */
     int fused;               /* FKM_CU_FUSED=1: one fused centroid kernel (experimental) */
+    int upd_u;               /* rows in flight per warp in the sums kernel (tuning table) */
     void *ws_owned;          /* workspace allocated by the engine (NULL: caller's) */
     void *w_owned;           /* uploaded weights (backend) */
     void *ws;

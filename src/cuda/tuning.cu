@@ -20,6 +20,9 @@ const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
     {2, 8}, /* 1: 128 points, 8 stages */
     {4, 4}, /* 2: 256 points (half the centroid traffic per flop), 4 stages */
     {4, 6}, /* 3: 256 points, 6 stages */
+    {4, 8, 1}, /* 4: 256 points, 8 stages, warpgroups take turns (ping-pong) */
+    {2, 8, 1}, /* 5: 128 points, 8 stages, ping-pong */
+    {4, 6, 1}, /* 6: 256 points, 6 stages, ping-pong (tf32 at D = 128) */
 };
 
 const fkm_cu_wcfg fkm_cu_w2cfgs[FKM_CU_NW2CFG] = {
@@ -46,6 +49,7 @@ size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes) {
     }
     if (fkm_cu_kern_is_wg(id)) {
         const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
+        if (w->pp && dcp_bytes / 128 > w->stages) return SIZE_MAX; /* a tile holds all its stages */
         return fkm_wgmma_smem(w->nwg, w->stages, (int)(dcp_bytes / 128));
     }
     const fkm_cu_cfg *c = &fkm_cu_cfgs[fkm_cu_kern_cfg(id)];
@@ -62,12 +66,12 @@ typedef struct {
     int64_t max_dcp_bytes;
 } rule;
 
-/* sm_90 (H100/H200, 227 KB of shared memory per block): wgmma while the point tile fits. */
-/* sm_90: the wgmma kernel validated on an H100 (128 points x 128 centroids, 4 stages). The
- * 256-point configuration (cfg 2) measured 20% faster but has not had its correctness run yet,
- * and the persistent kernel (assign_wg2.cuh) has not run on a GPU at all: both are reachable
- * through FKM_CU_KERNEL only, until a gpu-check validates them. */
-static const rule sm90_rules[] = {{1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
+/* sm_90 (H100/H200, 227 KB of shared memory per block): wgmma while the point tile fits.
+ * H100, 2026-11-22 (bench/results/gpu-2026-11-22-v3.md): 256 points x 128 centroids, 4 stages
+ * (cfg 2) 370 TFLOP/s fp16 and 241 tf32 at D = 128, against 300 / 198 for 128 x 128 (cfg 0),
+ * which stays for rows too long for the 256-point tile (D = 512 fp16: 508 TFLOP/s). The
+ * ping-pong rows (cfg 4-6) and the persistent kernel measured no better: FKM_CU_KERNEL only. */
+static const rule sm90_rules[] = {{1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
 /* sm_80 (A100, 163 KB): resident point tile up to 512-byte rows, then streamed. */
 static const rule sm80_rules[] = {{0, 0, 512}, {0, 1, INT64_MAX}};
 static const rule fallback_rules[] = {{0, 3, 256}, {0, 1, INT64_MAX}};
@@ -89,7 +93,9 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
     const char *arch = getenv("FKM_CU_ARCH"); /* e.g. 80: use an older table (tests, kernel lab) */
     if (arch && *arch && atoi(arch) / 10 >= 8 && atoi(arch) / 10 < cc_major) cc_major = atoi(arch) / 10;
     const rule *r = cc_major == 9 ? sm90_rules : cc_major == 8 ? sm80_rules : fallback_rules;
-    const int nr = cc_major == 9 ? 4 : 2;
+    const int nr = cc_major == 9 ? (int)(sizeof sm90_rules / sizeof *sm90_rules)
+                   : cc_major == 8 ? (int)(sizeof sm80_rules / sizeof *sm80_rules)
+                                   : (int)(sizeof fallback_rules / sizeof *fallback_rules);
     for (int i = 0; i < nr; i++) {
         if (dcp_bytes > r[i].max_dcp_bytes) continue;
         const int id = r[i].wg == 2   ? FKM_KERN_W2_BASE + op * FKM_CU_NW2CFG + r[i].cfg
@@ -99,4 +105,14 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
         if (fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin) return id;
     }
     return 1 + op * FKM_CU_NCFG + 1; /* streamed tiles: shared memory independent of D */
+}
+
+/* Rows in flight per warp in the update's sums (gathered rows, latency-bound). H100,
+ * 2026-11-22, N = 1M K = 1024 D = 128 fp16: 4 rows 0.162 ms, 8 rows 0.141 ms (1.8 TB/s; 2.2 TB/s
+ * at N = 8M), 16 rows slower again (register pressure). Older parts: 8 as well, unmeasured. */
+int fkm_cu_upd_rows(int cc_major) {
+    const char *u = getenv("FKM_CU_UPD_U");
+    if (u && *u) return atoi(u) >= 16 ? 16 : atoi(u) >= 8 ? 8 : 4;
+    (void)cc_major;
+    return 8;
 }

@@ -18,12 +18,13 @@ typedef struct {
     int xres;        /* 1: the point tile stays in shared memory for the whole D */
 } fkm_cu_cfg;
 
-/* wgmma configurations (assign_wgmma.cuh): consumer warpgroups (64 points each) and stages. */
+/* wgmma configurations (assign_wgmma.cuh): consumer warpgroups (64 points each), stages, and
+ * pp = 1 for warpgroups taking turns to issue (ping-pong; needs stages >= k-blocks per row). */
 typedef struct {
-    int nwg, stages;
+    int nwg, stages, pp;
 } fkm_cu_wcfg;
 
-enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 4, FKM_CU_NW2CFG = 3 };
+enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 7, FKM_CU_NW2CFG = 3 };
 extern const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG];
 extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
 extern const fkm_cu_wcfg fkm_cu_w2cfgs[FKM_CU_NW2CFG];
@@ -71,4 +72,6 @@ size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes);
  * environment (a kernel id) overrides the choice when it is valid here (kernel lab, benchmarks);
  * FKM_CU_ARCH=80 makes a newer GPU use the sm_80 table (tests of the mma.sync kernels). */
 int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes);
+/* Rows in flight per warp in the update's sums kernel (4, 8 or 16; FKM_CU_UPD_U overrides). */
+int fkm_cu_upd_rows(int cc_major);
 #endif

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# run-prebuilt.sh -- run GPU test/bench binaries built elsewhere (same nvcc, sm_90a) and carried to
+# the device machine in .devbin/ (git-ignored), so no device time goes to compiling.
+# Build here:  cmake -S . -B build-dev -DFKM_CUDA=ON -DFKM_CUDA_ARCHS=90a -DCMAKE_BUILD_TYPE=Release
+#              cmake --build build-dev --target test_cuda test_cuda_fit && nvcc ... bench_fit (see bench_fit.cu)
+#              cp build-dev/tests/test_cuda* build-dev/bench_fit .devbin/ && strip .devbin/*
+# Usage: dev/cuda/run-prebuilt.sh MODE...   modes run in order:
+#   tests[:ENV=V;...]   test_cuda + test_cuda_fit with the given environment (e.g. tests:FKM_CU_KERNEL=25,28,31)
+#   bench[:ENV=V;...]   all rows of targets.md (FKM_CU_PROFILE=2: assign kernel timed too)
+#   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
+#   san:TOOL            compute-sanitizer TOOL on both tests (FKM_TEST_SMALL=1, racecheck 2)
+# Logs go to $OUT; one summary line per step on stdout.
+set -u
+cd "$(dirname "$0")/../.."
+B=.devbin
+OUTD=${OUT:-/tmp/out}
+mkdir -p "$OUTD"
+export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
+n=0
+for m in "$@"; do
+  n=$((n + 1))
+  kind=${m%%:*}
+  rest=${m#*:}; [ "$rest" = "$m" ] && rest=""
+  case $kind in
+  tests)
+    for t in test_cuda test_cuda_fit; do
+      log=$OUTD/$n-$t.log
+      env $(echo "$rest" | tr ';' ' ') timeout 240 $B/$t > "$log" 2>&1
+      echo "[$n] $t ${rest:-default}: rc=$? $(tail -1 "$log")"
+      grep -m5 FAIL "$log" | cut -c1-220
+    done ;;
+  bench)
+    log=$OUTD/$n-bench
+    env FKM_CU_PROFILE=2 $(echo "$rest" | tr ';' ' ') timeout 300 $B/bench_fit > "$log.jsonl" 2> "$log.log"
+    echo "[$n] bench ${rest:-default}: rc=$?"; cat "$log.log" ;;
+  case)
+    a=${rest%%:*}; e=${rest#*:}; [ "$e" = "$rest" ] && e=""
+    log=$OUTD/$n-case
+    env FKM_CU_PROFILE=2 $(echo "$e" | tr ';' ' ') timeout 120 $B/bench_fit $(echo "$a" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
+    echo "[$n] case $a ${e:-default}: rc=$?"; tail -3 "$log.log" ;;
+  san)
+    for t in test_cuda test_cuda_fit; do
+      small=1; [ "$rest" = racecheck ] && small=2
+      log=$OUTD/$n-san-$rest-$t.log
+      FKM_TEST_SMALL=$small timeout 200 compute-sanitizer --tool "$rest" --error-exitcode 3 $B/$t > "$log" 2>&1
+      echo "[$n] $rest $t: rc=$? $(grep -E 'ERROR SUMMARY' "$log" | tail -1)"
+    done ;;
+  *) echo "unknown mode $m" ;;
+  esac
+done
