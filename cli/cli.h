@@ -86,6 +86,25 @@ void cli_progress_init(cli_progress *pr, int quiet);
 int cli_progress_cb(int iter, int max_iter, const fkm_iter_stats *s, void *user);
 void cli_progress_done(cli_progress *pr);
 
+/* ---- mpirun (cli/mpi.c; no-ops without FKM_HAVE_MPI or outside mpirun: rank 0 of 1) */
+int cli_mpi_launched(void);  /* started by an MPI launcher (environment) */
+int cli_mpi_start(void);     /* MPI_Init when launched; 0 or an exit code */
+void cli_mpi_stop(void);     /* MPI_Finalize when started */
+int cli_mpi_on(void);
+int cli_mpi_rank(void);
+int cli_mpi_size(void);
+/* Ranks other than 0 keep their error line (returns 1: do not print it now). */
+int cli_mpi_hold_error(const char *msg);
+/* Collective: every rank's exit code -> the largest; the lowest failing rank's held line is
+ * printed unless rank 0 failed (it printed its own). */
+int cli_mpi_agree(int rc);
+/* cli_load, reading only this rank's part of the rows (x->row0, x->total_n). */
+int cli_mpi_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_io_array *out);
+/* fkm_mpi_fit on MPI_COMM_WORLD (fkm_fit when not on). */
+fkm_status cli_mpi_fit(const fkm_params *p, const fkm_matrix *x, int64_t row0, fkm_result *r);
+/* Rank 0's r gets all `total` labels in global row order. Collective; agreed exit code. */
+int cli_mpi_gather_labels(fkm_result *r, int64_t row0, int64_t total);
+
 /* ---- commands */
 int cli_fit(int argc, char **argv);
 int cli_predict(int argc, char **argv);

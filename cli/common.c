@@ -18,6 +18,9 @@ int cli_error(int code, const char *fmt, ...) {
     va_end(ap);
     for (char *p = msg; *p; p++) /* one line, whatever the message holds */
         if (*p == '\n' || *p == '\r') *p = ' ';
+#ifdef FKM_HAVE_MPI
+    if (cli_mpi_hold_error(msg)) return code; /* mpirun: printed once, by cli_mpi_agree */
+#endif
     fprintf(stderr, "flashkmeans: error: %s\n", msg);
     return code;
 }

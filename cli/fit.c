@@ -191,6 +191,7 @@ static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, con
     cli_str_add(s, ",\n  \"max_iter\": %d,\n  \"empty_policy\": \"%s\",\n", a->p.max_iter, empty_names[a->p.empty]);
     cli_str_add(s, "  \"device\": \"%s\",\n  \"precision\": \"%s\",\n  \"threads\": %d,\n", fkm_device_str(r->device),
                 fkm_precision_str(r->precision), resolved_threads(&a->p));
+    if (cli_mpi_on()) cli_str_add(s, "  \"mpi_ranks\": %d,\n", cli_mpi_size()); /* threads: per rank */
     cli_str_add(s, "  \"stop_reason\": \"%s\",\n  \"n_iter\": %d,\n  \"best_init\": %d,\n  \"inertia\": ",
                 fkm_stop_reason_str(r->stop_reason), r->iterations, r->best_init);
     cli_str_json_number(s, r->inertia);
@@ -259,14 +260,15 @@ typedef struct {
     cli_outputs out;
 } fit_state;
 
-static int run_fit(fit_args *a, fit_state *s) {
+/* Outputs checked, input and side files read, parameters checked. Under mpirun (cli/mpi.c) each
+ * rank reads its part of the rows; rank 0 alone checks the outputs and reads --truth. */
+static int prepare_fit(fit_args *a, fit_state *s, fit_info *fi) {
     int rc;
-    fit_info fi = {0, 0, NAN, NAN, 0, &s->x};
     const char *outs[3] = {a->out_c, a->out_labels, a->out_report};
-    if ((rc = cli_check_outputs(outs, 3))) return rc;
+    if (cli_mpi_rank() == 0 && (rc = cli_check_outputs(outs, 3))) return rc;
     double t0 = cli_now_ms();
-    if ((rc = cli_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
-    fi.load_ms = cli_now_ms() - t0;
+    if ((rc = cli_mpi_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
+    fi->load_ms = cli_now_ms() - t0;
     if (a->init_file) {
         int64_t rows, cols;
         if ((rc = cli_load_f32(a->init_file, "init file", &s->init, &rows, &cols))) return rc;
@@ -282,49 +284,68 @@ static int run_fit(fit_args *a, fit_state *s) {
     } else if (!a->has_k) {
         return cli_error(CLI_BAD, "missing -k K (the number of clusters)");
     }
-    if (a->truth) {
+    if (a->truth && cli_mpi_rank() == 0) {
         int64_t tn = 0;
         fkm_status st = fkm_io_read_labels(a->truth, NULL, &s->truth, &tn);
         if (st != FKM_OK) return cli_error(cli_read_code(st), "--truth: %s", fkm_last_error());
-        if (tn != s->x.n)
+        if (tn != s->x.total_n)
             return cli_error(CLI_BAD, "--truth file '%s' has %lld labels but the input has %lld points", a->truth,
-                             (long long)tn, (long long)s->x.n);
+                             (long long)tn, (long long)s->x.total_n);
     }
-    fkm_status st = fkm_params_validate(&a->p, s->x.n, s->x.d);
+    fkm_status st = fkm_params_validate(&a->p, s->x.total_n, s->x.d);
     if (st != FKM_OK) return cli_fail(st, a->input);
+    return 0;
+}
 
+/* Rank 0 (or the only process): NMI/ARI, report, outputs staged then committed, summary. */
+static int finish_fit(fit_args *a, fit_state *s, fit_info *fi);
+
+static int run_fit(fit_args *a, fit_state *s) {
+    int rc;
+    fit_info fi = {0, 0, NAN, NAN, 0, &s->x};
+    if ((rc = cli_mpi_agree(prepare_fit(a, s, &fi)))) return rc;
+    fkm_status st;
     cli_progress pr;
-    cli_progress_init(&pr, a->quiet);
+    cli_progress_init(&pr, a->quiet || cli_mpi_rank() != 0);
     a->p.progress_fn = cli_progress_cb;
     a->p.progress_user = &pr;
     if (a->p.verbose) a->p.log_fn = log_to_stderr;
     fkm_matrix m = {s->x.data, s->x.dtype, s->x.n, s->x.d, NULL};
     cli_sigint_install();
-    t0 = cli_now_ms();
-    st = fkm_fit(&a->p, &m, &s->r);
+    double t0 = cli_now_ms();
+    st = cli_mpi_fit(&a->p, &m, s->x.row0, &s->r); /* fkm_fit outside mpirun */
     fi.fit_ms = cli_now_ms() - t0;
     cli_progress_done(&pr);
-    if (st == FKM_ERR_CANCELLED || cli_interrupted()) goto interrupted;
-    if (st != FKM_OK) return cli_fail(st, a->input);
+    /* agreed: a ^C that reached only some ranks after the last iteration stops them all */
+    if (cli_mpi_agree(st == FKM_ERR_CANCELLED || cli_interrupted() ? CLI_INTERRUPTED : 0)) goto interrupted;
+    if (st != FKM_OK) return cli_fail(st, a->input); /* fkm_mpi_fit: the same status on every rank */
+    if ((rc = cli_mpi_gather_labels(&s->r, s->x.row0, s->x.total_n))) return rc;
+    return cli_mpi_agree(cli_mpi_rank() == 0 ? finish_fit(a, s, &fi) : 0);
+interrupted:
+    if (cli_mpi_rank() == 0) fprintf(stderr, "flashkmeans: interrupted, no output written\n");
+    return CLI_INTERRUPTED;
+}
 
+static int finish_fit(fit_args *a, fit_state *s, fit_info *fi) {
+    int rc;
     if (s->truth) {
         int64_t *pred = (int64_t *)malloc((size_t)s->r.n * sizeof *pred);
         if (!pred) return cli_error(CLI_FAIL, "out of memory computing NMI/ARI");
         for (int64_t i = 0; i < s->r.n; i++) pred[i] = s->r.labels[i];
-        int bad = cli_agreement(s->truth, pred, s->r.n, &fi.nmi, &fi.ari);
+        int bad = cli_agreement(s->truth, pred, s->r.n, &fi->nmi, &fi->ari);
         free(pred);
         if (bad) return cli_error(CLI_FAIL, "out of memory computing NMI/ARI");
-        fi.have_truth = 1;
+        fi->have_truth = 1;
     }
     if (a->out_report) {
-        build_report(&s->rep, a, &s->r, &fi);
+        build_report(&s->rep, a, &s->r, fi);
         if (s->rep.oom) return cli_error(CLI_FAIL, "out of memory building the report");
     }
     if ((rc = stage_outputs(a, &s->r, &s->rep, &s->out))) return rc;
     if (cli_interrupted()) goto interrupted;
     if ((rc = cli_outputs_commit(&s->out))) return rc;
     cli_sigint_restore();
-    if (!a->quiet) print_summary(a, &s->r, &fi);
+    if (!a->quiet) print_summary(a, &s->r, fi);
     return CLI_OK;
 interrupted:
     cli_outputs_discard(&s->out);
@@ -332,14 +353,14 @@ interrupted:
     return CLI_INTERRUPTED;
 }
 
-int cli_fit(int argc, char **argv) {
+static int fit_main(int argc, char **argv) {
     fit_args a;
     memset(&a, 0, sizeof a);
     fkm_params_default(&a.p);
     int rc = cli_parse(argc, argv, fit_opts, O_COUNT, on_opt, on_pos, &a);
     if (rc) return rc;
     if (a.help) {
-        usage(stdout);
+        if (cli_mpi_rank() == 0) usage(stdout);
         return CLI_OK;
     }
     if (!a.input) return cli_error(CLI_BAD, "fit needs an INPUT file (see flashkmeans fit --help)");
@@ -353,5 +374,15 @@ int cli_fit(int argc, char **argv) {
     fkm_free(s.init);
     fkm_free(s.truth);
     fkm_io_close(&s.x);
+    return rc;
+}
+
+/* Under mpirun (a build with MPI): MPI_Init first, so that every rank's errors are agreed on
+ * (cli/mpi.c), MPI_Finalize on every path out. Otherwise both are no-ops. */
+int cli_fit(int argc, char **argv) {
+    int rc = cli_mpi_start();
+    if (rc) return rc;
+    rc = fit_main(argc, argv);
+    cli_mpi_stop();
     return rc;
 }

@@ -30,6 +30,10 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "fit") == 0) return cli_fit(argc - 2, argv + 2);
+#ifdef FKM_HAVE_MPI
+    if (cli_mpi_launched() && (strcmp(cmd, "predict") == 0 || strcmp(cmd, "bench") == 0)) /* docs/mpi.md */
+        return cli_error(CLI_BAD, "only 'fit' runs under mpirun (every rank would run its own '%s')", cmd);
+#endif
     if (strcmp(cmd, "predict") == 0) return cli_predict(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return cli_bench(argc - 2, argv + 2);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

@@ -52,6 +52,8 @@ typedef struct {
     fkm_dtype dtype;
     int64_t n, d;      /* 1-D files: n x 1. N-D files (N > 2): n x (product of the other dims) */
     int ndim;          /* dimensions stored in the file (vecs and raw: 2) */
+    int64_t row0;      /* global index of the first row held (fkm_io_read_part; 0 otherwise) */
+    int64_t total_n;   /* rows in the whole file (= n unless read with fkm_io_read_part) */
     char src_dtype[8]; /* the file's element type as written, e.g. "<f4", "u8", "i32" (for messages) */
     /* private: what fkm_io_close releases */
     void *map_;
@@ -61,6 +63,15 @@ typedef struct {
 
 /* Read `path` into *out (zeroed on failure). opts may be NULL (guess the format; RAW then fails). */
 fkm_status fkm_io_read(const char *path, const fkm_io_read_opts *opts, fkm_io_array *out);
+/* Read only part `part` of `parts` (0 <= part < parts) of the rows of `path`: rows
+ * [N part / parts, N (part + 1) / parts) of the N in the file, into *out (out->row0 and
+ * out->total_n say which). Only the header and those rows' bytes are read: the file is
+ * memory-mapped and nothing else is touched (for vecs files only the slice's row headers are
+ * checked). With parts == 1 it is fkm_io_read. With parts > 1 the file must be a regular,
+ * uncompressed file and not a Fortran-order .npy (FKM_ERR_FORMAT otherwise, saying so); a part
+ * may hold 0 rows when N < parts. Used by `mpirun ... flashkmeans fit`, one part per rank. */
+fkm_status fkm_io_read_part(const char *path, const fkm_io_read_opts *opts, int64_t part, int64_t parts,
+                            fkm_io_array *out);
 /* Release the mapping or buffer and zero *a. Safe on a zeroed array. */
 void fkm_io_close(fkm_io_array *a);
 

@@ -20,7 +20,11 @@ typedef struct {
     size_t map_len;
     uint8_t *heap;      /* malloc'ed buffer or NULL */
     int gz;             /* the bytes were gunzipped */
+    int64_t part, parts; /* fkm_io_read_part: emit only this part of the rows (parts 0: all) */
 } fkm_io_src;
+
+/* Rows [*r0, *r1) of the n in the file that s's part covers (all of them when s->parts <= 1). */
+void fkm_io_part_rows(const fkm_io_src *s, int64_t n, int64_t *r0, int64_t *r1);
 
 fkm_status fkm_io_src_open(const char *path, fkm_io_src *s);
 void fkm_io_src_close(fkm_io_src *s);

@@ -46,7 +46,9 @@ const char *fkm_io_format_str(fkm_io_format f) {
     return "unknown";
 }
 
-fkm_status fkm_io_read(const char *path, const fkm_io_read_opts *opts, fkm_io_array *out) {
+/* The whole file (parts == 1) or one part of its rows. */
+static fkm_status read_rows(const char *path, const fkm_io_read_opts *opts, int64_t part, int64_t parts,
+                            fkm_io_array *out) {
     fkm_status st = FKM_OK;
     fkm_io_src s;
     if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "output array pointer is NULL");
@@ -56,6 +58,15 @@ fkm_status fkm_io_read(const char *path, const fkm_io_read_opts *opts, fkm_io_ar
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "'%s': raw input needs the row length and the dtype", path);
     st = fkm_io_src_open(path, &s);
     if (st != FKM_OK) return st;
+    if (parts > 1 && (s.gz || !s.map)) { /* every part would have to read (and inflate) it all */
+        const int gz = s.gz;
+        fkm_io_src_close(&s);
+        return FKM_FAIL(FKM_ERR_FORMAT, "'%s' is %s: several ranks cannot each read only their part of it (%s)", path,
+                        gz ? "gzip-compressed" : "not a regular file",
+                        gz ? "gunzip it first" : "copy it to a regular file first");
+    }
+    s.part = part;
+    s.parts = parts;
     if (f == FKM_FMT_UNKNOWN && s.len >= 6 && memcmp(s.buf, "\x93NUMPY", 6) == 0) f = FKM_FMT_NPY;
     switch (f) {
     case FKM_FMT_NPY: st = fkm_io_parse_npy(&s, out); break;
@@ -73,6 +84,18 @@ fkm_status fkm_io_read(const char *path, const fkm_io_read_opts *opts, fkm_io_ar
     fkm_io_src_close(&s); /* no-op when the array took over the bytes */
     if (st != FKM_OK) fkm_io_close(out);
     return st;
+}
+
+fkm_status fkm_io_read(const char *path, const fkm_io_read_opts *opts, fkm_io_array *out) {
+    return read_rows(path, opts, 0, 1, out);
+}
+
+fkm_status fkm_io_read_part(const char *path, const fkm_io_read_opts *opts, int64_t part, int64_t parts,
+                            fkm_io_array *out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (parts < 1 || part < 0 || part >= parts)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "part %lld of %lld does not exist", (long long)part, (long long)parts);
+    return read_rows(path, opts, part, parts, out);
 }
 
 void fkm_io_close(fkm_io_array *a) {

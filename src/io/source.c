@@ -193,6 +193,15 @@ done:
     return FKM_OK;
 }
 
+void fkm_io_part_rows(const fkm_io_src *s, int64_t n, int64_t *r0, int64_t *r1) {
+    *r0 = 0;
+    *r1 = n;
+    if (s->parts <= 1) return;
+    /* n * part / parts without overflow: n < 2^63 and part < parts */
+    *r0 = (int64_t)((__int128)n * s->part / s->parts);
+    *r1 = (int64_t)((__int128)n * (s->part + 1) / s->parts);
+}
+
 void fkm_io_src_close(fkm_io_src *s) {
     if (s->map) munmap(s->map, s->map_len);
     free(s->heap);
@@ -279,7 +288,22 @@ fkm_status fkm_io_emit(fkm_io_src *s, fkm_io_elem e, int64_t n, int64_t d, fkm_i
     fkm_status st = FKM_OK;
     const fkm_dtype t = target_dtype(e);
     const size_t osz = fkm_dtype_size(t), esz = (size_t)e.size;
+    int64_t r0 = 0, r1 = n;
+    const int64_t total = n;
     memset(out, 0, sizeof *out);
+    if (s->parts > 1) { /* one part of the rows: move the region's start, shrink n */
+        if (lay.fortran) {
+            st = FKM_FAIL(FKM_ERR_FORMAT, "'%s' is a Fortran-order .npy: its rows are not contiguous, so it cannot be "
+                          "read in parts by several ranks (save it in C order)", s->path);
+            fkm_io_src_close(s);
+            return st;
+        }
+        fkm_io_part_rows(s, n, &r0, &r1);
+        lay.off += (size_t)r0 * lay.row_stride;
+        n = r1 - r0;
+    }
+    out->row0 = r0;
+    out->total_n = total;
     out->dtype = t;
     out->n = n;
     out->d = d;
@@ -304,7 +328,7 @@ fkm_status fkm_io_emit(fkm_io_src *s, fkm_io_elem e, int64_t n, int64_t d, fkm_i
         st = FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory decoding '%s' (%lld x %lld)", s->path, (long long)n, (long long)d);
         goto cleanup;
     }
-    if (s->map) (void)madvise(s->map, s->map_len, MADV_WILLNEED); /* map the source ahead: faults are costly */
+    if (s->map && s->parts <= 1) (void)madvise(s->map, s->map_len, MADV_WILLNEED); /* map ahead: faults are costly */
     if (plain && !lay.fortran) { /* only the row stride or the alignment differs: copy rows */
         for (int64_t i = 0; i < n; i++)
             memcpy(buf + (size_t)i * (size_t)d * osz, s->buf + lay.off + (size_t)i * lay.row_stride, (size_t)d * osz);

@@ -29,7 +29,9 @@ fkm_status fkm_io_parse_vecs(fkm_io_src *s, fkm_io_format f, fkm_io_array *out) 
                         "(d = %d from the first row): truncated or not a .%s file",
                         s->path, s->len, (int)d, e.size, (unsigned long long)row, (int)d, name);
     const int64_t n = (int64_t)(s->len / row);
-    for (int64_t i = 1; i < n; i++) {
+    int64_t r0, r1; /* a part reader checks only its own rows' headers: it reads nothing else */
+    fkm_io_part_rows(s, n, &r0, &r1);
+    for (int64_t i = r0 > 1 ? r0 : 1; i < r1; i++) {
         int32_t di = load_i32le(s->buf + (size_t)i * row);
         if (di != d)
             return FKM_FAIL(FKM_ERR_FORMAT, "'%s': row %lld declares dimension %d, but row 0 declares %d", s->path,
