@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* qsort_r */
 /* engine.c -- the CPU backend: state, iteration, empty-cluster policy. */
 #include "cpu.h"
+#include "transform.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -216,18 +217,14 @@ static fkm_status cpu_assign(void *p, int32_t *labels, float *dist, double *iner
     return FKM_OK;
 }
 
+/* All n x k distances with the assignment's arithmetic (transform.c): the expansion, as the
+ * contract states for transform (no exact recomputation), clamped at 0 for L2 and cosine. */
 static fkm_status cpu_distances(void *p, float *out) {
     cpu_engine *e = (cpu_engine *)p;
-    const int64_t n = e->pb.n, d = e->pb.d, k = e->pb.k;
-    const float alpha = e->pb.metric == FKM_METRIC_L2 ? 2.0f : 1.0f;
-#pragma omp parallel for num_threads(e->pb.threads) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t c = 0; c < k; c++) {
-            float dot = 0.0f;
-            for (int64_t j = 0; j < d; j++) dot += e->pb.x[i * d + j] * e->c[c * d + j];
-            float v = e->xterm[i] + (e->cterm[c] - alpha * dot); /* associated as in assign */
-            out[i * k + c] = (e->pb.metric != FKM_METRIC_IP && v < 0) ? 0.0f : v;
-        }
+    fkm_cpu_assign_args a = {e->pb.x, e->xterm, e->c, e->cterm, e->pb.n, e->pb.d, e->pb.k,
+                             e->pb.metric == FKM_METRIC_L2 ? 2.0f : 1.0f, e->pb.metric != FKM_METRIC_IP,
+                             e->pb.threads};
+    fkm_cpu_distances(&a, out);
     return FKM_OK;
 }
 
