@@ -2,6 +2,8 @@
 # Install the Debian packages flashkmeans' demo, tests and CPU benchmarks use, if missing.
 set -euo pipefail
 pkgs=(cmake gcc make zlib1g-dev pkg-config valgrind python3-numpy python3-pytest dataset-fashion-mnist)
+# Open MPI: fkm_mpi_fit and `mpirun ... flashkmeans fit` (docs/mpi.md); FKM_MPI=AUTO builds them when found.
+pkgs+=(openmpi-bin libopenmpi-dev)
 # OpenBLAS: without it Debian's FAISS and numpy fall back to the reference BLAS (20x slower).
 [ "${FKM_BENCH_DEPS:-0}" = 1 ] && pkgs+=(python3-faiss python3-sklearn libopenblas0-pthread)
 missing=()
