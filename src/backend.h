@@ -55,7 +55,9 @@ typedef struct fkm_backend {
 
     /* Optional (NULL: the core runs greedy k-means++ on the host): choose k initial centroids
      * from the data with greedy k-means++ seeded by `seed`, leave them as the engine's current
-     * centroids and copy them to host `c` (k x d). Must give the same centroids as the core's. */
+     * centroids and copy them to host `c` (k x d). Deterministic for a seed; the same algorithm
+     * and random draws as the core's, though sums in another order may pick differently at
+     * near-ties (so not bitwise the core's choice). */
     fkm_status (*kmeanspp)(void *eng, uint64_t seed, float *c);
 
     /* Optional (NULL: the core calls iterate in a loop): run up to max_iter iterations from the

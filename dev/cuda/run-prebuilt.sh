@@ -8,6 +8,7 @@
 #   tests[:ENV=V;...]   test_cuda + test_cuda_fit with the given environment (e.g. tests:FKM_CU_KERNEL=25,28,31)
 #   bench[:ENV=V;...]   all rows of targets.md (FKM_CU_PROFILE=2: assign kernel timed too)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
+#   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
 #   san:TOOL            compute-sanitizer TOOL on both tests (FKM_TEST_SMALL=1, racecheck 2)
 # Logs go to $OUT; one summary line per step on stdout.
 set -u
@@ -23,7 +24,7 @@ for m in "$@"; do
   rest=${m#*:}; [ "$rest" = "$m" ] && rest=""
   case $kind in
   tests)
-    for t in test_cuda test_cuda_fit; do
+    for t in test_cuda test_cuda_fit test_cuda_init; do
       log=$OUTD/$n-$t.log
       env $(echo "$rest" | tr ';' ' ') timeout 240 $B/$t > "$log" 2>&1
       echo "[$n] $t ${rest:-default}: rc=$? $(tail -1 "$log")"
@@ -38,8 +39,13 @@ for m in "$@"; do
     log=$OUTD/$n-case
     env FKM_CU_PROFILE=2 $(echo "$e" | tr ';' ' ') timeout 120 $B/bench_fit $(echo "$a" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
     echo "[$n] case $a ${e:-default}: rc=$?"; tail -3 "$log.log" ;;
+  py)
+    # the Python GPU tests against the carried library (torch from the machine's python3)
+    log=$OUTD/$n-py.log
+    FKM_LIBRARY=$PWD/$B/lib/libflashkmeans.so PYTHONPATH=python timeout 300 python3 -m pytest -q -x ${rest:-tests/python} > "$log" 2>&1
+    echo "[$n] pytest ${rest:-tests/python}: rc=$? $(tail -1 "$log")"; grep -E "FAILED|Error" "$log" | head -8 ;;
   san)
-    for t in test_cuda test_cuda_fit; do
+    for t in test_cuda test_cuda_fit test_cuda_init; do
       small=1; [ "$rest" = racecheck ] && small=2
       log=$OUTD/$n-san-$rest-$t.log
       FKM_TEST_SMALL=$small timeout 200 compute-sanitizer --tool "$rest" --error-exitcode 3 $B/$t > "$log" 2>&1

@@ -6,8 +6,8 @@ Results are written by the library straight into tensors allocated here on the i
 and the work is ordered on torch's current stream of that device. `last_call` records the
 pointers of the latest call so tests can verify zero-copy by pointer identity.
 
-What the device API does not do (yet): k-means++ initialisation (use init="random" or an array),
-n_init > 1, per-iteration statistics and progress callbacks (so Ctrl-C is honoured only when the
+k-means++ initialisation runs on the GPU (src/cuda/kmeanspp.cu). What the device API does not
+do (yet): n_init > 1, per-iteration statistics and progress callbacks (so Ctrl-C is honoured only when the
 call returns).
 """
 import ctypes

@@ -35,11 +35,13 @@ static fkm_status plan(fkm_cu_engine *e, const fkm_params *p, const fkm_cuda_mat
 
 static fkm_status fit_checks(const fkm_params *p, const fkm_cuda_matrix *x) {
     fkm_status st = check_matrix(p, x);
-    if (st == FKM_OK) st = fkm_params_validate(p, x->n, x->d);
+    fkm_params q = *p;
+    if (q.init == FKM_INIT_ARRAY && !q.init_centroids) { /* the centroids buffer holds them (header) */
+        q.init = FKM_INIT_RANDOM;
+        q.freeze_init = 0;
+    }
+    if (st == FKM_OK) st = fkm_params_validate(&q, x->n, x->d);
     if (st != FKM_OK) return st;
-    if (p->init == FKM_INIT_KMEANSPP)
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init k-means++ is not available in the device-pointer API yet: "
-                        "use FKM_INIT_RANDOM or FKM_INIT_ARRAY");
     if (p->n_init != 1)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "n_init = %d: the device-pointer API runs one restart", p->n_init);
     return FKM_OK;
@@ -89,6 +91,8 @@ static fkm_status init_centroids(fkm_cu_engine *e, const fkm_params *p, const fl
         if (st != FKM_OK) return st;
         if (ce != cudaSuccess) return fkm_cu_fail(ce, __FILE__, __LINE__, "uploading the initial rows");
         st = fkm_cu_gather_rows(e, e->rowsidx);
+    } else if (p->init == FKM_INIT_KMEANSPP) {
+        st = fkm_cu_kmeanspp(e, p->seed);
     } else if (p->init_centroids) {
         for (int64_t q = 0; q < e->b; q++)
             CU_RET(cudaMemcpyAsync(e->c32 + q * e->k * e->d, p->init_centroids, one, cudaMemcpyHostToDevice, e->stream));

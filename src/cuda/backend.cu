@@ -93,6 +93,15 @@ static fkm_status cb_get_centroids(void *p, float *c) {
     return FKM_OK;
 }
 
+/* Greedy k-means++ on the GPU (kmeanspp.cu): the chosen rows become the current centroids. */
+static fkm_status cb_kmeanspp(void *p, uint64_t seed, float *c) {
+    fkm_cu_engine *e = &((cuda_backend *)p)->e;
+    fkm_status st = fkm_cu_kmeanspp(e, seed);
+    if (st != FKM_OK) return st;
+    if ((st = cb_get_centroids(p, c)) != FKM_OK) return st;
+    return cb_set_centroids(p, c);
+}
+
 static void to_iter_stats(const fkm_cu_stats *h, fkm_iter_stats *s) {
     double s2;
     memcpy(&s2, &h->shift2, sizeof s2);
@@ -159,7 +168,7 @@ static fkm_status cb_distances(void *p, float *out) {
 
 static const fkm_backend cuda_be = {
     "cuda", FKM_DEVICE_CUDA, cb_create, cb_destroy, cb_set_centroids, cb_get_centroids,
-    cb_iterate, cb_assign, cb_distances, NULL, cb_run,
+    cb_iterate, cb_assign, cb_distances, cb_kmeanspp, cb_run,
 };
 
 extern "C" const fkm_backend *fkm_cuda_backend_get(void) { return &cuda_be; }

@@ -163,6 +163,9 @@ fkm_status fkm_cu_prep_centroids(fkm_cu_engine *e);        /* c32 -> cc, cterm *
 fkm_status fkm_cu_normalise_centroids(fkm_cu_engine *e);   /* c32 rows to unit length */
 fkm_status fkm_cu_compute_var(fkm_cu_engine *e);           /* e->var[b] for the shift rule */
 fkm_status fkm_cu_gather_rows(fkm_cu_engine *e, const int64_t *rows_dev); /* c32[i] = x[rows[i]] */
+/* Greedy k-means++ for every problem (seed + problem): rows into rowsidx, gathered into c32
+ * (kmeanspp.cu; then prepare the centroids as after any other initialisation). */
+fkm_status fkm_cu_kmeanspp(fkm_cu_engine *e, uint64_t seed);
 /* assign.cu: mode 0 labels + distances; 1 also the tile inertia partials; 2 a Lloyd iteration's
  * assignment (also previous labels, changed, sort keys, counts; finished problems skipped) */
 fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode);

@@ -90,10 +90,16 @@ def test_sklearn_front_end_on_device():
     cpu = flashkmeans.KMeans(10, init=C, device="cpu").fit(X)
     assert np.array_equal(km.labels_.cpu().numpy(), cpu.labels_)
     assert km.inertia_ == pytest.approx(cpu.inertia_, abs=_margin(X, cpu.cluster_centers_, cpu.labels_))
-    try:  # k-means++ is not in the device API yet: then the library's message must say so
-        flashkmeans.KMeans(10, random_state=0).fit(x)
-    except ValueError as e:
-        assert "k-means++" in str(e)
+    # the default k-means++ runs on the GPU: no host copy, deterministic for a seed, and its
+    # centres are data rows
+    a = flashkmeans.KMeans(10, random_state=0, max_iter=0).fit(x)
+    assert _torch.last_call["data"] == x.data_ptr()
+    b2 = flashkmeans.KMeans(10, random_state=0, max_iter=0).fit(x)
+    assert torch.equal(a.cluster_centers_, b2.cluster_centers_)
+    dmin = torch.cdist(a.cluster_centers_, x.float()).min(1).values
+    assert float(dmin.max()) == 0.0
+    full = flashkmeans.KMeans(10, random_state=0).fit(x)
+    assert full.inertia_ <= 1.2 * cpu.inertia_  # well-separated blobs: k-means++ finds them all
 
 
 def test_faiss_front_end_on_device():
