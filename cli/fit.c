@@ -228,8 +228,10 @@ static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, con
 static void print_summary(const fit_args *a, const fkm_result *r, const fit_info *fi) {
     printf("input    %s: %lld x %lld %s (loaded in %.0f ms)\n", a->input, (long long)r->n, (long long)r->d,
            cli_dtype_str(fi->x->dtype), fi->load_ms);
-    printf("fit      k=%lld, metric %s, device %s (%s, %d threads)\n", (long long)r->k, fkm_metric_str(a->p.metric),
+    printf("fit      k=%lld, metric %s, device %s (%s, %d threads)", (long long)r->k, fkm_metric_str(a->p.metric),
            fkm_device_str(r->device), fkm_precision_str(r->precision), resolved_threads(&a->p));
+    if (cli_mpi_on()) printf(" x %d MPI ranks", cli_mpi_size());
+    printf("\n");
     printf("result   %d iterations (%s), inertia %.9g, %.3f ms/iteration, %.0f ms in all\n", r->iterations,
            fkm_stop_reason_str(r->stop_reason), r->inertia, ms_per_iter(r), fi->fit_ms);
     if (fi->have_truth) printf("quality  NMI %.4f  ARI %.4f  (against %s)\n", fi->nmi, fi->ari, a->truth);
