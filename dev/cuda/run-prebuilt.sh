@@ -49,7 +49,9 @@ for m in "$@"; do
       small=1; [ "$rest" = racecheck ] && small=2
       log=$OUTD/$n-san-$rest-$t.log
       FKM_TEST_SMALL=$small timeout 200 compute-sanitizer --tool "$rest" --error-exitcode 3 $B/$t > "$log" 2>&1
-      echo "[$n] $rest $t: rc=$? $(grep -E 'ERROR SUMMARY' "$log" | tail -1)"
+      echo "[$n] $rest $t: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
+      # where: each distinct kernel/API site once, with the first host frame of the library
+      grep -E "^=========     at |Host API memory" "$log" | sed 's/0x[0-9a-f]*//g' | sort | uniq -c | sort -rn | head -6
     done ;;
   *) echo "unknown mode $m" ;;
   esac

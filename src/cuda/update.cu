@@ -103,7 +103,8 @@ __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
     s = block_sum_d(s, shd);
     int32_t *cnt = a.counts + prob * a.k;
     double e = 0.0;
-    for (int64_t c = tid; c < a.k; c += blockDim.x) e += cnt[c] == 0;
+    if (a.update) /* counts are only maintained by a full assignment */
+        for (int64_t c = tid; c < a.k; c += blockDim.x) e += cnt[c] == 0;
     const int64_t empty = (int64_t)block_sum_d(e, shd);
     if (tid == 0) {
         a.cur[prob].inertia = s;
@@ -523,6 +524,7 @@ fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, 
 
 /* Inertia of the last assignment (no update): tile partials in a fixed order. */
 fkm_status fkm_cu_inertia(fkm_cu_engine *e) {
+    CU_RET(cudaMemsetAsync(e->cur, 0, (size_t)e->b * sizeof(fkm_cu_stats), e->stream)); /* read back whole */
     policy_args pa = {e->n, e->k, e->tiles, e->tile_parts, e->tile_inertia, e->counts, e->labels, e->keys, e->best, NULL, e->cur,
                       0, 0};
     k_policy<<<(unsigned)e->b, 1024, 0, e->stream>>>(pa);
