@@ -8,6 +8,8 @@
 #   tests[:ENV=V;...]   test_cuda + test_cuda_fit with the given environment (e.g. tests:FKM_CU_KERNEL=25,28,31)
 #   bench[:ENV=V;...]   all rows of targets.md (FKM_CU_PROFILE=2: assign kernel timed too)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
+#   host[:n,k,d,iters]  dev/cuda/bench_host (host data, device=cuda, uploaded once)
+#   torch               dev/cuda/torch_baseline.py (plain PyTorch, materialises N x K)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
 #   san:TOOL            compute-sanitizer TOOL on both tests (FKM_TEST_SMALL=1, racecheck 2)
 # Logs go to $OUT; one summary line per step on stdout.
@@ -39,6 +41,16 @@ for m in "$@"; do
     log=$OUTD/$n-case
     env FKM_CU_PROFILE=2 $(echo "$e" | tr ';' ' ') timeout 120 $B/bench_fit $(echo "$a" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
     echo "[$n] case $a ${e:-default}: rc=$?"; tail -3 "$log.log" ;;
+  host)
+    # the host-resident row (dev/cuda/bench_host.c): args n,k,d,iters (defaults: the targets.md row)
+    log=$OUTD/$n-host
+    timeout 400 $B/bench_host $(echo "$rest" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
+    echo "[$n] host-resident: rc=$?"; cat "$log.jsonl" ;;
+  torch)
+    # the plain PyTorch materialising baseline on the targets.md rows
+    log=$OUTD/$n-torch
+    PYTHONUNBUFFERED=1 timeout 300 python3 dev/cuda/torch_baseline.py > "$log.jsonl" 2> "$log.log"
+    echo "[$n] torch baseline: rc=$?"; cat "$log.jsonl" ;;
   py)
     # the Python GPU tests against the carried library (torch from the machine's python3)
     log=$OUTD/$n-py.log

@@ -94,9 +94,7 @@ typedef void (*kern_fn)(const fkm_cu_assign_args);
     fkm_assign_mma<128, 128, 2, 4, 4, true, OP>, fkm_assign_mma<128, 128, 2, 4, 3, false, OP>, \
         fkm_assign_mma<128, 256, 2, 4, 3, true, OP>, fkm_assign_mma<64, 128, 2, 2, 4, true, OP>
 #define WCFG_KERNELS(OP)                                                                  \
-    fkm_assign_wgmma<2, 4, OP, 0>, fkm_assign_wgmma<2, 8, OP, 0>, fkm_assign_wgmma<4, 4, OP, 0>,     \
-        fkm_assign_wgmma<4, 6, OP, 0>, fkm_assign_wgmma<4, 8, OP, 1>, fkm_assign_wgmma<2, 8, OP, 1>, \
-        fkm_assign_wgmma<4, 6, OP, 1>
+    fkm_assign_wgmma<2, 4, OP>, fkm_assign_wgmma<2, 8, OP>, fkm_assign_wgmma<4, 4, OP>, fkm_assign_wgmma<4, 6, OP>
 static const kern_fn kernels[FKM_KERN_W2_BASE] = {fkm_assign_simt, CFG_KERNELS(0), CFG_KERNELS(1), CFG_KERNELS(2),
                                                    WCFG_KERNELS(0), WCFG_KERNELS(1), WCFG_KERNELS(2)};
 
@@ -111,8 +109,8 @@ const char *fkm_cu_kernel_name(int kern) {
             snprintf(names[kern], sizeof names[kern], "wgmma2-%s-%dx64-s%d", ops[op], 64 * fkm_cu_w2cfgs[c].nwg,
                      fkm_cu_w2cfgs[c].stages);
         else if (fkm_cu_kern_is_wg(kern))
-            snprintf(names[kern], sizeof names[kern], "wgmma-%s-%dx128-s%d%s", ops[op], 64 * fkm_cu_wcfgs[c].nwg,
-                     fkm_cu_wcfgs[c].stages, fkm_cu_wcfgs[c].pp ? "-pp" : "");
+            snprintf(names[kern], sizeof names[kern], "wgmma-%s-%dx128-s%d", ops[op], 64 * fkm_cu_wcfgs[c].nwg,
+                     fkm_cu_wcfgs[c].stages);
         else
             snprintf(names[kern], sizeof names[kern], "mma-%s-%dx%d-s%d%s", ops[op], fkm_cu_cfgs[c].bm, fkm_cu_cfgs[c].bn,
                      fkm_cu_cfgs[c].stages, fkm_cu_cfgs[c].xres ? "-xres" : "");

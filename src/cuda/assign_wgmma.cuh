@@ -70,9 +70,6 @@ __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.s
 template <int N>
 __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
 __device__ __forceinline__ void reg_fence(float &r) { asm volatile("" : "+f"(r)::"memory"); }
-/* Named barriers 1..NWG pass the issue turn between consumer warpgroups (ping-pong). */
-__device__ __forceinline__ void nbar_sync(int id) { asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory"); }
-__device__ __forceinline__ void nbar_arrive(int id) { asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory"); }
 
 #define WG_D8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
 #define WG_OUTS WG_D8(0), WG_D8(8), WG_D8(16), WG_D8(24), WG_D8(32), WG_D8(40), WG_D8(48), WG_D8(56)
@@ -123,13 +120,10 @@ __device__ __forceinline__ void wg_fold(const float (&d)[64], const float *ctg, 
 }
 #endif
 
-/* PP = 0: each warpgroup issues a tile's wgmma groups and waits for them, then folds; the
- * warpgroups consume the same stages and drift into lockstep, so their folds coincide and the
- * tensor cores idle meanwhile (measured ~370 TFLOP/s fp16 at D = 128, half the GEMM ceiling).
- * PP = 1: the warpgroups take turns to issue (a token passed round the ring with named
- * barriers), so while one folds tile j the next one's matrix work runs; stages are released
- * after the tile completes, so this needs STAGES >= k-blocks per row (the chooser checks). */
-template <int NWG, int STAGES, int OP, int PP>
+/* Each warpgroup issues a tile's wgmma groups, waits for them, then folds. The warpgroups consume
+ * the same stages and drift into lockstep, so their folds tend to coincide; making them take
+ * turns (ping-pong, FlashAttention-3 style) measured no faster on the H100 (dev/cuda/NOTES.md v4). */
+template <int NWG, int STAGES, int OP>
 __global__ void __launch_bounds__(NWG * 128 + 32, 1) fkm_assign_wgmma(const fkm_cu_assign_args a) {
 #ifdef FKM_WGMMA_OK
     constexpr int BM = 64 * NWG, NT = NWG * 128 + 32, PW = NWG * 4; /* producer warp index */
@@ -191,33 +185,6 @@ __global__ void __launch_bounds__(NWG * 128 + 32, 1) fkm_assign_wgmma(const fkm_
                 bulk_g2s(cs + (size_t)s * WG_TILE, cg + (size_t)t * WG_TILE, WG_TILE, &full[s]);
             }
         __syncwarp();
-    } else if (PP) {
-        float d[64];
-#pragma unroll
-        for (int i = 0; i < 64; i++) d[i] = 0.0f;
-        const uint32_t xa = wg_smem(xs) + wg * 64 * WG_KB;
-        const float *ctg = a.cterm + prob * a.kp;
-        if (NWG > 1 && wg == NWG - 1) nbar_arrive(1); /* warpgroup 0 issues first */
-        for (int j = 0; j < a.nct; j++) {
-            if (NWG > 1) nbar_sync(1 + wg);
-            for (int kb = 0; kb < nkb; kb++) {
-                const int t = j * nkb + kb, s = t % STAGES;
-                mbar_wait(&full[s], (t / STAGES) & 1);
-                const uint32_t ca = wg_smem(cs + (size_t)s * WG_TILE), xk = xa + kb * (BM * WG_KB);
-                wg_fence();
-#pragma unroll
-                for (int ks = 0; ks < WG_KB / 32; ks++)
-                    wgmma_step<OP>(d, wg_desc(xk + ks * 32), wg_desc(ca + ks * 32), kb > 0 || ks > 0);
-            }
-            wg_commit();
-            if (NWG > 1 && (wg != NWG - 1 || j + 1 < a.nct)) nbar_arrive(1 + (wg + 1) % NWG);
-            wg_wait<0>();
-#pragma unroll
-            for (int i = 0; i < 64; i++) reg_fence(d[i]);
-            if (lane == 0)
-                for (int kb = 0; kb < nkb; kb++) mbar_arrive(&empty[(j * nkb + kb) % STAGES]);
-            wg_fold(d, ctg, j, a.alpha, lane, bv, bi);
-        }
     } else {
         float d[64];
 #pragma unroll

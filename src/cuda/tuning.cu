@@ -20,9 +20,6 @@ const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
     {2, 8}, /* 1: 128 points, 8 stages */
     {4, 4}, /* 2: 256 points (half the centroid traffic per flop), 4 stages */
     {4, 6}, /* 3: 256 points, 6 stages */
-    {4, 8, 1}, /* 4: 256 points, 8 stages, warpgroups take turns (ping-pong) */
-    {2, 8, 1}, /* 5: 128 points, 8 stages, ping-pong */
-    {4, 6, 1}, /* 6: 256 points, 6 stages, ping-pong (tf32 at D = 128) */
 };
 
 const fkm_cu_wcfg fkm_cu_w2cfgs[FKM_CU_NW2CFG] = {
@@ -49,7 +46,6 @@ size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes) {
     }
     if (fkm_cu_kern_is_wg(id)) {
         const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
-        if (w->pp && dcp_bytes / 128 > w->stages) return SIZE_MAX; /* a tile holds all its stages */
         return fkm_wgmma_smem(w->nwg, w->stages, (int)(dcp_bytes / 128));
     }
     const fkm_cu_cfg *c = &fkm_cu_cfgs[fkm_cu_kern_cfg(id)];
@@ -69,8 +65,9 @@ typedef struct {
 /* sm_90 (H100/H200, 227 KB of shared memory per block): wgmma while the point tile fits.
  * H100, 2026-11-22 (bench/results/gpu-2026-11-22-v3.md): 256 points x 128 centroids, 4 stages
  * (cfg 2) 370 TFLOP/s fp16 and 241 tf32 at D = 128, against 300 / 198 for 128 x 128 (cfg 0),
- * which stays for rows too long for the 256-point tile (D = 512 fp16: 508 TFLOP/s). The
- * ping-pong rows (cfg 4-6) and the persistent kernel measured no better: FKM_CU_KERNEL only. */
+ * which stays for rows too long for the 256-point tile (D = 512 fp16: 508 TFLOP/s). Tried and
+ * dropped (dev/cuda/NOTES.md v4): warpgroups taking turns (ping-pong), 2-3 stages; the persistent
+ * kernel (assign_wg2.cuh) measured no better either and stays reachable by FKM_CU_KERNEL only. */
 static const rule sm90_rules[] = {{1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
 /* sm_80 (A100, 163 KB): resident point tile up to 512-byte rows, then streamed. */
 static const rule sm80_rules[] = {{0, 0, 512}, {0, 1, INT64_MAX}};

@@ -18,13 +18,12 @@ typedef struct {
     int xres;        /* 1: the point tile stays in shared memory for the whole D */
 } fkm_cu_cfg;
 
-/* wgmma configurations (assign_wgmma.cuh): consumer warpgroups (64 points each), stages, and
- * pp = 1 for warpgroups taking turns to issue (ping-pong; needs stages >= k-blocks per row). */
+/* wgmma configurations (assign_wgmma.cuh): consumer warpgroups (64 points each) and stages. */
 typedef struct {
-    int nwg, stages, pp;
+    int nwg, stages;
 } fkm_cu_wcfg;
 
-enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 7, FKM_CU_NW2CFG = 3 };
+enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 4, FKM_CU_NW2CFG = 3 };
 extern const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG];
 extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
 extern const fkm_cu_wcfg fkm_cu_w2cfgs[FKM_CU_NW2CFG];

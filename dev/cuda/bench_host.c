@@ -1,0 +1,71 @@
+/* bench_host.c -- the host-resident row of ../shared/design/targets.md: N = 2^24, K = 4096,
+ * D = 128 float32 in host memory, fitted with fkm_fit(device = cuda). The data is uploaded once
+ * and stays on the GPU (the published implementation re-sends it over PCIe every iteration).
+ * Prints one JSON line per precision: ms per iteration (median of the iterations' device-timed
+ * ms), the whole call (upload + init + iterations + copy back), and the inertia.
+ * Build: gcc -O2 -fopenmp -Iinclude -c dev/cuda/bench_host.c && nvcc bench_host.o build-dev/libflashkmeans.a -Xcompiler -fopenmp -lz -o bench_host
+ * Run:  ./bench_host [n] [k] [d] [iters]   (defaults 16777216 4096 128 10) */
+#include <flashkmeans.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    const int64_t n = argc > 1 ? atoll(argv[1]) : (int64_t)1 << 24, k = argc > 2 ? atoll(argv[2]) : 4096;
+    const int64_t d = argc > 3 ? atoll(argv[3]) : 128;
+    const int iters = argc > 4 ? atoi(argv[4]) : 10;
+    float *x = malloc((size_t)(n * d) * sizeof(float));
+    if (!x) { fprintf(stderr, "out of host memory\n"); return 1; }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n * d; i++) { /* hashed uniform in [-1, 1) plus a per-row offset: never zeros */
+        uint64_t z = (uint64_t)i * 0x9E3779B97F4A7C15ull + 7;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        x[i] = (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0) + (float)((i / d) % 37) * 0.05f;
+    }
+    const fkm_precision precs[2] = {FKM_PREC_TF32, FKM_PREC_FP16};
+    for (int pi = 0; pi < 2; pi++) {
+        fkm_params p;
+        fkm_params_default(&p);
+        p.k = k; p.max_iter = iters; p.stop = FKM_STOP_FIXED; p.init = FKM_INIT_RANDOM; p.seed = 1;
+        p.device = FKM_DEVICE_CUDA; p.precision = precs[pi];
+        fkm_matrix m = {x, FKM_F32, n, d, NULL};
+        fkm_result r;
+        memset(&r, 0, sizeof r);
+        const double t0 = now_ms();
+        fkm_status st = fkm_fit(&p, &m, &r);
+        const double t1 = now_ms();
+        if (st != FKM_OK) {
+            printf("{\"case\":\"host-resident\",\"precision\":\"%s\",\"error\":\"%s\"}\n", fkm_precision_str(precs[pi]), fkm_last_error());
+            continue;
+        }
+        double *ms = malloc(sizeof(double) * (size_t)r.iterations), sum = 0;
+        for (int i = 0; i < r.iterations; i++) sum += (ms[i] = r.stats[i].ms);
+        qsort(ms, (size_t)r.iterations, sizeof(double), cmp_d);
+        printf("{\"case\":\"host-resident N=%lld K=%lld D=%lld fp32\",\"precision\":\"%s\",\"iterations\":%d,"
+               "\"ms_per_iter\":%.3f,\"ms_per_iter_min\":%.3f,\"ms_call\":%.1f,\"ms_outside_iterations\":%.1f,\"inertia\":%.6g}\n",
+               (long long)n, (long long)k, (long long)d, fkm_precision_str(precs[pi]), r.iterations, ms[r.iterations / 2],
+               ms[0], t1 - t0, t1 - t0 - sum, r.inertia);
+        fflush(stdout);
+        free(ms);
+        fkm_result_free(&r);
+    }
+    free(x);
+    return 0;
+}
