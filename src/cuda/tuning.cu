@@ -62,13 +62,15 @@ typedef struct {
     int64_t max_dcp_bytes;
 } rule;
 
-/* sm_90 (H100/H200, 227 KB of shared memory per block): wgmma while the point tile fits.
- * H100, 2026-11-22 (bench/results/gpu-2026-11-22-v3.md): 256 points x 128 centroids, 4 stages
- * (cfg 2) 370 TFLOP/s fp16 and 241 tf32 at D = 128, against 300 / 198 for 128 x 128 (cfg 0),
- * which stays for rows too long for the 256-point tile (D = 512 fp16: 508 TFLOP/s). Tried and
- * dropped (dev/cuda/NOTES.md v4): warpgroups taking turns (ping-pong), 2-3 stages; the persistent
- * kernel (assign_wg2.cuh) measured no better either and stays reachable by FKM_CU_KERNEL only. */
-static const rule sm90_rules[] = {{1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
+/* sm_90 (H100/H200, 227 KB of shared memory per block), measured on an H100 on 2026-11-22
+ * (bench/results/gpu-2026-11-22-v4.md): 128 points x 128 centroids with two blocks per SM
+ * (96 registers, 97 KB) is the fastest while its shared memory allows two blocks, i.e. rows up to
+ * 256 bytes (fp16 D = 128: 413 TFLOP/s; tf32 D = 64: 94); beyond that 256 points x 128 (one block
+ * per SM; tf32 D = 128: 230-241 against 196), and 128 x 128 again where 256 points do not fit
+ * (fp16 D = 512: 507). Tried and dropped (dev/cuda/NOTES.md v4): warpgroups taking turns
+ * (ping-pong), 2-3 stages; the persistent kernel (assign_wg2.cuh) measured no better either and
+ * stays reachable by FKM_CU_KERNEL only. */
+static const rule sm90_rules[] = {{1, 0, 256}, {1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
 /* sm_80 (A100, 163 KB): resident point tile up to 512-byte rows, then streamed. */
 static const rule sm80_rules[] = {{0, 0, 512}, {0, 1, INT64_MAX}};
 static const rule fallback_rules[] = {{0, 3, 256}, {0, 1, INT64_MAX}};
