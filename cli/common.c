@@ -128,6 +128,35 @@ int cli_double(const char *opt, const char *s, double lo, double *out) {
     return 0;
 }
 
+int cli_size(const char *opt, const char *s, size_t *out) {
+    char *end = NULL;
+    errno = 0;
+    const double v = strtod(s, &end);
+    double mul = 1.0;
+    /* digits and a decimal point only: no sign, exponent, hex, inf or nan */
+    int plain = *s != '\0' && end != s;
+    for (const char *c = s; plain && c < end; c++) plain = (*c >= '0' && *c <= '9') || *c == '.';
+    const char *u = end;
+    if (plain && *u) {
+        const char *const units = "kmgt";
+        const char *hit = strchr(units, *u >= 'A' && *u <= 'Z' ? *u - 'A' + 'a' : *u);
+        if (hit && *u) {
+            mul = ldexp(1.0, 10 * (int)(hit - units + 1));
+            u++;
+            if ((*u == 'i' || *u == 'I') && (u[1] == 'b' || u[1] == 'B')) u += 2;
+            else if (*u == 'b' || *u == 'B') u++;
+        } else if (*u == 'b' || *u == 'B') {
+            u++;
+        }
+    }
+    const double bytes = v * mul;
+    if (!plain || *u || errno == ERANGE || !(bytes >= 0) || bytes >= 18446744073709551616.0)
+        return cli_error(CLI_BAD, "invalid value '%s' for %s: expected a size such as 4G, 512M, 1.5G or a number of "
+                                  "bytes", s, opt);
+    *out = (size_t)bytes;
+    return 0;
+}
+
 int cli_choice(const char *opt, const char *s, const char *const *names, int n, int *out) {
     char list[256] = "";
     for (int i = 0; i < n; i++) {

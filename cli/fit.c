@@ -13,7 +13,7 @@
 
 enum {
     O_K, O_ITERS, O_MAXITER, O_TOL, O_STOP, O_INIT, O_NINIT, O_SEED, O_METRIC, O_DEVICE, O_PRECISION, O_THREADS,
-    O_OUT, O_LABELS, O_REPORT, O_TRUTH, O_QUIET, O_DIM, O_DTYPE, O_EMPTY, O_VERBOSE, O_HELP, O_COUNT
+    O_OUT, O_LABELS, O_REPORT, O_TRUTH, O_QUIET, O_DIM, O_DTYPE, O_EMPTY, O_VERBOSE, O_GPUMEM, O_HELP, O_COUNT
 };
 static const cli_opt fit_opts[O_COUNT] = {
     [O_K] = {"k", 'k', 1}, [O_ITERS] = {"iters", 0, 1}, [O_MAXITER] = {"max-iter", 0, 1}, [O_TOL] = {"tol", 0, 1},
@@ -21,7 +21,8 @@ static const cli_opt fit_opts[O_COUNT] = {
     [O_METRIC] = {"metric", 0, 1}, [O_DEVICE] = {"device", 0, 1}, [O_PRECISION] = {"precision", 0, 1},
     [O_THREADS] = {"threads", 0, 1}, [O_OUT] = {"output", 'o', 1}, [O_LABELS] = {"labels", 0, 1},
     [O_REPORT] = {"report", 0, 1}, [O_TRUTH] = {"truth", 0, 1}, [O_QUIET] = {"quiet", 'q', 0}, [O_DIM] = {"dim", 0, 1},
-    [O_DTYPE] = {"dtype", 0, 1}, [O_EMPTY] = {"empty", 0, 1}, [O_VERBOSE] = {"verbose", 'v', 0}, [O_HELP] = {"help", 'h', 0},
+    [O_DTYPE] = {"dtype", 0, 1}, [O_EMPTY] = {"empty", 0, 1}, [O_VERBOSE] = {"verbose", 'v', 0},
+    [O_GPUMEM] = {"gpu-mem", 0, 1}, [O_HELP] = {"help", 'h', 0},
 };
 
 static const char *const stop_names[] = {"shift", "inertia", "labels", "fixed"};
@@ -50,6 +51,8 @@ static void usage(FILE *f) {
             "  --device auto|cpu|cuda  (default auto: a GPU when present)\n"
             "  --precision auto|exact|tf32|fp16|bf16   GPU arithmetic (default auto)\n"
             "  --threads T             CPU threads (default 0: all)\n"
+            "  --gpu-mem SIZE          cap on the GPU memory of the fit (4G, 512M, 1.5G, bytes; default:\n"
+            "                          the free memory); too big: an error (--device cuda) or the CPU (auto)\n"
             "  --empty farthest|keep   empty-cluster policy (default farthest)\n"
             "  -o FILE.npy             write the centroids (k x d float32)\n"
             "  --labels FILE.npy       write the labels (n int32)\n"
@@ -108,6 +111,7 @@ static int on_opt(void *ctx, int idx, const char *v) {
     case O_DTYPE: a->has_dtype = 1; return cli_dtype("--dtype", v, &a->dtype);
     case O_EMPTY: if (cli_choice("--empty", v, empty_names, 2, &i)) return CLI_BAD; a->p.empty = (fkm_empty_policy)i; return 0;
     case O_VERBOSE: a->p.verbose = a->p.verbose < 3 ? a->p.verbose + 2 : 3; return 0;
+    case O_GPUMEM: return cli_size("--gpu-mem", v, &a->p.gpu_mem_limit);
     case O_HELP: a->help = 1; return 0;
     }
     return cli_error(CLI_FAIL, "internal: unhandled option");
@@ -167,6 +171,7 @@ typedef struct {
     double load_ms, fit_ms, nmi, ari;
     int have_truth;
     const fkm_io_array *x;
+    size_t gpu_estimate; /* fkm_gpu_memory_estimate of the fit that ran on the GPU (0: none) */
 } fit_info;
 
 static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, const fit_info *fi) {
@@ -192,6 +197,8 @@ static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, con
     cli_str_add(s, "  \"device\": \"%s\",\n  \"precision\": \"%s\",\n  \"threads\": %d,\n", fkm_device_str(r->device),
                 fkm_precision_str(r->precision), resolved_threads(&a->p));
     if (cli_mpi_on()) cli_str_add(s, "  \"mpi_ranks\": %d,\n", cli_mpi_size()); /* threads: per rank */
+    cli_str_add(s, "  \"gpu_mem_limit\": %zu,\n", a->p.gpu_mem_limit); /* bytes; 0: no cap */
+    if (r->device == FKM_DEVICE_CUDA) cli_str_add(s, "  \"gpu_mem_estimate\": %zu,\n", fi->gpu_estimate);
     cli_str_add(s, "  \"stop_reason\": \"%s\",\n  \"n_iter\": %d,\n  \"best_init\": %d,\n  \"inertia\": ",
                 fkm_stop_reason_str(r->stop_reason), r->iterations, r->best_init);
     cli_str_json_number(s, r->inertia);
@@ -304,7 +311,7 @@ static int finish_fit(fit_args *a, fit_state *s, fit_info *fi);
 
 static int run_fit(fit_args *a, fit_state *s) {
     int rc;
-    fit_info fi = {0, 0, NAN, NAN, 0, &s->x};
+    fit_info fi = {0, 0, NAN, NAN, 0, &s->x, 0};
     if ((rc = cli_mpi_agree(prepare_fit(a, s, &fi)))) return rc;
     fkm_status st;
     cli_progress pr;
@@ -321,6 +328,8 @@ static int run_fit(fit_args *a, fit_state *s) {
     /* agreed: a ^C that reached only some ranks after the last iteration stops them all */
     if (cli_mpi_agree(st == FKM_ERR_CANCELLED || cli_interrupted() ? CLI_INTERRUPTED : 0)) goto interrupted;
     if (st != FKM_OK) return cli_fail(st, a->input); /* fkm_mpi_fit: the same status on every rank */
+    if (s->r.device == FKM_DEVICE_CUDA && fkm_gpu_memory_estimate(&a->p, &m, &fi.gpu_estimate) != FKM_OK)
+        fi.gpu_estimate = 0; /* the report then says 0: unknown */
     if ((rc = cli_mpi_gather_labels(&s->r, s->x.row0, s->x.total_n))) return rc;
     return cli_mpi_agree(cli_mpi_rank() == 0 ? finish_fit(a, s, &fi) : 0);
 interrupted:

@@ -150,6 +150,12 @@ typedef struct {
     void *log_user;
     fkm_progress_fn progress_fn;  /* NULL: no progress reports */
     void *progress_user;
+    size_t gpu_mem_limit;         /* bytes of GPU memory a CUDA fit may allocate; 0 = no cap, only the
+                                     GPU's free memory (default). A problem whose peak estimate
+                                     (fkm_gpu_memory_estimate) exceeds the cap or the free memory
+                                     fails with FKM_ERR_NO_MEMORY before anything is allocated;
+                                     with device=auto it runs on the CPU instead. Data larger than
+                                     the GPU is not streamed (yet). */
 } fkm_params;
 
 /* Fill *p with the defaults documented above. */
@@ -207,6 +213,16 @@ FKM_API fkm_status fkm_transform(const fkm_params *p, const fkm_matrix *x, const
 /* Inertia (float64, weighted) of x under the given centroids. */
 FKM_API fkm_status fkm_score(const fkm_params *p, const fkm_matrix *x, const float *centroids,
                              int64_t k, double *inertia);
+
+/* Peak GPU memory, in bytes, that fkm_fit with device=cuda would allocate for x (one problem of
+ * x->n points; fkm_fit_batch runs its problems one after another, so the same peak) on GPU
+ * p->cuda_device with these params: the data's copy on the GPU (plus the staging buffer of the
+ * upload when the data is converted there), the weights, the engine's workspace and the
+ * k-means++ temporaries when p->init is k-means++. Not counted: the CUDA context itself
+ * (a few hundred MiB, there before any fit), and fkm_predict/fkm_transform. Needs the GPU to
+ * pick the kernel: FKM_ERR_NO_CUDA in a CPU-only build or without that GPU. p and x are
+ * validated as fkm_fit does (x->data is not read). bytes: [out]. */
+FKM_API fkm_status fkm_gpu_memory_estimate(const fkm_params *p, const fkm_matrix *x, size_t *bytes);
 
 /* Number of usable CUDA devices (0 in a CPU-only build or on a machine without a GPU). */
 FKM_API int fkm_cuda_device_count(void);

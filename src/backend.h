@@ -26,6 +26,8 @@ typedef struct {
     fkm_precision precision; /* resolved (never AUTO) */
     int threads;           /* resolved CPU thread count (>= 1) */
     int cuda_device;
+    size_t gpu_mem_limit;  /* fkm_params.gpu_mem_limit (0: no cap); GPU engines check it at create */
+    int gpu_kmeanspp;      /* the fit initialises with the engine's k-means++ (its temporaries count) */
 } fkm_problem;
 
 typedef struct fkm_backend {
@@ -71,6 +73,10 @@ typedef struct fkm_backend {
 extern const fkm_backend fkm_cpu_backend;
 /* NULL in a CPU-only build. */
 const fkm_backend *fkm_cuda_backend_get(void);
+/* Whether a fit of x with p fits GPU p->cuda_device: FKM_OK, or FKM_ERR_NO_MEMORY (message with
+ * both sizes) when fkm_gpu_memory_estimate exceeds p->gpu_mem_limit or the GPU's free memory;
+ * the estimate's own errors otherwise (FKM_ERR_NO_CUDA in a CPU-only build). src/cuda/memory.cu */
+fkm_status fkm_cuda_check_fit_memory(const fkm_params *p, const fkm_matrix *x);
 
 #ifdef __cplusplus
 }

@@ -251,6 +251,9 @@ bad "--precision tf32 on --device cpu" "${F[@]}" -k 3 --device cpu --precision t
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
     bad "--device cuda without a GPU" "${F[@]}" -k 3 --device cuda "${OUTS[@]}"
 fi
+for v in x -1 4X '' 1.5.5G 1e9 ' 4G' 4GG 0x10 inf 99999999999T; do
+    bad "--gpu-mem '$v'" "${F[@]}" -k 3 --gpu-mem "$v" "${OUTS[@]}"
+done
 bad "no input" fit -k 3 "${OUTS[@]}"
 bad "two inputs" "${F[@]}" "$T/d.npy" -k 3 "${OUTS[@]}"
 bad "missing input file" fit "$T/nope.npy" -k 3 "${OUTS[@]}"
@@ -386,6 +389,30 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/full" && mount -t tmpfs -o size=4k tmpfs
     umount "$MNT" && MNT=
 else
     echo "(not root or no tmpfs mount here: full-disk case not run)"
+fi
+
+# ---------------------------------------------------------------- --gpu-mem: the GPU-memory cap
+for v in 4G:4294967296 512M:536870912 1.5G:1610612736 64KiB:65536 1000:1000 0:0; do
+    "$BIN" "${F[@]}" -k 3 --device cpu --gpu-mem "${v%%:*}" --quiet --report "$T/g.json" 2> "$T/err"
+    check "--gpu-mem ${v%%:*}: exit 0 on the CPU ($(head -c 200 "$T/err"))" test $? -eq 0
+    check "--gpu-mem ${v%%:*}: report gpu_mem_limit ${v##*:}" grep -q "^  \"gpu_mem_limit\": ${v##*:},$" "$T/g.json"
+    check "--gpu-mem ${v%%:*}: no estimate on the CPU" test "$(grep -c gpu_mem_estimate "$T/g.json")" -eq 0
+done
+# device auto with a cap no problem fits: the CPU runs it (with or without a GPU here)
+"$BIN" "${F[@]}" -k 3 --gpu-mem 1 --quiet --report "$T/g.json" 2> "$T/err"
+check "--gpu-mem 1 --device auto: exit 0 ($(head -c 200 "$T/err"))" test $? -eq 0
+check "--gpu-mem 1 --device auto: ran on the CPU" grep -q '^  "device": "cpu",' "$T/g.json"
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+    reset_outs
+    "$BIN" "${F[@]}" -k 3 --device cuda --gpu-mem 1 "${OUTS[@]}" > "$T/out" 2> "$T/err"
+    rc=$?
+    check "--gpu-mem 1 --device cuda: exit 1 (got $rc)" test $rc -eq 1
+    check "--gpu-mem 1 --device cuda: one error line naming the cap and device=cpu ($(head -c 300 "$T/err"))" \
+        test "$(wc -l < "$T/err")" -eq 1 -a "$(grep -c '^flashkmeans: error: .*cap (gpu_mem_limit) is 1 bytes.*device=cpu' "$T/err")" -eq 1
+    check "--gpu-mem 1 --device cuda: nothing written" test "$(ls -A "$O" | wc -l)" -eq 1
+    "$BIN" "${F[@]}" -k 3 --device cuda --gpu-mem 64G --quiet --report "$T/g.json" 2> "$T/err"
+    check "--gpu-mem 64G --device cuda: exit 0 ($(head -c 200 "$T/err"))" test $? -eq 0
+    check "--device cuda: report has a non-zero gpu_mem_estimate" grep -Eq '^  "gpu_mem_estimate": [1-9][0-9]*,$' "$T/g.json"
 fi
 
 # ---------------------------------------------------------------- SIGINT: exit 130, nothing written

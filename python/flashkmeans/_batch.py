@@ -8,14 +8,15 @@ from ._dlpack import imported as _imported
 
 def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++", n_init=1,
                  seed=0, metric="l2", precision="auto", device="auto", weights=None,
-                 n_threads=None, verbose=0, return_inertia=False):
+                 n_threads=None, verbose=0, return_inertia=False, gpu_mem_limit=None):
     """Fit k-means separately to each of the B problems in x, shape (B, N, D).
 
     Problem i uses seed `seed + i` (the C API's rule), so problem i gives the same result as a
     single fit of x[i] with that seed. init: "k-means++", "random" or one (K, D) array that
     starts every problem. Returns (labels (B, N) int32, centroids (B, K, D) float32,
     iterations (B,) int32) -- plus inertia (B,) float64 when return_inertia=True. numpy in, numpy
-    out; a torch tensor in gives torch tensors on the same device.
+    out; a torch tensor in gives torch tensors on the same device. gpu_mem_limit: cap on the GPU
+    memory (bytes or "4G"-style, None = no cap), see KMeans.
     """
     x = _imported(x, "x")
     init_array = None
@@ -27,7 +28,8 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
         return batch_kmeans_cuda(x, k, max_iter=max_iter, tol=tol, stop=stop, init=init,
                                  n_init=n_init, seed=seed, metric=metric, precision=precision,
                                  device=device, weights=weights, verbose=verbose,
-                                 return_inertia=return_inertia, init_centroids=init_array)
+                                 return_inertia=return_inertia, init_centroids=init_array,
+                                 gpu_mem_limit=gpu_mem_limit)
     hm = host_matrix(x, ndim=3, name="x")
     b, n, d = hm.shape
     w = None
@@ -45,7 +47,7 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
     p = _core.make_params(k, max_iter=max_iter, tol=tol, stop=stop, init=init, n_init=n_init,
                           init_centroids=init_array,
                           seed=seed, metric=metric, precision=precision, device=device,
-                          threads=n_threads, verbose=verbose)
+                          threads=n_threads, verbose=verbose, gpu_mem_limit=gpu_mem_limit)
     res = _core.fit_batch(p, hm, w)
     labels = np.stack([r.labels for r in res])
     centroids = np.stack([r.centroids for r in res])

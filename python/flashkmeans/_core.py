@@ -12,6 +12,7 @@ exception raised in the callback itself (a user hook) is treated the same way: c
 cancelled, and the exception is re-raised once the C call is over.
 """
 import ctypes
+import re
 import signal
 import sys
 import threading
@@ -66,9 +67,32 @@ def parse_device(device):
     raise ValueError("device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got %r" % (device,))
 
 
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_gpu_mem(value):
+    """gpu_mem_limit -> bytes (0: no cap). None, an int of bytes >= 0, or a string like the CLI's
+    --gpu-mem: "4G", "512M", "1.5G", "4GiB", "1000" (K/M/G/T are powers of 1024)."""
+    if value is None:
+        return 0
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        v = int(value)
+    elif isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?:([kmgt])(?:ib|b)?|b)?\s*", value.lower())
+        if not m:
+            raise ValueError("gpu_mem_limit must be bytes (an int >= 0) or a size like '4G', '512M', "
+                             "'1.5G', got %r" % (value,))
+        v = int(float(m.group(1)) * _SIZE_UNITS[m.group(2) or ""])
+    else:
+        raise ValueError("gpu_mem_limit must be bytes (an int >= 0) or a size like '4G', got %r" % (value,))
+    if v < 0 or v >= 1 << 64:
+        raise ValueError("gpu_mem_limit must be in [0, 2**64) bytes, got %r" % (value,))
+    return v
+
+
 def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_centroids=None,
                 n_init=1, seed=0, metric="l2", device="auto", precision="auto", threads=None,
-                verbose=0, freeze_init=False, empty="farthest"):
+                verbose=0, freeze_init=False, empty="farthest", gpu_mem_limit=None):
     """fkm_params from Python values. init_centroids (a C-contiguous float32 k x d array) must
     stay alive while the params are used: the caller keeps it."""
     p = _lib.fkm_params()
@@ -91,6 +115,7 @@ def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_
     p.precision = _choice(_PRECISIONS, precision, "precision")
     p.threads = 0 if threads is None or threads < 0 else int(threads)
     p.verbose = int(verbose)
+    p.gpu_mem_limit = parse_gpu_mem(gpu_mem_limit)
     return p
 
 

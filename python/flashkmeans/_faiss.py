@@ -31,7 +31,7 @@ class Kmeans:
     def __init__(self, d, k, niter=25, seed=1234, spherical=False, gpu=False, verbose=False,
                  nredo=1, frozen_centroids=False, max_points_per_centroid=None, tol=0.0,
                  stop="fixed", precision="auto", device=None, n_threads=None, init="random",
-                 **faiss_kwargs):
+                 gpu_mem_limit=None, **faiss_kwargs):
         for key in faiss_kwargs:
             if key not in _IGNORED:
                 raise TypeError("Kmeans got an unexpected keyword argument %r" % key)
@@ -44,6 +44,7 @@ class Kmeans:
         self.max_points_per_centroid = max_points_per_centroid
         self.tol, self.stop, self.precision, self.n_threads = tol, stop, precision, n_threads
         self.init = init  # FAISS seeds with k random points; "k-means++" is available too
+        self.gpu_mem_limit = _core.parse_gpu_mem(gpu_mem_limit)  # bytes; 0: no cap
         self.gpu = gpu
         if device is None:  # FAISS: gpu=False -> CPU, True/-1 -> GPU(s), int n -> n GPUs
             device = "cpu" if gpu is False or gpu == 0 else "cuda"
@@ -59,7 +60,8 @@ class Kmeans:
     def _params(self, **kw):
         return _core.make_params(self.k, metric=self._metric(), precision=self.precision,
                                  device=self.device, threads=self.n_threads,
-                                 verbose=2 if self.verbose else 0, **kw)
+                                 verbose=2 if self.verbose else 0,
+                                 gpu_mem_limit=self.gpu_mem_limit, **kw)
 
     def _subsample(self, hm, w):
         """FAISS's max_points_per_centroid, only when asked for (seeded, without replacement)."""

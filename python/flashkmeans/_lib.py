@@ -65,6 +65,7 @@ class fkm_params(ctypes.Structure):
         ("log_user", ctypes.c_void_p),
         ("progress_fn", fkm_progress_fn),
         ("progress_user", ctypes.c_void_p),
+        ("gpu_mem_limit", ctypes.c_size_t),
     ]
 
 
@@ -171,6 +172,7 @@ _proto("fkm_transform", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_float),
 _proto("fkm_score", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_float), ctypes.c_int64,
        P(ctypes.c_double))
 _proto("fkm_cuda_device_count", ctypes.c_int)
+_proto("fkm_gpu_memory_estimate", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_size_t))
 for _n in ("fkm_device_str", "fkm_precision_str", "fkm_stop_reason_str", "fkm_metric_str"):
     _proto(_n, ctypes.c_char_p, c_enum)
 

@@ -41,7 +41,9 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     callable(X, n_clusters, random_state) returning one), n_init, max_iter, tol, random_state,
     metric ("l2", "cosine", "ip"), precision ("auto", "exact", "tf32", "fp16", "bf16"),
     device ("auto", "cpu", "cuda", "cuda:N"), stop ("shift", "inertia", "labels", "fixed"),
-    n_threads (CPU threads, None = all), verbose (0 silent .. 3 debug, to stderr).
+    n_threads (CPU threads, None = all), verbose (0 silent .. 3 debug, to stderr),
+    gpu_mem_limit (cap on the GPU memory a fit may use: bytes or "4G"-style; None = no cap; a
+    fit that does not fit runs on the CPU with device="auto", else raises MemoryError).
 
     Attributes after fit: cluster_centers_, labels_, inertia_, n_iter_, n_features_in_,
     iteration_stats_ (per-iteration dicts: inertia, shift, empty, changed, ms), device_,
@@ -50,7 +52,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
                  random_state=None, metric="l2", precision="auto", device="auto", stop="shift",
-                 n_threads=None, verbose=0):
+                 n_threads=None, verbose=0, gpu_mem_limit=None):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -63,6 +65,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.stop = stop
         self.n_threads = n_threads
         self.verbose = verbose
+        self.gpu_mem_limit = gpu_mem_limit
 
     # ------------------------------------------------------------ input checking
     def _check_X(self, X, reset):
@@ -101,7 +104,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             threads = _check_int(threads, "n_threads", 0)
         return _core.make_params(k, metric=self.metric, precision=self.precision,
                                  device=self.device, threads=threads,
-                                 verbose=_check_int(self.verbose, "verbose", 0), **extra)
+                                 verbose=_check_int(self.verbose, "verbose", 0),
+                                 gpu_mem_limit=self.gpu_mem_limit, **extra)
 
     def _out_dtype(self, hm):
         return np.float64 if hm.array.dtype == np.float64 else np.float32

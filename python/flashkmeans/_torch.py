@@ -80,7 +80,7 @@ def _weights(w, b, n, dev):
 
 def cuda_fit(x3, k, *, max_iter=300, tol=1e-4, stop="shift", init="random", init_centroids=None,
              n_init=1, seed=0, metric="l2", precision="auto", verbose=0, weights=None,
-             freeze_init=False):
+             freeze_init=False, gpu_mem_limit=None):
     """fkm_cuda_fit on a (b, n, d) CUDA tensor -> (centroids (b,k,d) float32 tensor, labels (b,n)
     int32 tensor, iterations np (b,), inertia np (b,), info dict)."""
     torch = _torch()
@@ -105,7 +105,8 @@ def cuda_fit(x3, k, *, max_iter=300, tol=1e-4, stop="shift", init="random", init
                 raise ValueError("init_centroids must have shape (%d, %d), got %s" % (k, d, host_init.shape))
     p = _core.make_params(k, max_iter=max_iter, tol=tol, stop=stop, init=init, n_init=n_init,
                           init_centroids=host_init, seed=seed, metric=metric, precision=precision,
-                          device="cuda:%d" % dev.index, verbose=verbose, freeze_init=freeze_init)
+                          device="cuda:%d" % dev.index, verbose=verbose, freeze_init=freeze_init,
+                          gpu_mem_limit=gpu_mem_limit)
     if device_init:
         p.init, p.init_centroids = _lib.FKM_INIT_ARRAY, None
     w = _weights(weights, b, n, dev)
@@ -180,14 +181,14 @@ def distances(x, c, metric):
 
 # ---------------------------------------------------------------- front ends
 def batch_kmeans_cuda(x, k, *, max_iter, tol, stop, init, n_init, seed, metric, precision, device,
-                      weights, verbose, return_inertia, init_centroids=None):
+                      weights, verbose, return_inertia, init_centroids=None, gpu_mem_limit=None):
     torch = _torch()
     if str(device) == "cpu":
         raise ValueError("device='cpu' with a CUDA tensor: move it with x.cpu() first")
     c, l, it, inertia, _ = cuda_fit(x, k, max_iter=max_iter, tol=tol, stop=stop, init=init,
                                     init_centroids=init_centroids, n_init=n_init, seed=seed,
                                     metric=metric, precision=precision, verbose=verbose,
-                                    weights=weights)
+                                    weights=weights, gpu_mem_limit=gpu_mem_limit)
     out = [l, c, torch.from_numpy(it).to(x.device)]
     if return_inertia:
         out.append(torch.from_numpy(inertia).to(x.device))
@@ -201,7 +202,7 @@ def faiss_train_cuda(km, x, weights, init_centroids):
         x[None], km.k, max_iter=km.niter, tol=km.tol, stop=km.stop, init=km.init,
         init_centroids=init_centroids, n_init=km.nredo, seed=km.seed, metric=km._metric(),
         precision=km.precision, verbose=2 if km.verbose else 0, weights=weights,
-        freeze_init=km.frozen_centroids)
+        freeze_init=km.frozen_centroids, gpu_mem_limit=km.gpu_mem_limit)
     km.centroids, km.labels = c[0], l[0].long()
     km.inertia = float(inertia[0])
     # The device API reports no per-iteration statistics: obj holds the final objective only.
@@ -223,7 +224,8 @@ def kmeans_fit_cuda(est, X, k, max_iter, seed, init, init_array, n_init, sample_
     c, l, it, inertia, meta = cuda_fit(
         X[None], k, max_iter=max_iter, tol=est.tol, stop=est.stop, init=init or "random",
         init_centroids=init_array, n_init=n_init, seed=seed, metric=est.metric,
-        precision=est.precision, verbose=est.verbose, weights=sample_weight)
+        precision=est.precision, verbose=est.verbose, weights=sample_weight,
+        gpu_mem_limit=est.gpu_mem_limit)
     est.cluster_centers_, est.labels_ = c[0], l[0]
     est.inertia_, est.n_iter_ = float(inertia[0]), int(it[0])
     est.iteration_stats_ = []  # not reported by the device API

@@ -133,7 +133,8 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
     void *eng = NULL;
     fkm_result cur;
     memset(&cur, 0, sizeof cur);
-    fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, fkm_resolve_threads(p->threads), p->cuda_device};
+    fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, fkm_resolve_threads(p->threads), p->cuda_device,
+                      p->gpu_mem_limit, p->init == FKM_INIT_KMEANSPP};
     const int iters = p->max_iter;
     const double var = p->stop == FKM_STOP_SHIFT ? mean_variance(x32, n, d) : 0.0;
 
@@ -183,7 +184,7 @@ fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fk
     for (int64_t i = 0; i < b; i++) memset(&out[i], 0, sizeof out[i]);
     FKM_TRY(fkm_check_matrix(x));
     FKM_TRY(fkm_params_validate(p, x->n, x->d));
-    FKM_TRY(fkm_choose_backend(p, &be));
+    FKM_TRY(fkm_choose_fit_backend(p, x, &be));
     FKM_TRY(fkm_resolve_precision(p, be, x->dtype, &prec));
     for (int64_t i = 0; x->weights && i < b; i++) { /* each problem needs some weight */
         st = fkm_check_weights(x->weights + i * x->n, x->n);

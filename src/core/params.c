@@ -17,6 +17,7 @@ void fkm_params_default(fkm_params *p) {
     p->empty = FKM_EMPTY_FARTHEST;
     p->device = FKM_DEVICE_AUTO;
     p->precision = FKM_PREC_AUTO;
+    p->gpu_mem_limit = 0; /* no cap: the GPU's free memory is the limit */
 }
 
 fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d) {

@@ -32,6 +32,19 @@ fkm_status fkm_choose_backend(const fkm_params *p, const fkm_backend **out) {
     return FKM_OK;
 }
 
+fkm_status fkm_choose_fit_backend(const fkm_params *p, const fkm_matrix *x, const fkm_backend **out) {
+    fkm_status st = fkm_choose_backend(p, out);
+    if (st != FKM_OK || (*out)->device != FKM_DEVICE_CUDA) return st;
+    st = fkm_cuda_check_fit_memory(p, x);
+    /* auto: a problem this GPU engine cannot hold (or run at all) goes to the CPU; CUDA failures
+     * are reported, not hidden */
+    if (st == FKM_OK || p->device == FKM_DEVICE_CUDA || st == FKM_ERR_CUDA || st == FKM_ERR_INTERNAL) return st;
+    fkm_log(p, FKM_LOG_WARN, "device=auto: running on the CPU: %s", fkm_last_error());
+    fkm_clear_error();
+    *out = &fkm_cpu_backend;
+    return FKM_OK;
+}
+
 fkm_status fkm_resolve_precision(const fkm_params *p, const fkm_backend *be, fkm_dtype t, fkm_precision *out) {
     fkm_precision pr = p->precision;
     if (be->device == FKM_DEVICE_CPU) {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../../include/flashkmeans_cuda.h"
-#include "cu_common.cuh"
+#include "cu_memory.cuh"
 
 static fkm_precision resolve_prec(const fkm_params *p, fkm_dtype t) {
     if (p->precision != FKM_PREC_AUTO) return p->precision;
@@ -31,6 +31,15 @@ static fkm_status plan(fkm_cu_engine *e, const fkm_params *p, const fkm_cuda_mat
     int dev = 0;
     CU_RET(cudaGetDevice(&dev));
     return fkm_cu_plan(e, dev, x->b, x->n, x->d, k, p->metric, resolve_prec(p, x->dtype));
+}
+
+/* The device API's GPU memory, checked before allocating: the workspace when the call allocates
+ * it, plus the k-means++ temporaries (the data is the caller's, already there). */
+#define DEV_ADVICE "data larger than the GPU is not streamed yet: split the batch, or fit from host memory with device=cpu"
+static fkm_status check_memory(fkm_cu_engine *e, const fkm_params *p, const fkm_cuda_matrix *x, const void *ws, int pp) {
+    fkm_cu_engine m = *e; /* measuring records the sort's scratch size: keep e as planned */
+    const size_t need = (ws ? 0 : fkm_cu_layout(&m, NULL, needs_copy(e, x))) + (pp ? fkm_cu_kmeanspp_bytes(e->b, e->n, e->k) : 0);
+    return fkm_cu_check_fits(need, p->gpu_mem_limit, DEV_ADVICE);
 }
 
 static fkm_status fit_checks(const fkm_params *p, const fkm_cuda_matrix *x) {
@@ -136,6 +145,7 @@ extern "C" fkm_status fkm_cuda_fit(const fkm_params *p, const fkm_cuda_matrix *x
     if (!centroids) return FKM_FAIL(FKM_ERR_INVALID_ARG, "centroids pointer is NULL");
     fkm_cu_engine e;
     if ((st = plan(&e, p, x, p->k)) != FKM_OK) return st;
+    if ((st = check_memory(&e, p, x, workspace, p->init == FKM_INIT_KMEANSPP)) != FKM_OK) return st;
     int *ran = (int *)calloc((size_t)x->b, sizeof(int));
     cudaEvent_t t0 = NULL, t1 = NULL;
     double ms_it = 0.0;
@@ -222,6 +232,7 @@ extern "C" fkm_status fkm_cuda_predict(const fkm_params *p, const fkm_cuda_matri
     if (!centroids || !labels) return FKM_FAIL(FKM_ERR_INVALID_ARG, "centroids or labels pointer is NULL");
     fkm_cu_engine e;
     if ((st = plan(&e, p, x, k)) != FKM_OK) return st;
+    if ((st = check_memory(&e, p, x, workspace, 0)) != FKM_OK) return st;
     if ((st = setup(&e, x, workspace, workspace_bytes, stream)) == FKM_OK) {
         fkm_params q = *p;
         q.init = FKM_INIT_ARRAY;

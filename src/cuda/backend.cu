@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cu_common.cuh"
+#include "cu_memory.cuh"
 
 typedef struct {
     fkm_cu_engine e;
@@ -16,19 +16,39 @@ static void cb_destroy(void *p) {
     free(c);
 }
 
-/* Upload the points: the caller's half data as is when it is the compute type (and needs no
- * normalisation), else the core's float32 copy (normalised for cosine) converted on the GPU. */
+/* What upload() sends: the caller's half data as is when it is the compute type (and needs no
+ * normalisation), else the core's float32 copy (normalised for cosine). */
+static int upload_raw(const fkm_cu_engine *e, fkm_dtype raw_dtype) {
+    const int half_raw = (e->ctype == FKM_CT_F16 && raw_dtype == FKM_F16) || (e->ctype == FKM_CT_BF16 && raw_dtype == FKM_BF16);
+    return half_raw && e->metric != FKM_METRIC_COSINE;
+}
+
+/* Bytes of the staging buffer upload() allocates: 0 when the rows go straight into the workspace. */
+static size_t staging_bytes(const fkm_cu_engine *e, fkm_dtype raw_dtype) {
+    const size_t sesz = upload_raw(e, raw_dtype) ? 2 : 4;
+    if (e->dp == e->d && (int)sesz == e->es) return 0;
+    return (size_t)e->n * (size_t)e->d * sesz;
+}
+
+size_t fkm_cu_host_peak(const fkm_cu_engine *e, fkm_dtype raw_dtype, int has_weights, int kmeanspp) {
+    fkm_cu_engine m = *e; /* fkm_cu_layout records the sort's scratch size in the engine it measures */
+    const size_t ws = fkm_cu_layout(&m, NULL, 1);
+    const size_t later = (has_weights ? (size_t)e->n * sizeof(float) : 0) +
+                         (kmeanspp ? fkm_cu_kmeanspp_bytes(e->b, e->n, e->k) : 0);
+    const size_t stage = staging_bytes(e, raw_dtype);
+    return ws + (stage > later ? stage : later);
+}
+
+/* Upload the points (see upload_raw), converted on the GPU when they are not the compute layout. */
 static fkm_status upload(fkm_cu_engine *e, const fkm_problem *pb) {
     const int64_t rows = pb->n;
-    const int half_raw = (e->ctype == FKM_CT_F16 && pb->raw_dtype == FKM_F16) ||
-                         (e->ctype == FKM_CT_BF16 && pb->raw_dtype == FKM_BF16);
-    const int use_raw = half_raw && pb->metric != FKM_METRIC_COSINE;
+    const int use_raw = upload_raw(e, pb->raw_dtype);
     const void *src = use_raw ? pb->raw : (const void *)pb->x;
     const fkm_dtype t = use_raw ? pb->raw_dtype : FKM_F32;
     const size_t sesz = use_raw ? 2 : 4;
     const size_t bytes = (size_t)rows * (size_t)pb->d * sesz;
     fkm_status st = FKM_OK;
-    if (e->dp == pb->d && (int)sesz == e->es) { /* already the compute layout: straight in */
+    if (staging_bytes(e, pb->raw_dtype) == 0) { /* already the compute layout: straight in */
         CU_RET(cudaMemcpyAsync(e->xcopy, src, bytes, cudaMemcpyHostToDevice, e->stream));
         void *keep = e->xcopy;
         e->xcopy = NULL; /* prep: norms only */
@@ -53,6 +73,10 @@ static fkm_status cb_create(const fkm_problem *pb, void **out) {
     if (!c) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the CUDA engine");
     fkm_cu_engine *e = &c->e;
     fkm_status st = fkm_cu_plan(e, pb->cuda_device, 1, pb->n, pb->d, pb->k, pb->metric, pb->precision);
+    /* before any allocation: a clear error instead of an out-of-memory part-way */
+    if (st == FKM_OK)
+        st = fkm_cu_check_fits(fkm_cu_host_peak(e, pb->raw_dtype, pb->w != NULL, pb->gpu_kmeanspp), pb->gpu_mem_limit,
+                               FKM_CU_HOST_ADVICE);
     if (st == FKM_OK) st = fkm_cu_open(e, NULL, 0, 1, NULL);
     if (st == FKM_OK) st = upload(e, pb);
     if (st == FKM_OK) {

@@ -1,5 +1,5 @@
-/* none.c -- the CUDA entry points of a CPU-only build: no devices, no backend, and the
- * device-pointer API (include/flashkmeans_cuda.h) answering FKM_ERR_NO_CUDA. */
+/* none.c -- the CUDA entry points of a CPU-only build: no devices, no backend, no GPU memory
+ * estimate, and the device-pointer API (include/flashkmeans_cuda.h) answering FKM_ERR_NO_CUDA. */
 #include "../backend.h"
 #include "../internal.h"
 #include "flashkmeans_cuda.h"
@@ -9,6 +9,17 @@ int fkm_cuda_device_count(void) { return 0; }
 
 static fkm_status no_cuda(void) {
     return FKM_FAIL(FKM_ERR_NO_CUDA, "this build of flashkmeans has no CUDA support");
+}
+
+fkm_status fkm_gpu_memory_estimate(const fkm_params *p, const fkm_matrix *x, size_t *bytes) {
+    (void)p; (void)x;
+    if (bytes) *bytes = 0;
+    return no_cuda();
+}
+
+fkm_status fkm_cuda_check_fit_memory(const fkm_params *p, const fkm_matrix *x) {
+    (void)p; (void)x;
+    return no_cuda();
 }
 
 fkm_status fkm_cuda_fit_workspace_size(const fkm_params *p, const fkm_cuda_matrix *x, size_t *bytes) {

@@ -1,0 +1,23 @@
+/* cu_memory.cuh -- GPU memory accounting of the CUDA engine (memory.cu, backend.cu): the peak a
+ * problem needs, counted from the same plan and workspace layout that will be allocated, and the
+ * check made before allocating anything. */
+#ifndef FKM_CU_MEMORY_CUH
+#define FKM_CU_MEMORY_CUH
+
+#include "cu_common.cuh"
+
+/* Bytes of GPU temporaries fkm_cu_kmeanspp allocates for b problems of n points, k centres. */
+size_t fkm_cu_kmeanspp_bytes(int64_t b, int64_t n, int64_t k);
+
+/* Peak GPU bytes of the host-data engine (backend.cu) for a planned one-problem engine e:
+ * the workspace (which holds the data's compute copy), then the larger of the upload's staging
+ * buffer (freed after the upload) and the weights plus, when kmeanspp, its temporaries. */
+size_t fkm_cu_host_peak(const fkm_cu_engine *e, fkm_dtype raw_dtype, int has_weights, int kmeanspp);
+
+/* FKM_OK when `need` bytes fit under `cap` (0: no cap) and in the free memory of the current
+ * device; else FKM_ERR_NO_MEMORY with one line naming both sizes and ending in `advice`. */
+fkm_status fkm_cu_check_fits(size_t need, size_t cap, const char *advice);
+
+/* The advice of the host API's messages (data in host memory). */
+#define FKM_CU_HOST_ADVICE "data larger than the GPU is not streamed yet: use device=cpu or a smaller problem"
+#endif
