@@ -34,11 +34,12 @@ fkm_status fkm_choose_backend(const fkm_params *p, const fkm_backend **out) {
 
 fkm_status fkm_choose_fit_backend(const fkm_params *p, const fkm_matrix *x, const fkm_backend **out) {
     fkm_status st = fkm_choose_backend(p, out);
-    if (st != FKM_OK || (*out)->device != FKM_DEVICE_CUDA) return st;
+    /* device=cuda: the engine makes the same check itself before allocating (one plan less here) */
+    if (st != FKM_OK || (*out)->device != FKM_DEVICE_CUDA || p->device != FKM_DEVICE_AUTO) return st;
     st = fkm_cuda_check_fit_memory(p, x);
-    /* auto: a problem this GPU engine cannot hold (or run at all) goes to the CPU; CUDA failures
-     * are reported, not hidden */
-    if (st == FKM_OK || p->device == FKM_DEVICE_CUDA || st == FKM_ERR_CUDA || st == FKM_ERR_INTERNAL) return st;
+    /* a problem this GPU engine cannot hold (or run at all) goes to the CPU; CUDA failures are
+     * reported, not hidden */
+    if (st == FKM_OK || st == FKM_ERR_CUDA || st == FKM_ERR_INTERNAL) return st;
     fkm_log(p, FKM_LOG_WARN, "device=auto: running on the CPU: %s", fkm_last_error());
     fkm_clear_error();
     *out = &fkm_cpu_backend;

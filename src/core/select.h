@@ -10,10 +10,10 @@ int fkm_resolve_threads(int threads);
  * AUTO -> CUDA when that GPU exists, else the CPU. */
 fkm_status fkm_choose_backend(const fkm_params *p, const fkm_backend **out);
 
-/* fkm_choose_backend for a fit of x (b problems run one at a time, so one problem's size): when
- * that is the GPU, its memory is checked first (fkm_cuda_check_fit_memory: p->gpu_mem_limit and
- * the free memory). device=cuda: FKM_ERR_NO_MEMORY when it does not fit; device=auto: the CPU
- * engine instead, logged as a warning. */
+/* fkm_choose_backend for a fit of x (b problems run one at a time, so one problem's size). With
+ * device=auto, when that is the GPU, its memory is checked first (fkm_cuda_check_fit_memory:
+ * p->gpu_mem_limit and the free memory) and a problem that does not fit goes to the CPU engine,
+ * logged as a warning. (device=cuda: the engine's create fails with FKM_ERR_NO_MEMORY.) */
 fkm_status fkm_choose_fit_backend(const fkm_params *p, const fkm_matrix *x, const fkm_backend **out);
 
 /* The precision that runs on `be` for input dtype t (never AUTO). A GPU precision with
