@@ -73,6 +73,54 @@ static void test_kpp_host(int64_t n, int64_t d, int64_t k, int weighted) {
     free(x64); free(x); free(w);
 }
 
+/* Exact L2 distances handed back (as on the CPU): points 0.01 from centres 1000 from the origin,
+ * where the expansion |x|^2 - 2x.c + |c|^2 loses every digit of the distance. fit's inertia,
+ * score and predict's distances must match float64 to 1e-5 relative, in exact and tf32 mode, and
+ * with float16 data in fp16 mode. */
+static void test_exact_distances(fkm_precision prec, fkm_dtype t) {
+    const int64_t n = 4000, d = 24, k = 4;
+    float *x = malloc((size_t)(n * d) * sizeof(float)), *c = malloc((size_t)(k * d) * sizeof(float));
+    uint16_t *xh = malloc((size_t)(n * d) * sizeof(uint16_t));
+    uint64_t r = 99;
+    for (int64_t j = 0; j < k * d; j++) c[j] = (float)(1000.0 + 100.0 * (j / d) + (j % d));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) {
+            float v = c[(i % k) * d + j] + (float)(0.01 * (gen_unif(&r) - 0.5));
+            if (t == FKM_F16) { xh[i * d + j] = f2h(v); v = h2f(xh[i * d + j]); }
+            x[i * d + j] = v;
+        }
+    if (t == FKM_F16) /* centroids on the fp16 grid too, as the fit's would be near */
+        for (int64_t j = 0; j < k * d; j++) c[j] = h2f(f2h(c[j]));
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = k; p.max_iter = 0; p.init = FKM_INIT_ARRAY; p.init_centroids = c; p.device = FKM_DEVICE_CUDA;
+    p.precision = prec;
+    fkm_matrix m = {t == FKM_F16 ? (void *)xh : (void *)x, t, n, d, NULL};
+    fkm_result res = {0};
+    int32_t *lab = malloc((size_t)n * sizeof(int32_t));
+    float *dist = malloc((size_t)n * sizeof(float));
+    double score = 0, ref = 0, worst = 0;
+    fkm_status st = fkm_fit(&p, &m, &res);
+    if (st == FKM_OK) st = fkm_predict(&p, &m, c, k, lab, dist);
+    if (st == FKM_OK) st = fkm_score(&p, &m, c, k, &score);
+    CHECK(st == FKM_OK, "exact distances (%s): %s", fkm_precision_str(prec), fkm_last_error());
+    for (int64_t i = 0; st == FKM_OK && i < n; i++) {
+        double s = 0;
+        for (int64_t j = 0; j < d; j++) {
+            const double v = (double)x[i * d + j] - c[(i % k) * d + j];
+            s += v * v;
+        }
+        ref += s;
+        worst = fmax(worst, fabs(dist[i] - s) / s);
+    }
+    if (st == FKM_OK)
+        CHECK(fabs(res.inertia - ref) <= 1e-5 * ref && fabs(score - ref) <= 1e-5 * ref && worst <= 1e-5,
+              "exact distances (%s): inertia %.9g, score %.9g, float64 %.9g, worst distance error %.2g",
+              fkm_precision_str(prec), res.inertia, score, ref, worst);
+    fkm_result_free(&res);
+    free(x); free(c); free(xh); free(lab); free(dist);
+}
+
 #ifdef FKM_HAVE_CUDA
 /* Device-pointer API on a batch: each problem's centres are rows of that problem, and a second
  * run gives the same bits. */
@@ -203,6 +251,9 @@ int main(void) {
     test_kpp_host(3000, 16, 12, 0);
     test_kpp_host(5000, 33, 40, 1);
     if (!small) test_kpp_host(70000, 96, 300, 0); /* several per-block sums, more trials */
+    test_exact_distances(FKM_PREC_EXACT, FKM_F32);
+    test_exact_distances(FKM_PREC_TF32, FKM_F32);
+    test_exact_distances(FKM_PREC_FP16, FKM_F16);
 #ifdef FKM_HAVE_CUDA
     test_kpp_device(1, 4000, 24, 16);
     test_kpp_device(3, 2500, 40, 20);

@@ -26,7 +26,8 @@ for m in "$@"; do
   rest=${m#*:}; [ "$rest" = "$m" ] && rest=""
   case $kind in
   tests)
-    for t in test_cuda test_cuda_fit test_cuda_init; do
+    for t in test_cuda test_cuda_fit test_cuda_init test_cuda_mem test_cuda_large; do
+      [ -x $B/$t ] || continue
       log=$OUTD/$n-$t.log
       env $(echo "$rest" | tr ';' ' ') timeout 240 $B/$t > "$log" 2>&1
       echo "[$n] $t ${rest:-default}: rc=$? $(tail -1 "$log")"

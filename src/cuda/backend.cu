@@ -79,6 +79,10 @@ static fkm_status cb_create(const fkm_problem *pb, void **out) {
                                FKM_CU_HOST_ADVICE);
     if (st == FKM_OK) st = fkm_cu_open(e, NULL, 0, 1, NULL);
     if (st == FKM_OK) st = upload(e, pb);
+    /* the GPU copy holds the working float32 values exactly: float32 compute, the caller's own
+     * half type, or small integers (uint8 fits fp16 and bf16) */
+    e->x_exact = e->ctype == FKM_CT_F32 || pb->raw_dtype == FKM_U8 ||
+                 (pb->raw_dtype == FKM_F16 && e->ctype == FKM_CT_F16) || (pb->raw_dtype == FKM_BF16 && e->ctype == FKM_CT_BF16);
     if (st == FKM_OK) {
         e->x = e->xcopy;
         e->w = NULL;
@@ -157,6 +161,8 @@ static fkm_status cb_run(void *p, int max_iter, fkm_empty_policy pol, fkm_stop_r
 static fkm_status cb_assign(void *p, int32_t *labels, float *dist, double *inertia) {
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     fkm_status st = fkm_cu_assign(e, 1);
+    /* L2: distances and inertia handed back recomputed exactly, as on the CPU (exact.cu) */
+    if (st == FKM_OK && e->metric == FKM_METRIC_L2 && e->x_exact && (dist || inertia)) st = fkm_cu_exact_l2(e);
     if (st == FKM_OK && inertia) st = fkm_cu_inertia(e);
     if (st != FKM_OK) return st;
     if (labels)

@@ -98,6 +98,7 @@ typedef struct fkm_cu_engine {
     int capturing;           /* a CUDA graph capture of the iterations is in progress */
     int fused;               /* FKM_CU_FUSED=1: one fused centroid kernel (experimental) */
     int upd_u;               /* rows in flight per warp in the sums kernel (tuning table) */
+    int x_exact;             /* x holds the caller's float32 working values exactly (backend.cu) */
     void *ws_owned;          /* workspace allocated by the engine (NULL: caller's) */
     void *w_owned;           /* uploaded weights (backend) */
     void *ws;
@@ -166,6 +167,9 @@ fkm_status fkm_cu_gather_rows(fkm_cu_engine *e, const int64_t *rows_dev); /* c32
 /* Greedy k-means++ for every problem (seed + problem): rows into rowsidx, gathered into c32
  * (kmeanspp.cu; then prepare the centroids as after any other initialisation). */
 fkm_status fkm_cu_kmeanspp(fkm_cu_engine *e, uint64_t seed);
+/* Exact L2 distances of the current labels into best[] and the tile inertia partials (exact.cu);
+ * valid only when x_exact. */
+fkm_status fkm_cu_exact_l2(fkm_cu_engine *e);
 /* assign.cu: mode 0 labels + distances; 1 also the tile inertia partials; 2 a Lloyd iteration's
  * assignment (also previous labels, changed, sort keys, counts; finished problems skipped) */
 fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode);
