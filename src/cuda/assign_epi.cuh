@@ -51,7 +51,8 @@ __device__ __forceinline__ void fkm_lane_argmin(float &v, int &i) {
 }
 
 /* Output stage. Called by ALL threads of the block (it has barriers); thread r < BM owns row r
- * of the tile and passes its final (score, label) in (v, lab). red: >= BM doubles. */
+ * of the tile and passes its final (score, label) in (v, lab). red: >= BM / 16 doubles of
+ * shared memory not in use by the caller any more (the caller has passed a block barrier). */
 template <int BM>
 __device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int64_t prob, int64_t row0,
                                                int rows, float v, int lab, double *red) {
@@ -80,17 +81,27 @@ __device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int6
             if (lane == __ffs(peers) - 1) atomicAdd(&a.counts[prob * a.k + lab], __popc(peers));
         }
     }
-    const int nchanged = __syncthreads_count(changed);
-    /* Tile inertia: a fixed tree over the BM rows, so the same bits every run. */
-    static_assert((BM & (BM - 1)) == 0, "BM must be a power of two");
-    if (tid < BM) red[tid] = contrib;
-    __syncthreads();
-    for (int s = BM / 2; s > 0; s >>= 1) {
-        if (tid < s) red[tid] += red[tid + s];
-        __syncthreads();
+    /* Tile inertia in a fixed order, so the same bits every run: a xor tree inside each warp of
+     * rows, then the warps' sums in warp order. One block barrier (the tree over BM rows with a
+     * barrier per level stalled the whole block: ncu "Stall Barrier" was the top reason). */
+    static_assert(BM % 32 == 0, "BM must be a multiple of 32");
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) contrib += __shfl_xor_sync(0xffffffffu, contrib, o);
+    const int wchanged = __popc(__ballot_sync(0xffffffffu, changed));
+    int *nch = reinterpret_cast<int *>(red + BM / 32);
+    if (lane == 0 && tid < BM) {
+        red[tid >> 5] = contrib;
+        nch[tid >> 5] = wchanged;
     }
+    __syncthreads();
     if (tid == 0) {
-        a.tile_inertia[prob * a.tiles + row0 / BM] = red[0];
+        double s = 0.0;
+        int nchanged = 0;
+        for (int w = 0; w < BM / 32; w++) {
+            s += red[w];
+            nchanged += nch[w];
+        }
+        a.tile_inertia[prob * a.tiles + row0 / BM] = s;
         if (nchanged && a.stats) atomicAdd(&a.stats[prob].changed, (unsigned long long)nchanged);
     }
 }
