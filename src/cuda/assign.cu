@@ -23,12 +23,11 @@ __global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args 
     __shared__ double red[256];
     __shared__ float rv[SIMT_BM];
     __shared__ int ri[SIMT_BM];
-    const int64_t tile = blockIdx.x;
-    const int64_t prob = tile / a.tiles;
-    const int64_t row0 = (tile - prob * a.tiles) * SIMT_BM;
+    const fkm_tile_pos tp = fkm_tile_of<SIMT_BM>(a);
+    const int64_t prob = tp.prob, row0 = tp.row0;
+    const int rows = tp.rows;
+    const char *xg = tp.xg;
     if (a.done && a.done[prob]) return;
-    const int rows = (int)min((int64_t)SIMT_BM, a.n - row0);
-    const char *xg = a.x + (prob * a.n + row0) * a.x_pitch;
     const char *cg = a.c + prob * a.kp * a.c_pitch;
     const float *ctg = a.cterm + prob * a.kp;
     const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;

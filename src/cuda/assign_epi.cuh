@@ -34,6 +34,19 @@ typedef struct {
     const int32_t *done;    /* b: skip finished problems */
 } fkm_cu_assign_args;
 
+/* The block's point tile: problem, first row, rows in it (the last tile may be short) and the
+ * address of its first row. Blocks are laid out problem by problem, a.tiles per problem. */
+struct fkm_tile_pos {
+    int64_t prob, row0;
+    int rows;
+    const char *xg;
+};
+template <int BM>
+__device__ __forceinline__ fkm_tile_pos fkm_tile_of(const fkm_cu_assign_args &a) {
+    const int64_t tile = blockIdx.x, prob = tile / a.tiles, row0 = (tile - prob * a.tiles) * BM;
+    return {prob, row0, (int)min((int64_t)BM, a.n - row0), a.x + (prob * a.n + row0) * a.x_pitch};
+}
+
 /* (v, i) beats (bv, bi): smaller score, or equal score and lower index. */
 __device__ __forceinline__ bool fkm_better(float v, int i, float bv, int bi) {
     return v < bv || (v == bv && i < bi);

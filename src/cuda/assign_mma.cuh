@@ -78,12 +78,11 @@ __global__ void __launch_bounds__(WM *WN * 32) fkm_assign_mma(const fkm_cu_assig
     static_assert(BM <= NT, "one thread per tile row in the output stage");
     extern __shared__ __align__(128) char smem[];
 
-    const int64_t tile = blockIdx.x;
-    const int64_t prob = tile / a.tiles;
-    const int64_t row0 = (tile - prob * a.tiles) * BM;
+    const fkm_tile_pos tp = fkm_tile_of<BM>(a);
+    const int64_t prob = tp.prob, row0 = tp.row0;
+    const int rows = tp.rows;
+    const char *xg = tp.xg;
     if (a.done && a.done[prob]) return;
-    const int rows = (int)min((int64_t)BM, a.n - row0);
-    const char *xg = a.x + (prob * a.n + row0) * a.x_pitch;
     const char *cg = a.c + prob * a.kp * a.c_pitch;
     const float *ctg = a.cterm + prob * a.kp;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;

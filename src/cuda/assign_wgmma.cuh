@@ -136,12 +136,11 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
     char *cs = xs + (size_t)BM * nkb * WG_KB;    /* [STAGES][16 KB] */
     uint64_t *full = (uint64_t *)(cs + (size_t)STAGES * WG_TILE), *empty = full + STAGES;
 
-    const int64_t tile = blockIdx.x;
-    const int64_t prob = tile / a.tiles;
-    const int64_t row0 = (tile - prob * a.tiles) * BM;
+    const fkm_tile_pos tp = fkm_tile_of<BM>(a);
+    const int64_t prob = tp.prob, row0 = tp.row0;
+    const int rows = tp.rows;
+    const char *xg = tp.xg;
     if (a.done && a.done[prob]) return;
-    const int rows = (int)min((int64_t)BM, a.n - row0);
-    const char *xg = a.x + (prob * a.n + row0) * a.x_pitch;
     const int tid = threadIdx.x, lane = tid & 31;
     const int warp = __shfl_sync(0xffffffffu, tid >> 5, 0); /* warp-uniform for the compiler */
 

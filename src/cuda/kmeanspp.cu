@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "cu_device.cuh"
+#include "cu_memory.cuh"
 
 #define PP_PB 1024   /* points per block: the unit of the per-block sums */
 #define PP_TMAX 16   /* trials at most: 2 + ln k stays under 16 for k < 2^31 */
@@ -201,10 +202,21 @@ static fkm_status pp_fail(fkm_status st, void *const *bufs, int nb) {
     return st;
 }
 
+static int pp_trials(int64_t k) {
+    const int t = 2 + (int)log((double)k);
+    return t > PP_TMAX ? PP_TMAX : t;
+}
+
+/* The temporary GPU memory fkm_cu_kmeanspp allocates (the estimate in memory.cu uses it). */
+size_t fkm_cu_kmeanspp_bytes(int64_t b, int64_t n, int64_t k) {
+    const int64_t trials = pp_trials(k), nblk = (n + PP_PB - 1) / PP_PB, nu = 1 + (k - 1) * trials;
+    return (size_t)(trials * b * n) * sizeof(float) + (size_t)(trials * b * nblk) * sizeof(double) +
+           (size_t)(b * nu) * sizeof(double) + (size_t)(b * PP_TMAX) * sizeof(int64_t) + (size_t)b * sizeof(int);
+}
+
 fkm_status fkm_cu_kmeanspp(fkm_cu_engine *e, uint64_t seed) {
     const int64_t b = e->b, n = e->n, k = e->k, nblk = (n + PP_PB - 1) / PP_PB;
-    int trials = 2 + (int)log((double)k);
-    if (trials > PP_TMAX) trials = PP_TMAX;
+    const int trials = pp_trials(k);
     if (b > 65535) return FKM_FAIL(FKM_ERR_INVALID_ARG, "GPU k-means++ runs at most 65535 problems at once (got %lld)", (long long)b);
     const int64_t nu = 1 + (k - 1) * trials;
     double *hu = (double *)malloc((size_t)(b * nu) * sizeof(double));

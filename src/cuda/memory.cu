@@ -15,17 +15,6 @@ extern "C" {
 #include "../core/select.h"
 }
 
-/* Mirrors the allocations of fkm_cu_kmeanspp (kmeanspp.cu): candidate distances (trials x b x n
- * floats), per-block sums (trials x b x blocks of 1024 points, doubles), the uniforms
- * (b x (1 + (k-1) trials) doubles), the drawn rows (b x 16 int64) and the kept trial (b ints). */
-size_t fkm_cu_kmeanspp_bytes(int64_t b, int64_t n, int64_t k) {
-    int trials = 2 + (int)log((double)k);
-    if (trials > 16) trials = 16;
-    const size_t nblk = (size_t)((n + 1023) / 1024), nu = 1 + (size_t)(k - 1) * (size_t)trials;
-    return (size_t)trials * (size_t)(b * n) * sizeof(float) + (size_t)trials * (size_t)b * nblk * sizeof(double) +
-           (size_t)b * nu * sizeof(double) + (size_t)b * 16 * sizeof(int64_t) + (size_t)b * sizeof(int);
-}
-
 /* "9.1 GiB", "512.0 MiB", "12.5 KiB" or "300 bytes". */
 static void fmt_bytes(char *buf, size_t len, size_t b) {
     if (b >= ((size_t)1 << 30)) snprintf(buf, len, "%.1f GiB", (double)b / (double)((size_t)1 << 30));
