@@ -98,6 +98,7 @@ typedef struct fkm_cu_engine {
     int capturing;           /* a CUDA graph capture of the iterations is in progress */
     int fused;               /* FKM_CU_FUSED=1: one fused centroid kernel (experimental) */
     int upd_u;               /* rows in flight per warp in the sums kernel (tuning table) */
+    int64_t upd_p;           /* sorted points per chunk of the sums kernel (tuning table) */
     int x_exact;             /* x holds the caller's float32 working values exactly (backend.cu) */
     void *ws_owned;          /* workspace allocated by the engine (NULL: caller's) */
     void *w_owned;           /* uploaded weights (backend) */

@@ -61,7 +61,8 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     e->cc_tiled = fkm_cu_kern_ctile(e->kern);
     e->tile_parts = fkm_cu_kern_parts(e->kern);
     e->tiles = (n + fkm_cu_kern_bm(e->kern) - 1) / fkm_cu_kern_bm(e->kern);
-    e->nchunks = (b * n + FKM_CU_UPD_P - 1) / FKM_CU_UPD_P;
+    e->upd_p = fkm_cu_upd_chunk(b * n);
+    e->nchunks = (b * n + e->upd_p - 1) / e->upd_p;
     e->keybits = 1;
     while (e->keybits < 32 && ((int64_t)1 << e->keybits) < b * k) e->keybits++;
     return FKM_OK;

@@ -108,10 +108,20 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
 
 /* Rows in flight per warp in the update's sums (gathered rows, latency-bound). H100,
  * 2026-11-22, N = 1M K = 1024 D = 128 fp16: 4 rows 0.162 ms, 8 rows 0.141 ms (1.8 TB/s; 2.2 TB/s
- * at N = 8M), 16 rows slower again (register pressure). Older parts: 8 as well, unmeasured. */
+ * at N = 8M), 16 rows slower again (register pressure; no longer built). Older parts: 8 as
+ * well, unmeasured. */
 int fkm_cu_upd_rows(int cc_major) {
     const char *u = getenv("FKM_CU_UPD_U");
-    if (u && *u) return atoi(u) >= 16 ? 16 : atoi(u) >= 8 ? 8 : 4;
+    if (u && *u) return atoi(u) >= 8 ? 8 : 4;
     (void)cc_major;
     return 8;
+}
+
+/* Points per chunk in the sums (one warp walks a chunk, 8 rows at a time). 256 keeps the partial
+ * buffers small for big problems; below 2^19 points that leaves too few warps to fill the GPU
+ * (B=8 N=16384: 512 warps), so chunks of 64 there. */
+int fkm_cu_upd_chunk(int64_t total) {
+    const char *p = getenv("FKM_CU_UPD_P");
+    if (p && *p) return atoi(p) <= 64 ? 64 : 256;
+    return total <= ((int64_t)1 << 19) ? 64 : 256;
 }

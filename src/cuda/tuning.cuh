@@ -71,6 +71,8 @@ size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes);
  * environment (a kernel id) overrides the choice when it is valid here (kernel lab, benchmarks);
  * FKM_CU_ARCH=80 makes a newer GPU use the sm_80 table (tests of the mma.sync kernels). */
 int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes);
-/* Rows in flight per warp in the update's sums kernel (4, 8 or 16; FKM_CU_UPD_U overrides). */
+/* Rows in flight per warp in the update's sums kernel (4 or 8; FKM_CU_UPD_U overrides). */
 int fkm_cu_upd_rows(int cc_major);
+/* Sorted points per chunk of the sums kernel for b*n points: 64 or 256 (FKM_CU_UPD_P overrides). */
+int fkm_cu_upd_chunk(int64_t total);
 #endif

@@ -6,7 +6,7 @@
  *             FKM_EMPTY_FARTHEST moves (same choice as src/cpu/engine.c)
  *   sort      CUB radix sort of the keys with the point indices: each cluster's points become one
  *             contiguous, index-ordered segment (the inverse map)
- *   chunks    one warp per fixed chunk of FKM_CU_UPD_P sorted points sums each run of equal keys
+ *   chunks    one warp per fixed chunk of upd_p (64 or 256) sorted points sums each run of equal keys
  *             in order; a run wholly inside the chunk becomes its centroid at once, a run crossing
  *             a chunk edge leaves a partial sum in the chunk's slot 0 (first run) or 1 (last run)
  *   finalize  one warp per cluster spanning several chunks adds its partials in chunk order
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
 
 struct chunk_args {
     const char *x;
-    int64_t dp, d, k, total, nchunks;
+    int64_t dp, d, k, total, nchunks, p; /* p: points per chunk (the kernel's P) */
     const float *w;
     const uint32_t *keys; /* sorted */
     const int32_t *perm;
@@ -207,9 +207,9 @@ __device__ __forceinline__ void flush_run(const chunk_args &a, int64_t chunk, in
  * Measured on the H100 (N=1M K=1024 D=128 fp16): U=4 0.19 ms, U=16 with the run break handled
  * inside the unrolled loop 0.45 ms. The common case (all U rows in the current run) now takes a
  * branch-free path; the run-break path is kept out of the unrolled body. */
-template <int CT, int R, int U>
+template <int CT, int R, int U, int P>
 __global__ void __launch_bounds__(256) k_chunks(const chunk_args a) {
-    constexpr int P = FKM_CU_UPD_P, Q = P / 32;
+    constexpr int Q = P / 32;
     const int lane = threadIdx.x & 31;
     const int64_t chunk = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
     if (chunk >= a.nchunks) return;
@@ -298,15 +298,15 @@ __global__ void k_finalize(const chunk_args a, int64_t b, const int32_t *counts,
     if (key >= b * a.k || done[key / a.k]) return;
     const int64_t cnt = counts[key];
     if (cnt == 0) return;
-    const int64_t s = a.seg_start[key], c0 = s / FKM_CU_UPD_P, c1 = (s + cnt - 1) / FKM_CU_UPD_P;
+    const int64_t s = a.seg_start[key], c0 = s / a.p, c1 = (s + cnt - 1) / a.p;
     if (c0 == c1) return;
     const int64_t j0 = (int64_t)blockIdx.y * slice_w, j1 = min(j0 + slice_w, a.d);
     double ws = 0.0;
-    for (int64_t c = c0; c <= c1; c++) ws += a.partw[c * 2 + (c == c0 && s != c0 * FKM_CU_UPD_P)];
+    for (int64_t c = c0; c <= c1; c++) ws += a.partw[c * 2 + (c == c0 && s != c0 * a.p)];
     if (ws <= 0.0) return;
     for (int64_t j = j0 + lane; j < j1; j += 32) {
         double acc = 0.0;
-        for (int64_t c = c0; c <= c1; c++) acc += a.part[(c * 2 + (c == c0 && s != c0 * FKM_CU_UPD_P)) * a.dp + j];
+        for (int64_t c = c0; c <= c1; c++) acc += a.part[(c * 2 + (c == c0 && s != c0 * a.p)) * a.dp + j];
         a.cnew[key * a.d + j] = (float)(acc / ws);
     }
     if (lane == 0 && blockIdx.y == 0) a.upd[key] = 1;
@@ -350,7 +350,7 @@ __global__ void k_post(int64_t b, int64_t k, int64_t d, const float *cnew, float
  * zero sum keeps the old direction), the squared shift into the problem's maximum, the float32
  * master copy and the compute-type row for the next assignment. */
 struct cent_args {
-    int64_t b, k, d, dp, kp, dcp;
+    int64_t b, k, d, dp, kp, dcp, p;
     const float *part;
     const double *partw;
     const int32_t *seg_start, *counts, *done;
@@ -373,14 +373,14 @@ __global__ void k_centroids(const cent_args a) {
     float *src = a.cnew + key * a.d;
     const int64_t cnt = a.counts[key];
     if (!u && cnt > 0) {
-        const int64_t s = a.seg_start[key], c0 = s / FKM_CU_UPD_P, c1 = (s + cnt - 1) / FKM_CU_UPD_P;
+        const int64_t s = a.seg_start[key], c0 = s / a.p, c1 = (s + cnt - 1) / a.p;
         if (c0 != c1) {
             double ws = 0.0;
-            for (int64_t c = c0; c <= c1; c++) ws += a.partw[c * 2 + (c == c0 && s != c0 * FKM_CU_UPD_P)];
+            for (int64_t c = c0; c <= c1; c++) ws += a.partw[c * 2 + (c == c0 && s != c0 * a.p)];
             if (ws > 0.0) {
                 for (int64_t j = lane; j < a.d; j += 32) {
                     double acc = 0.0;
-                    for (int64_t c = c0; c <= c1; c++) acc += a.part[(c * 2 + (c == c0 && s != c0 * FKM_CU_UPD_P)) * a.dp + j];
+                    for (int64_t c = c0; c <= c1; c++) acc += a.part[(c * 2 + (c == c0 && s != c0 * a.p)) * a.dp + j];
                     src[j] = (float)(acc / ws);
                 }
                 u = 1;
@@ -443,16 +443,17 @@ size_t fkm_cu_sort_bytes(int64_t items, int keybits) {
 }
 
 typedef void (*chunk_fn)(const chunk_args);
-template <int CT, int U>
+template <int CT, int U, int P>
 static chunk_fn pick_chunks_u(int r) {
-    return r == 1 ? k_chunks<CT, 1, U> : r == 2 ? k_chunks<CT, 2, (U > 2 ? U / 2 : 2)>
-           : r == 4 ? k_chunks<CT, 4, (U > 4 ? U / 4 : 2)> : k_chunks<CT, 8, 2>;
+    return r == 1 ? k_chunks<CT, 1, U, P> : r == 2 ? k_chunks<CT, 2, (U > 2 ? U / 2 : 2), P>
+           : r == 4 ? k_chunks<CT, 4, (U > 4 ? U / 4 : 2), P> : k_chunks<CT, 8, 2, P>;
 }
-/* rows in flight (for R = 1; fewer per pass for wider slices): the table's choice, or
- * FKM_CU_UPD_U=4|8|16 in the kernel lab */
+/* rows in flight (for R = 1; fewer per pass for wider slices) and points per chunk: the tuning
+ * table's choice (fkm_cu_upd_rows, fkm_cu_upd_chunk) */
 template <int CT>
-static chunk_fn pick_chunks(int r, int u) {
-    return u <= 4 ? pick_chunks_u<CT, 4>(r) : u <= 8 ? pick_chunks_u<CT, 8>(r) : pick_chunks_u<CT, 16>(r);
+static chunk_fn pick_chunks(int r, int u, int64_t p) {
+    if (p <= 64) return u <= 4 ? pick_chunks_u<CT, 4, 64>(r) : pick_chunks_u<CT, 8, 64>(r);
+    return u <= 4 ? pick_chunks_u<CT, 4, FKM_CU_UPD_P>(r) : pick_chunks_u<CT, 8, FKM_CU_UPD_P>(r);
 }
 
 #define MARK(g)                                                                        \
@@ -466,14 +467,14 @@ static fkm_status run_update(fkm_cu_engine *e, int slot) {
     CU_RET(cub::DeviceRadixSort::SortPairs(e->cub_tmp, bytes, e->keys, e->keys_sorted, e->iota, e->perm, (int)items, 0,
                                            e->keybits, e->stream));
     MARK(4);
-    chunk_args a = {(const char *)e->x, e->dp, e->d, e->k, items, e->nchunks, e->w, e->keys_sorted, e->perm,
+    chunk_args a = {(const char *)e->x, e->dp, e->d, e->k, items, e->nchunks, e->upd_p, e->w, e->keys_sorted, e->perm,
                     e->cnew, e->part, e->partw, e->seg_start, e->upd};
     /* Lanes take 4 features each; R groups of 128 per pass, more features -> more slices. */
     const int r = e->dp <= 128 ? 1 : e->dp <= 256 ? 2 : e->dp <= 512 ? 4 : 8;
     const int64_t slices = (e->dp + r * UPD_SLICE - 1) / (r * UPD_SLICE);
-    const chunk_fn f = e->ctype == FKM_CT_F32 ? pick_chunks<FKM_CT_F32>(r, e->upd_u)
-                       : e->ctype == FKM_CT_F16 ? pick_chunks<FKM_CT_F16>(r, e->upd_u)
-                                                : pick_chunks<FKM_CT_BF16>(r, e->upd_u);
+    const chunk_fn f = e->ctype == FKM_CT_F32 ? pick_chunks<FKM_CT_F32>(r, e->upd_u, e->upd_p)
+                       : e->ctype == FKM_CT_F16 ? pick_chunks<FKM_CT_F16>(r, e->upd_u, e->upd_p)
+                                                : pick_chunks<FKM_CT_BF16>(r, e->upd_u, e->upd_p);
     f<<<dim3((unsigned)((e->nchunks + 7) / 8), (unsigned)slices), 256, 0, e->stream>>>(a);
     CU_LAUNCHED("update chunk kernel");
     MARK(5);
@@ -487,7 +488,7 @@ static fkm_status run_update(fkm_cu_engine *e, int slot) {
         CU_LAUNCHED("update post kernel");
         return fkm_cu_prep_centroids(e);
     }
-    cent_args c = {e->b, e->k, e->d, e->dp, e->kp, e->dcp, e->part, e->partw, e->seg_start, e->counts, e->done,
+    cent_args c = {e->b, e->k, e->d, e->dp, e->kp, e->dcp, e->upd_p, e->part, e->partw, e->seg_start, e->counts, e->done,
                    e->upd, e->cnew, e->c32, e->cterm, e->cc, e->metric == FKM_METRIC_COSINE, e->ctype,
                    e->prec == FKM_PREC_TF32, e->metric == FKM_METRIC_L2, e->cc_tiled, e->cur};
     k_centroids<<<(unsigned)((e->b * e->k + 7) / 8), 256, 0, e->stream>>>(c);
