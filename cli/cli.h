@@ -61,6 +61,9 @@ int cli_precision(const char *s, fkm_precision *out);
 /* ---- input */
 /* Read the data file: format by extension; raw input needs dim > 0 and has_dtype. */
 int cli_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_io_array *out);
+/* cli_load of part `part` of `parts` of the rows (cli_mpi_load: this rank's part). */
+int cli_load_part(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, int64_t part, int64_t parts,
+                  fkm_io_array *out);
 /* Read a float32 k x d matrix (centroids / init) from any supported file. */
 int cli_load_f32(const char *path, const char *what, float **out, int64_t *rows, int64_t *cols);
 const char *cli_dtype_str(fkm_dtype t);

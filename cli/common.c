@@ -209,7 +209,10 @@ int cli_precision(const char *s, fkm_precision *out) {
     return rc;
 }
 
-int cli_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_io_array *out) {
+/* Part `part` of `parts` (0 of 1: the whole file) of an input, with the raw-format options
+ * checked; one error line and exit code on failure. */
+int cli_load_part(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, int64_t part, int64_t parts,
+                  fkm_io_array *out) {
     fkm_io_read_opts o = {FKM_FMT_UNKNOWN, 0, FKM_F32};
     fkm_io_format f = fkm_io_guess_format(path);
     memset(out, 0, sizeof *out);
@@ -225,15 +228,19 @@ int cli_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_
     } else if (f == FKM_FMT_RAW) {
         return cli_error(CLI_BAD, "raw input '%s' needs --dim D and --dtype f32|f64|f16|bf16|u8", path);
     }
-    fkm_status st = fkm_io_read(path, &o, out);
+    fkm_status st = fkm_io_read_part(path, &o, part, parts, out);
     if (st != FKM_OK) return cli_error(st == FKM_ERR_NO_MEMORY ? CLI_FAIL : CLI_BAD, "%s", fkm_last_error());
-    if (out->n == 0 || out->d == 0) {
-        int rc = cli_error(CLI_BAD, "'%s' holds no data (%lld points of dimension %lld)", path, (long long)out->n,
+    if (out->total_n == 0 || out->d == 0) {
+        int rc = cli_error(CLI_BAD, "'%s' holds no data (%lld points of dimension %lld)", path, (long long)out->total_n,
                            (long long)out->d);
         fkm_io_close(out);
         return rc;
     }
     return 0;
+}
+
+int cli_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_io_array *out) {
+    return cli_load_part(path, dim, has_dtype, dtype, 0, 1, out);
 }
 
 int cli_load_f32(const char *path, const char *what, float **out, int64_t *rows, int64_t *cols) {

@@ -81,31 +81,7 @@ int cli_mpi_agree(int rc) {
 }
 
 int cli_mpi_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_io_array *out) {
-    if (!on) return cli_load(path, dim, has_dtype, dtype, out);
-    fkm_io_read_opts o = {FKM_FMT_UNKNOWN, 0, FKM_F32};
-    fkm_io_format f = fkm_io_guess_format(path);
-    memset(out, 0, sizeof *out);
-    if (dim > 0 || has_dtype) { /* the same checks as cli_load */
-        if (f != FKM_FMT_RAW && f != FKM_FMT_UNKNOWN)
-            return cli_error(CLI_BAD, "--dim and --dtype describe raw input, but '%s' is a .%s file that carries its own "
-                                      "shape and type", path, fkm_io_format_str(f));
-        if (dim <= 0 || !has_dtype)
-            return cli_error(CLI_BAD, "raw input '%s' needs both --dim D and --dtype f32|f64|f16|bf16|u8", path);
-        o.format = FKM_FMT_RAW;
-        o.raw_d = dim;
-        o.raw_dtype = dtype;
-    } else if (f == FKM_FMT_RAW) {
-        return cli_error(CLI_BAD, "raw input '%s' needs --dim D and --dtype f32|f64|f16|bf16|u8", path);
-    }
-    fkm_status st = fkm_io_read_part(path, &o, rank, size, out);
-    if (st != FKM_OK) return cli_error(st == FKM_ERR_NO_MEMORY ? CLI_FAIL : CLI_BAD, "%s", fkm_last_error());
-    if (out->total_n == 0 || out->d == 0) {
-        int rc = cli_error(CLI_BAD, "'%s' holds no data (%lld points of dimension %lld)", path, (long long)out->total_n,
-                           (long long)out->d);
-        fkm_io_close(out);
-        return rc;
-    }
-    return 0;
+    return on ? cli_load_part(path, dim, has_dtype, dtype, rank, size, out) : cli_load(path, dim, has_dtype, dtype, out);
 }
 
 fkm_status cli_mpi_fit(const fkm_params *p, const fkm_matrix *x, int64_t row0, fkm_result *r) {
