@@ -8,6 +8,11 @@
 
 #include "cu_common.cuh"
 
+/* The fkm_dtype of a compute type (FKM_CT_*), for load_as_float. */
+__host__ __device__ __forceinline__ int fkm_ct_dtype(int ct) {
+    return ct == FKM_CT_F32 ? FKM_F32 : ct == FKM_CT_F16 ? FKM_F16 : FKM_BF16;
+}
+
 __device__ __forceinline__ float load_as_float(const void *p, int t, int64_t i) {
     switch (t) {
     case FKM_F32: return ((const float *)p)[i];

@@ -16,7 +16,7 @@ __global__ void k_exact_l2(const void *x, int ct, int64_t n, int64_t dp, int64_t
                            int parts, int bm) {
     const int64_t prob = blockIdx.y, tile = blockIdx.x;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int t = ct == FKM_CT_F32 ? FKM_F32 : ct == FKM_CT_F16 ? FKM_F16 : FKM_BF16;
+    const int t = fkm_ct_dtype(ct);
     __shared__ double part[8];
     double acc = 0.0;
     const int64_t r0 = tile * bm, r1 = min(r0 + bm, n);

@@ -40,9 +40,7 @@ struct pp_args {
 };
 
 __device__ __forceinline__ float pp_ld(const pp_args &a, int64_t row, int64_t j) {
-    if (a.ct == FKM_CT_F32) return reinterpret_cast<const float *>(a.x)[row * a.dp + j];
-    if (a.ct == FKM_CT_F16) return __half2float(reinterpret_cast<const __half *>(a.x)[row * a.dp + j]);
-    return __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(a.x)[row * a.dp + j]);
+    return load_as_float(a.x, fkm_ct_dtype(a.ct), row * a.dp + j);
 }
 
 /* The sampling weight of point i of problem p before centre ci: w (first centre) or w * closest. */

@@ -109,7 +109,7 @@ __global__ void k_distances(const void *x, const float *c32, int ct, int tf32, i
     const int64_t r = blockIdx.y + (int64_t)blockIdx.z * 65535;
     if (c >= k || r >= rows) return;
     const int64_t i = row0 + r;
-    const int t = ct == FKM_CT_F32 ? FKM_F32 : ct == FKM_CT_F16 ? FKM_F16 : FKM_BF16;
+    const int t = fkm_ct_dtype(ct);
     float dot = 0.0f;
     for (int64_t j = 0; j < d; j++) dot = fmaf(load_as_float(x, t, i * dp + j), round_ct(c32[c * d + j], ct, tf32), dot);
     const float v = xterm[i] + cterm[c] - alpha * dot;
@@ -134,7 +134,7 @@ __global__ void k_var_part(const void *x, int ct, int64_t n, int64_t dp, int64_t
     double s = 0.0, s2 = 0.0;
     const int64_t r1 = min(n, (c + 1) * VROWS);
     for (int64_t r = c * VROWS; r < r1; r++) {
-        const double v = load_as_float(x, ct == FKM_CT_F32 ? FKM_F32 : ct == FKM_CT_F16 ? FKM_F16 : FKM_BF16,
+        const double v = load_as_float(x, fkm_ct_dtype(ct),
                                        (prob * n + r) * dp + j);
         s += v;
         s2 += v * v;
@@ -187,7 +187,7 @@ __global__ void k_gather(const void *x, int ct, int64_t n, int64_t dp, int64_t d
     const int lane = threadIdx.x & 31;
     if (ci >= b * k) return;
     const int64_t prob = ci / k, r = rows[ci];
-    const int t = ct == FKM_CT_F32 ? FKM_F32 : ct == FKM_CT_F16 ? FKM_F16 : FKM_BF16;
+    const int t = fkm_ct_dtype(ct);
     for (int64_t j = lane; j < d; j += 32) c32[ci * d + j] = load_as_float(x, t, (prob * n + r) * dp + j);
 }
 
