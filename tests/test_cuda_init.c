@@ -257,6 +257,7 @@ int main(void) {
 #ifdef FKM_HAVE_CUDA
     test_kpp_device(1, 4000, 24, 16);
     test_kpp_device(3, 2500, 40, 20);
+    test_kpp_device(70000, 16, 4, 3); /* more problems than a grid's y dimension holds */
     test_device_inout_init();
     if (!small) {
         test_oom();

@@ -28,7 +28,7 @@
 struct pp_args {
     const void *x;
     int ct;
-    int64_t n, dp, d, k, nblk;
+    int64_t b, n, dp, d, k, nblk;
     const float *w;       /* b * n or NULL */
     float *cand;          /* [trials][b][n] */
     double *bsum;         /* [trials][b][nblk] */
@@ -47,7 +47,7 @@ __device__ __forceinline__ float pp_ld(const pp_args &a, int64_t row, int64_t j)
 __device__ __forceinline__ double pp_val(const pp_args &a, int64_t p, int64_t i, int first) {
     const double w = a.w ? (double)a.w[p * a.n + i] : 1.0;
     if (first) return w;
-    return w * (double)a.cand[((int64_t)a.best[p] * gridDim.x + p) * a.n + i];
+    return w * (double)a.cand[((int64_t)a.best[p] * a.b + p) * a.n + i];
 }
 
 /* Warp-wide search of v[0..m) (v by callback) for the first index whose running sum exceeds r,
@@ -81,7 +81,7 @@ __global__ void k_pp_sample(const pp_args a, int64_t ci) {
     const int nt = ci == 0 ? 1 : a.trials;
     if (t >= nt) return;
     const int first = ci == 0;
-    const double *bs = a.bsum + ((int64_t)(first ? 0 : a.best[p]) * gridDim.x + p) * a.nblk;
+    const double *bs = a.bsum + ((int64_t)(first ? 0 : a.best[p]) * a.b + p) * a.nblk;
     double pot = 0.0;
     for (int64_t j = lane; j < a.nblk; j += 32) pot += bs[j]; /* fixed order: lane-strided, then a tree */
     pot = warp_sum(pot);
@@ -111,10 +111,10 @@ __global__ void k_pp_sample(const pp_args a, int64_t ci) {
     if (lane == 0) a.ids[p * PP_TMAX + t] = min(max(pick, (int64_t)0), a.n - 1);
 }
 
-/* grid (nblk, b), 256 threads: a warp per point, lanes over features; trial distances in
+/* grid (nblk, problems p0 ..), 256 threads: a warp per point, lanes over features; trial distances in
  * registers (trials <= PP_TMAX), reduced across the warp in a fixed xor tree. */
-__global__ void __launch_bounds__(256) k_pp_cand(const pp_args a, int nt, int first) {
-    const int64_t p = blockIdx.y, blk = blockIdx.x;
+__global__ void __launch_bounds__(256) k_pp_cand(const pp_args a, int nt, int first, int64_t p0) {
+    const int64_t p = p0 + blockIdx.y, blk = blockIdx.x;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     __shared__ double part[8][PP_TMAX];
     double wsum = 0.0; /* lane t: this warp's weighted sum for trial t, in point order */
@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(256) k_pp_cand(const pp_args a, int nt, int fi
                 }
         }
         const float closest = first ? __int_as_float(0x7f800000)
-                                    : a.cand[((int64_t)prevb * gridDim.y + p) * a.n + i];
+                                    : a.cand[((int64_t)prevb * a.b + p) * a.n + i];
         const double w = a.w ? (double)a.w[p * a.n + i] : 1.0;
         float mine = 0.0f;
 #pragma unroll
@@ -147,7 +147,7 @@ __global__ void __launch_bounds__(256) k_pp_cand(const pp_args a, int nt, int fi
             }
         __syncwarp(); /* every lane has read cand[prevb][i] before lane t may overwrite it */
         if (lane < nt) {
-            a.cand[((int64_t)lane * gridDim.y + p) * a.n + i] = mine;
+            a.cand[((int64_t)lane * a.b + p) * a.n + i] = mine;
             wsum += w * (double)mine;
         }
     }
@@ -156,13 +156,13 @@ __global__ void __launch_bounds__(256) k_pp_cand(const pp_args a, int nt, int fi
     if (threadIdx.x < nt) {
         double s = 0.0;
         for (int q = 0; q < 8; q++) s += part[q][threadIdx.x];
-        a.bsum[((int64_t)threadIdx.x * gridDim.y + p) * a.nblk + blk] = s;
+        a.bsum[((int64_t)threadIdx.x * a.b + p) * a.nblk + blk] = s;
     }
 }
 
-/* grid (nblk, b), 256 threads: per-block sums of the weights (the first centre's draw), slot 0. */
-__global__ void k_pp_wsum(const pp_args a) {
-    const int64_t p = blockIdx.y, blk = blockIdx.x;
+/* grid (nblk, problems p0 ..), 256 threads: per-block sums of the weights (the first centre's draw), slot 0. */
+__global__ void k_pp_wsum(const pp_args a, int64_t p0) {
+    const int64_t p = p0 + blockIdx.y, blk = blockIdx.x;
     const int64_t i0 = blk * PP_PB, i1 = min(i0 + PP_PB, a.n);
     __shared__ double red[256];
     double s = 0.0;
@@ -183,7 +183,7 @@ __global__ void k_pp_pick(const pp_args a, int64_t ci, int nt) {
     int bt = 0;
     double bpot = INFINITY;
     for (int t = 0; t < nt; t++) {
-        const double *bs = a.bsum + ((int64_t)t * gridDim.x + p) * a.nblk;
+        const double *bs = a.bsum + ((int64_t)t * a.b + p) * a.nblk;
         double s = 0.0;
         for (int64_t j = lane; j < a.nblk; j += 32) s += bs[j];
         s = warp_sum(s);
@@ -215,7 +215,6 @@ size_t fkm_cu_kmeanspp_bytes(int64_t b, int64_t n, int64_t k) {
 fkm_status fkm_cu_kmeanspp(fkm_cu_engine *e, uint64_t seed) {
     const int64_t b = e->b, n = e->n, k = e->k, nblk = (n + PP_PB - 1) / PP_PB;
     const int trials = pp_trials(k);
-    if (b > 65535) return FKM_FAIL(FKM_ERR_INVALID_ARG, "GPU k-means++ runs at most 65535 problems at once (got %lld)", (long long)b);
     const int64_t nu = 1 + (k - 1) * trials;
     double *hu = (double *)malloc((size_t)(b * nu) * sizeof(double));
     if (!hu) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for k-means++ random numbers");
@@ -234,17 +233,18 @@ fkm_status fkm_cu_kmeanspp(fkm_cu_engine *e, uint64_t seed) {
     if (ce == cudaSuccess) ce = cudaStreamSynchronize(e->stream); /* hu is freed next */
     free(hu);
     if (ce != cudaSuccess) return pp_fail(fkm_cu_fail(ce, __FILE__, __LINE__, "k-means++ work space"), bufs, 5);
-    pp_args a = {e->x, e->ctype, n, e->dp, e->d, k, nblk, e->w, (float *)bufs[0], (double *)bufs[1],
+    pp_args a = {e->x, e->ctype, b, n, e->dp, e->d, k, nblk, e->w, (float *)bufs[0], (double *)bufs[1],
                  (const double *)bufs[2], (int64_t *)bufs[3], (int *)bufs[4], e->rowsidx, trials};
-    const dim3 cgrid((unsigned)nblk, (unsigned)b);
     fkm_status st = FKM_OK;
     /* first centre: drawn by weight; its D^2 fills cand[0] (best = 0) */
     ce = cudaMemsetAsync(bufs[4], 0, (size_t)b * sizeof(int), e->stream);
     for (int64_t ci = 0; ce == cudaSuccess && ci < k; ci++) {
         const int nt = ci == 0 ? 1 : trials;
-        if (ci == 0) k_pp_wsum<<<cgrid, 256, 0, e->stream>>>(a); /* for the first draw */
+        for (int64_t p0 = 0; ci == 0 && p0 < b; p0 += 65535) /* for the first draw (grid.y <= 65535) */
+            k_pp_wsum<<<dim3((unsigned)nblk, (unsigned)min(b - p0, (int64_t)65535)), 256, 0, e->stream>>>(a, p0);
         k_pp_sample<<<(unsigned)b, 32 * nt, 0, e->stream>>>(a, ci);
-        k_pp_cand<<<cgrid, 256, 0, e->stream>>>(a, nt, ci == 0);
+        for (int64_t p0 = 0; p0 < b; p0 += 65535)
+            k_pp_cand<<<dim3((unsigned)nblk, (unsigned)min(b - p0, (int64_t)65535)), 256, 0, e->stream>>>(a, nt, ci == 0, p0);
         k_pp_pick<<<(unsigned)b, 32, 0, e->stream>>>(a, ci, nt);
         ce = cudaGetLastError();
     }
