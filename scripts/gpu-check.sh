@@ -2,7 +2,7 @@
 # gpu-check.sh -- `make gpu-check`, run on a GPU machine (through the device tool here):
 #   1. configure + build with CUDA (Release; FKM_CUDA_ARCHS, default "90a;80": sm_90a + sm_80 + PTX)
 #   2. ctest: the CPU suite and the GPU tests (tests/test_cuda*.c)
-#   3. compute-sanitizer memcheck and racecheck on small GPU cases
+#   3. compute-sanitizer memcheck, racecheck and initcheck on small GPU cases
 #   4. the benchmark table (scripts/bench-gpu.sh), short table last
 # Logs and JSON go to $OUT (default BUILD/gpu-check). Exit status: non-zero if any step failed.
 # SKIP_BUILD=1 uses an existing BUILD; SKIP_BENCH=1 stops after the sanitizers.
@@ -37,10 +37,10 @@ grep -E "tests passed|passed,|Failed|FAIL|SKIPPED|Skipped|\*\*\*" "$OUTDIR/ctest
 
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
 if [ -n "$SAN" ]; then
-  for tool in memcheck racecheck; do
+  for tool in memcheck racecheck initcheck; do
     small=1
     [ $tool = racecheck ] && small=2
-    for t in test_cuda test_cuda_fit; do
+    for t in test_cuda test_cuda_fit test_cuda_init; do
       step "compute-sanitizer $tool $t (FKM_TEST_SMALL=$small)"
       FKM_TEST_SMALL=$small timeout "${SAN_TIMEOUT:-600}" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/$t" \
         > "$OUTDIR/sanitizer-$tool-$t.log" 2>&1
