@@ -9,6 +9,7 @@
 #   bench[:ENV=V;...]   all rows of targets.md (FKM_CU_PROFILE=2: assign kernel timed too)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
 #   host[:n,k,d,iters]  dev/cuda/bench_host (host data, device=cuda, uploaded once)
+#   triton              dev/cuda/triton_reference.py (third_party/flash-kmeans, carried)
 #   torch               dev/cuda/torch_baseline.py (plain PyTorch, materialises N x K)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
 #   san:TOOL            compute-sanitizer TOOL on both tests (FKM_TEST_SMALL=1, racecheck 2)
@@ -52,6 +53,11 @@ for m in "$@"; do
     log=$OUTD/$n-torch
     PYTHONUNBUFFERED=1 timeout 300 python3 dev/cuda/torch_baseline.py > "$log.jsonl" 2> "$log.log"
     echo "[$n] torch baseline: rc=$?"; cat "$log.jsonl" ;;
+  triton)
+    # the published Triton implementation (fetched into the git-ignored third_party/flash-kmeans)
+    log=$OUTD/$n-triton
+    PYTHONUNBUFFERED=1 timeout 400 python3 dev/cuda/triton_reference.py > "$log.jsonl" 2> "$log.log"
+    echo "[$n] triton reference: rc=$?"; cat "$log.jsonl"; tail -3 "$log.log" ;;
   py)
     # the Python GPU tests against the carried library (torch from the machine's python3)
     log=$OUTD/$n-py.log
