@@ -144,12 +144,22 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
     const int tid = threadIdx.x, lane = tid & 31;
     const int warp = __shfl_sync(0xffffffffu, tid >> 5, 0); /* warp-uniform for the compiler */
 
-    if (tid == 0) {
+    const int T = a.nct * nkb;
+    const char *cg = a.c + (size_t)prob * (size_t)(a.kp / WG_BN) * nkb * WG_TILE;
+    /* The producer sets up the stage barriers and starts the first centroid copies before the
+     * point tile is loaded, so the two latencies overlap instead of adding up (blocks that scan
+     * few centroid tiles -- small k -- are dominated by such fixed costs). Consumers touch the
+     * barriers only after the block barrier below. */
+    if (warp == PW && lane == 0) {
         for (int s = 0; s < STAGES; s++) {
             mbar_init(&full[s], 1);
             mbar_init(&empty[s], NWG * 4);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        for (int t = 0; t < T && t < STAGES; t++) {
+            mbar_expect_tx(&full[t], WG_TILE);
+            bulk_g2s(cs + (size_t)t * WG_TILE, cg + (size_t)t * WG_TILE, WG_TILE, &full[t]);
+        }
     }
     /* Point tile: every thread, 16-byte pieces into their swizzled places. */
     for (int v = tid; v < BM * nkb * 8; v += NT) {
@@ -172,16 +182,14 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* generic writes -> wgmma reads */
     __syncthreads();
 
-    const int T = a.nct * nkb;
-    const char *cg = a.c + (size_t)prob * (size_t)(a.kp / WG_BN) * nkb * WG_TILE;
     float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
     int bi[2] = {0, 0};
     const int wg = warp >> 2;
     if (warp == PW) {
         if (lane == 0)
-            for (int t = 0; t < T; t++) {
+            for (int t = STAGES; t < T; t++) { /* the first STAGES went out above */
                 const int s = t % STAGES;
-                if (t >= STAGES) mbar_wait(&empty[s], ((t / STAGES) + 1) & 1);
+                mbar_wait(&empty[s], ((t / STAGES) + 1) & 1);
                 mbar_expect_tx(&full[s], WG_TILE);
                 bulk_g2s(cs + (size_t)s * WG_TILE, cg + (size_t)t * WG_TILE, WG_TILE, &full[s]);
             }
