@@ -76,6 +76,8 @@ typedef struct fkm_cu_engine {
     void *cc;
     int32_t *labels, *prev, *counts, *seg_start, *perm, *iota, *done, *iters;
     uint32_t *keys, *keys_sorted;
+    int32_t *cs_counts, *cs_start; /* counting scatter: [key][tile] counts and starts */
+    int csort;               /* 1: counting scatter instead of the radix sort (tuning table) */
     int32_t *upd;
     int64_t *rowsidx;        /* b*k rows chosen as initial centroids (device API) */
     fkm_cu_stats *cur, *slots;
@@ -183,5 +185,11 @@ fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, 
 fkm_status fkm_cu_inertia(fkm_cu_engine *e);               /* cur[b].inertia of the last assign */
 fkm_status fkm_cu_reset_loop(fkm_cu_engine *e, int reset_prev); /* done = 0, iters = 0 (prev = -1) */
 size_t fkm_cu_sort_bytes(int64_t items, int keybits);
+/* The counting scatter (csort.cu): usable for these sizes? Its [key][tile] entries, scan bytes,
+ * and the sort itself (keys -> keys_sorted, perm; the same result as the radix sort). */
+int fkm_cu_csort_fits(int64_t bk, int64_t total);
+int64_t fkm_cu_csort_entries(int64_t bk, int64_t total);
+size_t fkm_cu_csort_scan_bytes(int64_t entries);
+fkm_status fkm_cu_csort(fkm_cu_engine *e);
 size_t fkm_cu_var_scratch(int64_t b, int64_t n, int64_t d);
 #endif

@@ -63,6 +63,7 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     e->tiles = (n + fkm_cu_kern_bm(e->kern) - 1) / fkm_cu_kern_bm(e->kern);
     e->upd_p = fkm_cu_upd_chunk(b * n);
     e->nchunks = (b * n + e->upd_p - 1) / e->upd_p;
+    e->csort = fkm_cu_use_csort(b * k, b * n) && fkm_cu_csort_fits(b * k, b * n);
     e->keybits = 1;
     while (e->keybits < 32 && ((int64_t)1 << e->keybits) < b * k) e->keybits++;
     return FKM_OK;
@@ -105,7 +106,13 @@ size_t fkm_cu_layout(fkm_cu_engine *e, char *base, int need_copy) {
     PIECE(slots, fkm_cu_stats, FKM_CU_MAX_BATCH * e->b);
     PIECE(rowsidx, int64_t, bk);
     PIECE(err, int, 4);
-    if (!base) e->cub_bytes = fkm_cu_sort_bytes(bn, e->keybits);
+    const int64_t cse = e->csort ? fkm_cu_csort_entries(bk, bn) : 0;
+    PIECE(cs_counts, int32_t, cse);
+    PIECE(cs_start, int32_t, cse);
+    if (!base) {
+        e->cub_bytes = fkm_cu_sort_bytes(bn, e->keybits);
+        if (e->csort && fkm_cu_csort_scan_bytes(cse) > e->cub_bytes) e->cub_bytes = fkm_cu_csort_scan_bytes(cse);
+    }
     PIECE(cub_tmp, char, e->cub_bytes);
 #undef PIECE
     return off;

@@ -125,3 +125,15 @@ int fkm_cu_upd_chunk(int64_t total) {
     if (p && *p) return atoi(p) <= 64 ? 64 : 256;
     return total <= ((int64_t)1 << 19) ? 64 : 256;
 }
+
+/* Inverse map: both give the same permutation (a stable sort by key), so this is speed only.
+ * H100, 2026-11-22 (bench/results/gpu-2026-11-22-v7.md), counting scatter vs CUB radix sort:
+ * B=8 N=16384 K=100 0.024 vs 0.040 ms; N=1M K=1024 0.088 vs 0.054; N=4M K=256 0.21 vs 0.074;
+ * N=8M K=1024 0.53 vs 0.18 (the scatter's in-tile ranking walks 32 warps with a block barrier
+ * each). So the scatter for small problems only. */
+int fkm_cu_use_csort(int64_t bk, int64_t total) {
+    const char *s = getenv("FKM_CU_SORT");
+    if (s && *s) return strcmp(s, "count") == 0;
+    (void)bk;
+    return total <= ((int64_t)1 << 19);
+}

@@ -75,4 +75,7 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
 int fkm_cu_upd_rows(int cc_major);
 /* Sorted points per chunk of the sums kernel for b*n points: 64 or 256 (FKM_CU_UPD_P overrides). */
 int fkm_cu_upd_chunk(int64_t total);
+/* The update's inverse map by counting scatter (1) or CUB radix sort (0), for b*k keys and b*n
+ * points (FKM_CU_SORT=count|radix overrides; the counting scatter also needs to fit, csort.cu). */
+int fkm_cu_use_csort(int64_t bk, int64_t total);
 #endif

@@ -464,8 +464,13 @@ static chunk_fn pick_chunks(int r, int u, int64_t p) {
 static fkm_status run_update(fkm_cu_engine *e, int slot) {
     const int64_t items = e->b * e->n;
     size_t bytes = e->cub_bytes;
-    CU_RET(cub::DeviceRadixSort::SortPairs(e->cub_tmp, bytes, e->keys, e->keys_sorted, e->iota, e->perm, (int)items, 0,
-                                           e->keybits, e->stream));
+    if (e->csort) {
+        fkm_status st = fkm_cu_csort(e);
+        if (st != FKM_OK) return st;
+    } else {
+        CU_RET(cub::DeviceRadixSort::SortPairs(e->cub_tmp, bytes, e->keys, e->keys_sorted, e->iota, e->perm, (int)items,
+                                               0, e->keybits, e->stream));
+    }
     MARK(4);
     chunk_args a = {(const char *)e->x, e->dp, e->d, e->k, items, e->nchunks, e->upd_p, e->w, e->keys_sorted, e->perm,
                     e->cnew, e->part, e->partw, e->seg_start, e->upd};
