@@ -62,7 +62,7 @@ static fkm_status initial_centroids(const fkm_params *p, const fkm_backend *be, 
 }
 
 /* Allocate the arrays of a result for k x d centroids, n labels, `iters` stats. */
-static fkm_status result_alloc(fkm_result *r, int64_t k, int64_t n, int64_t d, int iters) {
+fkm_status fkm_result_alloc(fkm_result *r, int64_t k, int64_t n, int64_t d, int iters) {
     fkm_status st = FKM_OK;
     memset(r, 0, sizeof *r);
     r->k = k; r->n = n; r->d = d;
@@ -138,8 +138,8 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
     const int iters = p->max_iter;
     const double var = p->stop == FKM_STOP_SHIFT ? mean_variance(x32, n, d) : 0.0;
 
-    FKM_TRY(result_alloc(out, p->k, n, d, iters));
-    FKM_TRY(result_alloc(&cur, p->k, n, d, iters));
+    FKM_TRY(fkm_result_alloc(out, p->k, n, d, iters));
+    FKM_TRY(fkm_result_alloc(&cur, p->k, n, d, iters));
     FKM_TRY(be->create(&pb, &eng));
     out->inertia = INFINITY;
     for (int r = 0; r < p->n_init; r++) {

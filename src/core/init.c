@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-static float sqdist(const float *a, const float *b, int64_t d) {
+float fkm_sqdist_f32(const float *a, const float *b, int64_t d) {
     float s = 0.0f;
     for (int64_t j = 0; j < d; j++) {
         float t = a[j] - b[j];
@@ -50,7 +50,7 @@ fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t 
     int64_t first = search_cum(cum, n, fkm_rng_uniform(&rng) * cum[n - 1]);
     memcpy(c, x + first * d, (size_t)d * sizeof(float));
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) closest[i] = sqdist(x + i * d, c, d);
+    for (int64_t i = 0; i < n; i++) closest[i] = fkm_sqdist_f32(x + i * d, c, d);
 
     int64_t ids[64];
     for (int64_t ci = 1; ci < k; ci++) {
@@ -64,7 +64,7 @@ fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t 
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int64_t i = 0; i < n; i++)
             for (int t = 0; t < trials; t++) {
-                float dd = sqdist(x + i * d, x + ids[t] * d, d);
+                float dd = fkm_sqdist_f32(x + i * d, x + ids[t] * d, d);
                 cand[(size_t)t * n + i] = dd < closest[i] ? dd : closest[i];
             }
         int best = 0;

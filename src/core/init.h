@@ -5,4 +5,10 @@
 fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t d, int64_t k,
                              uint64_t seed, int threads, float *c);
 fkm_status fkm_init_random(const float *x, int64_t n, int64_t d, int64_t k, uint64_t seed, float *c);
+/* Squared distance in float32, summed in index order without FMA contraction: every caller (the
+ * host k-means++, the MPI ranks' k-means++) gets the same bits for the same rows. */
+float fkm_sqdist_f32(const float *a, const float *b, int64_t d);
+/* A result with room for k x d centroids, n labels and `iters` statistics (fit.c); freed again on
+ * failure. */
+fkm_status fkm_result_alloc(fkm_result *r, int64_t k, int64_t n, int64_t d, int iters);
 #endif

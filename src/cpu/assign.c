@@ -153,7 +153,7 @@ const char *fkm_cpu_assign_kernel(void) {
 }
 
 /* ---------------------------------------------------------------- packing */
-static void pack_centroids(const fkm_cpu_assign_args *a, int rt, int64_t ntiles, float *cp) {
+void fkm_cpu_pack_centroids(const fkm_cpu_assign_args *a, int rt, int64_t ntiles, float *cp) {
     const int64_t d = a->d;
 #pragma omp parallel for num_threads(a->threads) schedule(static)
     for (int64_t t = 0; t < ntiles; t++) {
@@ -264,7 +264,7 @@ void fkm_cpu_assign_ws(const fkm_cpu_assign_args *a, int32_t *labels, float *bes
                     ? (float *)fkm_cpu_ws_get(ws, FKM_WS_CPACK, (size_t)(ntiles * rt * d), sizeof(float))
                     : NULL;
     if (!cp) { assign_naive(a, labels, best); return; } /* same bits, no work space */
-    pack_centroids(a, (int)rt, ntiles, cp);
+    fkm_cpu_pack_centroids(a, (int)rt, ntiles, cp);
 
     const int64_t npanels = (a->n + w - 1) / w;
     const int64_t panel_bytes = w * d * (int64_t)sizeof(float);

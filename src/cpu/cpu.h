@@ -39,6 +39,8 @@ enum {
  * n x k matrix: points and centroids are walked in cache-sized blocks. Picks the widest SIMD
  * kernel the running CPU supports. */
 void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best);
+/* Centroids as panels of rt, transposed ([tile][j][rt], zeros past k): cp holds ntiles * rt * d. */
+void fkm_cpu_pack_centroids(const fkm_cpu_assign_args *a, int rt, int64_t ntiles, float *cp);
 /* The same with buffers from ws (kept for the next call). */
 void fkm_cpu_assign_ws(const fkm_cpu_assign_args *a, int32_t *labels, float *best, fkm_cpu_ws *ws);
 

@@ -86,19 +86,6 @@ static const fkm_transform_kernel *pick_kernel(void) {
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* Panels of w centroids, transposed (zero centroids past k). */
-static void pack_panels(const fkm_cpu_assign_args *a, int64_t w, int64_t npanels, float *cp) {
-    const int64_t d = a->d;
-#pragma omp parallel for num_threads(a->threads) schedule(static)
-    for (int64_t q = 0; q < npanels; q++) {
-        float *dst = cp + q * w * d;
-        for (int64_t l = 0; l < w; l++) {
-            const int64_t c = q * w + l;
-            for (int64_t j = 0; j < d; j++) dst[j * w + l] = c < a->k ? a->c[c * d + j] : 0.0f;
-        }
-    }
-}
-
 /* Tiles of rt points from row i0, interleaved (zero points past n). */
 static void pack_tiles(const fkm_cpu_assign_args *a, int64_t rt, int64_t i0, int64_t ntiles, float *xt) {
     const int64_t d = a->d;
@@ -120,7 +107,7 @@ void fkm_cpu_distances(const fkm_cpu_assign_args *a, float *out) {
     const int64_t npanels = (a->k + w - 1) / w, ntiles = (n + rt - 1) / rt;
     float *cp = (float *)fkm_alloc((size_t)(npanels * w), (size_t)d * sizeof(float));
     if (!cp) { distances_naive(a, out); return; } /* same bits, no work space */
-    pack_panels(a, w, npanels, cp);
+    fkm_cpu_pack_centroids(a, (int)w, npanels, cp); /* panels of w, as the assignment packs them */
     /* Tiles per chunk: about XCHUNK_BYTES of packed points, but >= 4 chunks per thread. */
     const int64_t tpc = clamp64(clamp64(XCHUNK_BYTES / (rt * d * (int64_t)sizeof(float)), 1, 256), 1,
                                 (ntiles + 4 * a->threads - 1) / (4 * a->threads));

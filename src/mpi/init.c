@@ -10,6 +10,7 @@
  *    running sum exceeds u * total" is the same row for every split; candidate potentials are
  *    exact fixed-point sums compared as integers (ties to the lowest candidate). */
 #include "mpi_internal.h"
+#include "../core/init.h"
 
 #include <math.h>
 #include <string.h>
@@ -58,15 +59,6 @@ cleanup:
 }
 
 /* ---------------------------------------------------------------- k-means++ */
-static float sqdist(const float *a, const float *b, int64_t d) {
-    float s = 0.0f;
-    for (int64_t j = 0; j < d; j++) {
-        float t = a[j] - b[j];
-        s += t * t;
-    }
-    return s;
-}
-
 /* The fixed-point value of row i: trunc(w_i * v_i * s), v NULL: w_i alone, w NULL: 1. */
 static inline int64_t qval(const float *v, const float *w, int64_t i, double s) {
     return (int64_t)((v ? (double)v[i] : 1.0) * (w ? (double)w[i] : 1.0) * s);
@@ -132,7 +124,7 @@ static fkm_status best_candidate(fkm_mpi_ctx *c, const float *x, const float *w,
         int64_t hi = 0, lo = 0;
 #pragma omp parallel for num_threads(c->threads) schedule(static) reduction(+ : hi, lo)
         for (int64_t i = 0; i < n; i++) {
-            const float dd = sqdist(x + i * d, row, d);
+            const float dd = fkm_sqdist_f32(x + i * d, row, d);
             ct[i] = dd < a->closest[i] ? dd : a->closest[i];
             fkm_fx_add(&hi, &lo, qval(ct, w, i, s));
         }
@@ -180,7 +172,7 @@ fkm_status fkm_mpi_init_kmeanspp(fkm_mpi_ctx *c, const float *x, const float *w,
     if (a.ids[0] < 0) FKM_TRY(FKM_FAIL(FKM_ERR_INTERNAL, "k-means++: no first centre (all weights zero?)"));
     FKM_TRY(fkm_mpi_fetch_rows(c, x, a.ids, 1, cen));
 #pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) a.closest[i] = sqdist(x + i * d, cen, d);
+    for (int64_t i = 0; i < n; i++) a.closest[i] = fkm_sqdist_f32(x + i * d, cen, d);
 
     for (int64_t ci = 1; ci < k; ci++) {
         double mx = 0.0; /* the potential's scale: its largest term */

@@ -5,6 +5,7 @@
  * everywhere without it. */
 #include "mpi_setup.h"
 #include "../core/convert.h"
+#include "../core/init.h"
 #include "../core/select.h"
 
 #include <limits.h>
@@ -238,18 +239,5 @@ void fkm_mpi_teardown(mpi_fit *f) {
 }
 
 fkm_status fkm_mpi_result_alloc(const mpi_fit *f, fkm_result *r) {
-    fkm_status st = FKM_OK;
-    const int iters = f->p->max_iter;
-    memset(r, 0, sizeof *r);
-    r->k = f->k;
-    r->n = f->c.n;
-    r->d = f->c.d;
-    r->centroids = (float *)fkm_alloc((size_t)(f->k * f->c.d), sizeof(float));
-    r->labels = (int32_t *)fkm_alloc((size_t)f->c.n, sizeof(int32_t));
-    r->stats = (fkm_iter_stats *)fkm_calloc((size_t)(iters > 0 ? iters : 1), sizeof(fkm_iter_stats));
-    FKM_CHECK_ALLOC(r->centroids && r->labels && r->stats, "the result arrays");
-    return FKM_OK;
-cleanup:
-    fkm_result_free(r);
-    return st;
+    return fkm_result_alloc(r, f->k, f->c.n, f->c.d, f->p->max_iter);
 }

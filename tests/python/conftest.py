@@ -47,3 +47,18 @@ def blobs(n=600, d=8, k=5, seed=0, dtype="float32", spread=0.3):
     y = rng.randint(0, k, size=n)
     X = centres[y] + spread * rng.randn(n, d)
     return X.astype(dtype), y, centres
+
+
+def cuda_torch():
+    """torch, when both it and libflashkmeans can use a CUDA GPU; otherwise the calling test module
+    is skipped (called at module level by the GPU test files)."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch sees no CUDA GPU", allow_module_level=True)
+    import flashkmeans
+    from flashkmeans import _lib
+    if flashkmeans.cuda_device_count() == 0:
+        pytest.skip("libflashkmeans was built without CUDA or sees no GPU", allow_module_level=True)
+    if not _lib.HAVE_CUDA_API:
+        pytest.skip("libflashkmeans has no device-pointer API", allow_module_level=True)
+    return torch

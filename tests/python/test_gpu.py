@@ -5,16 +5,9 @@ import numpy as np
 import pytest
 
 import flashkmeans
-from flashkmeans import _lib
-from conftest import blobs
+from conftest import blobs, cuda_torch
 
-torch = pytest.importorskip("torch")
-if not torch.cuda.is_available():
-    pytest.skip("torch sees no CUDA GPU", allow_module_level=True)
-if flashkmeans.cuda_device_count() == 0:
-    pytest.skip("libflashkmeans was built without CUDA or sees no GPU", allow_module_level=True)
-if not _lib.HAVE_CUDA_API:
-    pytest.skip("libflashkmeans has no device-pointer API", allow_module_level=True)
+torch = cuda_torch()
 
 from flashkmeans import _torch  # noqa: E402
 
