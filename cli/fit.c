@@ -13,7 +13,7 @@
 
 enum {
     O_K, O_ITERS, O_MAXITER, O_TOL, O_STOP, O_INIT, O_NINIT, O_SEED, O_METRIC, O_DEVICE, O_PRECISION, O_THREADS,
-    O_OUT, O_LABELS, O_REPORT, O_TRUTH, O_QUIET, O_DIM, O_DTYPE, O_EMPTY, O_VERBOSE, O_GPUMEM, O_HELP, O_COUNT
+    O_OUT, O_LABELS, O_REPORT, O_TRUTH, O_QUIET, O_DIM, O_DTYPE, O_EMPTY, O_VERBOSE, O_GPUMEM, O_GPUS, O_HELP, O_COUNT
 };
 static const cli_opt fit_opts[O_COUNT] = {
     [O_K] = {"k", 'k', 1}, [O_ITERS] = {"iters", 0, 1}, [O_MAXITER] = {"max-iter", 0, 1}, [O_TOL] = {"tol", 0, 1},
@@ -22,7 +22,7 @@ static const cli_opt fit_opts[O_COUNT] = {
     [O_THREADS] = {"threads", 0, 1}, [O_OUT] = {"output", 'o', 1}, [O_LABELS] = {"labels", 0, 1},
     [O_REPORT] = {"report", 0, 1}, [O_TRUTH] = {"truth", 0, 1}, [O_QUIET] = {"quiet", 'q', 0}, [O_DIM] = {"dim", 0, 1},
     [O_DTYPE] = {"dtype", 0, 1}, [O_EMPTY] = {"empty", 0, 1}, [O_VERBOSE] = {"verbose", 'v', 0},
-    [O_GPUMEM] = {"gpu-mem", 0, 1}, [O_HELP] = {"help", 'h', 0},
+    [O_GPUMEM] = {"gpu-mem", 0, 1}, [O_GPUS] = {"gpus", 0, 1}, [O_HELP] = {"help", 'h', 0},
 };
 
 static const char *const stop_names[] = {"shift", "inertia", "labels", "fixed"};
@@ -52,7 +52,8 @@ static void usage(FILE *f) {
             "  --precision auto|exact|tf32|fp16|bf16   GPU arithmetic (default auto)\n"
             "  --threads T             CPU threads (default 0: all)\n"
             "  --gpu-mem SIZE          cap on the GPU memory of the fit (4G, 512M, 1.5G, bytes; default:\n"
-            "                          the free memory); too big: an error (--device cuda) or the CPU (auto)\n"
+            "                          the free memory); rows that do not fit are streamed from host memory\n"
+            "  --gpus G                GPUs used from --device cuda:N on (default 1; 0: all); NCCL all-reduce\n"
             "  --empty farthest|keep   empty-cluster policy (default farthest)\n"
             "  -o FILE.npy             write the centroids (k x d float32)\n"
             "  --labels FILE.npy       write the labels (n int32)\n"
@@ -112,6 +113,12 @@ static int on_opt(void *ctx, int idx, const char *v) {
     case O_EMPTY: if (cli_choice("--empty", v, empty_names, 2, &i)) return CLI_BAD; a->p.empty = (fkm_empty_policy)i; return 0;
     case O_VERBOSE: a->p.verbose = a->p.verbose < 3 ? a->p.verbose + 2 : 3; return 0;
     case O_GPUMEM: return cli_size("--gpu-mem", v, &a->p.gpu_mem_limit);
+    case O_GPUS: {
+        int64_t g = 0;
+        if (cli_int64("--gpus", v, 0, 64, &g)) return CLI_BAD;
+        a->p.gpu_count = (int)g;
+        return 0;
+    }
     case O_HELP: a->help = 1; return 0;
     }
     return cli_error(CLI_FAIL, "internal: unhandled option");
@@ -198,6 +205,7 @@ static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, con
                 fkm_precision_str(r->precision), resolved_threads(&a->p));
     if (cli_mpi_on()) cli_str_add(s, "  \"mpi_ranks\": %d,\n", cli_mpi_size()); /* threads: per rank */
     cli_str_add(s, "  \"gpu_mem_limit\": %zu,\n", a->p.gpu_mem_limit); /* bytes; 0: no cap */
+    if (r->device == FKM_DEVICE_CUDA) cli_str_add(s, "  \"gpu_count\": %d,\n", a->p.gpu_count);
     if (r->device == FKM_DEVICE_CUDA) cli_str_add(s, "  \"gpu_mem_estimate\": %zu,\n", fi->gpu_estimate);
     cli_str_add(s, "  \"stop_reason\": \"%s\",\n  \"n_iter\": %d,\n  \"best_init\": %d,\n  \"inertia\": ",
                 fkm_stop_reason_str(r->stop_reason), r->iterations, r->best_init);

@@ -150,12 +150,18 @@ typedef struct {
     void *log_user;
     fkm_progress_fn progress_fn;  /* NULL: no progress reports */
     void *progress_user;
-    size_t gpu_mem_limit;         /* bytes of GPU memory a CUDA fit may allocate; 0 = no cap, only the
-                                     GPU's free memory (default). A problem whose peak estimate
-                                     (fkm_gpu_memory_estimate) exceeds the cap or the free memory
-                                     fails with FKM_ERR_NO_MEMORY before anything is allocated;
-                                     with device=auto it runs on the CPU instead. Data larger than
-                                     the GPU is not streamed (yet). */
+    size_t gpu_mem_limit;         /* bytes of GPU memory a CUDA fit may allocate on each GPU; 0 = no
+                                     cap, only the GPU's free memory (default). Data that does not
+                                     fit stays in host memory: the rows that fit are kept on the
+                                     GPU and the rest are streamed in chunks every iteration
+                                     (docs/scale.md). Only a problem whose working set alone
+                                     exceeds the cap fails with FKM_ERR_NO_MEMORY, before anything
+                                     is allocated (device=auto: it runs on the CPU instead). */
+    int gpu_count;                /* GPUs a CUDA fit uses: cuda_device .. cuda_device + gpu_count - 1,
+                                     rows split among them, per-cluster sums all-reduced with NCCL
+                                     (loaded at run time: libnccl.so.2). Default 1; 0 = every GPU
+                                     from cuda_device on. Results are bitwise the same for any
+                                     count (docs/scale.md). */
 } fkm_params;
 
 /* Fill *p with the defaults documented above. */

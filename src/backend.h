@@ -28,6 +28,7 @@ typedef struct {
     int cuda_device;
     size_t gpu_mem_limit;  /* fkm_params.gpu_mem_limit (0: no cap); GPU engines check it at create */
     int gpu_kmeanspp;      /* the fit initialises with the engine's k-means++ (its temporaries count) */
+    int gpu_count;         /* fkm_params.gpu_count: GPUs from cuda_device on (0: all) */
 } fkm_problem;
 
 typedef struct fkm_backend {

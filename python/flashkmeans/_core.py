@@ -92,7 +92,7 @@ def parse_gpu_mem(value):
 
 def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_centroids=None,
                 n_init=1, seed=0, metric="l2", device="auto", precision="auto", threads=None,
-                verbose=0, freeze_init=False, empty="farthest", gpu_mem_limit=None):
+                verbose=0, freeze_init=False, empty="farthest", gpu_mem_limit=None, gpus=None):
     """fkm_params from Python values. init_centroids (a C-contiguous float32 k x d array) must
     stay alive while the params are used: the caller keeps it."""
     p = _lib.fkm_params()
@@ -116,6 +116,10 @@ def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_
     p.threads = 0 if threads is None or threads < 0 else int(threads)
     p.verbose = int(verbose)
     p.gpu_mem_limit = parse_gpu_mem(gpu_mem_limit)
+    if gpus is not None:  # GPUs from cuda_device on (0: all); None keeps the default, 1
+        if isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 64:
+            raise ValueError("gpus must be an int in [0, 64] (0 = every GPU), got %r" % (gpus,))
+        p.gpu_count = gpus
     return p
 
 

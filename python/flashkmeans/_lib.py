@@ -66,6 +66,7 @@ class fkm_params(ctypes.Structure):
         ("progress_fn", fkm_progress_fn),
         ("progress_user", ctypes.c_void_p),
         ("gpu_mem_limit", ctypes.c_size_t),
+        ("gpu_count", ctypes.c_int),
     ]
 
 

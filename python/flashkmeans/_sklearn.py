@@ -43,7 +43,9 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     device ("auto", "cpu", "cuda", "cuda:N"), stop ("shift", "inertia", "labels", "fixed"),
     n_threads (CPU threads, None = all), verbose (0 silent .. 3 debug, to stderr),
     gpu_mem_limit (cap on the GPU memory a fit may use: bytes or "4G"-style; None = no cap; a
-    fit that does not fit runs on the CPU with device="auto", else raises MemoryError).
+    fit whose working set does not fit runs on the CPU with device="auto", else raises
+    MemoryError; data larger than the cap is streamed from host memory), gpus (GPUs a CUDA fit
+    uses from device's on, rows split among them, NCCL all-reduce; 0 = all; default 1).
 
     Attributes after fit: cluster_centers_, labels_, inertia_, n_iter_, n_features_in_,
     iteration_stats_ (per-iteration dicts: inertia, shift, empty, changed, ms), device_,
@@ -52,7 +54,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
                  random_state=None, metric="l2", precision="auto", device="auto", stop="shift",
-                 n_threads=None, verbose=0, gpu_mem_limit=None):
+                 n_threads=None, verbose=0, gpu_mem_limit=None, gpus=1):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -66,6 +68,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_threads = n_threads
         self.verbose = verbose
         self.gpu_mem_limit = gpu_mem_limit
+        self.gpus = gpus
 
     # ------------------------------------------------------------ input checking
     def _check_X(self, X, reset):
@@ -105,7 +108,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return _core.make_params(k, metric=self.metric, precision=self.precision,
                                  device=self.device, threads=threads,
                                  verbose=_check_int(self.verbose, "verbose", 0),
-                                 gpu_mem_limit=self.gpu_mem_limit, **extra)
+                                 gpu_mem_limit=self.gpu_mem_limit, gpus=self.gpus, **extra)
 
     def _out_dtype(self, hm):
         return np.float64 if hm.array.dtype == np.float64 else np.float32

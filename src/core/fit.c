@@ -134,7 +134,7 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
     fkm_result cur;
     memset(&cur, 0, sizeof cur);
     fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, fkm_resolve_threads(p->threads), p->cuda_device,
-                      p->gpu_mem_limit, p->init == FKM_INIT_KMEANSPP};
+                      p->gpu_mem_limit, p->init == FKM_INIT_KMEANSPP, p->gpu_count};
     const int iters = p->max_iter;
     const double var = p->stop == FKM_STOP_SHIFT ? mean_variance(x32, n, d) : 0.0;
 

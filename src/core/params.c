@@ -18,6 +18,7 @@ void fkm_params_default(fkm_params *p) {
     p->device = FKM_DEVICE_AUTO;
     p->precision = FKM_PREC_AUTO;
     p->gpu_mem_limit = 0; /* no cap: the GPU's free memory is the limit */
+    p->gpu_count = 1;
 }
 
 fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d) {
@@ -46,5 +47,7 @@ fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d) {
     if ((unsigned)p->precision > FKM_PREC_BF16) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown precision %d", (int)p->precision);
     if (p->threads < 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "threads must be >= 0 (got %d)", p->threads);
     if (p->cuda_device < 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "cuda_device must be >= 0 (got %d)", p->cuda_device);
+    if (p->gpu_count < 0 || p->gpu_count > 64)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "gpu_count must be in [0, 64] (got %d; 0 = every GPU)", p->gpu_count);
     return FKM_OK;
 }
