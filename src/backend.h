@@ -71,6 +71,10 @@ typedef struct fkm_backend {
                       double var, fkm_iter_stats *st, int *ran, int *converged);
 } fkm_backend;
 
+/* The core's stop rule (src/core/fit.c): iteration `it` (0-based) with statistics s, the previous
+ * iteration's inertia and the data's mean feature variance. Engines that run the loop use it. */
+int fkm_stop_met(fkm_stop_rule rule, double tol, int it, const fkm_iter_stats *s, double prev_inertia, double var);
+
 extern const fkm_backend fkm_cpu_backend;
 /* NULL in a CPU-only build. */
 const fkm_backend *fkm_cuda_backend_get(void);

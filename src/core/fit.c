@@ -24,15 +24,14 @@ static double mean_variance(const float *x, int64_t n, int64_t d) {
     return total / d;
 }
 
-static int should_stop(const fkm_params *p, int it, const fkm_iter_stats *s, double prev_inertia,
-                       double var) {
-    switch (p->stop) {
-    case FKM_STOP_SHIFT: return s->shift * s->shift <= p->tol * var;
+int fkm_stop_met(fkm_stop_rule rule, double tol, int it, const fkm_iter_stats *s, double prev_inertia, double var) {
+    switch (rule) {
+    case FKM_STOP_SHIFT: return s->shift * s->shift <= tol * var;
     case FKM_STOP_INERTIA:
         if (it == 0) return 0;
         if (prev_inertia == 0) return 1;
         /* |prev| because inner-product inertia (sum of -x.c) is negative */
-        return prev_inertia - s->inertia <= p->tol * fabs(prev_inertia);
+        return prev_inertia - s->inertia <= tol * fabs(prev_inertia);
     case FKM_STOP_LABELS: return it > 0 && s->changed == 0;
     case FKM_STOP_FIXED: return 0;
     }
@@ -57,6 +56,10 @@ static fkm_status initial_centroids(const fkm_params *p, const fkm_backend *be, 
             fkm_status st = fkm_init_kmeanspp(pb->x, pb->w, pb->n, d, k, seed, pb->threads, c);
             return st != FKM_OK ? st : be->set_centroids(eng, c);
         }
+    case FKM_INIT_KMEANS_PARALLEL: { /* on the host for every engine: pb->x is host float32 */
+        fkm_status st = fkm_init_kmeans_parallel(pb->x, pb->w, pb->n, d, k, seed, pb->threads, c);
+        return st != FKM_OK ? st : be->set_centroids(eng, c);
+    }
     }
     return FKM_FAIL(FKM_ERR_INTERNAL, "unhandled init method");
 }
@@ -111,7 +114,7 @@ static fkm_status run_restart(const fkm_params *p, const fkm_backend *be, void *
             cur->stop_reason = FKM_STOPPED_CANCELLED;
             break;
         }
-        if (should_stop(p, it, s, prev, var)) {
+        if (fkm_stop_met(p->stop, p->tol, it, s, prev, var)) {
             cur->stop_reason = FKM_STOPPED_CONVERGED;
             break;
         }
