@@ -5,7 +5,7 @@
 #              cmake --build build-dev --target test_cuda test_cuda_fit && nvcc ... bench_fit (see bench_fit.cu)
 #              cp build-dev/tests/test_cuda* build-dev/bench_fit .devbin/ && strip .devbin/*
 # Usage: dev/cuda/run-prebuilt.sh MODE...   modes run in order:
-#   tests[:ENV=V;...]   test_cuda + test_cuda_fit with the given environment (e.g. tests:FKM_CU_KERNEL=25,28,31)
+#   tests[:ENV=V;...]   test_cuda + test_cuda_fit with the given environment (e.g. tests:FKM_CU_KERNEL=16,20,24)
 #   bench[:ENV=V;...]   all rows of targets.md (FKM_CU_PROFILE=2: assign kernel timed too)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
 #   host[:n,k,d,iters]  dev/cuda/bench_host (host data, device=cuda, uploaded once)

@@ -5,13 +5,12 @@
  * block over 16-wide k slices staged (transposed) in shared memory, and keeps a running argmin
  * per row; the 16 threads sharing a row reduce with the lowest-index tie rule at the end. */
 #include "assign_mma.cuh"
-#include "assign_wg2.cuh"
+#include "assign_wgmma.cuh"
 #include "tuning.cuh"
 
 #include <stdio.h>
-#include <string.h>
 
-static int smem_raised[16][128]; /* per device: bytes each kernel's dynamic limit was raised to */
+static int smem_raised[16][FKM_KERN_COUNT]; /* per device: bytes each kernel's dynamic limit was raised to */
 
 #define SIMT_BM 64
 #define SIMT_BN 64
@@ -94,8 +93,8 @@ typedef void (*kern_fn)(const fkm_cu_assign_args);
         fkm_assign_mma<128, 256, 2, 4, 3, true, OP>, fkm_assign_mma<64, 128, 2, 2, 4, true, OP>
 #define WCFG_KERNELS(OP)                                                                  \
     fkm_assign_wgmma<2, 4, OP>, fkm_assign_wgmma<2, 8, OP>, fkm_assign_wgmma<4, 4, OP>, fkm_assign_wgmma<4, 6, OP>
-static const kern_fn kernels[FKM_KERN_W2_BASE] = {fkm_assign_simt, CFG_KERNELS(0), CFG_KERNELS(1), CFG_KERNELS(2),
-                                                   WCFG_KERNELS(0), WCFG_KERNELS(1), WCFG_KERNELS(2)};
+static const kern_fn kernels[FKM_KERN_COUNT] = {fkm_assign_simt, CFG_KERNELS(0), CFG_KERNELS(1), CFG_KERNELS(2),
+                                                 WCFG_KERNELS(0), WCFG_KERNELS(1), WCFG_KERNELS(2)};
 
 const char *fkm_cu_kernel_name(int kern) {
     static char names[FKM_KERN_COUNT][40];
@@ -104,10 +103,7 @@ const char *fkm_cu_kernel_name(int kern) {
     if (kern == FKM_KERN_SIMT) return "simt-f32";
     if (!names[kern][0]) {
         const int op = fkm_cu_kern_op(kern), c = fkm_cu_kern_cfg(kern);
-        if (fkm_cu_kern_is_w2(kern))
-            snprintf(names[kern], sizeof names[kern], "wgmma2-%s-%dx64-s%d", ops[op], 64 * fkm_cu_w2cfgs[c].nwg,
-                     fkm_cu_w2cfgs[c].stages);
-        else if (fkm_cu_kern_is_wg(kern))
+        if (fkm_cu_kern_is_wg(kern))
             snprintf(names[kern], sizeof names[kern], "wgmma-%s-%dx128-s%d", ops[op], 64 * fkm_cu_wcfgs[c].nwg,
                      fkm_cu_wcfgs[c].stages);
         else
@@ -115,72 +111,6 @@ const char *fkm_cu_kernel_name(int kern) {
                      fkm_cu_cfgs[c].stages, fkm_cu_cfgs[c].xres ? "-xres" : "");
     }
     return names[kern];
-}
-
-/* The point tile's TMA descriptor for the persistent kernel: rows of dp elements, boxes of one
- * 128-byte k-block x bm rows, 128-byte swizzle; out-of-range rows and columns read as zeros. */
-static fkm_status make_xmap(fkm_cu_engine *e, int bm) {
-    static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
-    if (!encode) {
-        cudaDriverEntryPointQueryResult q;
-        void *fn = NULL;
-        CU_RET(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q));
-        if (q != cudaDriverEntryPointSuccess || !fn)
-            return FKM_FAIL(FKM_ERR_CUDA, "the CUDA driver has no cuTensorMapEncodeTiled");
-        encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
-    }
-    CUtensorMap m;
-    const cuuint64_t dims[2] = {(cuuint64_t)e->dp, (cuuint64_t)(e->b * e->n)};
-    const cuuint64_t strides[1] = {(cuuint64_t)(e->dp * e->es)};
-    const cuuint32_t box[2] = {(cuuint32_t)(128 / e->es), (cuuint32_t)bm}, estr[2] = {1, 1};
-    const CUtensorMapDataType t = e->ctype == FKM_CT_F16    ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
-                                  : e->ctype == FKM_CT_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                                            : CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
-    CUresult r = encode(&m, t, 2, (void *)e->x, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                        CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS) return FKM_FAIL(FKM_ERR_CUDA, "cuTensorMapEncodeTiled failed (CUresult %d)", (int)r);
-    memcpy(e->xmap, &m, sizeof m);
-    e->xmap_for = e->x;
-    return FKM_OK;
-}
-
-template <int NWG, int S, int OP>
-static void *w2_fn(int nkb) {
-    return nkb == 1   ? (void *)fkm_assign_wg2<NWG, S, OP, 1>
-           : nkb == 2 ? (void *)fkm_assign_wg2<NWG, S, OP, 2>
-                      : (void *)fkm_assign_wg2<NWG, S, OP, 4>;
-}
-template <int NWG, int S>
-static void *w2_fn(int op, int nkb) {
-    return op == 0 ? w2_fn<NWG, S, 0>(nkb) : op == 1 ? w2_fn<NWG, S, 1>(nkb) : w2_fn<NWG, S, 2>(nkb);
-}
-
-static fkm_status assign_w2(fkm_cu_engine *e, fkm_cu_assign_args &a) {
-    const int id = e->kern, op = fkm_cu_kern_op(id), c = fkm_cu_kern_cfg(id);
-    const fkm_cu_wcfg *w = &fkm_cu_w2cfgs[c];
-    if (e->xmap_for != e->x) {
-        fkm_status st = make_xmap(e, 64 * w->nwg);
-        if (st != FKM_OK) return st;
-    }
-    CUtensorMap m;
-    memcpy(&m, e->xmap, sizeof m);
-    a.nct = (int)((e->k + W2_BN - 1) / W2_BN);
-    const size_t smem = fkm_cu_kern_smem(id, a.c_pitch);
-    const int nkb = a.nkc;
-    if (nkb != 1 && nkb != 2 && nkb != 4) return FKM_FAIL(FKM_ERR_INTERNAL, "persistent wgmma kernel with %d k-blocks", nkb);
-    void *fn = c == 0 ? w2_fn<3, 8>(op, nkb) : c == 1 ? w2_fn<2, 8>(op, nkb) : w2_fn<3, 12>(op, nkb);
-    const int nwg = w->nwg;
-    int *raised = e->dev < 16 ? &smem_raised[e->dev][64 + (id - FKM_KERN_W2_BASE) * 3 + (nkb == 4 ? 2 : nkb == 2 ? 1 : 0)] : NULL;
-    if (!raised || (size_t)*raised < smem) {
-        CU_RET(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        if (raised) *raised = (int)smem;
-    }
-    const int64_t total = e->b * e->tiles;
-    const unsigned grid = (unsigned)(total < e->sm_count ? total : e->sm_count); /* persistent: one block per SM */
-    void *args[2] = {(void *)&a, (void *)&m};
-    CU_RET(cudaLaunchKernel(fn, dim3(grid), dim3(nwg * 128 + 32), args, smem, e->stream));
-    CU_LAUNCHED("assignment kernel (persistent wgmma)");
-    return FKM_OK;
 }
 
 fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
@@ -212,7 +142,6 @@ fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
     a.done = full ? e->done : NULL;
     const unsigned grid = (unsigned)(e->b * e->tiles);
     const int id = e->kern;
-    if (fkm_cu_kern_is_w2(id)) return assign_w2(e, a);
     int threads = 256, bn = SIMT_BN;
     if (fkm_cu_kern_is_wg(id)) {
         threads = fkm_cu_wcfgs[fkm_cu_kern_cfg(id)].nwg * 128 + 32;

@@ -6,8 +6,4 @@
 static inline size_t fkm_wgmma_smem(int nwg, int stages, int nkb) {
     return 1024 + (size_t)64 * nwg * nkb * 128 + (size_t)stages * 128 * 128 + 16 * (size_t)stages;
 }
-/* [1024 slack][2 point buffers 64*nwg rows x nkb x 128 B][stages x 8 KB][mbarriers] (assign_wg2.cuh) */
-static inline size_t fkm_wg2_smem(int nwg, int stages, int nkb) {
-    return 1024 + 2 * (size_t)64 * nwg * nkb * 128 + (size_t)stages * 64 * 128 + 8 * (size_t)(2 * stages + 4);
-}
 #endif

@@ -61,8 +61,6 @@ typedef struct fkm_cu_engine {
     int kern;                /* assignment kernel id (tuning.cuh) */
     int cc_tiled;            /* rows per pre-swizzled tile of cc (wgmma kernels), 0: padded rows */
     int tile_parts;          /* inertia partials per point tile */
-    unsigned char xmap[128]; /* TMA descriptor of x (CUtensorMap) for the persistent kernel */
-    const void *xmap_for;    /* the x it describes */
     int64_t tiles;           /* assignment tiles per problem */
     int64_t nchunks;         /* update chunks over the b*n sorted points */
     int keybits;

@@ -50,8 +50,9 @@ __device__ __forceinline__ T warp_sum(T v) {
 
 /* One warp writes padded centroid row r of problem prob into the compute copy cc (rounded to the
  * compute type; src NULL: a padding row of zeros with cterm = +inf) and its cterm. With `tiled`
- * (rows per tile, 128 or 64) the copy is stored as the wgmma kernels' shared-memory image: per
- * tile and per 128-byte k-block, a block of rows with 16-byte chunk c of row r at c ^ (r & 7). */
+ * (rows per tile: 128, the wgmma kernels' centroid tile) the copy is stored as their shared-memory
+ * image: per tile and per 128-byte k-block, a block of rows with 16-byte chunk c of row r at
+ * c ^ (r & 7). */
 __device__ __forceinline__ void fkm_cc_row(const float *src, int64_t prob, int64_t r, int64_t d, int64_t kp, void *cc,
                                            int64_t dcp, int ct, int tf32, int l2, int tiled, float *cterm) {
     const int lane = threadIdx.x & 31;

@@ -57,7 +57,6 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     e->dcp = fkm_cu_roundup(e->dp * e->es, FKM_CU_CHUNK) / e->es;
     e->kp = fkm_cu_roundup(k, FKM_CU_KPAD);
     e->kern = fkm_cu_choose_kernel(e->cc_major, e->smem_optin, (int)prec, e->dcp * e->es);
-    if (fkm_cu_kern_is_w2(e->kern)) e->dcp = (int64_t)fkm_cu_w2_nkb(e->dcp * e->es) * 128 / e->es;
     e->cc_tiled = fkm_cu_kern_ctile(e->kern);
     e->tile_parts = fkm_cu_kern_parts(e->kern);
     e->tiles = (n + fkm_cu_kern_bm(e->kern) - 1) / fkm_cu_kern_bm(e->kern);

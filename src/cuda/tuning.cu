@@ -22,28 +22,19 @@ const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
     {4, 6}, /* 3: 256 points, 6 stages */
 };
 
-const fkm_cu_wcfg fkm_cu_w2cfgs[FKM_CU_NW2CFG] = {
-    {3, 8}, /* 0: 192 points, 8 stages of 64 centroids x 128 bytes (13 warps: 128 registers each) */
-    {2, 8}, /* 1: 128 points (rows up to 512 bytes) */
-    {3, 12}, /* 2: 192 points, 12 stages */
-};
-
-int fkm_cu_kern_parts(int id) { return fkm_cu_kern_is_w2(id) ? 4 * fkm_cu_w2cfgs[fkm_cu_kern_cfg(id)].nwg : 1; }
+int fkm_cu_kern_parts(int id) {
+    (void)id;
+    return 1;
+}
 
 int fkm_cu_kern_bm(int id) {
     if (id == FKM_KERN_SIMT) return 64;
-    if (fkm_cu_kern_is_w2(id)) return 64 * fkm_cu_w2cfgs[fkm_cu_kern_cfg(id)].nwg;
     if (fkm_cu_kern_is_wg(id)) return 64 * fkm_cu_wcfgs[fkm_cu_kern_cfg(id)].nwg;
     return fkm_cu_cfgs[fkm_cu_kern_cfg(id)].bm;
 }
 
 size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes) {
     if (id == FKM_KERN_SIMT) return 0;
-    if (fkm_cu_kern_is_w2(id)) { /* k-blocks rounded up to 1, 2 or 4 (unrolled in the kernel) */
-        const fkm_cu_wcfg *w = &fkm_cu_w2cfgs[fkm_cu_kern_cfg(id)];
-        const int nkb = fkm_cu_w2_nkb(dcp_bytes);
-        return nkb > 4 ? SIZE_MAX : fkm_wg2_smem(w->nwg, w->stages, nkb);
-    }
     if (fkm_cu_kern_is_wg(id)) {
         const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
         return fkm_wgmma_smem(w->nwg, w->stages, (int)(dcp_bytes / 128));
@@ -55,7 +46,7 @@ size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes) {
     return s;
 }
 
-/* A table row: kernel family (0 mma.sync, 1 wgmma, 2 persistent wgmma), configuration, and the
+/* A table row: kernel family (0 mma.sync, 1 wgmma), configuration, and the
  * largest centroid pitch (bytes) it is meant for. Rows are tried in order. */
 typedef struct {
     int wg, cfg;
@@ -68,8 +59,8 @@ typedef struct {
  * 256 bytes (fp16 D = 128: 413 TFLOP/s; tf32 D = 64: 94); beyond that 256 points x 128 (one block
  * per SM; tf32 D = 128: 230-241 against 196), and 128 x 128 again where 256 points do not fit
  * (fp16 D = 512: 507). Tried and dropped (dev/cuda/NOTES.md v4): warpgroups taking turns
- * (ping-pong), 2-3 stages; the persistent kernel (assign_wg2.cuh) measured no better either and
- * stays reachable by FKM_CU_KERNEL only. */
+ * (ping-pong), 2-3 stages; a persistent kernel with TMA point tiles measured slower (310 TFLOP/s
+ * fp16 at D = 128) and lives in dev/cuda/lab/, not in the library. */
 static const rule sm90_rules[] = {{1, 0, 256}, {1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
 /* sm_80 (A100, 163 KB): resident point tile up to 512-byte rows, then streamed. */
 static const rule sm80_rules[] = {{0, 0, 512}, {0, 1, INT64_MAX}};
@@ -77,12 +68,16 @@ static const rule fallback_rules[] = {{0, 3, 256}, {0, 1, INT64_MAX}};
 
 int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes) {
     const int op = prec == FKM_PREC_FP16 ? 0 : prec == FKM_PREC_BF16 ? 1 : prec == FKM_PREC_TF32 ? 2 : -1;
-    const char *force = getenv("FKM_CU_KERNEL"); /* comma-separated ids: the first valid here wins */
+    /* Comma-separated ids: the first valid here wins; the others are skipped without a word (a
+     * list may name one kernel per precision), and with none valid the tables below decide.
+     * Ids >= FKM_KERN_COUNT name no kernel (25..33 were the persistent lab kernel's) and are
+     * skipped like the rest. */
+    const char *force = getenv("FKM_CU_KERNEL");
     for (const char *f = force; f && *f;) {
         const int id = atoi(f);
         const int ok = id == FKM_KERN_SIMT ? op < 0
                        : id > 0 && id < FKM_KERN_COUNT && fkm_cu_kern_op(id) == op &&
-                             (!(fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_w2(id)) || cc_major == 9) &&
+                             (!fkm_cu_kern_is_wg(id) || cc_major == 9) &&
                              fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin;
         if (ok) return id;
         f = strchr(f, ',');
@@ -97,9 +92,7 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
                                    : (int)(sizeof fallback_rules / sizeof *fallback_rules);
     for (int i = 0; i < nr; i++) {
         if (dcp_bytes > r[i].max_dcp_bytes) continue;
-        const int id = r[i].wg == 2   ? FKM_KERN_W2_BASE + op * FKM_CU_NW2CFG + r[i].cfg
-                       : r[i].wg == 1 ? FKM_KERN_WG_BASE + op * FKM_CU_NWCFG + r[i].cfg
-                                      : 1 + op * FKM_CU_NCFG + r[i].cfg;
+        const int id = r[i].wg ? FKM_KERN_WG_BASE + op * FKM_CU_NWCFG + r[i].cfg : 1 + op * FKM_CU_NCFG + r[i].cfg;
         if (r[i].wg && cc_major != 9) continue; /* wgmma exists on sm_90a only */
         if (fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin) return id;
     }

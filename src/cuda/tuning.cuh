@@ -23,43 +23,30 @@ typedef struct {
     int nwg, stages;
 } fkm_cu_wcfg;
 
-enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 4, FKM_CU_NW2CFG = 3 };
+enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 4 };
 extern const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG];
 extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
-extern const fkm_cu_wcfg fkm_cu_w2cfgs[FKM_CU_NW2CFG];
 
 /* Kernel ids: 0 SIMT fp32 (exact); 1 + op * NCFG + cfg mma.sync; WG_BASE + op * NWCFG + wcfg
- * wgmma (assign_wgmma.cuh); W2_BASE + op * NW2CFG + cfg persistent wgmma (assign_wg2.cuh);
- * op 0 = fp16, 1 = bf16, 2 = tf32. */
+ * wgmma (assign_wgmma.cuh); op 0 = fp16, 1 = bf16, 2 = tf32. Ids from FKM_KERN_COUNT on are not
+ * kernels (25..33 once named a persistent wgmma kernel, now in dev/cuda/lab/). */
 enum {
     FKM_KERN_SIMT = 0,
     FKM_KERN_WG_BASE = 1 + 3 * FKM_CU_NCFG,
-    FKM_KERN_W2_BASE = FKM_KERN_WG_BASE + 3 * FKM_CU_NWCFG,
-    FKM_KERN_COUNT = FKM_KERN_W2_BASE + 3 * FKM_CU_NW2CFG
+    FKM_KERN_COUNT = FKM_KERN_WG_BASE + 3 * FKM_CU_NWCFG
 };
-static inline int fkm_cu_kern_is_w2(int id) { return id >= FKM_KERN_W2_BASE; }
-static inline int fkm_cu_kern_is_wg(int id) { return id >= FKM_KERN_WG_BASE && id < FKM_KERN_W2_BASE; }
+static inline int fkm_cu_kern_is_wg(int id) { return id >= FKM_KERN_WG_BASE && id < FKM_KERN_COUNT; }
 static inline int fkm_cu_kern_op(int id) {
-    return fkm_cu_kern_is_w2(id)   ? (id - FKM_KERN_W2_BASE) / FKM_CU_NW2CFG
-           : fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) / FKM_CU_NWCFG
-                                   : (id - 1) / FKM_CU_NCFG;
+    return fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) / FKM_CU_NWCFG : (id - 1) / FKM_CU_NCFG;
 }
 static inline int fkm_cu_kern_cfg(int id) {
-    return fkm_cu_kern_is_w2(id)   ? (id - FKM_KERN_W2_BASE) % FKM_CU_NW2CFG
-           : fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) % FKM_CU_NWCFG
-                                   : (id - 1) % FKM_CU_NCFG;
+    return fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) % FKM_CU_NWCFG : (id - 1) % FKM_CU_NCFG;
 }
 /* Rows per tile of the pre-swizzled centroid copy (0: plain padded rows). */
-static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_w2(id) ? 64 : fkm_cu_kern_is_wg(id) ? 128 : 0; }
-/* Inertia partials per point tile (the persistent kernel writes one per consumer warp). */
+static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_wg(id) ? 128 : 0; }
+/* Inertia partials per point tile: one for every kernel built here (the engine keeps the count
+ * so that a kernel writing one per warp can plug in without touching the reductions). */
 int fkm_cu_kern_parts(int id);
-
-/* 128-byte k-blocks of the persistent wgmma kernel for a row of dcp_bytes: a power of two. */
-static inline int fkm_cu_w2_nkb(int64_t dcp_bytes) {
-    int n = 1;
-    while ((int64_t)n * 128 < dcp_bytes) n *= 2;
-    return n;
-}
 
 /* Points per block tile of a kernel id. */
 int fkm_cu_kern_bm(int id);
@@ -68,7 +55,10 @@ size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes);
 
 /* Pick the kernel for a device (compute capability major, opt-in shared memory per block),
  * a precision (FKM_PREC_*, resolved) and the centroid pitch in bytes. FKM_CU_KERNEL in the
- * environment (a kernel id) overrides the choice when it is valid here (kernel lab, benchmarks);
+ * environment (comma-separated kernel ids) overrides the choice with the first id valid here
+ * (kernel lab, benchmarks); ids that are not valid here -- wrong precision or architecture, too
+ * much shared memory, or no such kernel (>= FKM_KERN_COUNT) -- are skipped, as is the variable
+ * when none is valid;
  * FKM_CU_ARCH=80 makes a newer GPU use the sm_80 table (tests of the mma.sync kernels). */
 int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes);
 /* Rows in flight per warp in the update's sums kernel (4 or 8; FKM_CU_UPD_U overrides). */

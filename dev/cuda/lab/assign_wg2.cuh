@@ -12,13 +12,14 @@
  * fold the previous tile into the running argmin (ties -> lowest index). Row results stay in
  * the warp that owns the row: labels, distances, keys, counts, changed and a per-warp inertia
  * partial (combined later in a fixed order) are written without any block barrier.
- * Included by assign.cu only; the body traps unless compiled for sm_90a. */
+ * Kernel lab only (dev/cuda/lab/README.md): not built into the library; launched by
+ * assign_wg2_launch.cu here. The body traps unless compiled for sm_90a. */
 #ifndef FKM_CU_ASSIGN_WG2_CUH
 #define FKM_CU_ASSIGN_WG2_CUH
 
 #include <cudaTypedefs.h>
 
-#include "assign_wgmma.cuh"
+#include "../../../src/cuda/assign_wgmma.cuh" /* mbarrier, bulk copy and wgmma helpers it shares */
 
 #define W2_BN 64
 #define W2_TILE (W2_BN * WG_KB) /* 8 KB per staged centroid block */
