@@ -75,7 +75,14 @@ typedef enum {
 typedef enum {
     FKM_INIT_KMEANSPP = 0, /* greedy k-means++ (2 + log k candidates per step), seeded */
     FKM_INIT_RANDOM = 1,   /* k distinct points chosen uniformly, seeded */
-    FKM_INIT_ARRAY = 2     /* params.init_centroids (k x d float32) */
+    FKM_INIT_ARRAY = 2,    /* params.init_centroids (k x d float32) */
+    FKM_INIT_KMEANS_PARALLEL = 3 /* k-means|| (Bahmani et al. 2012), for large k: 5 rounds oversample
+                                    about 2k candidate rows each (row i kept with probability
+                                    min(1, 2k w_i D_i^2 / sum w D^2), a hash of seed, round and i),
+                                    then greedy k-means++ over the candidates weighted by the weight
+                                    of their nearest rows. Memory O(n + k d); seeded, the same
+                                    centroids for any thread count; runs on the host, also for a
+                                    CUDA fit (docs/algorithm.md) */
 } fkm_init;
 
 typedef enum {

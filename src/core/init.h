@@ -4,6 +4,10 @@
 #include "../internal.h"
 fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t d, int64_t k,
                              uint64_t seed, int threads, float *c);
+/* k-means|| (init_par.c): candidates oversampled in 5 rounds of l = 2k, then greedy weighted
+ * k-means++ over them. Data rows only; distinct while the data has k distinct rows. */
+fkm_status fkm_init_kmeans_parallel(const float *x, const float *w, int64_t n, int64_t d, int64_t k,
+                                    uint64_t seed, int threads, float *c);
 fkm_status fkm_init_random(const float *x, int64_t n, int64_t d, int64_t k, uint64_t seed, float *c);
 /* Squared distance in float32, summed in index order without FMA contraction: every caller (the
  * host k-means++, the MPI ranks' k-means++) gets the same bits for the same rows. */
