@@ -44,7 +44,8 @@ static void usage(FILE *f) {
             "  --iters N               maximum iterations (default 300; exactly N with --stop fixed)\n"
             "  --tol T                 tolerance of the stop rule (default 1e-4)\n"
             "  --stop shift|inertia|labels|fixed   stop rule (default shift)\n"
-            "  --init kmeans++|random|FILE          initial centroids (default kmeans++)\n"
+            "  --init METHOD|FILE      initial centroids: kmeans++ (default), k-means|| (faster for\n"
+            "                          large k), random, or a file of K x d centroids\n"
             "  --n-init R              restarts, the lowest inertia is kept (default 1)\n"
             "  --seed S                random seed (default 0)\n"
             "  --metric l2|cosine|ip   distance (default l2)\n"
@@ -75,6 +76,9 @@ static int parse_init(fit_args *a, const char *v) {
     if (strcmp(v, "kmeans++") == 0 || strcmp(v, "k-means++") == 0) {
         a->p.init = FKM_INIT_KMEANSPP;
         a->init_file = NULL;
+    } else if (strcmp(v, "k-means||") == 0) {
+        a->p.init = FKM_INIT_KMEANS_PARALLEL;
+        a->init_file = NULL;
     } else if (strcmp(v, "random") == 0) {
         a->p.init = FKM_INIT_RANDOM;
         a->init_file = NULL;
@@ -82,7 +86,7 @@ static int parse_init(fit_args *a, const char *v) {
         a->p.init = FKM_INIT_ARRAY;
         a->init_file = v;
     } else {
-        return cli_error(CLI_BAD, "invalid value '%s' for --init: expected kmeans++, random or a centroid file (.npy ...)", v);
+        return cli_error(CLI_BAD, "invalid value '%s' for --init: expected kmeans++, k-means||, random or a centroid file (.npy ...)", v);
     }
     return 0;
 }
@@ -182,7 +186,8 @@ typedef struct {
 } fit_info;
 
 static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, const fit_info *fi) {
-    const char *init = a->p.init == FKM_INIT_KMEANSPP ? "kmeans++" : a->p.init == FKM_INIT_RANDOM ? "random" : a->init_file;
+    const char *init = a->p.init == FKM_INIT_KMEANSPP ? "kmeans++" : a->p.init == FKM_INIT_RANDOM ? "random"
+                       : a->p.init == FKM_INIT_KMEANS_PARALLEL ? "k-means||" : a->init_file;
     int64_t empty_final = 0;
     int64_t *sizes = (int64_t *)calloc((size_t)r->k, sizeof *sizes);
     if (sizes) {

@@ -170,7 +170,12 @@ done
 "$BIN" fit "$T/d.npy" -k $K --stop labels --iters 100 --report "$T/rs.json" --quiet
 check "--stop labels converges on blobs" grep -q '"stop_reason": "converged"' "$T/rs.json"
 for m in l2 cosine ip; do "$BIN" fit "$T/d.npy" -k $K --metric $m --quiet; check "--metric $m runs" test $? -eq 0; done
-for i in kmeans++ k-means++ random; do "$BIN" fit "$T/d.npy" -k $K --init $i --n-init 3 --quiet; check "--init $i --n-init 3" test $? -eq 0; done
+for i in kmeans++ k-means++ 'k-means||' random; do "$BIN" fit "$T/d.npy" -k $K --init "$i" --n-init 3 --quiet; check "--init $i --n-init 3" test $? -eq 0; done
+# k-means||: named in the report; same centroids for 1 and 2 threads
+"$BIN" fit "$T/d.npy" -k $K --init 'k-means||' --seed 5 --threads 1 -o "$T/kp1.npy" --report "$T/kp.json" --quiet
+check "--init k-means|| in the report" grep -q '"init": "k-means||"' "$T/kp.json"
+"$BIN" fit "$T/d.npy" -k $K --init 'k-means||' --seed 5 --threads 2 -o "$T/kp2.npy" --quiet
+check "--init k-means|| same centroids for 1 and 2 threads" cmp -s "$T/kp1.npy" "$T/kp2.npy"
 "$BIN" fit "$T/d.npy" -k $K --empty keep --device cpu --precision exact --threads 1 --tol 0 --quiet
 check "--empty keep --device cpu --precision exact --threads 1 --tol 0" test $? -eq 0
 "$BIN" fit "$T/d.npy" -k $N --iters 3 --quiet
