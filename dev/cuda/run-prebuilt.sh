@@ -9,6 +9,7 @@
 #   bench[:ENV=V;...]   all rows of targets.md (FKM_CU_PROFILE=2: assign kernel timed too)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
 #   host[:n,k,d,iters]  dev/cuda/bench_host (host data, device=cuda, uploaded once)
+#   stream:N,K,D,ITERS,CAP_GIB,GPUS,PREC[,SCALE]   dev/cuda/bench_stream (streaming / several GPUs)
 #   triton              dev/cuda/triton_reference.py (third_party/flash-kmeans, carried)
 #   torch               dev/cuda/torch_baseline.py (plain PyTorch, materialises N x K)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
@@ -27,7 +28,7 @@ for m in "$@"; do
   rest=${m#*:}; [ "$rest" = "$m" ] && rest=""
   case $kind in
   tests)
-    for t in test_cuda test_cuda_fit test_cuda_init test_cuda_mem test_cuda_large; do
+    for t in test_cuda test_cuda_fit test_cuda_init test_cuda_mem test_cuda_scale test_cuda_large; do
       [ -x $B/$t ] || continue
       log=$OUTD/$n-$t.log
       env $(echo "$rest" | tr ';' ' ') timeout 240 $B/$t > "$log" 2>&1
@@ -48,6 +49,11 @@ for m in "$@"; do
     log=$OUTD/$n-host
     timeout 400 $B/bench_host $(echo "$rest" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
     echo "[$n] host-resident: rc=$?"; cat "$log.jsonl" ;;
+  stream)
+    # dev/cuda/bench_stream: args N,K,D,ITERS,CAP_GIB,GPUS,PREC[,SCALE] (issue 5's benchmarks)
+    log=$OUTD/$n-stream
+    FKM_CU_PROFILE=1 timeout 500 $B/bench_stream $(echo "$rest" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
+    echo "[$n] stream $rest: rc=$?"; cat "$log.jsonl"; grep -m4 "fkm scale" "$log.log"; tail -2 "$log.log" | grep -v "fkm scale" ;;
   torch)
     # the plain PyTorch materialising baseline on the targets.md rows
     log=$OUTD/$n-torch

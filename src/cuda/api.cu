@@ -35,7 +35,7 @@ static fkm_status plan(fkm_cu_engine *e, const fkm_params *p, const fkm_cuda_mat
 
 /* The device API's GPU memory, checked before allocating: the workspace when the call allocates
  * it, plus the k-means++ temporaries (the data is the caller's, already there). */
-#define DEV_ADVICE "data larger than the GPU is not streamed yet: split the batch, or fit from host memory with device=cpu"
+#define DEV_ADVICE "split the batch, or fit from host memory (fkm_fit keeps what fits on the GPU and streams the rest)"
 static fkm_status check_memory(fkm_cu_engine *e, const fkm_params *p, const fkm_cuda_matrix *x, const void *ws, int pp) {
     fkm_cu_engine m = *e; /* measuring records the sort's scratch size: keep e as planned */
     const size_t need = (ws ? 0 : fkm_cu_layout(&m, NULL, needs_copy(e, x))) + (pp ? fkm_cu_kmeanspp_bytes(e->b, e->n, e->k) : 0);

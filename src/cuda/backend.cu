@@ -1,18 +1,23 @@
 /* backend.cu -- the CUDA engine behind the core's fkm_backend interface (host data: uploaded
- * once at create, kept on the GPU; only centroids, labels and scalars cross PCIe). */
+ * once at create, kept on the GPU; only centroids, labels and scalars cross PCIe). A problem that
+ * does not fit one GPU, or asks for several, runs on the scale engine instead (scale.cu), which
+ * keeps what fits and streams the rest. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cu_memory.cuh"
+#include "scale.cuh"
 
 typedef struct {
     fkm_cu_engine e;
+    fkm_cu_scale *s; /* non-NULL: the scale engine runs instead of e */
 } cuda_backend;
 
 static void cb_destroy(void *p) {
     cuda_backend *c = (cuda_backend *)p;
     if (!c) return;
-    fkm_cu_close(&c->e);
+    if (c->s) fkm_scale_destroy(c->s);
+    else fkm_cu_close(&c->e);
     free(c);
 }
 
@@ -72,11 +77,26 @@ static fkm_status cb_create(const fkm_problem *pb, void **out) {
     cuda_backend *c = (cuda_backend *)calloc(1, sizeof *c);
     if (!c) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the CUDA engine");
     fkm_cu_engine *e = &c->e;
-    fkm_status st = fkm_cu_plan(e, pb->cuda_device, 1, pb->n, pb->d, pb->k, pb->metric, pb->precision);
-    /* before any allocation: a clear error instead of an out-of-memory part-way */
-    if (st == FKM_OK)
+    int ngpu = 1, scale = 0;
+    fkm_status st = fkm_scale_wanted(pb, &ngpu, &scale);
+    if (st == FKM_OK && !scale) st = fkm_cu_plan(e, pb->cuda_device, 1, pb->n, pb->d, pb->k, pb->metric, pb->precision);
+    /* before any allocation: a problem that does not fit goes to the scale engine */
+    if (st == FKM_OK && !scale) {
         st = fkm_cu_check_fits(fkm_cu_host_peak(e, pb->raw_dtype, pb->w != NULL, pb->gpu_kmeanspp), pb->gpu_mem_limit,
                                FKM_CU_HOST_ADVICE);
+        if (st == FKM_ERR_NO_MEMORY) {
+            fkm_clear_error();
+            st = FKM_OK;
+            scale = 1;
+        }
+    }
+    if (st == FKM_OK && scale) {
+        memset(e, 0, sizeof *e);
+        st = fkm_scale_create(pb, ngpu, &c->s);
+        if (st != FKM_OK) free(c);
+        else *out = c;
+        return st;
+    }
     if (st == FKM_OK) st = fkm_cu_open(e, NULL, 0, 1, NULL);
     if (st == FKM_OK) st = upload(e, pb);
     /* the GPU copy holds the working float32 values exactly: float32 compute, the caller's own
@@ -106,6 +126,7 @@ static fkm_status cb_create(const fkm_problem *pb, void **out) {
 }
 
 static fkm_status cb_set_centroids(void *p, const float *c) {
+    if (((cuda_backend *)p)->s) return fkm_scale_set_centroids(((cuda_backend *)p)->s, c);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     CU_RET(cudaMemcpyAsync(e->c32, c, (size_t)(e->k * e->d) * sizeof(float), cudaMemcpyHostToDevice, e->stream));
     fkm_status st = fkm_cu_prep_centroids(e);
@@ -115,6 +136,7 @@ static fkm_status cb_set_centroids(void *p, const float *c) {
 }
 
 static fkm_status cb_get_centroids(void *p, float *c) {
+    if (((cuda_backend *)p)->s) return fkm_scale_get_centroids(((cuda_backend *)p)->s, c);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     CU_RET(cudaMemcpyAsync(c, e->c32, (size_t)(e->k * e->d) * sizeof(float), cudaMemcpyDeviceToHost, e->stream));
     CU_RET(cudaStreamSynchronize(e->stream));
@@ -123,6 +145,7 @@ static fkm_status cb_get_centroids(void *p, float *c) {
 
 /* Greedy k-means++ on the GPU (kmeanspp.cu): the chosen rows become the current centroids. */
 static fkm_status cb_kmeanspp(void *p, uint64_t seed, float *c) {
+    if (((cuda_backend *)p)->s) return fkm_scale_kmeanspp(((cuda_backend *)p)->s, seed, c);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     fkm_status st = fkm_cu_kmeanspp(e, seed);
     if (st != FKM_OK) return st;
@@ -140,6 +163,7 @@ static void to_iter_stats(const fkm_cu_stats *h, fkm_iter_stats *s) {
 }
 
 static fkm_status cb_iterate(void *p, int update, fkm_empty_policy pol, fkm_iter_stats *s) {
+    if (((cuda_backend *)p)->s) return fkm_scale_iterate(((cuda_backend *)p)->s, update, pol, s);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     fkm_cu_stop stop = {-1, 0.0, INT32_MAX};
     fkm_status st = fkm_cu_iteration(e, update, pol, &stop, 0);
@@ -153,12 +177,14 @@ static fkm_status cb_iterate(void *p, int update, fkm_empty_policy pol, fkm_iter
 
 static fkm_status cb_run(void *p, int max_iter, fkm_empty_policy pol, fkm_stop_rule rule, double tol, double var,
                          fkm_iter_stats *st, int *ran, int *converged) {
+    if (((cuda_backend *)p)->s) return fkm_scale_run(((cuda_backend *)p)->s, max_iter, pol, rule, tol, var, st, ran, converged);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     CU_RET(cudaMemcpyAsync(e->var, &var, sizeof var, cudaMemcpyHostToDevice, e->stream));
     return fkm_cu_run(e, max_iter, pol, (int)rule, tol, st, ran, converged, NULL);
 }
 
 static fkm_status cb_assign(void *p, int32_t *labels, float *dist, double *inertia) {
+    if (((cuda_backend *)p)->s) return fkm_scale_assign(((cuda_backend *)p)->s, labels, dist, inertia);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     fkm_status st = fkm_cu_assign(e, 1);
     /* L2: distances and inertia handed back recomputed exactly, as on the CPU (exact.cu) */
@@ -175,6 +201,9 @@ static fkm_status cb_assign(void *p, int32_t *labels, float *dist, double *inert
 }
 
 static fkm_status cb_distances(void *p, float *out) {
+    if (((cuda_backend *)p)->s)
+        return FKM_FAIL(FKM_ERR_NO_MEMORY, "transform: the data does not fit the GPU (or asks for several GPUs), and "
+                        "all n x k distances are computed on one GPU only; use device=cpu");
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     /* Blocks of rows so the device buffer stays bounded (64 MiB). */
     int64_t rows = ((int64_t)16 << 20) / e->k;

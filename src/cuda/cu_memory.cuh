@@ -19,5 +19,8 @@ size_t fkm_cu_host_peak(const fkm_cu_engine *e, fkm_dtype raw_dtype, int has_wei
 fkm_status fkm_cu_check_fits(size_t need, size_t cap, const char *advice);
 
 /* The advice of the host API's messages (data in host memory). */
-#define FKM_CU_HOST_ADVICE "data larger than the GPU is not streamed yet: use device=cpu or a smaller problem"
+#define FKM_CU_HOST_ADVICE "use device=cpu, a larger cap, or more GPUs (gpu_count)"
+/* The scale engine's: even the working set of a streamed fit does not fit. */
+#define FKM_CU_STREAM_ADVICE "that is the working set of a fit that streams the data from host memory; use " \
+                             "device=cpu, a larger cap, or more GPUs (gpu_count)"
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cu_memory.cuh"
+#include "scale.cuh"
 
 extern "C" {
 #include "../core/select.h"
@@ -87,12 +88,22 @@ extern "C" fkm_status fkm_gpu_memory_estimate(const fkm_params *p, const fkm_mat
     return st;
 }
 
+/* device=auto's question: can a CUDA fit run this problem? The resident engine if it fits (and
+ * one GPU is asked for), else the scale engine, which streams what does not fit. */
 extern "C" fkm_status fkm_cuda_check_fit_memory(const fkm_params *p, const fkm_matrix *x) {
     size_t need = 0;
     int prev = 0;
     const int had = cudaGetDevice(&prev) == cudaSuccess;
     fkm_status st = host_need(p, x, &need);
-    if (st == FKM_OK) st = fkm_cu_check_fits(need, p->gpu_mem_limit, FKM_CU_HOST_ADVICE);
+    if (st == FKM_OK && p->gpu_count == 1) st = fkm_cu_check_fits(need, p->gpu_mem_limit, FKM_CU_HOST_ADVICE);
+    if ((st == FKM_OK && p->gpu_count != 1) || st == FKM_ERR_NO_MEMORY) {
+        fkm_precision prec = FKM_PREC_EXACT;
+        fkm_clear_error();
+        st = fkm_resolve_precision(p, fkm_cuda_backend_get(), x->dtype, &prec);
+        fkm_problem pb = {NULL, NULL, x->dtype, x->weights, x->n, x->d, p->k, p->metric, prec, 1, p->cuda_device,
+                          p->gpu_mem_limit, p->init == FKM_INIT_KMEANSPP, p->gpu_count};
+        if (st == FKM_OK) st = fkm_scale_feasible(&pb);
+    }
     if (had) (void)cudaSetDevice(prev);
     (void)cudaGetLastError();
     return st;
