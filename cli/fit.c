@@ -54,7 +54,7 @@ static void usage(FILE *f) {
             "  --threads T             CPU threads (default 0: all)\n"
             "  --gpu-mem SIZE          cap on the GPU memory of the fit (4G, 512M, 1.5G, bytes; default:\n"
             "                          the free memory); rows that do not fit are streamed from host memory\n"
-            "  --gpus G                GPUs used from --device cuda:N on (default 1; 0: all); NCCL all-reduce\n"
+            "  --gpus G                GPUs a CUDA fit uses (default 1; 0: all); sums all-reduced with NCCL\n"
             "  --empty farthest|keep   empty-cluster policy (default farthest)\n"
             "  -o FILE.npy             write the centroids (k x d float32)\n"
             "  --labels FILE.npy       write the labels (n int32)\n"
