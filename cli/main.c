@@ -10,7 +10,7 @@ static void usage(FILE *f) {
             "flashkmeans %s -- exact k-means (Lloyd) on CPUs and GPUs\n"
             "usage:\n"
             "  flashkmeans fit INPUT -k K [--iters N] [--tol T] [--stop shift|inertia|labels|fixed]\n"
-            "                  [--init kmeans++|random|FILE.npy] [--n-init R] [--seed S] [--metric l2|cosine|ip]\n"
+            "                  [--init kmeans++|k-means|||random|FILE.npy] [--n-init R] [--seed S] [--metric l2|cosine|ip]\n"
             "                  [--device auto|cpu|cuda] [--precision auto|exact|tf32|fp16|bf16] [--threads T]\n"
             "                  [-o centroids.npy] [--labels labels.npy] [--report report.json] [--truth LABELS]\n"
             "                  [--quiet] [--dim D --dtype f32|f64|f16|bf16|u8]\n"

@@ -19,7 +19,6 @@
 
 #ifdef FKM_HAVE_CUDA
 #include <cuda_runtime_api.h>
-#endif
 
 static float *make_data(int64_t n, int64_t d, uint64_t seed) {
     float *x = malloc((size_t)(n * d) * sizeof(float));
@@ -243,6 +242,8 @@ static void multi_gpu(void) {
     fkm_result_free(&one);
     free(x);
 }
+
+#endif
 
 int main(void) {
     if (fkm_cuda_device_count() == 0) SKIP_ALL("no CUDA device (or a CPU-only build)");

@@ -36,7 +36,7 @@ _STOPS = {"shift": _lib.FKM_STOP_SHIFT, "inertia": _lib.FKM_STOP_INERTIA,
           "labels": _lib.FKM_STOP_LABELS, "fixed": _lib.FKM_STOP_FIXED}
 _INITS = {"k-means++": _lib.FKM_INIT_KMEANSPP, "kmeans++": _lib.FKM_INIT_KMEANSPP,
           "random": _lib.FKM_INIT_RANDOM,
-          "k-means||": 3}  # FKM_INIT_KMEANS_PARALLEL (include/flashkmeans.h)
+          "k-means||": _lib.FKM_INIT_KMEANS_PARALLEL}
 _EMPTY = {"farthest": _lib.FKM_EMPTY_FARTHEST, "keep": _lib.FKM_EMPTY_KEEP}
 _DEVICE_NAMES = {_lib.FKM_DEVICE_CPU: "cpu", _lib.FKM_DEVICE_CUDA: "cuda"}
 _PREC_NAMES = {v: k for k, v in _PRECISIONS.items()}

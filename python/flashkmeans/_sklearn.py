@@ -121,7 +121,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         init = self.init
         if isinstance(init, str):
             if init not in _core._INITS:
-                raise ValueError("init must be 'k-means++', 'random', an array or a callable, got %r"
+                raise ValueError("init must be 'k-means++', 'k-means||', 'random', an array or a callable, got %r"
                                  % (init,))
             return init, None, n_init
         if callable(init):

@@ -102,6 +102,9 @@ static fkm_status init_centroids(fkm_cu_engine *e, const fkm_params *p, const fl
         st = fkm_cu_gather_rows(e, e->rowsidx);
     } else if (p->init == FKM_INIT_KMEANSPP) {
         st = fkm_cu_kmeanspp(e, p->seed);
+    } else if (p->init == FKM_INIT_KMEANS_PARALLEL) {
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init k-means|| runs on host data only (fkm_fit); for device data use "
+                        "k-means++ (on the GPU) or random");
     } else if (p->init_centroids) {
         for (int64_t q = 0; q < e->b; q++)
             CU_RET(cudaMemcpyAsync(e->c32 + q * e->k * e->d, p->init_centroids, one, cudaMemcpyHostToDevice, e->stream));

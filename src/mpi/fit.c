@@ -148,6 +148,9 @@ static fkm_status set_initial(mpi_fit *f, uint64_t seed) {
     case FKM_INIT_ARRAY: memcpy(f->cen, f->init, (size_t)(f->k * f->c.d) * sizeof(float)); break;
     case FKM_INIT_RANDOM: st = fkm_mpi_init_random(&f->c, f->x, seed, f->k, f->cen); break;
     case FKM_INIT_KMEANSPP: st = fkm_mpi_init_kmeanspp(&f->c, f->x, f->w, seed, f->k, f->cen); break;
+    case FKM_INIT_KMEANS_PARALLEL: /* every rank sees the same params: the same answer everywhere */
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init k-means|| is not implemented for fkm_mpi_fit; use k-means++ "
+                        "or random (both independent of the rank count)");
     }
     for (int64_t i = 0; i < f->c.n; i++) f->prev[i] = -1; /* every label counts as changed */
     refresh_cterm(f);
