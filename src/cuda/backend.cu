@@ -21,12 +21,8 @@ static void cb_destroy(void *p) {
     free(c);
 }
 
-/* What upload() sends: the caller's half data as is when it is the compute type (and needs no
- * normalisation), else the core's float32 copy (normalised for cosine). */
-static int upload_raw(const fkm_cu_engine *e, fkm_dtype raw_dtype) {
-    const int half_raw = (e->ctype == FKM_CT_F16 && raw_dtype == FKM_F16) || (e->ctype == FKM_CT_BF16 && raw_dtype == FKM_BF16);
-    return half_raw && e->metric != FKM_METRIC_COSINE;
-}
+/* What upload() sends (fkm_cu_upload_raw). */
+static int upload_raw(const fkm_cu_engine *e, fkm_dtype raw_dtype) { return fkm_cu_upload_raw(e->ctype, e->metric, raw_dtype); }
 
 /* Bytes of the staging buffer upload() allocates: 0 when the rows go straight into the workspace. */
 static size_t staging_bytes(const fkm_cu_engine *e, fkm_dtype raw_dtype) {
@@ -99,10 +95,7 @@ static fkm_status cb_create(const fkm_problem *pb, void **out) {
     }
     if (st == FKM_OK) st = fkm_cu_open(e, NULL, 0, 1, NULL);
     if (st == FKM_OK) st = upload(e, pb);
-    /* the GPU copy holds the working float32 values exactly: float32 compute, the caller's own
-     * half type, or small integers (uint8 fits fp16 and bf16) */
-    e->x_exact = e->ctype == FKM_CT_F32 || pb->raw_dtype == FKM_U8 ||
-                 (pb->raw_dtype == FKM_F16 && e->ctype == FKM_CT_F16) || (pb->raw_dtype == FKM_BF16 && e->ctype == FKM_CT_BF16);
+    e->x_exact = fkm_cu_x_exact(e->ctype, pb->raw_dtype);
     if (st == FKM_OK) {
         e->x = e->xcopy;
         e->w = NULL;

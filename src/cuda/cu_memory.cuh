@@ -6,6 +6,20 @@
 
 #include "cu_common.cuh"
 
+/* Host data on its way to the GPU (backend.cu, scale.cu): the caller's half data as is when it is
+ * the compute type (and needs no normalisation), else the core's float32 copy (normalised for
+ * cosine). */
+static inline int fkm_cu_upload_raw(int ctype, fkm_metric metric, fkm_dtype raw_dtype) {
+    const int half_raw = (ctype == FKM_CT_F16 && raw_dtype == FKM_F16) || (ctype == FKM_CT_BF16 && raw_dtype == FKM_BF16);
+    return half_raw && metric != FKM_METRIC_COSINE;
+}
+/* The GPU copy holds the working float32 values exactly: float32 compute, the caller's own half
+ * type, or small integers (uint8 fits fp16 and bf16). */
+static inline int fkm_cu_x_exact(int ctype, fkm_dtype raw_dtype) {
+    return ctype == FKM_CT_F32 || raw_dtype == FKM_U8 || (raw_dtype == FKM_F16 && ctype == FKM_CT_F16) ||
+           (raw_dtype == FKM_BF16 && ctype == FKM_CT_BF16);
+}
+
 /* Bytes of GPU temporaries fkm_cu_kmeanspp allocates for b problems of n points, k centres. */
 size_t fkm_cu_kmeanspp_bytes(int64_t b, int64_t n, int64_t k);
 

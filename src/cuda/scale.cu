@@ -21,6 +21,7 @@
 #include "cu_memory.cuh"
 #include "scale.cuh"
 #include "tuning.cuh"
+#include "../fixed.h"
 
 extern "C" {
 #include "../core/init.h"
@@ -39,13 +40,6 @@ static int scale_slots(void) {
     return s < 2 ? 2 : s > FKM_SCALE_MAX_SLOTS ? FKM_SCALE_MAX_SLOTS : s;
 }
 
-static double fx_scale(double maxabs) { /* 2^(52 - e) for maxabs < 2^e, as src/mpi/comm.c */
-    if (!(maxabs > 0) || !isfinite(maxabs)) return 1.0;
-    int e = 0;
-    (void)frexp(maxabs, &e);
-    return ldexp(1.0, 52 - e);
-}
-
 static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
 
 /* ---------------------------------------------------------------- planning */
@@ -54,10 +48,7 @@ typedef struct {
     size_t eng, own;      /* engine workspace, our allocation */
 } gpu_plan;
 
-static int src_is_raw(const fkm_problem *pb, int ctype) {
-    const int half_raw = (ctype == FKM_CT_F16 && pb->raw_dtype == FKM_F16) || (ctype == FKM_CT_BF16 && pb->raw_dtype == FKM_BF16);
-    return half_raw && pb->metric != FKM_METRIC_COSINE;
-}
+static int src_is_raw(const fkm_problem *pb, int ctype) { return fkm_cu_upload_raw(ctype, pb->metric, pb->raw_dtype); }
 
 /* Our allocation for a slice of n rows, res of them resident, pieces of p rows. */
 static size_t own_bytes(const fkm_cu_engine *e, int64_t n, int64_t res, int64_t p, size_t src_row, int weights) {
@@ -259,10 +250,10 @@ static fkm_status first_pass(fkm_cu_scale *s) {
         free(h);
     }
     for (int64_t i = 0; s->hw && i < s->n; i++) wmax = s->hw[i] > wmax ? s->hw[i] : wmax;
-    s->wscale = fx_scale(wmax);
+    s->wscale = fkm_fx_scale(wmax);
     double *cs = (double *)malloc((size_t)s->d * sizeof(double));
     if (st == FKM_OK && !cs) st = FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory");
-    for (int64_t j = 0; st == FKM_OK && j < s->d; j++) cs[j] = fx_scale(mx[j]);
+    for (int64_t j = 0; st == FKM_OK && j < s->d; j++) cs[j] = fkm_fx_scale(mx[j]);
     for (int gi = 0; gi < s->ngpu && st == FKM_OK; gi++) {
         cudaError_t ce = cudaSetDevice(s->devs[gi]);
         if (ce == cudaSuccess) ce = cudaMemcpy(s->g[gi].colscale, cs, (size_t)s->d * 8, cudaMemcpyHostToDevice);
@@ -326,9 +317,7 @@ static fkm_status create_gpus(fkm_cu_scale *s, const fkm_problem *pb) {
             s->src_type = src_is_raw(pb, g->e.ctype) ? pb->raw_dtype : FKM_F32;
             s->src = src_is_raw(pb, g->e.ctype) ? pb->raw : (const void *)pb->x;
             s->src_row_bytes = (size_t)pb->d * (src_is_raw(pb, g->e.ctype) ? 2 : 4);
-            s->x_exact = g->e.ctype == FKM_CT_F32 || pb->raw_dtype == FKM_U8 ||
-                         (pb->raw_dtype == FKM_F16 && g->e.ctype == FKM_CT_F16) ||
-                         (pb->raw_dtype == FKM_BF16 && g->e.ctype == FKM_CT_BF16);
+            s->x_exact = fkm_cu_x_exact(g->e.ctype, pb->raw_dtype);
             gpu_plan q = pl[gi];
             q.piece = s->piece;
             q.own = own_bytes(&g->e, g->n, g->res, s->piece, s->src_row_bytes, pb->w != NULL);
@@ -533,7 +522,7 @@ static fkm_status global_inertia(fkm_cu_scale *s, double *out) {
         memcpy(&m, &u, sizeof m);
         mx = m > mx ? m : mx;
     }
-    const double scale = fx_scale(mx);
+    const double scale = fkm_fx_scale(mx);
     for (int gi = 0; gi < s->ngpu && st == FKM_OK; gi++) {
         fkm_scale_gpu *g = &s->g[gi];
         if ((st = set_dev(s, gi)) == FKM_OK) st = fkm_fx_sum(&g->e, g->best, g->w, g->n, scale, g->scal + 1);

@@ -49,13 +49,6 @@ fkm_status fkm_mpi_allreduce(fkm_mpi_ctx *c, void *buf, int64_t count, MPI_Datat
     return st;
 }
 
-double fkm_fx_scale(double maxabs) {
-    if (!(maxabs > 0) || !isfinite(maxabs)) return 1.0;
-    int e = 0;
-    (void)frexp(maxabs, &e); /* maxabs = m 2^e, m in [0.5, 1): maxabs < 2^e */
-    return ldexp(1.0, 52 - e);
-}
-
 /* Rows per block between carries: lo takes < 2^32 per addition, so 2^30 additions are safe. */
 enum { FX_CARRY_ROWS = 1 << 30 };
 

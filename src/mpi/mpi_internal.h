@@ -16,6 +16,7 @@
 
 #include "flashkmeans_mpi.h"
 #include "../internal.h"
+#include "../fixed.h"
 
 typedef struct {
     MPI_Comm comm;        /* our duplicate of the caller's communicator */
@@ -39,8 +40,7 @@ fkm_status fkm_mpi_agree(fkm_mpi_ctx *c, fkm_status local);
 fkm_status fkm_mpi_allreduce(fkm_mpi_ctx *c, void *buf, int64_t count, MPI_Datatype t, MPI_Op op);
 
 /* ---- fixed point */
-/* Scale 2^(52 - e) for a global max |v| < 2^e (1 for 0 or a non-finite max). */
-double fkm_fx_scale(double maxabs);
+/* fkm_fx_scale: src/fixed.h */
 
 static inline void fkm_fx_add(int64_t *hi, int64_t *lo, int64_t q) {
     *hi += q >> 32; /* arithmetic shift (GCC, Clang): q = (q >> 32) * 2^32 + (q & 0xffffffff) */
