@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(256) k_fx_sums(const fx_args a) {
     const int64_t p0 = ((int64_t)blockIdx.x * 8 + (threadIdx.x >> 5)) * 256;
     if (p0 >= a.items) return;
     const int64_t p1 = min(p0 + 256, a.items), j0 = (int64_t)blockIdx.y * 128 + lane * 4, kd = a.k * a.d;
-    const int es = CT == FKM_CT_F32 ? 4 : 2, t = fkm_ct_dtype(CT);
+    const int t = fkm_ct_dtype(CT);
     double cs[4];
 #pragma unroll
     for (int q = 0; q < 4; q++) cs[q] = j0 + q < a.d ? a.cs[j0 + q] : 0.0;
@@ -93,7 +93,6 @@ __global__ void __launch_bounds__(256) k_fx_sums(const fx_args a) {
             hi[q] += v >> 32;
             lo[q] += v & FX_MASK;
         }
-        (void)es;
     }
 }
 

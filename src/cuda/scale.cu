@@ -303,16 +303,8 @@ static fkm_status create_gpus(fkm_cu_scale *s, const fkm_problem *pb) {
     for (int gi = 0; gi < s->ngpu; gi++) { /* one piece size for all (the smallest plan's) */
         fkm_scale_gpu *g = &s->g[gi];
         fkm_status st = fkm_cu_plan(&g->e, s->devs[gi], 1, s->piece, pb->d, pb->k, pb->metric, pb->precision);
-        if (st == FKM_OK) {
-            g->res = pl[gi].res;
-            if (pl[gi].piece != s->piece) { /* smaller pieces: recompute the resident rows */
-                size_t budget = 0;
-                gpu_plan q;
-                st = budget_of(s->devs[gi], pb->gpu_mem_limit, s->ngpu, &budget);
-                if (st == FKM_OK) st = plan_gpu(pb, s->devs[gi], g->n, budget, pb->gpu_mem_limit, margin_of(s->ngpu), &q);
-                if (st == FKM_OK) g->res = q.res;
-            }
-        }
+        /* a piece no larger than this GPU's own plan needs no more memory: its resident rows stand */
+        g->res = pl[gi].res;
         if (st == FKM_OK) {
             s->src_type = src_is_raw(pb, g->e.ctype) ? pb->raw_dtype : FKM_F32;
             s->src = src_is_raw(pb, g->e.ctype) ? pb->raw : (const void *)pb->x;
