@@ -7,6 +7,8 @@
  * Run:  ./bench_host [n] [k] [d] [iters]   (defaults 16777216 4096 128 10) */
 #include <flashkmeans.h>
 
+#include "bench_common.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,31 +16,13 @@
 #include <string.h>
 #include <time.h>
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
     const int64_t n = argc > 1 ? atoll(argv[1]) : (int64_t)1 << 24, k = argc > 2 ? atoll(argv[2]) : 4096;
     const int64_t d = argc > 3 ? atoll(argv[3]) : 128;
     const int iters = argc > 4 ? atoi(argv[4]) : 10;
     float *x = malloc((size_t)(n * d) * sizeof(float));
     if (!x) { fprintf(stderr, "out of host memory\n"); return 1; }
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n * d; i++) { /* hashed uniform in [-1, 1) plus a per-row offset: never zeros */
-        uint64_t z = (uint64_t)i * 0x9E3779B97F4A7C15ull + 7;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        x[i] = (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0) + (float)((i / d) % 37) * 0.05f;
-    }
+    bench_fill(x, n, d);
     const fkm_precision precs[2] = {FKM_PREC_TF32, FKM_PREC_FP16};
     for (int pi = 0; pi < 2; pi++) {
         fkm_params p;

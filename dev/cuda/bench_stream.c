@@ -12,23 +12,14 @@
  *       scale engine even when the data fits one GPU) */
 #include <flashkmeans.h>
 
+#include "bench_common.h"
+
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Median GB/s of 5 copies of 1 GiB from pinned host memory to GPU 0 (after one warm-up). */
 static double pinned_ceiling(void) {
@@ -69,14 +60,7 @@ int main(int argc, char **argv) {
     const double ceiling = pinned_ceiling();
     float *x = malloc((size_t)(n * d) * sizeof(float));
     if (!x) { fprintf(stderr, "out of host memory\n"); return 1; }
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n * d; i++) { /* hashed uniform in [-1, 1) plus a per-row offset: never zeros */
-        uint64_t z = (uint64_t)i * 0x9E3779B97F4A7C15ull + 7;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        x[i] = (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0) + (float)((i / d) % 37) * 0.05f;
-    }
+    bench_fill(x, n, d);
     fkm_params p;
     fkm_params_default(&p);
     p.k = k; p.max_iter = iters; p.stop = FKM_STOP_FIXED; p.init = FKM_INIT_RANDOM; p.seed = 1;
