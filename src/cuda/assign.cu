@@ -10,7 +10,8 @@
 
 #include <stdio.h>
 
-static int smem_raised[16][FKM_KERN_COUNT]; /* per device: bytes each kernel's dynamic limit was raised to */
+/* per device, kernel id and k-block class (kernel_of): bytes the dynamic shared-memory limit was raised to */
+static int smem_raised[16][FKM_KERN_COUNT][4];
 
 #define SIMT_BM 64
 #define SIMT_BN 64
@@ -91,10 +92,27 @@ typedef void (*kern_fn)(const fkm_cu_assign_args);
 #define CFG_KERNELS(OP)                                                                   \
     fkm_assign_mma<128, 128, 2, 4, 4, true, OP>, fkm_assign_mma<128, 128, 2, 4, 3, false, OP>, \
         fkm_assign_mma<128, 256, 2, 4, 3, true, OP>, fkm_assign_mma<64, 128, 2, 2, 4, true, OP>
-#define WCFG_KERNELS(OP)                                                                  \
-    fkm_assign_wgmma<2, 4, OP>, fkm_assign_wgmma<2, 8, OP>, fkm_assign_wgmma<4, 4, OP>, fkm_assign_wgmma<4, 6, OP>
-static const kern_fn kernels[FKM_KERN_COUNT] = {fkm_assign_simt, CFG_KERNELS(0), CFG_KERNELS(1), CFG_KERNELS(2),
-                                                 WCFG_KERNELS(0), WCFG_KERNELS(1), WCFG_KERNELS(2)};
+static const kern_fn kernels[1 + 3 * FKM_CU_NCFG] = {fkm_assign_simt, CFG_KERNELS(0), CFG_KERNELS(1), CFG_KERNELS(2)};
+
+/* wgmma kernels by [op][configuration][k-blocks per row: 1, 2, 4, other]; NULL where a
+ * configuration does not exist for that row width (fkm_cu_kern_fits_row says the same). */
+template <int NWG, int S, int OP, int NKB, int CL>
+static constexpr kern_fn wgg() {
+    if constexpr (S >= NKB) return fkm_assign_wgg<NWG, S, OP, NKB, CL>;
+    else return nullptr;
+}
+#define WG_ANY(NWG, S, OP) {fkm_assign_wgmma<NWG, S, OP>, fkm_assign_wgmma<NWG, S, OP>, fkm_assign_wgmma<NWG, S, OP>, fkm_assign_wgmma<NWG, S, OP>}
+#define WG_GRP(NWG, S, OP, CL) {wgg<NWG, S, OP, 1, CL>(), wgg<NWG, S, OP, 2, CL>(), wgg<NWG, S, OP, 4, CL>(), nullptr}
+#define WG_OP(OP)                                                                                                  \
+    {WG_ANY(2, 4, OP), WG_ANY(2, 8, OP), WG_ANY(4, 4, OP), WG_ANY(4, 6, OP), WG_GRP(2, 4, OP, 1), WG_GRP(4, 4, OP, 1), \
+     WG_GRP(2, 4, OP, 2), WG_GRP(4, 4, OP, 2)}
+static const kern_fn wg_kernels[3][FKM_CU_NWCFG][4] = {WG_OP(0), WG_OP(1), WG_OP(2)};
+
+static kern_fn kernel_of(int id, int nkc) {
+    if (!fkm_cu_kern_is_wg(id)) return kernels[id];
+    const int w = nkc == 1 ? 0 : nkc == 2 ? 1 : nkc == 4 ? 2 : 3;
+    return wg_kernels[fkm_cu_kern_op(id)][fkm_cu_kern_cfg(id)][w];
+}
 
 const char *fkm_cu_kernel_name(int kern) {
     static char names[FKM_KERN_COUNT][40];
@@ -104,8 +122,8 @@ const char *fkm_cu_kernel_name(int kern) {
     if (!names[kern][0]) {
         const int op = fkm_cu_kern_op(kern), c = fkm_cu_kern_cfg(kern);
         if (fkm_cu_kern_is_wg(kern))
-            snprintf(names[kern], sizeof names[kern], "wgmma-%s-%dx128-s%d", ops[op], 64 * fkm_cu_wcfgs[c].nwg,
-                     fkm_cu_wcfgs[c].stages);
+            snprintf(names[kern], sizeof names[kern], "wgmma-%s-%dx128-s%d%s%s", ops[op], 64 * fkm_cu_wcfgs[c].nwg,
+                     fkm_cu_wcfgs[c].stages, fkm_cu_wcfgs[c].mode ? "-g" : "", fkm_cu_wcfgs[c].cl > 1 ? "-c2" : "");
         else
             snprintf(names[kern], sizeof names[kern], "mma-%s-%dx%d-s%d%s", ops[op], fkm_cu_cfgs[c].bm, fkm_cu_cfgs[c].bn,
                      fkm_cu_cfgs[c].stages, fkm_cu_cfgs[c].xres ? "-xres" : "");
@@ -153,12 +171,32 @@ fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
     }
     a.nct = (int)((e->k + bn - 1) / bn);
     const size_t smem = fkm_cu_kern_smem(id, a.c_pitch);
-    int *raised = e->dev < 16 ? &smem_raised[e->dev][id] : NULL;
+    const int kc = a.nkc == 1 ? 0 : a.nkc == 2 ? 1 : a.nkc == 4 ? 2 : 3;
+    const kern_fn kf = kernel_of(id, a.nkc);
+    if (!kf) return FKM_FAIL(FKM_ERR_INTERNAL, "assignment kernel %d does not exist for %d k-blocks per row", id, a.nkc);
+    int *raised = e->dev < 16 ? &smem_raised[e->dev][id][kc] : NULL;
     if (smem > 48 * 1024 && (!raised || (size_t)*raised < smem)) {
-        CU_RET(cudaFuncSetAttribute(kernels[id], cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        CU_RET(cudaFuncSetAttribute(kf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         if (raised) *raised = (int)smem;
     }
-    kernels[id]<<<grid, threads, smem, e->stream>>>(a);
+    const int cl = fkm_cu_kern_cluster(id);
+    if (cl == 1) {
+        kf<<<grid, threads, smem, e->stream>>>(a);
+    } else { /* e->tiles counts whole clusters per problem, so the grid divides */
+        cudaLaunchConfig_t lc = {};
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeClusterDimension;
+        at[0].val.clusterDim.x = (unsigned)cl;
+        at[0].val.clusterDim.y = 1;
+        at[0].val.clusterDim.z = 1;
+        lc.gridDim = dim3(grid);
+        lc.blockDim = dim3((unsigned)threads);
+        lc.dynamicSmemBytes = smem;
+        lc.stream = e->stream;
+        lc.attrs = at;
+        lc.numAttrs = 1;
+        CU_RET(cudaLaunchKernelEx(&lc, kf, a));
+    }
     CU_LAUNCHED("assignment kernel");
     return FKM_OK;
 }

@@ -59,7 +59,7 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     e->kern = fkm_cu_choose_kernel(e->cc_major, e->smem_optin, (int)prec, e->dcp * e->es);
     e->cc_tiled = fkm_cu_kern_ctile(e->kern);
     e->tile_parts = fkm_cu_kern_parts(e->kern);
-    e->tiles = (n + fkm_cu_kern_bm(e->kern) - 1) / fkm_cu_kern_bm(e->kern);
+    e->tiles = fkm_cu_kern_tiles(e->kern, n);
     e->upd_p = fkm_cu_upd_chunk(b * n);
     e->nchunks = (b * n + e->upd_p - 1) / e->upd_p;
     e->csort = fkm_cu_use_csort(b * k, b * n) && fkm_cu_csort_fits(b * k, b * n);

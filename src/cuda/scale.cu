@@ -200,11 +200,11 @@ static void pin_streamed(fkm_cu_scale *s, int gi) {
  * engine's piece buffer (where prepare_piece puts them). */
 static fkm_cu_engine view_of(fkm_scale_gpu *g, int64_t r0, int64_t rows) {
     fkm_cu_engine *e = &g->e;
-    const int64_t bm = fkm_cu_kern_bm(e->kern);
     const int resident = r0 < g->res;
     void *x = resident ? (char *)g->res_x + (size_t)r0 * (size_t)(e->dp * e->es) : e->xcopy;
     float *xt = resident ? g->res_xterm + r0 : e->xterm;
-    return fkm_scale_view(e, rows, x, xt, g->labels + r0, g->prev + r0, g->best + r0, g->w ? g->w + r0 : NULL, bm);
+    return fkm_scale_view(e, rows, x, xt, g->labels + r0, g->prev + r0, g->best + r0, g->w ? g->w + r0 : NULL,
+                          fkm_cu_kern_tiles(e->kern, rows));
 }
 
 /* Host rows -> the GPU's compute layout for rows [r0, r0 + rows) of slice g, through staging

@@ -96,13 +96,14 @@ fkm_status fkm_nccl_sum_i64(int ndev, void **comms, int64_t *const *bufs, size_t
 }
 #endif
 
-/* The engine e viewed over rows [off, off + rows) of a piece: x, norms, labels, distances and
- * weights point at that piece; sort buffers, counts and statistics stay the engine's. */
+/* The engine e viewed over rows [off, off + rows) of a piece, in `tiles` point tiles: x, norms,
+ * labels, distances and weights point at that piece; sort buffers, counts and statistics stay
+ * the engine's. */
 static inline fkm_cu_engine fkm_scale_view(const fkm_cu_engine *e, int64_t rows, void *x, float *xterm, int32_t *labels,
-                                           int32_t *prev, float *best, const float *w, int64_t bm) {
+                                           int32_t *prev, float *best, const float *w, int64_t tiles) {
     fkm_cu_engine v = *e;
     v.n = rows;
-    v.tiles = (rows + bm - 1) / bm;
+    v.tiles = tiles;
     v.x = x;
     v.xcopy = x;
     v.xterm = xterm;

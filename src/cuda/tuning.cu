@@ -16,15 +16,33 @@ const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG] = {
 };
 
 const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
-    {2, 4}, /* 0: 128 points, 4 stages (two blocks per SM at D = 128 fp16) */
-    {2, 8}, /* 1: 128 points, 8 stages */
-    {4, 4}, /* 2: 256 points (half the centroid traffic per flop), 4 stages */
-    {4, 6}, /* 3: 256 points, 6 stages */
+    {2, 4, 0, 1}, /* 0: 128 points, 4 stages (two blocks per SM at D = 128 fp16) */
+    {2, 8, 0, 1}, /* 1: 128 points, 8 stages */
+    {4, 4, 0, 1}, /* 2: 256 points (half the centroid traffic per flop), 4 stages */
+    {4, 6, 0, 1}, /* 3: 256 points, 6 stages */
+    {2, 4, 1, 1}, /* 4: 128 points, one group per centroid tile */
+    {4, 4, 1, 1}, /* 5: 256 points, one group per centroid tile */
+    {2, 4, 1, 2}, /* 6: as 4, clusters of two sharing the centroid tiles */
+    {4, 4, 1, 2}, /* 7: as 5, clusters of two */
 };
 
 int fkm_cu_kern_parts(int id) {
     (void)id;
     return 1;
+}
+
+int fkm_cu_kern_fits_row(int id, int64_t dcp_bytes) {
+    if (!fkm_cu_kern_is_wg(id)) return 1;
+    const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
+    const int64_t nkb = dcp_bytes / 128;
+    return w->mode == 0 || ((nkb == 1 || nkb == 2 || nkb == 4) && w->stages >= nkb);
+}
+
+int fkm_cu_kern_cluster(int id) { return fkm_cu_kern_is_wg(id) ? fkm_cu_wcfgs[fkm_cu_kern_cfg(id)].cl : 1; }
+
+int64_t fkm_cu_kern_tiles(int id, int64_t n) {
+    const int64_t bm = fkm_cu_kern_bm(id), cl = fkm_cu_kern_cluster(id);
+    return ((n + bm - 1) / bm + cl - 1) / cl * cl;
 }
 
 int fkm_cu_kern_bm(int id) {
@@ -60,8 +78,10 @@ typedef struct {
  * per SM; tf32 D = 128: 230-241 against 196), and 128 x 128 again where 256 points do not fit
  * (fp16 D = 512: 507). Tried and dropped (dev/cuda/NOTES.md v4): warpgroups taking turns
  * (ping-pong), 2-3 stages; a persistent kernel with TMA point tiles measured slower (310 TFLOP/s
- * fp16 at D = 128) and lives in dev/cuda/lab/, not in the library. */
-static const rule sm90_rules[] = {{1, 0, 256}, {1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
+ * fp16 at D = 128) and lives in dev/cuda/lab/, not in the library. Session 4 (NOTES.md v8): one
+ * wgmma group per centroid tile (no waits injected by ptxas) for rows up to 256 bytes: fp16 D = 128
+ * 413 -> 455 TFLOP/s, K = 65536 471 -> 522; 256-byte tf32 D = 64 103 -> 108. */
+static const rule sm90_rules[] = {{1, 4, 256}, {1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
 /* sm_80 (A100, 163 KB): resident point tile up to 512-byte rows, then streamed. */
 static const rule sm80_rules[] = {{0, 0, 512}, {0, 1, INT64_MAX}};
 static const rule fallback_rules[] = {{0, 3, 256}, {0, 1, INT64_MAX}};
@@ -70,14 +90,13 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
     const int op = prec == FKM_PREC_FP16 ? 0 : prec == FKM_PREC_BF16 ? 1 : prec == FKM_PREC_TF32 ? 2 : -1;
     /* Comma-separated ids: the first valid here wins; the others are skipped without a word (a
      * list may name one kernel per precision), and with none valid the tables below decide.
-     * Ids >= FKM_KERN_COUNT name no kernel (25..33 were the persistent lab kernel's) and are
-     * skipped like the rest. */
+     * Ids >= FKM_KERN_COUNT name no kernel and are skipped like the rest. */
     const char *force = getenv("FKM_CU_KERNEL");
     for (const char *f = force; f && *f;) {
         const int id = atoi(f);
         const int ok = id == FKM_KERN_SIMT ? op < 0
                        : id > 0 && id < FKM_KERN_COUNT && fkm_cu_kern_op(id) == op &&
-                             (!fkm_cu_kern_is_wg(id) || cc_major == 9) &&
+                             (!fkm_cu_kern_is_wg(id) || cc_major == 9) && fkm_cu_kern_fits_row(id, dcp_bytes) &&
                              fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin;
         if (ok) return id;
         f = strchr(f, ',');
@@ -94,7 +113,7 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
         if (dcp_bytes > r[i].max_dcp_bytes) continue;
         const int id = r[i].wg ? FKM_KERN_WG_BASE + op * FKM_CU_NWCFG + r[i].cfg : 1 + op * FKM_CU_NCFG + r[i].cfg;
         if (r[i].wg && cc_major != 9) continue; /* wgmma exists on sm_90a only */
-        if (fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin) return id;
+        if (fkm_cu_kern_fits_row(id, dcp_bytes) && fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin) return id;
     }
     return 1 + op * FKM_CU_NCFG + 1; /* streamed tiles: shared memory independent of D */
 }

@@ -18,18 +18,21 @@ typedef struct {
     int xres;        /* 1: the point tile stays in shared memory for the whole D */
 } fkm_cu_cfg;
 
-/* wgmma configurations (assign_wgmma.cuh): consumer warpgroups (64 points each) and stages. */
+/* wgmma configurations (assign_wgmma.cuh): consumer warpgroups (64 points each), 16 KB stages,
+ * the main loop (0: one wgmma group per k-block, any D; 1: one group per centroid tile, for 1, 2
+ * or 4 k-blocks per row and stages >= k-blocks) and the cluster size (2: two CTAs share each
+ * centroid tile by multicast; the grid is padded to whole clusters per problem). */
 typedef struct {
-    int nwg, stages;
+    int nwg, stages, mode, cl;
 } fkm_cu_wcfg;
 
-enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 4 };
+enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 8 };
 extern const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG];
 extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
 
 /* Kernel ids: 0 SIMT fp32 (exact); 1 + op * NCFG + cfg mma.sync; WG_BASE + op * NWCFG + wcfg
  * wgmma (assign_wgmma.cuh); op 0 = fp16, 1 = bf16, 2 = tf32. Ids from FKM_KERN_COUNT on are not
- * kernels (25..33 once named a persistent wgmma kernel, now in dev/cuda/lab/). */
+ * kernels. */
 enum {
     FKM_KERN_SIMT = 0,
     FKM_KERN_WG_BASE = 1 + 3 * FKM_CU_NCFG,
@@ -48,6 +51,13 @@ static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_wg(id) ? 128
  * so that a kernel writing one per warp can plug in without touching the reductions). */
 int fkm_cu_kern_parts(int id);
 
+/* Whether kernel id exists for rows of dcp_bytes (the tile-grouped wgmma loops are built for 1, 2
+ * or 4 k-blocks per row, with enough stages). */
+int fkm_cu_kern_fits_row(int id, int64_t dcp_bytes);
+/* CTAs per cluster of a kernel id (1 or 2). */
+int fkm_cu_kern_cluster(int id);
+/* Point tiles per problem of n points: whole clusters (the padding tiles hold no rows). */
+int64_t fkm_cu_kern_tiles(int id, int64_t n);
 /* Points per block tile of a kernel id. */
 int fkm_cu_kern_bm(int id);
 /* Dynamic shared memory a kernel needs for a centroid pitch of dcp_bytes (0 for SIMT). */
