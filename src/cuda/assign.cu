@@ -96,16 +96,14 @@ static const kern_fn kernels[1 + 3 * FKM_CU_NCFG] = {fkm_assign_simt, CFG_KERNEL
 
 /* wgmma kernels by [op][configuration][k-blocks per row: 1, 2, 4, other]; NULL where a
  * configuration does not exist for that row width (fkm_cu_kern_fits_row says the same). */
-template <int NWG, int S, int OP, int NKB, int CL>
+template <int NWG, int S, int OP, int NKB>
 static constexpr kern_fn wgg() {
-    if constexpr (S >= NKB) return fkm_assign_wgg<NWG, S, OP, NKB, CL>;
+    if constexpr (S >= NKB) return fkm_assign_wgg<NWG, S, OP, NKB>;
     else return nullptr;
 }
 #define WG_ANY(NWG, S, OP) {fkm_assign_wgmma<NWG, S, OP>, fkm_assign_wgmma<NWG, S, OP>, fkm_assign_wgmma<NWG, S, OP>, fkm_assign_wgmma<NWG, S, OP>}
-#define WG_GRP(NWG, S, OP, CL) {wgg<NWG, S, OP, 1, CL>(), wgg<NWG, S, OP, 2, CL>(), wgg<NWG, S, OP, 4, CL>(), nullptr}
-#define WG_OP(OP)                                                                                                  \
-    {WG_ANY(2, 4, OP), WG_ANY(2, 8, OP), WG_ANY(4, 4, OP), WG_ANY(4, 6, OP), WG_GRP(2, 4, OP, 1), WG_GRP(4, 4, OP, 1), \
-     WG_GRP(2, 4, OP, 2), WG_GRP(4, 4, OP, 2)}
+#define WG_GRP(NWG, S, OP) {wgg<NWG, S, OP, 1>(), wgg<NWG, S, OP, 2>(), wgg<NWG, S, OP, 4>(), nullptr}
+#define WG_OP(OP) {WG_ANY(2, 4, OP), WG_ANY(2, 8, OP), WG_ANY(4, 4, OP), WG_ANY(4, 6, OP), WG_GRP(2, 4, OP), WG_GRP(4, 4, OP)}
 static const kern_fn wg_kernels[3][FKM_CU_NWCFG][4] = {WG_OP(0), WG_OP(1), WG_OP(2)};
 
 static kern_fn kernel_of(int id, int nkc) {
@@ -122,8 +120,8 @@ const char *fkm_cu_kernel_name(int kern) {
     if (!names[kern][0]) {
         const int op = fkm_cu_kern_op(kern), c = fkm_cu_kern_cfg(kern);
         if (fkm_cu_kern_is_wg(kern))
-            snprintf(names[kern], sizeof names[kern], "wgmma-%s-%dx128-s%d%s%s", ops[op], 64 * fkm_cu_wcfgs[c].nwg,
-                     fkm_cu_wcfgs[c].stages, fkm_cu_wcfgs[c].mode ? "-g" : "", fkm_cu_wcfgs[c].cl > 1 ? "-c2" : "");
+            snprintf(names[kern], sizeof names[kern], "wgmma-%s-%dx128-s%d%s", ops[op], 64 * fkm_cu_wcfgs[c].nwg,
+                     fkm_cu_wcfgs[c].stages, fkm_cu_wcfgs[c].mode ? "-g" : "");
         else
             snprintf(names[kern], sizeof names[kern], "mma-%s-%dx%d-s%d%s", ops[op], fkm_cu_cfgs[c].bm, fkm_cu_cfgs[c].bn,
                      fkm_cu_cfgs[c].stages, fkm_cu_cfgs[c].xres ? "-xres" : "");
@@ -179,24 +177,7 @@ fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
         CU_RET(cudaFuncSetAttribute(kf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
         if (raised) *raised = (int)smem;
     }
-    const int cl = fkm_cu_kern_cluster(id);
-    if (cl == 1) {
-        kf<<<grid, threads, smem, e->stream>>>(a);
-    } else { /* e->tiles counts whole clusters per problem, so the grid divides */
-        cudaLaunchConfig_t lc = {};
-        cudaLaunchAttribute at[1];
-        at[0].id = cudaLaunchAttributeClusterDimension;
-        at[0].val.clusterDim.x = (unsigned)cl;
-        at[0].val.clusterDim.y = 1;
-        at[0].val.clusterDim.z = 1;
-        lc.gridDim = dim3(grid);
-        lc.blockDim = dim3((unsigned)threads);
-        lc.dynamicSmemBytes = smem;
-        lc.stream = e->stream;
-        lc.attrs = at;
-        lc.numAttrs = 1;
-        CU_RET(cudaLaunchKernelEx(&lc, kf, a));
-    }
+    kf<<<grid, threads, smem, e->stream>>>(a);
     CU_LAUNCHED("assignment kernel");
     return FKM_OK;
 }

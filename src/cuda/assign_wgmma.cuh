@@ -65,28 +65,6 @@ __device__ __forceinline__ void bulk_g2s(void *dst, const void *src, uint32_t by
                  "l"(src), "r"(bytes), "r"(wg_smem(bar))
                  : "memory");
 }
-/* Thread block clusters (2 CTAs): the same copy multicast into every CTA of ctamask at the same
- * shared-memory offset, completing on each CTA's barrier at the same offset. */
-__device__ __forceinline__ void bulk_g2s_mc(void *dst, const void *src, uint32_t bytes, uint64_t *bar, uint16_t ctamask) {
-    asm volatile(
-        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1], %2, [%3], %4;\n" ::"r"(
-            wg_smem(dst)),
-        "l"(src), "r"(bytes), "r"(wg_smem(bar)), "h"(ctamask)
-        : "memory");
-}
-/* Arrive on the barrier at b's offset in CTA 0 of the cluster. */
-__device__ __forceinline__ void mbar_arrive_cta0(uint64_t *b) {
-    asm volatile("{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, 0;\n"
-                 "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(wg_smem(b))
-                 : "memory");
-}
-__device__ __forceinline__ uint32_t cl_rank() {
-    uint32_t r;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-    return r;
-}
-__device__ __forceinline__ void cl_arrive() { asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void cl_wait() { asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>
@@ -121,49 +99,34 @@ __device__ __forceinline__ void wgmma_step(float (&d)[64], uint64_t da, uint64_t
 }
 #endif
 
-/* Independent running minima per row and thread (columns q % WG_CHAINS), merged by (score, index)
- * at the end: shorter dependency chains in the fold, the same result (the lowest index among the
- * smallest scores is order-free). */
-#ifndef WG_CHAINS
-#define WG_CHAINS 1
-#endif
-
 #ifdef FKM_WGMMA_OK
 /* Fold a finished 64 x 128 score tile (centroid tile j) into the running argmin. Thread layout of
  * the m64n128 accumulator: d[4q + 2h + {0,1}] is row (lane / 4) + 8h of the warp's 16, columns
  * 8q + 2 (lane % 4) + {0,1}. Columns rise with q, so strict < keeps the lowest index on ties. */
 __device__ __forceinline__ void wg_fold(const float (&d)[64], const float *ctg, int j, float alpha, int lane,
-                                        float (&bv)[2 * WG_CHAINS], int (&bi)[2 * WG_CHAINS]) {
+                                        float (&bv)[2], int (&bi)[2]) {
 #pragma unroll
     for (int q = 0; q < 16; q++) {
         const int col = j * WG_BN + q * 8 + 2 * (lane & 3);
         const float2 ct = *reinterpret_cast<const float2 *>(ctg + col);
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-            const int c = h * WG_CHAINS + q % WG_CHAINS;
             const float s0 = fmaf(-alpha, d[4 * q + 2 * h], ct.x);
             const float s1 = fmaf(-alpha, d[4 * q + 2 * h + 1], ct.y);
-            if (s0 < bv[c]) { bv[c] = s0; bi[c] = col; }
-            if (s1 < bv[c]) { bv[c] = s1; bi[c] = col + 1; }
+            if (s0 < bv[h]) { bv[h] = s0; bi[h] = col; }
+            if (s1 < bv[h]) { bv[h] = s1; bi[h] = col + 1; }
         }
     }
 }
 #endif
 
 #ifdef FKM_WGMMA_OK
-/* Global address of the producer's t-th 16 KB block: centroid tile t / nkb (clamped to the last
- * tile: the double-accumulator kernel rounds its tile count up to even), k-block t % nkb. */
-__device__ __forceinline__ const char *wg_src(const char *cg, int t, int nkb, int nct) {
-    const int j = t / nkb;
-    return cg + ((size_t)min(j, nct - 1) * nkb + (t - j * nkb)) * WG_TILE;
-}
-
 /* Block set-up shared by the wgmma kernels. The producer warp sets up the stage barriers and
  * starts the first centroid copies before the point tile is loaded, so the two latencies overlap
  * instead of adding up (blocks that scan few centroid tiles -- small k -- are dominated by such
  * fixed costs); every thread then copies 16-byte pieces of the point tile into their swizzled
  * places. Ends with a block barrier: consumers touch the stage barriers only after it. */
-template <int NWG, int STAGES, int OP, int CL = 1>
+template <int NWG, int STAGES, int OP>
 __device__ __forceinline__ void wg_setup(const fkm_cu_assign_args &a, const fkm_tile_pos &tp, char *xs, char *cs,
                                          uint64_t *full, uint64_t *empty, const char *cg, int T, int warp) {
     constexpr int BM = 64 * NWG, NT = NWG * 128 + 32, PW = NWG * 4;
@@ -171,20 +134,12 @@ __device__ __forceinline__ void wg_setup(const fkm_cu_assign_args &a, const fkm_
     if (warp == PW && lane == 0) {
         for (int s = 0; s < STAGES; s++) {
             mbar_init(&full[s], 1);
-            mbar_init(&empty[s], CL * NWG * 4); /* with a cluster: every CTA's consumers release CTA 0's */
+            mbar_init(&empty[s], NWG * 4);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    if (CL > 1) { /* no copy may land in a CTA whose barriers are not set up yet */
-        cl_arrive();
-        if (warp == PW) cl_wait();
-    }
-    if (warp == PW && lane == 0) {
-        const bool issuer = CL == 1 || cl_rank() == 0;
         for (int t = 0; t < T && t < STAGES; t++) {
             mbar_expect_tx(&full[t], WG_TILE);
-            if (CL == 1) bulk_g2s(cs + (size_t)t * WG_TILE, wg_src(cg, t, nkb, a.nct), WG_TILE, &full[t]);
-            else if (issuer) bulk_g2s_mc(cs + (size_t)t * WG_TILE, wg_src(cg, t, nkb, a.nct), WG_TILE, &full[t], (1u << CL) - 1);
+            bulk_g2s(cs + (size_t)t * WG_TILE, cg + (size_t)t * WG_TILE, WG_TILE, &full[t]);
         }
     }
     for (int v = tid; v < BM * nkb * 8; v += NT) {
@@ -205,33 +160,21 @@ __device__ __forceinline__ void wg_setup(const fkm_cu_assign_args &a, const fkm_
         }
     }
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* generic writes -> wgmma reads */
-    if (CL > 1 && warp != PW) cl_wait();
     __syncthreads();
 }
 
 /* The producer warp's loop: block t (the first STAGES went out in wg_setup) into stage t % STAGES
  * once the consumers have released that stage's previous use. */
-template <int STAGES, int CL = 1>
+template <int STAGES>
 __device__ __forceinline__ void wg_produce(const fkm_cu_assign_args &a, char *cs, uint64_t *full, uint64_t *empty,
                                            const char *cg, int T) {
-    if ((threadIdx.x & 31) == 0) {
-        if (CL == 1 || cl_rank() == 0) {
-            for (int t = STAGES; t < T; t++) {
-                const int s = t % STAGES;
-                mbar_wait(&empty[s], ((t / STAGES) + 1) & 1);
-                mbar_expect_tx(&full[s], WG_TILE);
-                if (CL == 1) bulk_g2s(cs + (size_t)s * WG_TILE, wg_src(cg, t, a.nkc, a.nct), WG_TILE, &full[s]);
-                else bulk_g2s_mc(cs + (size_t)s * WG_TILE, wg_src(cg, t, a.nkc, a.nct), WG_TILE, &full[s], (1u << CL) - 1);
-            }
-        } else { /* CTA 0 copies into this CTA too; here only each phase's expected bytes, in order:
-                  * phase t / STAGES of full[s] may be armed once the previous one has completed */
-            for (int t = STAGES; t < T; t++) {
-                const int s = t % STAGES;
-                mbar_wait(&full[s], ((t / STAGES) - 1) & 1);
-                mbar_expect_tx(&full[s], WG_TILE);
-            }
+    if ((threadIdx.x & 31) == 0)
+        for (int t = STAGES; t < T; t++) {
+            const int s = t % STAGES;
+            mbar_wait(&empty[s], ((t / STAGES) + 1) & 1);
+            mbar_expect_tx(&full[s], WG_TILE);
+            bulk_g2s(cs + (size_t)s * WG_TILE, cg + (size_t)t * WG_TILE, WG_TILE, &full[s]);
         }
-    }
     __syncwarp();
 }
 
@@ -239,23 +182,11 @@ __device__ __forceinline__ void wg_produce(const fkm_cu_assign_args &a, char *cs
  * Called by every thread once all stages are consumed (the stage buffers become scratch). */
 template <int NWG>
 __device__ __forceinline__ void wg_finish(const fkm_cu_assign_args &a, const fkm_tile_pos &tp, char *cs, int warp,
-                                          float (&bvc)[2 * WG_CHAINS], int (&bic)[2 * WG_CHAINS]) {
+                                          float (&bv)[2], int (&bi)[2]) {
     constexpr int BM = 64 * NWG, PW = NWG * 4;
     const int tid = threadIdx.x, lane = tid & 31;
-    float bv[2];
-    int bi[2];
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-        bv[h] = bvc[h * WG_CHAINS];
-        bi[h] = bic[h * WG_CHAINS];
-#pragma unroll
-        for (int c = 1; c < WG_CHAINS; c++)
-            if (fkm_better(bvc[h * WG_CHAINS + c], bic[h * WG_CHAINS + c], bv[h], bi[h])) {
-                bv[h] = bvc[h * WG_CHAINS + c];
-                bi[h] = bic[h * WG_CHAINS + c];
-            }
-        fkm_lane_argmin<1, 2>(bv[h], bi[h]);
-    }
+    for (int h = 0; h < 2; h++) fkm_lane_argmin<1, 2>(bv[h], bi[h]);
     __syncthreads();
     float *rv = reinterpret_cast<float *>(cs);
     int *ri = reinterpret_cast<int *>(cs + BM * sizeof(float));
@@ -298,13 +229,8 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
     const char *cg = a.c + (size_t)tp.prob * (size_t)(a.kp / WG_BN) * nkb * WG_TILE;
     wg_setup<NWG, STAGES, OP>(a, tp, xs, cs, full, empty, cg, T, warp);
 
-    float bv[2 * WG_CHAINS];
-    int bi[2 * WG_CHAINS];
-#pragma unroll
-    for (int c = 0; c < 2 * WG_CHAINS; c++) {
-        bv[c] = __int_as_float(0x7f800000);
-        bi[c] = 0;
-    }
+    float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
+    int bi[2] = {0, 0};
     if (warp == PW) {
         wg_produce<STAGES>(a, cs, full, empty, cg, T);
     } else {
@@ -361,16 +287,12 @@ __device__ __forceinline__ void wg_issue_tile(float (&d)[64], int j, uint32_t xa
     }
     wg_commit();
 }
-/* Release tile j's NKB stages (one arrive per warp) once its group has completed; in a cluster,
- * on CTA 0's barriers (its producer refills every CTA's stage). */
-template <int NKB, int STAGES, int CL>
+/* Release tile j's NKB stages (one arrive per warp) once its group has completed. */
+template <int NKB, int STAGES>
 __device__ __forceinline__ void wg_release_tile(int j, uint64_t *empty, int lane) {
     if (lane == 0)
 #pragma unroll
-        for (int kb = 0; kb < NKB; kb++) {
-            if (CL == 1) mbar_arrive(&empty[(j * NKB + kb) % STAGES]);
-            else mbar_arrive_cta0(&empty[(j * NKB + kb) % STAGES]);
-        }
+        for (int kb = 0; kb < NKB; kb++) mbar_arrive(&empty[(j * NKB + kb) % STAGES]);
 }
 __device__ __forceinline__ void wg_regs_ready(float (&d)[64]) {
 #pragma unroll
@@ -378,36 +300,32 @@ __device__ __forceinline__ void wg_regs_ready(float (&d)[64]) {
 }
 #endif
 
-/* Tile-grouped variant for NKB (1, 2 or 4) k-blocks per row: each centroid tile is ONE wgmma group
- * (its stages all waited for before the first wgmma), so no accumulator is live across a partial
- * wait -- the per-k-block kernel above makes ptxas inject waits (C7517) at its loop edge; this one
- * measured 448 against 408 TFLOP/s (fp16, D = 128, H100). CL = 2: a cluster of two CTAs (two
- * point tiles of the same problem) shares each centroid tile, which CTA 0 multicasts into both,
- * so the centroids cross L2 once per 2 x BM points; the grid is padded to whole clusters per
- * problem (fkm_cu_kern_tiles). Two accumulators (tile j+1 issued before tile j's argmin) were
- * slower: 128 accumulator registers allow one block per SM (320 TFLOP/s, NOTES.md v8). */
-template <int NWG, int STAGES, int OP, int NKB, int CL>
+/* Tile-grouped variant for NKB (1, 2 or 4) k-blocks per row: each centroid tile's stages are all
+ * waited for before its first wgmma and the tile is ONE group into 64 x 128 accumulators, then
+ * wait and fold; no accumulator is live across a partial wait -- the per-k-block kernel above
+ * makes ptxas inject waits (C7517) at its loop edge (fp16 D = 128: 455 against 413 TFLOP/s, H100).
+ * Tried and dropped (dev/cuda/NOTES.md v8): two 64 x 128 accumulators (tile j+1 issued before
+ * tile j's argmin; one block per SM: 320 TFLOP/s); half tiles of 64 centroids with the folds
+ * interleaved (449); a two-CTA cluster sharing centroid tiles by multicast (255); two argmin
+ * chains per row (453); a persistent grid whose warpgroups reload their own rows (420); per-warp
+ * output with no block barrier and tf32 rounded on the way in (417). */
+template <int NWG, int STAGES, int OP, int NKB>
 __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_wgg(const fkm_cu_assign_args a) {
 #ifdef FKM_WGMMA_OK
     static_assert(STAGES >= NKB, "a tile's stages must fit the ring");
     constexpr int BM = 64 * NWG, PW = NWG * 4;
     WG_CARVE(NWG, STAGES);
     const fkm_tile_pos tp = fkm_tile_of<BM>(a);
-    if (a.done && a.done[tp.prob]) return; /* a cluster's CTAs share the problem: they leave together */
+    if (a.done && a.done[tp.prob]) return;
     const int lane = threadIdx.x & 31, nct = a.nct, T = nct * NKB;
     const int warp = __shfl_sync(0xffffffffu, threadIdx.x >> 5, 0);
     const char *cg = a.c + (size_t)tp.prob * (size_t)(a.kp / WG_BN) * NKB * WG_TILE;
-    wg_setup<NWG, STAGES, OP, CL>(a, tp, xs, cs, full, empty, cg, T, warp);
+    wg_setup<NWG, STAGES, OP>(a, tp, xs, cs, full, empty, cg, T, warp);
 
-    float bv[2 * WG_CHAINS];
-    int bi[2 * WG_CHAINS];
-#pragma unroll
-    for (int c = 0; c < 2 * WG_CHAINS; c++) {
-        bv[c] = __int_as_float(0x7f800000);
-        bi[c] = 0;
-    }
+    float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
+    int bi[2] = {0, 0};
     if (warp == PW) {
-        wg_produce<STAGES, CL>(a, cs, full, empty, cg, T);
+        wg_produce<STAGES>(a, cs, full, empty, cg, T);
     } else {
         const uint32_t xa = wg_smem(xs) + (warp >> 2) * 64 * WG_KB;
         const float *ctg = a.cterm + tp.prob * a.kp;
@@ -416,15 +334,11 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
             wg_issue_tile<OP, NKB, STAGES, BM>(d, j, xa, cs, full);
             wg_wait<0>();
             wg_regs_ready(d);
-            wg_release_tile<NKB, STAGES, CL>(j, empty, lane);
+            wg_release_tile<NKB, STAGES>(j, empty, lane);
             wg_fold(d, ctg, j, a.alpha, lane, bv, bi);
         }
     }
     wg_finish<NWG>(a, tp, cs, warp, bv, bi);
-    if (CL > 1) { /* CTA 0's barriers take the others' last releases: nobody leaves before all arrived */
-        cl_arrive();
-        cl_wait();
-    }
 #else
     __trap();
 #endif

@@ -16,14 +16,12 @@ const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG] = {
 };
 
 const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
-    {2, 4, 0, 1}, /* 0: 128 points, 4 stages (two blocks per SM at D = 128 fp16) */
-    {2, 8, 0, 1}, /* 1: 128 points, 8 stages */
-    {4, 4, 0, 1}, /* 2: 256 points (half the centroid traffic per flop), 4 stages */
-    {4, 6, 0, 1}, /* 3: 256 points, 6 stages */
-    {2, 4, 1, 1}, /* 4: 128 points, one group per centroid tile */
-    {4, 4, 1, 1}, /* 5: 256 points, one group per centroid tile */
-    {2, 4, 1, 2}, /* 6: as 4, clusters of two sharing the centroid tiles */
-    {4, 4, 1, 2}, /* 7: as 5, clusters of two */
+    {2, 4, 0}, /* 0: 128 points, 4 stages (two blocks per SM at D = 128 fp16) */
+    {2, 8, 0}, /* 1: 128 points, 8 stages */
+    {4, 4, 0}, /* 2: 256 points (half the centroid traffic per flop), 4 stages */
+    {4, 6, 0}, /* 3: 256 points, 6 stages */
+    {2, 4, 1}, /* 4: 128 points, one group per centroid tile */
+    {4, 4, 1}, /* 5: 256 points, one group per centroid tile */
 };
 
 int fkm_cu_kern_parts(int id) {
@@ -38,11 +36,9 @@ int fkm_cu_kern_fits_row(int id, int64_t dcp_bytes) {
     return w->mode == 0 || ((nkb == 1 || nkb == 2 || nkb == 4) && w->stages >= nkb);
 }
 
-int fkm_cu_kern_cluster(int id) { return fkm_cu_kern_is_wg(id) ? fkm_cu_wcfgs[fkm_cu_kern_cfg(id)].cl : 1; }
-
 int64_t fkm_cu_kern_tiles(int id, int64_t n) {
-    const int64_t bm = fkm_cu_kern_bm(id), cl = fkm_cu_kern_cluster(id);
-    return ((n + bm - 1) / bm + cl - 1) / cl * cl;
+    const int64_t bm = fkm_cu_kern_bm(id);
+    return (n + bm - 1) / bm;
 }
 
 int fkm_cu_kern_bm(int id) {

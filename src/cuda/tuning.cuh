@@ -18,15 +18,14 @@ typedef struct {
     int xres;        /* 1: the point tile stays in shared memory for the whole D */
 } fkm_cu_cfg;
 
-/* wgmma configurations (assign_wgmma.cuh): consumer warpgroups (64 points each), 16 KB stages,
- * the main loop (0: one wgmma group per k-block, any D; 1: one group per centroid tile, for 1, 2
- * or 4 k-blocks per row and stages >= k-blocks) and the cluster size (2: two CTAs share each
- * centroid tile by multicast; the grid is padded to whole clusters per problem). */
+/* wgmma configurations (assign_wgmma.cuh): consumer warpgroups (64 points each), 16 KB stages and
+ * the main loop: 0 one wgmma group per k-block (any D); 1 one group per centroid tile (for 1, 2
+ * or 4 k-blocks per row and stages >= k-blocks). */
 typedef struct {
-    int nwg, stages, mode, cl;
+    int nwg, stages, mode;
 } fkm_cu_wcfg;
 
-enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 8 };
+enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 6 };
 extern const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG];
 extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
 
@@ -54,9 +53,7 @@ int fkm_cu_kern_parts(int id);
 /* Whether kernel id exists for rows of dcp_bytes (the tile-grouped wgmma loops are built for 1, 2
  * or 4 k-blocks per row, with enough stages). */
 int fkm_cu_kern_fits_row(int id, int64_t dcp_bytes);
-/* CTAs per cluster of a kernel id (1 or 2). */
-int fkm_cu_kern_cluster(int id);
-/* Point tiles per problem of n points: whole clusters (the padding tiles hold no rows). */
+/* Point tiles per problem of n points. */
 int64_t fkm_cu_kern_tiles(int id, int64_t n);
 /* Points per block tile of a kernel id. */
 int fkm_cu_kern_bm(int id);
