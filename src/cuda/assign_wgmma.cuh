@@ -151,14 +151,18 @@ __device__ __forceinline__ void wg_setup(const fkm_cu_assign_args &a, const fkm_
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(wg_smem(dst)), "l"(src), "r"(ok ? 16 : 0));
     }
     asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::: "memory");
-    if (OP == 2) { /* tf32: round the resident tile to nearest once (after every thread's copies landed) */
-        __syncthreads();
-        for (int v = tid; v < BM * nkb * 32; v += NT) {
-            uint32_t *p = (uint32_t *)xs + v, r;
-            asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(__uint_as_float(*p)));
-            *p = r;
+    if (OP == 2) /* tf32: each thread rounds the pieces it copied (its own copies are complete and
+                  * visible to it after the wait: no block barrier), 16 bytes at a time */
+        for (int v = tid; v < BM * nkb * 8; v += NT) {
+            const int kb = v / (BM * 8), rem = v - kb * BM * 8, r = rem >> 3, c = rem & 7;
+            uint4 *p = reinterpret_cast<uint4 *>(xs + ((size_t)kb * BM + r) * WG_KB + ((c ^ (r & 7)) << 4));
+            uint4 q = *p;
+            asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(q.x) : "f"(__uint_as_float(q.x)));
+            asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(q.y) : "f"(__uint_as_float(q.y)));
+            asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(q.z) : "f"(__uint_as_float(q.z)));
+            asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(q.w) : "f"(__uint_as_float(q.w)));
+            *p = q;
         }
-    }
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* generic writes -> wgmma reads */
     __syncthreads();
 }
