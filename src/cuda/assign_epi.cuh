@@ -63,28 +63,49 @@ __device__ __forceinline__ void fkm_lane_argmin(float &v, int &i) {
     }
 }
 
-/* Output stage. Called by ALL threads of the block (it has barriers); thread r < BM owns row r
- * of the tile and passes its final (score, label) in (v, lab). red: >= BM / 16 doubles of
- * shared memory not in use by the caller any more (the caller has passed a block barrier). */
+/* What the output stage reads per row besides the result: |x|^2 (or its stand-in), the previous
+ * label and the weight. A kernel may load them before its main loop (fkm_row_inputs) so that
+ * their latency hides behind the matrix work instead of stalling the output stage. */
+struct fkm_row_in {
+    float xt, w;
+    int32_t prev;
+};
 template <int BM>
-__device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int64_t prob, int64_t row0,
-                                               int rows, float v, int lab, double *red) {
+__device__ __forceinline__ fkm_row_in fkm_row_inputs(const fkm_cu_assign_args &a, int64_t prob, int64_t row0, int rows) {
+    const int tid = threadIdx.x;
+    fkm_row_in in = {0.0f, 1.0f, -1};
+    if (tid < BM && tid < rows) {
+        const int64_t g = prob * a.n + row0 + tid;
+        in.xt = a.xterm[g];
+        if (a.w) in.w = a.w[g];
+        if (a.prev) in.prev = a.prev[g];
+    }
+    return in;
+}
+
+/* Output stage. Called by ALL threads of the block (it has barriers); thread r < BM owns row r
+ * of the tile and passes its final (score, label) in (v, lab) and its inputs (fkm_row_inputs).
+ * red: >= BM / 16 doubles of shared memory not in use by the caller any more (the caller has
+ * passed a block barrier). */
+template <int BM>
+__device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int64_t prob, int64_t row0, int rows,
+                                               float v, int lab, double *red, const fkm_row_in &in) {
     const int tid = threadIdx.x, lane = tid & 31;
     const bool valid = tid < BM && tid < rows;
     const int64_t g = prob * a.n + row0 + tid;
     double contrib = 0.0;
     int changed = 0;
     if (valid) {
-        float dist = a.xterm[g] + v;
+        float dist = in.xt + v;
         if (a.clamp && dist < 0.0f) dist = 0.0f;
         a.labels[g] = lab;
         if (a.best) a.best[g] = dist;
         if (a.prev) {
-            changed = a.prev[g] != lab;
+            changed = in.prev != lab;
             a.prev[g] = lab;
         }
         if (a.keys) a.keys[g] = (uint32_t)(prob * a.k + lab);
-        contrib = (double)dist * (a.w ? (double)a.w[g] : 1.0);
+        contrib = (double)dist * (double)in.w;
     }
     if (!a.tile_inertia) return; /* labels and distances only: no statistics */
     if (a.counts) { /* lanes with the same label add once (integer atomics: order-free) */
@@ -117,5 +138,11 @@ __device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int6
         a.tile_inertia[prob * a.tiles + row0 / BM] = s;
         if (nchanged && a.stats) atomicAdd(&a.stats[prob].changed, (unsigned long long)nchanged);
     }
+}
+/* The same, reading the row inputs now (kernels whose output stage is not worth the registers). */
+template <int BM>
+__device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int64_t prob, int64_t row0, int rows,
+                                               float v, int lab, double *red) {
+    fkm_write_rows<BM>(a, prob, row0, rows, v, lab, red, fkm_row_inputs<BM>(a, prob, row0, rows));
 }
 #endif

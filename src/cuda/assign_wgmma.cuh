@@ -186,7 +186,7 @@ __device__ __forceinline__ void wg_produce(const fkm_cu_assign_args &a, char *cs
  * Called by every thread once all stages are consumed (the stage buffers become scratch). */
 template <int NWG>
 __device__ __forceinline__ void wg_finish(const fkm_cu_assign_args &a, const fkm_tile_pos &tp, char *cs, int warp,
-                                          float (&bv)[2], int (&bi)[2]) {
+                                          float (&bv)[2], int (&bi)[2], const fkm_row_in &in) {
     constexpr int BM = 64 * NWG, PW = NWG * 4;
     const int tid = threadIdx.x, lane = tid & 31;
 #pragma unroll
@@ -203,7 +203,7 @@ __device__ __forceinline__ void wg_finish(const fkm_cu_assign_args &a, const fkm
     const float v = tid < BM ? rv[tid] : 0.0f;
     const int lab = tid < BM ? ri[tid] : 0;
     __syncthreads();
-    fkm_write_rows<BM>(a, tp.prob, tp.row0, tp.rows, v, lab, reinterpret_cast<double *>(cs));
+    fkm_write_rows<BM>(a, tp.prob, tp.row0, tp.rows, v, lab, reinterpret_cast<double *>(cs), in);
 }
 #endif
 
@@ -232,6 +232,7 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
     const int warp = __shfl_sync(0xffffffffu, threadIdx.x >> 5, 0); /* warp-uniform for the compiler */
     const char *cg = a.c + (size_t)tp.prob * (size_t)(a.kp / WG_BN) * nkb * WG_TILE;
     wg_setup<NWG, STAGES, OP>(a, tp, xs, cs, full, empty, cg, T, warp);
+    const fkm_row_in in = fkm_row_inputs<BM>(a, tp.prob, tp.row0, tp.rows); /* used after the loop */
 
     float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
     int bi[2] = {0, 0};
@@ -268,7 +269,7 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
             }
         }
     }
-    wg_finish<NWG>(a, tp, cs, warp, bv, bi);
+    wg_finish<NWG>(a, tp, cs, warp, bv, bi, in);
 #else
     __trap();
 #endif
@@ -325,6 +326,7 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
     const int warp = __shfl_sync(0xffffffffu, threadIdx.x >> 5, 0);
     const char *cg = a.c + (size_t)tp.prob * (size_t)(a.kp / WG_BN) * NKB * WG_TILE;
     wg_setup<NWG, STAGES, OP>(a, tp, xs, cs, full, empty, cg, T, warp);
+    const fkm_row_in in = fkm_row_inputs<BM>(a, tp.prob, tp.row0, tp.rows); /* used after the loop */
 
     float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
     int bi[2] = {0, 0};
@@ -342,7 +344,7 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
             wg_fold(d, ctg, j, a.alpha, lane, bv, bi);
         }
     }
-    wg_finish<NWG>(a, tp, cs, warp, bv, bi);
+    wg_finish<NWG>(a, tp, cs, warp, bv, bi, in);
 #else
     __trap();
 #endif
