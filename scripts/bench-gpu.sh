@@ -23,8 +23,11 @@ fi
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader \
   > "$OUTDIR/gpu-device.txt" 2>&1 || true
-"$BIN" > "$OUTDIR/gpu-bench-fkm.jsonl" 2> "$OUTDIR/gpu-bench-fkm.log"
+# ms per iteration from a plain run (no timing events inside the iteration); the assignment
+# kernel's time from a second run with its events on (FKM_CU_PROFILE=1, a few us per iteration)
+FKM_CU_PROFILE=0 "$BIN" > "$OUTDIR/gpu-bench-fkm.jsonl" 2> "$OUTDIR/gpu-bench-fkm.log"
 rc=$?
+FKM_CU_PROFILE=1 "$BIN" > "$OUTDIR/gpu-bench-fkm-prof.jsonl" 2> "$OUTDIR/gpu-bench-fkm-prof.log" || rc=$?
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   PYTHONUNBUFFERED=1 python3 dev/cuda/torch_baseline.py > "$OUTDIR/gpu-bench-torch.jsonl" 2> "$OUTDIR/gpu-bench-torch.log"
 else
@@ -40,6 +43,11 @@ def rows(p):
     except FileNotFoundError:
         return []
 fkm = rows(f"{out}/gpu-bench-fkm.jsonl")
+prof = {r["case"]: r for r in rows(f"{out}/gpu-bench-fkm-prof.jsonl") if "error" not in r}
+for r in fkm:  # the assignment figures come from the profiled run
+    if "error" not in r and r["case"] in prof:
+        r["ms_assign"] = prof[r["case"]]["ms_assign"]
+        r["assign_tflops"] = prof[r["case"]]["assign_tflops"]
 torch = {r["case"]: r for r in rows(f"{out}/gpu-bench-torch.jsonl")}
 published = {"B=32 N=65536 K=1024 D=128 fp16": 2.56, "B=1 N=8M K=1024 D=128 fp16": 7.46,
              "B=1 N=1M K=1024 D=128 fp16": 1.32, "B=1 N=1M K=65536 D=128 fp16": 49.7,

@@ -6,7 +6,7 @@
 #              cp build-dev/tests/test_cuda* build-dev/bench_fit .devbin/ && strip .devbin/*
 # Usage: dev/cuda/run-prebuilt.sh MODE...   modes run in order:
 #   tests[:ENV=V;...]   test_cuda + test_cuda_fit with the given environment (e.g. tests:FKM_CU_KERNEL=16,20,24)
-#   bench[:ENV=V;...]   all rows of targets.md (FKM_CU_PROFILE=2: assign kernel timed too)
+#   bench[:ENV=V;...]   all rows of targets.md, plain, then with stage timers (FKM_CU_PROFILE=2)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
 #   host[:n,k,d,iters]  dev/cuda/bench_host (host data, device=cuda, uploaded once)
 #   stream:N,K,D,ITERS,CAP_GIB,GPUS,PREC[,SCALE]   dev/cuda/bench_stream (streaming / several GPUs)
@@ -36,9 +36,14 @@ for m in "$@"; do
       grep -m5 FAIL "$log" | cut -c1-220
     done ;;
   bench)
+    # twice: plain (the ms per iteration reported: no timing events inside the iteration), then
+    # with the stage timers (FKM_CU_PROFILE=2: assignment TFLOP/s and the stage split; the events
+    # themselves add a few microseconds per iteration)
     log=$OUTD/$n-bench
-    env FKM_CU_PROFILE=2 $(echo "$rest" | tr ';' ' ') timeout 300 $B/bench_fit > "$log.jsonl" 2> "$log.log"
-    echo "[$n] bench ${rest:-default}: rc=$?"; cat "$log.log" ;;
+    env FKM_CU_PROFILE=0 $(echo "$rest" | tr ';' ' ') timeout 300 $B/bench_fit > "$log.jsonl" 2> "$log.log"
+    echo "[$n] bench ${rest:-default} (plain): rc=$?"; grep -v "stages ms" "$log.log" | sed 's/assign .*update+rest .*//'
+    env FKM_CU_PROFILE=2 $(echo "$rest" | tr ';' ' ') timeout 300 $B/bench_fit > "$log-prof.jsonl" 2> "$log-prof.log"
+    echo "[$n] bench ${rest:-default} (stage timers): rc=$?"; cat "$log-prof.log" ;;
   case)
     a=${rest%%:*}; e=${rest#*:}; [ "$e" = "$rest" ] && e=""
     log=$OUTD/$n-case
