@@ -98,10 +98,10 @@ static const kern_fn kernels[1 + 3 * FKM_CU_NCFG] = {fkm_assign_simt, CFG_KERNEL
  * configuration does not exist for that row width (fkm_cu_kern_fits_row says the same). */
 template <int NWG, int S, int OP, int NKB>
 static constexpr kern_fn wgg() {
-    if constexpr (S >= NKB) return fkm_assign_wgg<NWG, S, OP, NKB>;
+    if constexpr (S >= NKB) return fkm_assign_wgmma<NWG, S, OP, NKB>;
     else return nullptr;
 }
-#define WG_ANY(NWG, S, OP) {fkm_assign_wgmma<NWG, S, OP>, fkm_assign_wgmma<NWG, S, OP>, fkm_assign_wgmma<NWG, S, OP>, fkm_assign_wgmma<NWG, S, OP>}
+#define WG_ANY(NWG, S, OP) {fkm_assign_wgmma<NWG, S, OP, 0>, fkm_assign_wgmma<NWG, S, OP, 0>, fkm_assign_wgmma<NWG, S, OP, 0>, fkm_assign_wgmma<NWG, S, OP, 0>}
 #define WG_GRP(NWG, S, OP) {wgg<NWG, S, OP, 1>(), wgg<NWG, S, OP, 2>(), wgg<NWG, S, OP, 4>(), nullptr}
 #define WG_OP(OP) {WG_ANY(2, 4, OP), WG_ANY(2, 8, OP), WG_ANY(4, 4, OP), WG_ANY(4, 6, OP), WG_GRP(2, 4, OP), WG_GRP(4, 4, OP)}
 static const kern_fn wg_kernels[3][FKM_CU_NWCFG][4] = {WG_OP(0), WG_OP(1), WG_OP(2)};

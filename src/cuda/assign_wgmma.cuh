@@ -215,66 +215,6 @@ __device__ __forceinline__ void wg_finish(const fkm_cu_assign_args &a, const fkm
     char *cs = xs + (size_t)(64 * (NWG)) * a.nkc * WG_KB;                                        \
     uint64_t *full = (uint64_t *)(cs + (size_t)(STAGES) * WG_TILE), *empty = full + (STAGES)
 
-/* Each warpgroup issues one wgmma group per 128-byte k-block, waits for it, and folds a tile once
- * its last k-block is in. Any number of k-blocks per row (D = 512 fp16 has 8). The warpgroups
- * consume the same stages and drift into lockstep, so their folds tend to coincide; making them
- * take turns (ping-pong, FlashAttention-3 style) measured no faster on the H100 (NOTES.md v4).
- * Two warpgroups: ask for two blocks per SM (96 registers, no spills) so one block's point-tile
- * load and output stage overlap the other's matrix work: fp16 D = 128 372 -> 413 TFLOP/s. */
-template <int NWG, int STAGES, int OP>
-__global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_wgmma(const fkm_cu_assign_args a) {
-#ifdef FKM_WGMMA_OK
-    constexpr int BM = 64 * NWG, PW = NWG * 4; /* PW: the producer warp's index */
-    WG_CARVE(NWG, STAGES);
-    const fkm_tile_pos tp = fkm_tile_of<BM>(a);
-    if (a.done && a.done[tp.prob]) return;
-    const int lane = threadIdx.x & 31, nkb = a.nkc, T = a.nct * nkb;
-    const int warp = __shfl_sync(0xffffffffu, threadIdx.x >> 5, 0); /* warp-uniform for the compiler */
-    const char *cg = a.c + (size_t)tp.prob * (size_t)(a.kp / WG_BN) * nkb * WG_TILE;
-    wg_setup<NWG, STAGES, OP>(a, tp, xs, cs, full, empty, cg, T, warp);
-    const fkm_row_in in = fkm_row_inputs<BM>(a, tp.prob, tp.row0, tp.rows); /* used after the loop */
-
-    float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
-    int bi[2] = {0, 0};
-    if (warp == PW) {
-        wg_produce<STAGES>(a, cs, full, empty, cg, T);
-    } else {
-        float d[64];
-#pragma unroll
-        for (int i = 0; i < 64; i++) d[i] = 0.0f;
-        const uint32_t xa = wg_smem(xs) + (warp >> 2) * 64 * WG_KB;
-        const float *ctg = a.cterm + tp.prob * a.kp;
-        for (int t = 0; t < T; t++) {
-            const int s = t % STAGES, j = t / nkb, kb = t - j * nkb;
-            mbar_wait(&full[s], (t / STAGES) & 1);
-            const uint32_t ca = wg_smem(cs + (size_t)s * WG_TILE), xk = xa + kb * (BM * WG_KB);
-            wg_fence();
-#pragma unroll
-            for (int ks = 0; ks < WG_KB / 32; ks++)
-                wgmma_step<OP>(d, wg_desc(xk + ks * 32), wg_desc(ca + ks * 32), kb > 0 || ks > 0);
-            wg_commit();
-            /* Release each stage exactly once, after the group that read it has completed. */
-            if (kb == nkb - 1) {
-                wg_wait<0>();
-#pragma unroll
-                for (int i = 0; i < 64; i++) reg_fence(d[i]);
-                if (lane == 0) {
-                    if (kb > 0) mbar_arrive(&empty[(t - 1) % STAGES]);
-                    mbar_arrive(&empty[s]);
-                }
-                wg_fold(d, ctg, j, a.alpha, lane, bv, bi);
-            } else {
-                wg_wait<1>(); /* the previous k-block's group is done (same tile: not yet released) */
-                if (kb > 0 && lane == 0) mbar_arrive(&empty[(t - 1) % STAGES]);
-            }
-        }
-    }
-    wg_finish<NWG>(a, tp, cs, warp, bv, bi, in);
-#else
-    __trap();
-#endif
-}
-
 #ifdef FKM_WGMMA_OK
 /* One whole centroid tile (NKB k-blocks, all stages waited for first) as one wgmma group into d. */
 template <int OP, int NKB, int STAGES, int BM>
@@ -305,26 +245,86 @@ __device__ __forceinline__ void wg_regs_ready(float (&d)[64]) {
 }
 #endif
 
-/* Tile-grouped variant for NKB (1, 2 or 4) k-blocks per row: each centroid tile's stages are all
- * waited for before its first wgmma and the tile is ONE group into 64 x 128 accumulators, then
- * wait and fold; no accumulator is live across a partial wait -- the per-k-block kernel above
- * makes ptxas inject waits (C7517) at its loop edge (fp16 D = 128: 455 against 413 TFLOP/s, H100).
- * Tried and dropped (dev/cuda/NOTES.md v8): two 64 x 128 accumulators (tile j+1 issued before
- * tile j's argmin; one block per SM: 320 TFLOP/s); half tiles of 64 centroids with the folds
- * interleaved (449); a two-CTA cluster sharing centroid tiles by multicast (255); two argmin
- * chains per row (453); a persistent grid whose warpgroups reload their own rows (420); per-warp
- * output with no block barrier and tf32 rounded on the way in (417). */
-template <int NWG, int STAGES, int OP, int NKB>
-__global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_wgg(const fkm_cu_assign_args a) {
 #ifdef FKM_WGMMA_OK
+/* Main loop, any number of k-blocks per row (NKB = 0; D = 512 fp16 has 8): one wgmma group per
+ * 128-byte k-block, waited for before the next is issued; a tile is folded once its last k-block
+ * is in. ptxas injects waits on the accumulators at this loop's edge (C7517: a group is carried
+ * over the back edge and retired by a wait_group 1), which the tile-grouped loop below avoids. */
+template <int NWG, int STAGES, int OP>
+__device__ __forceinline__ void wg_loop_kblocks(const fkm_cu_assign_args &a, const float *ctg, uint32_t xa,
+                                                const char *cs, uint64_t *full, uint64_t *empty, int lane,
+                                                float (&bv)[2], int (&bi)[2]) {
+    constexpr int BM = 64 * NWG;
+    const int nkb = a.nkc, T = a.nct * nkb;
+    float d[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) d[i] = 0.0f;
+    for (int t = 0; t < T; t++) {
+        const int s = t % STAGES, j = t / nkb, kb = t - j * nkb;
+        mbar_wait(&full[s], (t / STAGES) & 1);
+        const uint32_t ca = wg_smem(cs + (size_t)s * WG_TILE), xk = xa + kb * (BM * WG_KB);
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < WG_KB / 32; ks++)
+            wgmma_step<OP>(d, wg_desc(xk + ks * 32), wg_desc(ca + ks * 32), kb > 0 || ks > 0);
+        wg_commit();
+        /* Release each stage exactly once, after the group that read it has completed. */
+        if (kb == nkb - 1) {
+            wg_wait<0>();
+            wg_regs_ready(d);
+            if (lane == 0) {
+                if (kb > 0) mbar_arrive(&empty[(t - 1) % STAGES]);
+                mbar_arrive(&empty[s]);
+            }
+            wg_fold(d, ctg, j, a.alpha, lane, bv, bi);
+        } else {
+            wg_wait<1>(); /* the previous k-block's group is done (same tile: not yet released) */
+            if (kb > 0 && lane == 0) mbar_arrive(&empty[(t - 1) % STAGES]);
+        }
+    }
+}
+/* Main loop, tile-grouped, for NKB = 1, 2 or 4 k-blocks per row: each centroid tile's stages are
+ * all waited for before its first wgmma and the tile is ONE group into 64 x 128 accumulators,
+ * then wait and fold; no accumulator is live across a partial wait (fp16 D = 128: 455 against 413
+ * TFLOP/s for the loop above, H100). Tried and dropped (dev/cuda/NOTES.md v8): two 64 x 128
+ * accumulators (tile j+1 issued before tile j's argmin; one block per SM: 320 TFLOP/s); half
+ * tiles of 64 centroids with the folds interleaved (449); a two-CTA cluster sharing centroid
+ * tiles by multicast (255); two argmin chains per row (453); a persistent grid whose warpgroups
+ * reload their own rows (420); per-warp output with no block barrier and tf32 rounded on the way
+ * in (417). */
+template <int NWG, int STAGES, int OP, int NKB>
+__device__ __forceinline__ void wg_loop_tiles(const fkm_cu_assign_args &a, const float *ctg, uint32_t xa,
+                                              const char *cs, uint64_t *full, uint64_t *empty, int lane,
+                                              float (&bv)[2], int (&bi)[2]) {
     static_assert(STAGES >= NKB, "a tile's stages must fit the ring");
-    constexpr int BM = 64 * NWG, PW = NWG * 4;
+    float d[64];
+    for (int j = 0; j < a.nct; j++) {
+        wg_issue_tile<OP, NKB, STAGES, 64 * NWG>(d, j, xa, cs, full);
+        wg_wait<0>();
+        wg_regs_ready(d);
+        wg_release_tile<NKB, STAGES>(j, empty, lane);
+        wg_fold(d, ctg, j, a.alpha, lane, bv, bi);
+    }
+}
+#endif
+
+/* The wgmma assignment kernel: NWG consumer warpgroups + the producer warp; NKB = 0 any row width
+ * (one group per k-block), else NKB k-blocks per row (one group per centroid tile). The
+ * warpgroups consume the same stages and drift into lockstep, so their folds tend to coincide;
+ * making them take turns (ping-pong, FlashAttention-3 style) measured no faster on the H100
+ * (NOTES.md v4). Two warpgroups: ask for two blocks per SM (96 registers, no spills) so one
+ * block's point-tile load and output stage overlap the other's matrix work (fp16 D = 128:
+ * 372 -> 413 TFLOP/s). */
+template <int NWG, int STAGES, int OP, int NKB>
+__global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_wgmma(const fkm_cu_assign_args a) {
+#ifdef FKM_WGMMA_OK
+    constexpr int BM = 64 * NWG, PW = NWG * 4; /* PW: the producer warp's index */
     WG_CARVE(NWG, STAGES);
     const fkm_tile_pos tp = fkm_tile_of<BM>(a);
     if (a.done && a.done[tp.prob]) return;
-    const int lane = threadIdx.x & 31, nct = a.nct, T = nct * NKB;
-    const int warp = __shfl_sync(0xffffffffu, threadIdx.x >> 5, 0);
-    const char *cg = a.c + (size_t)tp.prob * (size_t)(a.kp / WG_BN) * NKB * WG_TILE;
+    const int lane = threadIdx.x & 31, T = a.nct * a.nkc;
+    const int warp = __shfl_sync(0xffffffffu, threadIdx.x >> 5, 0); /* warp-uniform for the compiler */
+    const char *cg = a.c + (size_t)tp.prob * (size_t)(a.kp / WG_BN) * a.nkc * WG_TILE;
     wg_setup<NWG, STAGES, OP>(a, tp, xs, cs, full, empty, cg, T, warp);
     const fkm_row_in in = fkm_row_inputs<BM>(a, tp.prob, tp.row0, tp.rows); /* used after the loop */
 
@@ -335,14 +335,8 @@ __global__ void __launch_bounds__(NWG * 128 + 32, NWG == 2 ? 2 : 1) fkm_assign_w
     } else {
         const uint32_t xa = wg_smem(xs) + (warp >> 2) * 64 * WG_KB;
         const float *ctg = a.cterm + tp.prob * a.kp;
-        float d[64];
-        for (int j = 0; j < nct; j++) {
-            wg_issue_tile<OP, NKB, STAGES, BM>(d, j, xa, cs, full);
-            wg_wait<0>();
-            wg_regs_ready(d);
-            wg_release_tile<NKB, STAGES>(j, empty, lane);
-            wg_fold(d, ctg, j, a.alpha, lane, bv, bi);
-        }
+        if constexpr (NKB == 0) wg_loop_kblocks<NWG, STAGES, OP>(a, ctg, xa, cs, full, empty, lane, bv, bi);
+        else wg_loop_tiles<NWG, STAGES, OP, NKB>(a, ctg, xa, cs, full, empty, lane, bv, bi);
     }
     wg_finish<NWG>(a, tp, cs, warp, bv, bi, in);
 #else
