@@ -1,9 +1,11 @@
 /* bench_common.h -- pieces shared by the host-data benchmarks (bench_host.c, bench_stream.c):
- * a monotonic clock, a comparator for medians, and the benchmark data. */
+ * a monotonic clock, a comparator for medians, the benchmark data and the timed fit. */
 #ifndef FKM_BENCH_COMMON_H
 #define FKM_BENCH_COMMON_H
 
+#include <flashkmeans.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 static double now_ms(void) {
@@ -28,5 +30,26 @@ static void bench_fill(float *x, int64_t n, int64_t d) {
         z ^= z >> 31;
         x[i] = (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0) + (float)((i / d) % 37) * 0.05f;
     }
+}
+
+/* The benchmarks' parameters: k random rows as initial centroids (seed 1), a fixed number of
+ * iterations on the GPU in precision prec; the caller may set more (memory cap, GPUs). */
+static fkm_params bench_params(int64_t k, int iters, fkm_precision prec) {
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = k; p.max_iter = iters; p.stop = FKM_STOP_FIXED; p.init = FKM_INIT_RANDOM; p.seed = 1;
+    p.device = FKM_DEVICE_CUDA; p.precision = prec;
+    return p;
+}
+
+/* fkm_fit of the n x d float32 rows x into *r (zeroed first); *call_ms: the whole call. */
+static fkm_status bench_fit_timed(const fkm_params *p, const float *x, int64_t n, int64_t d, fkm_result *r,
+                                  double *call_ms) {
+    fkm_matrix m = {x, FKM_F32, n, d, NULL};
+    memset(r, 0, sizeof *r);
+    const double t0 = now_ms();
+    const fkm_status st = fkm_fit(p, &m, r);
+    *call_ms = now_ms() - t0;
+    return st;
 }
 #endif

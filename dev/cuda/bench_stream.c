@@ -61,18 +61,12 @@ int main(int argc, char **argv) {
     float *x = malloc((size_t)(n * d) * sizeof(float));
     if (!x) { fprintf(stderr, "out of host memory\n"); return 1; }
     bench_fill(x, n, d);
-    fkm_params p;
-    fkm_params_default(&p);
-    p.k = k; p.max_iter = iters; p.stop = FKM_STOP_FIXED; p.init = FKM_INIT_RANDOM; p.seed = 1;
-    p.device = FKM_DEVICE_CUDA; p.precision = prec;
+    fkm_params p = bench_params(k, iters, prec);
     p.gpu_mem_limit = (size_t)(cap_gib * (double)((size_t)1 << 30));
     p.gpu_count = gpus;
-    fkm_matrix m = {x, FKM_F32, n, d, NULL};
     fkm_result r;
-    memset(&r, 0, sizeof r);
-    const double t0 = now_ms();
-    fkm_status st = fkm_fit(&p, &m, &r);
-    const double t1 = now_ms();
+    double call_ms;
+    const fkm_status st = bench_fit_timed(&p, x, n, d, &r, &call_ms);
     if (st != FKM_OK) {
         printf("{\"n\":%lld,\"gpus\":%d,\"error\":\"%s\"}\n", (long long)n, gpus, fkm_last_error());
         return 1;
@@ -87,7 +81,7 @@ int main(int argc, char **argv) {
            "\"iterations\":%d,\"ms_per_iter\":%.2f,\"ms_per_iter_min\":%.2f,\"ms_call\":%.0f,\"ms_outside_iterations\":%.0f,"
            "\"pinned_h2d_gbs\":%.2f,\"inertia\":%.9g}\n",
            (long long)n, (long long)k, (long long)d, argv[7], gpus, cap_gib, argc > 8 && atoi(argv[8]) == 1, r.iterations,
-           ms[r.iterations / 2], ms[0], t1 - t0, t1 - t0 - sum, ceiling, r.inertia);
+           ms[r.iterations / 2], ms[0], call_ms, call_ms - sum, ceiling, r.inertia);
     free(ms);
     fkm_result_free(&r);
     free(x);
