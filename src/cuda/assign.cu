@@ -5,6 +5,7 @@
  * block over 16-wide k slices staged (transposed) in shared memory, and keeps a running argmin
  * per row; the 16 threads sharing a row reduce with the lowest-index tie rule at the end. */
 #include "assign_mma.cuh"
+#include "assign_res.cuh"
 #include "assign_wgmma.cuh"
 #include "tuning.cuh"
 
@@ -95,7 +96,7 @@ typedef void (*kern_fn)(const fkm_cu_assign_args);
 static const kern_fn kernels[1 + 3 * FKM_CU_NCFG] = {fkm_assign_simt, CFG_KERNELS(0), CFG_KERNELS(1), CFG_KERNELS(2)};
 
 /* wgmma kernels by [op][configuration][k-blocks per row: 1, 2, 4, other]; NULL where a
- * configuration does not exist for that row width (fkm_cu_kern_fits_row says the same). */
+ * configuration does not exist for that row width (fkm_cu_kern_fits says the same). */
 template <int NWG, int S, int OP, int NKB>
 static constexpr kern_fn wgg() {
     if constexpr (S >= NKB) return fkm_assign_wgmma<NWG, S, OP, NKB>;
@@ -119,6 +120,7 @@ const char *fkm_cu_kernel_name(int kern) {
     static const char *ops[3] = {"f16", "bf16", "tf32"};
     if (kern < 0 || kern >= FKM_KERN_COUNT) return "?";
     if (kern == FKM_KERN_SIMT) return "simt-f32";
+    if (fkm_cu_kern_is_res(kern)) return kern == FKM_KERN_RES_BASE ? "wgmma-f16-res" : kern == FKM_KERN_RES_BASE + 1 ? "wgmma-bf16-res" : "wgmma-tf32-res";
     if (!names[kern][0]) {
         const int op = fkm_cu_kern_op(kern), c = fkm_cu_kern_cfg(kern);
         if (fkm_cu_kern_is_wg(kern))
@@ -158,8 +160,9 @@ fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
     a.tile_inertia = mode >= 1 ? e->tile_inertia : NULL;
     a.stats = full ? e->cur : NULL;
     a.done = full ? e->done : NULL;
-    const unsigned grid = (unsigned)(e->b * e->tiles);
     const int id = e->kern;
+    if (fkm_cu_kern_is_res(id)) return fkm_cu_assign_res(e, a);
+    const unsigned grid = (unsigned)(e->b * e->tiles);
     int threads = 256, bn = SIMT_BN;
     if (fkm_cu_kern_is_wg(id)) {
         threads = fkm_cu_wcfgs[fkm_cu_kern_cfg(id)].nwg * 128 + 32;
@@ -170,7 +173,7 @@ fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
         bn = cfg->bn;
     }
     a.nct = (int)((e->k + bn - 1) / bn);
-    const size_t smem = fkm_cu_kern_smem(id, a.c_pitch);
+    const size_t smem = fkm_cu_kern_smem(id, a.c_pitch, e->k);
     const kern_fn kf = kernel_of(id, a.nkc);
     if (!kf) return FKM_FAIL(FKM_ERR_INTERNAL, "assignment kernel %d does not exist for %d k-blocks per row", id, a.nkc);
     int *raised = e->dev < 16 ? &smem_raised[e->dev][id][kblock_class(a.nkc)] : NULL;

@@ -24,16 +24,15 @@ const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
     {4, 4, 1}, /* 5: 256 points, one group per centroid tile */
 };
 
-int fkm_cu_kern_parts(int id) {
-    (void)id;
-    return 1;
-}
+int fkm_cu_kern_parts(int id) { return fkm_cu_kern_is_res(id) ? 4 : 1; }
 
-int fkm_cu_kern_fits_row(int id, int64_t dcp_bytes) {
+int fkm_cu_kern_fits(int id, int64_t dcp_bytes, int64_t b, int64_t k) {
+    const int64_t nkb = dcp_bytes / 128;
+    const int pow2 = nkb == 1 || nkb == 2 || nkb == 4;
+    if (fkm_cu_kern_is_res(id)) return pow2 && b == 1 && k <= FKM_CU_RES_MAXK;
     if (!fkm_cu_kern_is_wg(id)) return 1;
     const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
-    const int64_t nkb = dcp_bytes / 128;
-    return w->mode == 0 || ((nkb == 1 || nkb == 2 || nkb == 4) && w->stages >= nkb);
+    return w->mode == 0 || (pow2 && w->stages >= nkb);
 }
 
 int64_t fkm_cu_kern_tiles(int id, int64_t n) {
@@ -43,12 +42,16 @@ int64_t fkm_cu_kern_tiles(int id, int64_t n) {
 
 int fkm_cu_kern_bm(int id) {
     if (id == FKM_KERN_SIMT) return 64;
+    if (fkm_cu_kern_is_res(id)) return RES_BM;
     if (fkm_cu_kern_is_wg(id)) return 64 * fkm_cu_wcfgs[fkm_cu_kern_cfg(id)].nwg;
     return fkm_cu_cfgs[fkm_cu_kern_cfg(id)].bm;
 }
 
-size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes) {
+static int res_tiles(int64_t k) { return k <= 128 ? 1 : 2; }
+
+size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes, int64_t k) {
     if (id == FKM_KERN_SIMT) return 0;
+    if (fkm_cu_kern_is_res(id)) return fkm_res_smem((int)(dcp_bytes / 128), res_tiles(k), 2);
     if (fkm_cu_kern_is_wg(id)) {
         const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
         return fkm_wgmma_smem(w->nwg, w->stages, (int)(dcp_bytes / 128));
@@ -60,8 +63,14 @@ size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes) {
     return s;
 }
 
-/* A table row: kernel family (0 mma.sync, 1 wgmma), configuration, and the
- * largest centroid pitch (bytes) it is meant for. Rows are tried in order. */
+int fkm_cu_res_buffers(int64_t dcp_bytes, int64_t k, int smem_optin) {
+    int nbuf = RES_MAXBUF;
+    while (nbuf > 2 && fkm_res_smem((int)(dcp_bytes / 128), res_tiles(k), nbuf) > (size_t)smem_optin) nbuf--;
+    return nbuf;
+}
+
+/* A table row: kernel family (0 mma.sync, 1 wgmma, 2 centroid-resident wgmma), configuration, and
+ * the largest centroid pitch (bytes) it is meant for. Rows are tried in order. */
 typedef struct {
     int wg, cfg;
     int64_t max_dcp_bytes;
@@ -77,13 +86,30 @@ typedef struct {
  * fp16 at D = 128) and lives in dev/cuda/lab/, not in the library. Session 4 (NOTES.md v8): one
  * wgmma group per centroid tile (no waits injected by ptxas) for rows up to 256 bytes: fp16 D = 128
  * 413 -> 455 TFLOP/s, K = 65536 471 -> 522; 256-byte tf32 D = 64 103 -> 108; and with 256 points
- * for 512-byte rows (tf32 D = 128: 1.31 -> 1.28 ms per iteration at N = 1M K = 1024). */
-static const rule sm90_rules[] = {{1, 4, 256}, {1, 5, 512}, {1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
+ * for 512-byte rows (tf32 D = 128: 1.31 -> 1.28 ms per iteration at N = 1M K = 1024). Session 5:
+ * one problem with k <= 256 takes the centroid-resident persistent kernel (assign_res.cuh) where
+ * its shared memory fits: N = 4M K = 256 D = 64 tf32 1.81 -> 1.22 ms per iteration (assignment
+ * 113 -> 226 TFLOP/s), N = 1M K = 256 D = 128 fp16 0.52 -> 0.37. */
+static const rule sm90_rules[] = {{2, 0, 512}, {1, 4, 256}, {1, 5, 512}, {1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
 /* sm_80 (A100, 163 KB): resident point tile up to 512-byte rows, then streamed. */
 static const rule sm80_rules[] = {{0, 0, 512}, {0, 1, INT64_MAX}};
 static const rule fallback_rules[] = {{0, 3, 256}, {0, 1, INT64_MAX}};
 
-int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes) {
+static int kern_id(int family, int cfg, int op) {
+    return family == 2 ? FKM_KERN_RES_BASE + op
+           : family == 1 ? FKM_KERN_WG_BASE + op * FKM_CU_NWCFG + cfg
+                         : 1 + op * FKM_CU_NCFG + cfg;
+}
+
+/* Whether kernel id can run here: precision, architecture (wgmma: sm_90 only), row, k, memory. */
+static int kern_ok(int id, int op, int cc_major, int smem_optin, int64_t dcp_bytes, int64_t b, int64_t k) {
+    if (id == FKM_KERN_SIMT) return op < 0;
+    return id > 0 && id < FKM_KERN_COUNT && fkm_cu_kern_op(id) == op &&
+           (!(fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_res(id)) || cc_major == 9) &&
+           fkm_cu_kern_fits(id, dcp_bytes, b, k) && fkm_cu_kern_smem(id, dcp_bytes, k) <= (size_t)smem_optin;
+}
+
+int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b, int64_t k) {
     const int op = prec == FKM_PREC_FP16 ? 0 : prec == FKM_PREC_BF16 ? 1 : prec == FKM_PREC_TF32 ? 2 : -1;
     /* Comma-separated ids: the first valid here wins; the others are skipped without a word (a
      * list may name one kernel per precision), and with none valid the tables below decide.
@@ -91,11 +117,7 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
     const char *force = getenv("FKM_CU_KERNEL");
     for (const char *f = force; f && *f;) {
         const int id = atoi(f);
-        const int ok = id == FKM_KERN_SIMT ? op < 0
-                       : id > 0 && id < FKM_KERN_COUNT && fkm_cu_kern_op(id) == op &&
-                             (!fkm_cu_kern_is_wg(id) || cc_major == 9) && fkm_cu_kern_fits_row(id, dcp_bytes) &&
-                             fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin;
-        if (ok) return id;
+        if (kern_ok(id, op, cc_major, smem_optin, dcp_bytes, b, k)) return id;
         f = strchr(f, ',');
         if (f) f++;
     }
@@ -108,9 +130,8 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
                                    : (int)(sizeof fallback_rules / sizeof *fallback_rules);
     for (int i = 0; i < nr; i++) {
         if (dcp_bytes > r[i].max_dcp_bytes) continue;
-        const int id = r[i].wg ? FKM_KERN_WG_BASE + op * FKM_CU_NWCFG + r[i].cfg : 1 + op * FKM_CU_NCFG + r[i].cfg;
-        if (r[i].wg && cc_major != 9) continue; /* wgmma exists on sm_90a only */
-        if (fkm_cu_kern_fits_row(id, dcp_bytes) && fkm_cu_kern_smem(id, dcp_bytes) <= (size_t)smem_optin) return id;
+        const int id = kern_id(r[i].wg, r[i].cfg, op);
+        if (kern_ok(id, op, cc_major, smem_optin, dcp_bytes, b, k)) return id;
     }
     return 1 + op * FKM_CU_NCFG + 1; /* streamed tiles: shared memory independent of D */
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "assign_wgmma_smem.h" /* FKM_CU_RES_MAXK */
+
 /* mma.sync tile configurations (assign_mma.cuh). Rows are 128-byte chunks. */
 typedef struct {
     int bm, bn;      /* points x centroids per block tile */
@@ -30,44 +32,54 @@ extern const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG];
 extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
 
 /* Kernel ids: 0 SIMT fp32 (exact); 1 + op * NCFG + cfg mma.sync; WG_BASE + op * NWCFG + wcfg
- * wgmma (assign_wgmma.cuh); op 0 = fp16, 1 = bf16, 2 = tf32. Ids from FKM_KERN_COUNT on are not
+ * wgmma (assign_wgmma.cuh); RES_BASE + op the centroid-resident persistent wgmma kernel for
+ * k <= 256 (assign_res.cuh); op 0 = fp16, 1 = bf16, 2 = tf32. Ids from FKM_KERN_COUNT on are not
  * kernels. */
 enum {
     FKM_KERN_SIMT = 0,
     FKM_KERN_WG_BASE = 1 + 3 * FKM_CU_NCFG,
-    FKM_KERN_COUNT = FKM_KERN_WG_BASE + 3 * FKM_CU_NWCFG
+    FKM_KERN_RES_BASE = FKM_KERN_WG_BASE + 3 * FKM_CU_NWCFG,
+    FKM_KERN_COUNT = FKM_KERN_RES_BASE + 3
 };
-static inline int fkm_cu_kern_is_wg(int id) { return id >= FKM_KERN_WG_BASE && id < FKM_KERN_COUNT; }
+static inline int fkm_cu_kern_is_wg(int id) { return id >= FKM_KERN_WG_BASE && id < FKM_KERN_RES_BASE; }
+static inline int fkm_cu_kern_is_res(int id) { return id >= FKM_KERN_RES_BASE && id < FKM_KERN_COUNT; }
 static inline int fkm_cu_kern_op(int id) {
-    return fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) / FKM_CU_NWCFG : (id - 1) / FKM_CU_NCFG;
+    return fkm_cu_kern_is_res(id) ? id - FKM_KERN_RES_BASE
+           : fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) / FKM_CU_NWCFG
+                                   : (id - 1) / FKM_CU_NCFG;
 }
 static inline int fkm_cu_kern_cfg(int id) {
-    return fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) % FKM_CU_NWCFG : (id - 1) % FKM_CU_NCFG;
+    return fkm_cu_kern_is_res(id) ? 0
+           : fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) % FKM_CU_NWCFG
+                                   : (id - 1) % FKM_CU_NCFG;
 }
 /* Rows per tile of the pre-swizzled centroid copy (0: plain padded rows). */
-static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_wg(id) ? 128 : 0; }
-/* Inertia partials per point tile: one for every kernel built here (the engine keeps the count
- * so that a kernel writing one per warp can plug in without touching the reductions). */
+static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_res(id) ? 128 : 0; }
+/* Inertia partials per point tile: one, or one per consumer warp (the centroid-resident kernel). */
 int fkm_cu_kern_parts(int id);
 
-/* Whether kernel id exists for rows of dcp_bytes (the tile-grouped wgmma loops are built for 1, 2
- * or 4 k-blocks per row, with enough stages). */
-int fkm_cu_kern_fits_row(int id, int64_t dcp_bytes);
+/* Whether kernel id exists for rows of dcp_bytes (the tile-grouped and centroid-resident wgmma
+ * loops are built for 1, 2 or 4 k-blocks per row, the former with enough stages), b problems
+ * and k centroids per problem (the resident kernel: one problem, k <= FKM_CU_RES_MAXK). */
+int fkm_cu_kern_fits(int id, int64_t dcp_bytes, int64_t b, int64_t k);
 /* Point tiles per problem of n points. */
 int64_t fkm_cu_kern_tiles(int id, int64_t n);
 /* Points per block tile of a kernel id. */
 int fkm_cu_kern_bm(int id);
-/* Dynamic shared memory a kernel needs for a centroid pitch of dcp_bytes (0 for SIMT). */
-size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes);
+/* Dynamic shared memory a kernel needs for a centroid pitch of dcp_bytes and k centroids (0 for
+ * SIMT; the resident kernel's least, with two point buffers). */
+size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes, int64_t k);
+/* Point buffers of the resident kernel: as many as fit in smem_optin, at most four. */
+int fkm_cu_res_buffers(int64_t dcp_bytes, int64_t k, int smem_optin);
 
 /* Pick the kernel for a device (compute capability major, opt-in shared memory per block),
- * a precision (FKM_PREC_*, resolved) and the centroid pitch in bytes. FKM_CU_KERNEL in the
+ * a precision (FKM_PREC_*, resolved), the centroid pitch in bytes, b problems of k centroids. FKM_CU_KERNEL in the
  * environment (comma-separated kernel ids) overrides the choice with the first id valid here
  * (kernel lab, benchmarks); ids that are not valid here -- wrong precision or architecture, too
  * much shared memory, or no such kernel (>= FKM_KERN_COUNT) -- are skipped, as is the variable
  * when none is valid;
  * FKM_CU_ARCH=80 makes a newer GPU use the sm_80 table (tests of the mma.sync kernels). */
-int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes);
+int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b, int64_t k);
 /* Rows in flight per warp in the update's sums kernel (4 or 8; FKM_CU_UPD_U overrides). */
 int fkm_cu_upd_rows(int cc_major);
 /* Sorted points per chunk of the sums kernel for b*n points: 64 or 256 (FKM_CU_UPD_P overrides). */

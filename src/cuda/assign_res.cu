@@ -1,0 +1,68 @@
+/* assign_res.cu -- host side of the centroid-resident assignment kernel (assign_res.cuh): the
+ * points' TMA descriptor and the launch. */
+#include <cudaTypedefs.h>
+
+#include "assign_res.cuh"
+#include "tuning.cuh"
+
+typedef void (*res_fn)(const fkm_cu_assign_args, const __grid_constant__ CUtensorMap, int);
+
+/* [op][k-blocks per row: 1, 2, 4][centroid tiles: 1, 2] */
+#define RES_NCT(OP, NKB) {fkm_assign_res<OP, NKB, 1>, fkm_assign_res<OP, NKB, 2>}
+#define RES_OP(OP) {RES_NCT(OP, 1), RES_NCT(OP, 2), RES_NCT(OP, 4)}
+static const res_fn res_kernels[3][3][2] = {RES_OP(0), RES_OP(1), RES_OP(2)};
+
+/* per device, op, k-block class and centroid tiles: whether the shared-memory limit was raised */
+static int res_raised[16][3][3][2];
+
+/* The points' descriptor: rows of x_pitch bytes, boxes of one 128-byte k-block x RES_BM rows,
+ * 128-byte swizzle (the layout the wgmma descriptors address); rows and columns past the end
+ * read as zeros. The encoder comes through the runtime, so no link against libcuda. Encoding is
+ * host-only work (no device call), done per launch because views (scale.cu) move x. */
+static fkm_status res_xmap(CUtensorMap *m, const fkm_cu_assign_args &a, int64_t rows, int es) {
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
+    if (!encode) {
+        cudaDriverEntryPointQueryResult q;
+        void *fn = NULL;
+        CU_RET(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q));
+        if (q != cudaDriverEntryPointSuccess || !fn)
+            return FKM_FAIL(FKM_ERR_CUDA, "the CUDA driver has no cuTensorMapEncodeTiled (needed on sm_90)");
+        encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
+    }
+    const cuuint64_t dims[2] = {(cuuint64_t)(a.x_pitch / es), (cuuint64_t)rows};
+    const cuuint64_t strides[1] = {(cuuint64_t)a.x_pitch};
+    const cuuint32_t box[2] = {(cuuint32_t)(128 / es), RES_BM}, estr[2] = {1, 1}; /* one k-block x one tile */
+    const CUtensorMapDataType t = es == 4 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+    const CUresult r = encode(m, t, 2, (void *)a.x, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                              CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return FKM_FAIL(FKM_ERR_CUDA, "cuTensorMapEncodeTiled failed (%d) for %lld rows of %lld bytes", (int)r,
+                        (long long)rows, (long long)a.x_pitch);
+    return FKM_OK;
+}
+
+/* bf16 data is moved as 16-bit words: the copy does not look at the values. */
+fkm_status fkm_cu_assign_res(const fkm_cu_engine *e, fkm_cu_assign_args a) {
+    const int op = fkm_cu_kern_op(e->kern), nkb = a.nkc, nct = (int)((e->k + 127) / 128);
+    const int kc = nkb == 1 ? 0 : nkb == 2 ? 1 : nkb == 4 ? 2 : -1;
+    if (kc < 0 || nct > 2 || e->b != 1)
+        return FKM_FAIL(FKM_ERR_INTERNAL, "resident kernel for %d k-blocks, b = %lld, k = %lld", nkb, (long long)e->b,
+                        (long long)e->k);
+    CUtensorMap m;
+    fkm_status st = res_xmap(&m, a, e->n, e->es);
+    if (st != FKM_OK) return st;
+    a.nct = nct;
+    const res_fn kf = res_kernels[op][kc][nct - 1];
+    const int nbuf = fkm_cu_res_buffers(a.c_pitch, e->k, e->smem_optin);
+    const size_t smem = fkm_res_smem(nkb, nct, nbuf);
+    int *raised = e->dev < 16 ? &res_raised[e->dev][op][kc][nct - 1] : NULL;
+    if (!raised || (size_t)*raised < smem) {
+        CU_RET(cudaFuncSetAttribute(kf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        if (raised) *raised = (int)smem;
+    }
+    const int64_t grid = a.total_tiles < e->sm_count ? a.total_tiles : e->sm_count; /* one block per SM */
+    kf<<<(unsigned)grid, RES_NWG * 128 + 32, smem, e->stream>>>(a, m, nbuf);
+    CU_LAUNCHED("centroid-resident assignment kernel");
+    return FKM_OK;
+}
