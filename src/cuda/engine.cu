@@ -146,7 +146,7 @@ fkm_status fkm_cu_open(fkm_cu_engine *e, void *ws, size_t ws_bytes, int need_cop
     CU_RET(cudaMallocHost((void **)&e->hslots, sizeof(fkm_cu_stats) * FKM_CU_MAX_BATCH * (size_t)e->b));
     const char *fused = getenv("FKM_CU_FUSED");
     e->fused = fused && atoi(fused) == 1;
-    e->upd_u = fkm_cu_upd_rows(e->cc_major);
+    e->upd_u = fkm_cu_upd_rows(e->cc_major, e->es, e->b * e->n);
     const char *prof = getenv("FKM_CU_PROFILE");
     e->prof = prof ? atoi(prof) : 0;
     if (e->prof)

@@ -138,13 +138,18 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
 
 /* Rows in flight per warp in the update's sums (gathered rows, latency-bound). H100,
  * 2026-11-22, N = 1M K = 1024 D = 128 fp16: 4 rows 0.162 ms, 8 rows 0.141 ms (1.8 TB/s; 2.2 TB/s
- * at N = 8M), 16 rows slower again (register pressure; no longer built). Older parts: 8 as
- * well, unmeasured. */
-int fkm_cu_upd_rows(int cc_major) {
+ * at N = 8M), 16 rows slower again (register pressure; no longer built). Session 5, with the
+ * leaner kernel (80 registers for 8 rows, 3 blocks per SM; 64 for 4, 4 blocks): 16-bit rows at
+ * N = 8M 8 rows 0.815 ms against 4 rows 0.840 (2.5 TB/s), but at N = 1M 4 rows 0.118 against 0.134
+ * (8 rows leave a partial second wave of blocks there); fp32 D = 64 at N = 4M 4 rows 0.423 against
+ * 0.443 (8 float4 rows spill); B = 8 N = 16384 (chunks of 64, less than one wave of blocks: rows
+ * per warp are all that counts) 8 rows 0.018 against 4 rows 0.022. So 8 for 16-bit data from 4M
+ * points on and for the small problems that take chunks of 64. Older parts: the same, unmeasured. */
+int fkm_cu_upd_rows(int cc_major, int es, int64_t total) {
     const char *u = getenv("FKM_CU_UPD_U");
     if (u && *u) return atoi(u) >= 8 ? 8 : 4;
     (void)cc_major;
-    return 8;
+    return fkm_cu_upd_chunk(total) == 64 || (es == 2 && total >= ((int64_t)1 << 22)) ? 8 : 4;
 }
 
 /* Points per chunk in the sums (one warp walks a chunk, 8 rows at a time). 256 keeps the partial

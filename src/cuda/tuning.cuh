@@ -80,8 +80,9 @@ int fkm_cu_res_buffers(int64_t dcp_bytes, int64_t k, int smem_optin);
  * when none is valid;
  * FKM_CU_ARCH=80 makes a newer GPU use the sm_80 table (tests of the mma.sync kernels). */
 int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b, int64_t k);
-/* Rows in flight per warp in the update's sums kernel (4 or 8; FKM_CU_UPD_U overrides). */
-int fkm_cu_upd_rows(int cc_major);
+/* Rows in flight per warp in the update's sums kernel (4 or 8; FKM_CU_UPD_U overrides) for
+ * elements of es bytes and b*n = total points. */
+int fkm_cu_upd_rows(int cc_major, int es, int64_t total);
 /* Sorted points per chunk of the sums kernel for b*n points: 64 or 256 (FKM_CU_UPD_P overrides). */
 int fkm_cu_upd_chunk(int64_t total);
 /* The update's inverse map by counting scatter (1) or CUB radix sort (0), for b*k keys and b*n
