@@ -126,8 +126,10 @@ __device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int6
         if (a.counts && valid) atomicAdd(&scount[lab], 1); /* the block's counts, added to a.counts at the end */
     }
     if (!a.tile_inertia) return;
+    /* only the quads' first lanes hold rows: a tree over those 8 (the levels over lanes of one
+     * quad would only add zeros; the output stage was a fifth of the kernel's warp samples) */
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) contrib += __shfl_xor_sync(0xffffffffu, contrib, o);
+    for (int o = 16; o >= 4; o >>= 1) contrib += __shfl_xor_sync(0xffffffffu, contrib, o);
     if (lane == 0) a.tile_inertia[u * 4 + ((threadIdx.x >> 5) & 3)] = contrib;
 }
 
