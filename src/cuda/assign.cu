@@ -120,10 +120,11 @@ const char *fkm_cu_kernel_name(int kern) {
     static const char *ops[3] = {"f16", "bf16", "tf32"};
     if (kern < 0 || kern >= FKM_KERN_COUNT) return "?";
     if (kern == FKM_KERN_SIMT) return "simt-f32";
-    if (fkm_cu_kern_is_res(kern)) return kern == FKM_KERN_RES_BASE ? "wgmma-f16-res" : kern == FKM_KERN_RES_BASE + 1 ? "wgmma-bf16-res" : "wgmma-tf32-res";
     if (!names[kern][0]) {
         const int op = fkm_cu_kern_op(kern), c = fkm_cu_kern_cfg(kern);
-        if (fkm_cu_kern_is_wg(kern))
+        if (fkm_cu_kern_is_res(kern))
+            snprintf(names[kern], sizeof names[kern], "wgmma-%s-res", ops[op]);
+        else if (fkm_cu_kern_is_wg(kern))
             snprintf(names[kern], sizeof names[kern], "wgmma-%s-%dx128-s%d%s", ops[op], 64 * fkm_cu_wcfgs[c].nwg,
                      fkm_cu_wcfgs[c].stages, fkm_cu_wcfgs[c].mode ? "-g" : "");
         else

@@ -32,6 +32,7 @@ static fkm_status res_xmap(CUtensorMap *m, const fkm_cu_assign_args &a, int64_t 
     const cuuint64_t dims[2] = {(cuuint64_t)(a.x_pitch / es), (cuuint64_t)rows};
     const cuuint64_t strides[1] = {(cuuint64_t)a.x_pitch};
     const cuuint32_t box[2] = {(cuuint32_t)(128 / es), RES_BM}, estr[2] = {1, 1}; /* one k-block x one tile */
+    /* bf16 rows travel as FLOAT16 words: the copy does not look at the values */
     const CUtensorMapDataType t = es == 4 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
     const CUresult r = encode(m, t, 2, (void *)a.x, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
@@ -42,11 +43,10 @@ static fkm_status res_xmap(CUtensorMap *m, const fkm_cu_assign_args &a, int64_t 
     return FKM_OK;
 }
 
-/* bf16 data is moved as 16-bit words: the copy does not look at the values. */
 fkm_status fkm_cu_assign_res(const fkm_cu_engine *e, fkm_cu_assign_args a) {
-    const int op = fkm_cu_kern_op(e->kern), nkb = a.nkc, nct = (int)((e->k + 127) / 128);
+    const int op = fkm_cu_kern_op(e->kern), nkb = a.nkc, nct = fkm_res_tiles(e->k);
     const int kc = nkb == 1 ? 0 : nkb == 2 ? 1 : nkb == 4 ? 2 : -1;
-    if (kc < 0 || nct > 2 || e->b != 1)
+    if (kc < 0 || e->k > FKM_CU_RES_MAXK || e->b != 1)
         return FKM_FAIL(FKM_ERR_INTERNAL, "resident kernel for %d k-blocks, b = %lld, k = %lld", nkb, (long long)e->b,
                         (long long)e->k);
     CUtensorMap m;

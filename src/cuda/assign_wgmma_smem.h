@@ -7,15 +7,17 @@ static inline size_t fkm_wgmma_smem(int nwg, int stages, int nkb) {
     return 1024 + (size_t)64 * nwg * nkb * 128 + (size_t)stages * 128 * 128 + 16 * (size_t)stages;
 }
 
-/* The centroid-resident kernel (assign_res.cuh): RES_NWG consumer warpgroups, each with its own
- * ring of nbuf point tiles of 64 rows. [1024 slack][nct centroid tiles x nkb x 16 KB]
- * [RES_NWG x nbuf x 64 rows x nkb x 128 B][xfull, xempty x RES_NWG x RES_MAXBUF, cfull]
- * [cluster counts of the block: FKM_CU_RES_MAXK ints]. */
-/* The largest k the centroid-resident kernel holds (two tiles of 128; one problem only). */
+/* The largest k the centroid-resident kernel (assign_res.cuh) holds: two tiles of 128, one
+ * problem only. Its RES_NWG consumer warpgroups each own a ring of point tiles of RES_BM rows. */
 #define FKM_CU_RES_MAXK 256
 #define RES_NWG 4
 #define RES_BM 64
 #define RES_MAXBUF 4
+/* Centroid tiles of 128 it holds for k centroids. */
+static inline int fkm_res_tiles(long long k) { return k <= 128 ? 1 : 2; }
+/* Its shared memory: [1024 slack][nct centroid tiles x nkb x 16 KB]
+ * [RES_NWG x nbuf x RES_BM rows x nkb x 128 B][xfull, xempty x RES_NWG x RES_MAXBUF, cfull]
+ * [the block's cluster counts: FKM_CU_RES_MAXK ints]. */
 static inline size_t fkm_res_smem(int nkb, int nct, int nbuf) {
     return 1024 + (size_t)nct * nkb * 128 * 128 + (size_t)RES_NWG * nbuf * RES_BM * nkb * 128 +
            8 * (2 * RES_NWG * RES_MAXBUF + 1) + 4 * FKM_CU_RES_MAXK;

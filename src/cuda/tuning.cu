@@ -47,11 +47,9 @@ int fkm_cu_kern_bm(int id) {
     return fkm_cu_cfgs[fkm_cu_kern_cfg(id)].bm;
 }
 
-static int res_tiles(int64_t k) { return k <= 128 ? 1 : 2; }
-
 size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes, int64_t k) {
     if (id == FKM_KERN_SIMT) return 0;
-    if (fkm_cu_kern_is_res(id)) return fkm_res_smem((int)(dcp_bytes / 128), res_tiles(k), 2);
+    if (fkm_cu_kern_is_res(id)) return fkm_res_smem((int)(dcp_bytes / 128), fkm_res_tiles(k), 2);
     if (fkm_cu_kern_is_wg(id)) {
         const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
         return fkm_wgmma_smem(w->nwg, w->stages, (int)(dcp_bytes / 128));
@@ -65,7 +63,7 @@ size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes, int64_t k) {
 
 int fkm_cu_res_buffers(int64_t dcp_bytes, int64_t k, int smem_optin) {
     int nbuf = RES_MAXBUF;
-    while (nbuf > 2 && fkm_res_smem((int)(dcp_bytes / 128), res_tiles(k), nbuf) > (size_t)smem_optin) nbuf--;
+    while (nbuf > 2 && fkm_res_smem((int)(dcp_bytes / 128), fkm_res_tiles(k), nbuf) > (size_t)smem_optin) nbuf--;
     return nbuf;
 }
 
