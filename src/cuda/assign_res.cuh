@@ -17,8 +17,8 @@
  *     spilled: 82 against 108 TFLOP/s at k = 256 D = 64 tf32, H100.)
  *   - Per centroid tile of 128: one wgmma group (64 x 128 accumulators), wait, fold; then a
  *     per-warp output stage with no block barrier.
- * One problem per launch (b = 1): the centroids are loaded once. One inertia partial per consumer
- * warp and tile (fkm_cu_kern_parts). Included by assign_res.cu. */
+ * One problem per launch (b = 1): the centroids are loaded once. One inertia partial per 64-row
+ * tile. Included by assign_res.cu. */
 #ifndef FKM_CU_ASSIGN_RES_CUH
 #define FKM_CU_ASSIGN_RES_CUH
 
@@ -97,7 +97,8 @@ __device__ __forceinline__ void res_ready_rows(const char *xb, int wg) {
  * 400 against 207 us per pass at N = 1M k = 256 D = 64 tf32, H100), and the inertia is one
  * partial per warp, summed in a fixed order. */
 __device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int64_t u, int r0, float (&bv)[2],
-                                               int (&bi)[2], const fkm_row_in (&in)[2], unsigned &nch, int *scount) {
+                                               int (&bi)[2], const fkm_row_in (&in)[2], unsigned &nch, int *scount,
+                                               double *wpart) {
     const int lane = threadIdx.x & 31;
     const int64_t row0 = u * RES_BM;
     double contrib = 0.0;
@@ -130,7 +131,14 @@ __device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int6
      * quad would only add zeros; the output stage was a fifth of the kernel's warp samples) */
 #pragma unroll
     for (int o = 16; o >= 4; o >>= 1) contrib += __shfl_xor_sync(0xffffffffu, contrib, o);
-    if (lane == 0) a.tile_inertia[u * 4 + ((threadIdx.x >> 5) & 3)] = contrib;
+    if (lane == 0) wpart[(threadIdx.x >> 5) & 3] = contrib;
+}
+
+/* Tile u's inertia: its four warps' partials (wpart) in warp order, once they are all in (after
+ * a warpgroup barrier). One partial per 64-row tile keeps k_policy's fixed-order sum short: one
+ * per warp made it 36 us at N = 4M. */
+__device__ __forceinline__ void res_tile_inertia(const fkm_cu_assign_args &a, int64_t u, const double *wpart) {
+    if (a.tile_inertia && (threadIdx.x & 127) == 0) a.tile_inertia[u] = ((wpart[0] + wpart[1]) + wpart[2]) + wpart[3];
 }
 
 /* The row inputs of rows r0 and r0 + 8 of tile u (lane 0 of each quad). */
@@ -150,7 +158,8 @@ __device__ __forceinline__ void res_row_inputs(const fkm_cu_assign_args &a, int6
 /* A consumer warp's loop over its warpgroup's tiles. */
 template <int OP, int NKB, int NCT>
 __device__ __forceinline__ void res_consume(const fkm_cu_assign_args &a, const char *cs, char *xs, uint64_t *bars,
-                                            int nbuf, int64_t begin, int64_t end, int warp, int *scount) {
+                                            int nbuf, int64_t begin, int64_t end, int warp, int *scount,
+                                            double *spart) {
     constexpr size_t xbytes = (size_t)RES_BM * NKB * WG_KB;
     const int lane = threadIdx.x & 31, wg = warp >> 2, r0 = (warp & 3) * 16 + (lane >> 2);
     const uint32_t ca = wg_smem(cs);
@@ -162,7 +171,8 @@ __device__ __forceinline__ void res_consume(const fkm_cu_assign_args &a, const c
         const int b = i % nbuf;
         const char *xb = res_buf(xs, wg, b, nbuf, xbytes);
         mbar_wait(RES_XFULL(bars, wg, b), (i / nbuf) & 1);
-        res_ready_rows<OP, NKB>(xb, wg);
+        res_ready_rows<OP, NKB>(xb, wg); /* ends with a warpgroup barrier: the last tile's partials are in */
+        if (i > 0) res_tile_inertia(a, u - RES_NWG, spart + (wg * 2 + ((i - 1) & 1)) * 4);
         const uint32_t xa = wg_smem(xb);
         fkm_row_in in[2];
         float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
@@ -183,7 +193,11 @@ __device__ __forceinline__ void res_consume(const fkm_cu_assign_args &a, const c
             if (j == NCT - 1 && lane == 0) mbar_arrive(RES_XEMPTY(bars, wg, b));
             wg_fold(d, a.cterm, j, a.alpha, lane, bv, bi);
         }
-        res_write_rows(a, u, r0, bv, bi, in, nch, scount);
+        res_write_rows(a, u, r0, bv, bi, in, nch, scount, spart + (wg * 2 + (i & 1)) * 4);
+    }
+    if (i > 0 && a.tile_inertia) {
+        asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
+        res_tile_inertia(a, begin + wg + (int64_t)(i - 1) * RES_NWG, spart + (wg * 2 + ((i - 1) & 1)) * 4);
     }
     if (lane == 0 && nch && a.stats && a.tile_inertia) atomicAdd(&a.stats[0].changed, (unsigned long long)nch);
     if (!a.counts || !a.tile_inertia) return;
@@ -204,6 +218,7 @@ __global__ void __launch_bounds__(RES_NWG * 128 + 32, 1)
     char *xs = cs + (size_t)NCT * NKB * WG_TILE;
     uint64_t *bars = (uint64_t *)(xs + (size_t)RES_NWG * nbuf * RES_BM * NKB * WG_KB);
     int *scount = (int *)(bars + 2 * RES_NWG * RES_MAXBUF + 1);
+    double *spart = (double *)(scount + FKM_CU_RES_MAXK); /* [warpgroup][tile parity][warp] */
     if (a.done && a.done[0]) return;
     for (int c = threadIdx.x; c < FKM_CU_RES_MAXK; c += blockDim.x) scount[c] = 0;
     const int warp = __shfl_sync(0xffffffffu, threadIdx.x >> 5, 0), lane = threadIdx.x & 31;
@@ -222,7 +237,7 @@ __global__ void __launch_bounds__(RES_NWG * 128 + 32, 1)
         if (lane == 0) res_produce<OP, NKB, NCT>(a, &xmap, cs, xs, bars, nbuf, begin, end);
         __syncwarp();
     } else {
-        res_consume<OP, NKB, NCT>(a, cs, xs, bars, nbuf, begin, end, warp, scount);
+        res_consume<OP, NKB, NCT>(a, cs, xs, bars, nbuf, begin, end, warp, scount, spart);
     }
 #else
     __trap();

@@ -17,9 +17,9 @@ static inline size_t fkm_wgmma_smem(int nwg, int stages, int nkb) {
 static inline int fkm_res_tiles(long long k) { return k <= 128 ? 1 : 2; }
 /* Its shared memory: [1024 slack][nct centroid tiles x nkb x 16 KB]
  * [RES_NWG x nbuf x RES_BM rows x nkb x 128 B][xfull, xempty x RES_NWG x RES_MAXBUF, cfull]
- * [the block's cluster counts: FKM_CU_RES_MAXK ints]. */
+ * [the block's cluster counts: FKM_CU_RES_MAXK ints][inertia partials: RES_NWG x 2 x 4 doubles]. */
 static inline size_t fkm_res_smem(int nkb, int nct, int nbuf) {
     return 1024 + (size_t)nct * nkb * 128 * 128 + (size_t)RES_NWG * nbuf * RES_BM * nkb * 128 +
-           8 * (2 * RES_NWG * RES_MAXBUF + 1) + 4 * FKM_CU_RES_MAXK;
+           8 * (2 * RES_NWG * RES_MAXBUF + 1) + 4 * FKM_CU_RES_MAXK + 8 * RES_NWG * 2 * 4;
 }
 #endif

@@ -24,7 +24,10 @@ const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
     {4, 4, 1}, /* 5: 256 points, one group per centroid tile */
 };
 
-int fkm_cu_kern_parts(int id) { return fkm_cu_kern_is_res(id) ? 4 : 1; }
+int fkm_cu_kern_parts(int id) {
+    (void)id;
+    return 1;
+}
 
 int fkm_cu_kern_fits(int id, int64_t dcp_bytes, int64_t b, int64_t k) {
     const int64_t nkb = dcp_bytes / 128;

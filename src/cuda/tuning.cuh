@@ -55,7 +55,8 @@ static inline int fkm_cu_kern_cfg(int id) {
 }
 /* Rows per tile of the pre-swizzled centroid copy (0: plain padded rows). */
 static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_res(id) ? 128 : 0; }
-/* Inertia partials per point tile: one, or one per consumer warp (the centroid-resident kernel). */
+/* Inertia partials per point tile: one for every kernel built here (the engine keeps the count
+ * so that a kernel writing one per warp can plug in without touching the reductions). */
 int fkm_cu_kern_parts(int id);
 
 /* Whether kernel id exists for rows of dcp_bytes (the tile-grouped and centroid-resident wgmma
