@@ -70,17 +70,35 @@ struct fkm_row_in {
     float xt, w;
     int32_t prev;
 };
+/* The inputs of global row g. */
+__device__ __forceinline__ fkm_row_in fkm_row_input(const fkm_cu_assign_args &a, int64_t g) {
+    fkm_row_in in = {a.xterm[g], 1.0f, -1};
+    if (a.w) in.w = a.w[g];
+    if (a.prev) in.prev = a.prev[g];
+    return in;
+}
 template <int BM>
 __device__ __forceinline__ fkm_row_in fkm_row_inputs(const fkm_cu_assign_args &a, int64_t prob, int64_t row0, int rows) {
     const int tid = threadIdx.x;
     fkm_row_in in = {0.0f, 1.0f, -1};
-    if (tid < BM && tid < rows) {
-        const int64_t g = prob * a.n + row0 + tid;
-        in.xt = a.xterm[g];
-        if (a.w) in.w = a.w[g];
-        if (a.prev) in.prev = a.prev[g];
-    }
+    if (tid < BM && tid < rows) in = fkm_row_input(a, prob * a.n + row0 + tid);
     return in;
+}
+
+/* One row's results: label, distance, previous label (changed is set when it differs), sort
+ * key; returns the row's weighted distance for the inertia. */
+__device__ __forceinline__ double fkm_store_row(const fkm_cu_assign_args &a, int64_t prob, int64_t g, float v, int lab,
+                                               const fkm_row_in &in, int &changed) {
+    float dist = in.xt + v;
+    if (a.clamp && dist < 0.0f) dist = 0.0f;
+    a.labels[g] = lab;
+    if (a.best) a.best[g] = dist;
+    if (a.prev) {
+        changed = in.prev != lab;
+        a.prev[g] = lab;
+    }
+    if (a.keys) a.keys[g] = (uint32_t)(prob * a.k + lab);
+    return (double)dist * (double)in.w;
 }
 
 /* Output stage. Called by ALL threads of the block (it has barriers); thread r < BM owns row r
@@ -95,18 +113,7 @@ __device__ __forceinline__ void fkm_write_rows(const fkm_cu_assign_args &a, int6
     const int64_t g = prob * a.n + row0 + tid;
     double contrib = 0.0;
     int changed = 0;
-    if (valid) {
-        float dist = in.xt + v;
-        if (a.clamp && dist < 0.0f) dist = 0.0f;
-        a.labels[g] = lab;
-        if (a.best) a.best[g] = dist;
-        if (a.prev) {
-            changed = in.prev != lab;
-            a.prev[g] = lab;
-        }
-        if (a.keys) a.keys[g] = (uint32_t)(prob * a.k + lab);
-        contrib = (double)dist * (double)in.w;
-    }
+    if (valid) contrib = fkm_store_row(a, prob, g, v, lab, in, changed);
     if (!a.tile_inertia) return; /* labels and distances only: no statistics */
     if (a.counts) { /* lanes with the same label add once (integer atomics: order-free) */
         const unsigned vmask = __ballot_sync(0xffffffffu, valid);

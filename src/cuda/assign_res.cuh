@@ -110,18 +110,7 @@ __device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int6
         const int64_t gi = row0 + r0 + 8 * h;
         const bool valid = (lane & 3) == 0 && gi < a.n;
         int changed = 0;
-        if (valid) {
-            float dist = in[h].xt + v;
-            if (a.clamp && dist < 0.0f) dist = 0.0f;
-            a.labels[gi] = lab;
-            if (a.best) a.best[gi] = dist;
-            if (a.prev) {
-                changed = in[h].prev != lab;
-                a.prev[gi] = lab;
-            }
-            if (a.keys) a.keys[gi] = (uint32_t)lab;
-            contrib += (double)dist * (double)in[h].w;
-        }
+        if (valid) contrib += fkm_store_row(a, 0, gi, v, lab, in[h], changed);
         if (!a.tile_inertia) continue;
         nch += __popc(__ballot_sync(0xffffffffu, changed));
         if (a.counts && valid) atomicAdd(&scount[lab], 1); /* the block's counts, added to a.counts at the end */
@@ -147,11 +136,7 @@ __device__ __forceinline__ void res_row_inputs(const fkm_cu_assign_args &a, int6
     for (int h = 0; h < 2; h++) {
         const int64_t gi = u * RES_BM + r0 + 8 * h;
         in[h] = {0.0f, 1.0f, -1};
-        if ((threadIdx.x & 3) == 0 && gi < a.n) {
-            in[h].xt = a.xterm[gi];
-            if (a.w) in[h].w = a.w[gi];
-            if (a.prev) in[h].prev = a.prev[gi];
-        }
+        if ((threadIdx.x & 3) == 0 && gi < a.n) in[h] = fkm_row_input(a, gi);
     }
 }
 
