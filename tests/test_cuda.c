@@ -197,6 +197,12 @@ int main(void) {
         for (int pi = 0; pi < 4; pi++)
             for (int metric = 0; metric < 3; metric++)
                 test_predict(shapes[s][0], shapes[s][1], shapes[s][2], precs[pi], metric, dtype_for(precs[pi]));
+    /* Many tiles per block of the centroid-resident kernel (one problem, k <= 256): ring
+     * wrap-around, per-tile inertia partials (checked by the score), both centroid tiles. */
+    if (!small_only) {
+        test_predict(150000, 64, 256, FKM_PREC_TF32, 0, FKM_F32);
+        test_predict(150000, 128, 100, FKM_PREC_FP16, 2, dtype_for(FKM_PREC_FP16));
+    }
     /* Half precision fed with float32 / float64 / uint8 data (converted on the GPU). */
     test_predict(1000, 24, 9, FKM_PREC_FP16, 0, FKM_F32);
     test_predict(1000, 24, 9, FKM_PREC_BF16, 1, FKM_F32);

@@ -54,9 +54,9 @@ static void base_params(fkm_params *p, const dataset *s, fkm_precision prec, int
 
 /* One iteration: the new centroids are the (weighted) means of the points under the labels the
  * GPU assigned to the initial centroids, computed here in float64. */
-static void test_update(fkm_precision prec, int metric, int weighted) {
+static void test_update(fkm_precision prec, int metric, int weighted, int64_t n_pts, int64_t k_cl) {
     dataset s;
-    ds_make(&s, 500 + (uint64_t)(prec * 10 + metric), 3000, 40, 25, dtype_for(prec), weighted);
+    ds_make(&s, 500 + (uint64_t)(prec * 10 + metric), n_pts, 40, k_cl, dtype_for(prec), weighted);
     const int64_t n = s.n, d = s.d, k = s.k;
     fkm_params p;
     base_params(&p, &s, prec, metric, 1);
@@ -167,7 +167,7 @@ static void test_cpu_parity(int metric, fkm_stop_rule rule, int weighted, int pe
 /* Same input, same bits: centroids, labels, inertia, per-iteration statistics. */
 static void test_determinism(fkm_precision prec, int metric) {
     dataset s;
-    ds_make(&s, 1234 + (uint64_t)prec, 20000, 64, 50, dtype_for(prec), 1);
+    ds_make(&s, 1234 + (uint64_t)prec, 100000, 64, 50, dtype_for(prec), 1); /* several tiles per block */
     fkm_params p;
     base_params(&p, &s, prec, metric, 8);
     p.init = FKM_INIT_RANDOM;
@@ -269,7 +269,14 @@ int main(void) {
     if (fkm_cuda_device_count() == 0) SKIP_ALL("no CUDA device (or a CPU-only build)");
     const int small = getenv("FKM_TEST_SMALL") && atoi(getenv("FKM_TEST_SMALL"));
     for (int pi = 0; pi < 4; pi++)
-        for (int metric = 0; metric < (small ? 1 : 3); metric++) test_update(precs[pi], metric, metric == 0);
+        for (int metric = 0; metric < (small ? 1 : 3); metric++) test_update(precs[pi], metric, metric == 0, 3000, 25);
+    /* Enough points that every block of the centroid-resident kernel (one problem, k <= 256) takes
+     * several tiles per warpgroup and wraps its ring of point buffers. */
+    if (!small) {
+        test_update(FKM_PREC_TF32, 0, 1, 150000, 200);
+        test_update(FKM_PREC_FP16, 2, 0, 150000, 100);
+        test_update(FKM_PREC_BF16, 1, 1, 120000, 256);
+    }
     test_cpu_parity(0, FKM_STOP_FIXED, 1, 0, 1); /* FKM_EMPTY_FARTHEST against the CPU */
     if (!small) {
         for (int metric = 0; metric < 3; metric++) test_cpu_parity(metric, FKM_STOP_SHIFT, metric == 2, 0, 0);
