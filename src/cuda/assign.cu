@@ -11,7 +11,7 @@
 
 #include <stdio.h>
 
-/* per device, kernel id and k-block class (kernel_of): bytes the dynamic shared-memory limit was raised to */
+/* per device, kernel id and k-block class (fkm_kblock_class): bytes the dynamic shared-memory limit was raised to */
 static int smem_raised[16][FKM_KERN_COUNT][4];
 
 #define SIMT_BM 64
@@ -107,12 +107,9 @@ static constexpr kern_fn wgg() {
 #define WG_OP(OP) {WG_ANY(2, 4, OP), WG_ANY(2, 8, OP), WG_ANY(4, 4, OP), WG_ANY(4, 6, OP), WG_GRP(2, 4, OP), WG_GRP(4, 4, OP)}
 static const kern_fn wg_kernels[3][FKM_CU_NWCFG][4] = {WG_OP(0), WG_OP(1), WG_OP(2)};
 
-/* The k-block class of a row width: 0, 1, 2 for 1, 2, 4 k-blocks per row, 3 for any other. */
-static int kblock_class(int nkc) { return nkc == 1 ? 0 : nkc == 2 ? 1 : nkc == 4 ? 2 : 3; }
-
 static kern_fn kernel_of(int id, int nkc) {
     if (!fkm_cu_kern_is_wg(id)) return kernels[id];
-    return wg_kernels[fkm_cu_kern_op(id)][fkm_cu_kern_cfg(id)][kblock_class(nkc)];
+    return wg_kernels[fkm_cu_kern_op(id)][fkm_cu_kern_cfg(id)][fkm_kblock_class(nkc)];
 }
 
 const char *fkm_cu_kernel_name(int kern) {
@@ -136,7 +133,7 @@ const char *fkm_cu_kernel_name(int kern) {
 
 fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
     const int full = mode == 2;
-    fkm_cu_assign_args a;
+    fkm_cu_assign_args a = {}; /* every field defined, also those a kernel family does not read */
     a.x = (const char *)e->x;
     a.x_pitch = e->dp * e->es;
     a.x_bytes = e->dp * e->es;
@@ -177,11 +174,8 @@ fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
     const size_t smem = fkm_cu_kern_smem(id, a.c_pitch, e->k);
     const kern_fn kf = kernel_of(id, a.nkc);
     if (!kf) return FKM_FAIL(FKM_ERR_INTERNAL, "assignment kernel %d does not exist for %d k-blocks per row", id, a.nkc);
-    int *raised = e->dev < 16 ? &smem_raised[e->dev][id][kblock_class(a.nkc)] : NULL;
-    if (smem > 48 * 1024 && (!raised || (size_t)*raised < smem)) {
-        CU_RET(cudaFuncSetAttribute(kf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        if (raised) *raised = (int)smem;
-    }
+    CU_RET(fkm_cu_smem_optin((const void *)kf, smem,
+                             e->dev < 16 ? &smem_raised[e->dev][id][fkm_kblock_class(a.nkc)] : NULL));
     kf<<<grid, threads, smem, e->stream>>>(a);
     CU_LAUNCHED("assignment kernel");
     return FKM_OK;

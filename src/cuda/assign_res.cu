@@ -12,7 +12,7 @@ typedef void (*res_fn)(const fkm_cu_assign_args, const __grid_constant__ CUtenso
 #define RES_OP(OP) {RES_NCT(OP, 1), RES_NCT(OP, 2), RES_NCT(OP, 4)}
 static const res_fn res_kernels[3][3][2] = {RES_OP(0), RES_OP(1), RES_OP(2)};
 
-/* per device, op, k-block class and centroid tiles: whether the shared-memory limit was raised */
+/* per device, op, k-block class and centroid tiles: bytes the dynamic shared-memory limit was raised to */
 static int res_raised[16][3][3][2];
 
 /* The points' descriptor: rows of x_pitch bytes, boxes of one 128-byte k-block x RES_BM rows,
@@ -44,23 +44,17 @@ static fkm_status res_xmap(CUtensorMap *m, const fkm_cu_assign_args &a, int64_t 
 }
 
 fkm_status fkm_cu_assign_res(const fkm_cu_engine *e, fkm_cu_assign_args a) {
-    const int op = fkm_cu_kern_op(e->kern), nkb = a.nkc, nct = fkm_res_tiles(e->k);
-    const int kc = nkb == 1 ? 0 : nkb == 2 ? 1 : nkb == 4 ? 2 : -1;
-    if (kc < 0 || e->k > FKM_CU_RES_MAXK || e->b != 1)
+    const int op = fkm_cu_kern_op(e->kern), nkb = a.nkc, nct = fkm_res_tiles(e->k), kc = fkm_kblock_class(nkb);
+    if (kc > 2 || e->k > FKM_CU_RES_MAXK || e->b != 1)
         return FKM_FAIL(FKM_ERR_INTERNAL, "resident kernel for %d k-blocks, b = %lld, k = %lld", nkb, (long long)e->b,
                         (long long)e->k);
     CUtensorMap m;
     fkm_status st = res_xmap(&m, a, e->n, e->es);
     if (st != FKM_OK) return st;
-    a.nct = nct;
     const res_fn kf = res_kernels[op][kc][nct - 1];
     const int nbuf = fkm_cu_res_buffers(a.c_pitch, e->k, e->smem_optin);
     const size_t smem = fkm_res_smem(nkb, nct, nbuf);
-    int *raised = e->dev < 16 ? &res_raised[e->dev][op][kc][nct - 1] : NULL;
-    if (!raised || (size_t)*raised < smem) {
-        CU_RET(cudaFuncSetAttribute(kf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        if (raised) *raised = (int)smem;
-    }
+    CU_RET(fkm_cu_smem_optin((const void *)kf, smem, e->dev < 16 ? &res_raised[e->dev][op][kc][nct - 1] : NULL));
     const int64_t grid = a.total_tiles < e->sm_count ? a.total_tiles : e->sm_count; /* one block per SM */
     kf<<<(unsigned)grid, RES_NWG * 128 + 32, smem, e->stream>>>(a, m, nbuf);
     CU_LAUNCHED("centroid-resident assignment kernel");

@@ -95,7 +95,7 @@ __device__ __forceinline__ void res_ready_rows(const char *xb, int wg) {
  * the block's scount (both added to the global ones once, at the end: the global counts of small k
  * sit in a few cache lines, and one atomic per row there cost as much as the whole matrix work --
  * 400 against 207 us per pass at N = 1M k = 256 D = 64 tf32, H100), and the inertia is one
- * partial per warp, summed in a fixed order. */
+ * partial per warp (wpart), added up per tile in warp order by res_tile_inertia. */
 __device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int64_t u, int r0, float (&bv)[2],
                                                int (&bi)[2], const fkm_row_in (&in)[2], unsigned &nch, int *scount,
                                                double *wpart) {

@@ -7,6 +7,10 @@ static inline size_t fkm_wgmma_smem(int nwg, int stages, int nkb) {
     return 1024 + (size_t)64 * nwg * nkb * 128 + (size_t)stages * 128 * 128 + 16 * (size_t)stages;
 }
 
+/* The k-block class of a row of nkc 128-byte k-blocks: 0, 1, 2 for 1, 2, 4 (the tile-grouped and
+ * centroid-resident kernels are built for those), 3 for any other. */
+static inline int fkm_kblock_class(int nkc) { return nkc == 1 ? 0 : nkc == 2 ? 1 : nkc == 4 ? 2 : 3; }
+
 /* The largest k the centroid-resident kernel (assign_res.cuh) holds: two tiles of 128, one
  * problem only. Its RES_NWG consumer warpgroups each own a ring of point tiles of RES_BM rows. */
 #define FKM_CU_RES_MAXK 256

@@ -141,6 +141,15 @@ fkm_status fkm_cu_fail(cudaError_t e, const char *file, int line, const char *wh
 
 static inline int64_t fkm_cu_roundup(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
+/* Let kernel fn use smem bytes of dynamic shared memory: raised once per (device, instance) and
+ * remembered in *raised (NULL: raise every time); the default 48 KB needs no call. */
+static inline cudaError_t fkm_cu_smem_optin(const void *fn, size_t smem, int *raised) {
+    if (smem <= 48 * 1024 || (raised && (size_t)*raised >= smem)) return cudaSuccess;
+    const cudaError_t ce = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (ce == cudaSuccess && raised) *raised = (int)smem;
+    return ce;
+}
+
 /* Record a timing event on the engine's stream; inside a graph capture as an event node. */
 static inline cudaError_t fkm_cu_record(fkm_cu_engine *e, cudaEvent_t ev) {
     return e->capturing ? cudaEventRecordWithFlags(ev, e->stream, cudaEventRecordExternal) : cudaEventRecord(ev, e->stream);
