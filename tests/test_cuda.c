@@ -202,6 +202,12 @@ int main(void) {
     if (!small_only) {
         test_predict(150000, 64, 256, FKM_PREC_TF32, 0, FKM_F32);
         test_predict(150000, 128, 100, FKM_PREC_FP16, 2, dtype_for(FKM_PREC_FP16));
+        /* The streamed persistent kernel (one problem, k > 256, rows of 1-2 k-blocks): 2-3 rounds
+         * per block (point rings wrap), 5-6 centroid tiles through 4 stages (the stage ring
+         * wraps mid-round), a last round with only 2 of its 4 tiles inside n. */
+        test_predict(80000, 16, 600, FKM_PREC_FP16, 0, dtype_for(FKM_PREC_FP16));
+        test_predict(80000, 30, 700, FKM_PREC_TF32, 2, FKM_F32);
+        test_predict(80000, 100, 520, FKM_PREC_BF16, 1, dtype_for(FKM_PREC_BF16));
     }
     /* Half precision fed with float32 / float64 / uint8 data (converted on the GPU). */
     test_predict(1000, 24, 9, FKM_PREC_FP16, 0, FKM_F32);

@@ -165,9 +165,9 @@ static void test_cpu_parity(int metric, fkm_stop_rule rule, int weighted, int pe
 }
 
 /* Same input, same bits: centroids, labels, inertia, per-iteration statistics. */
-static void test_determinism(fkm_precision prec, int metric) {
+static void test_determinism(fkm_precision prec, int metric, int64_t k) {
     dataset s;
-    ds_make(&s, 1234 + (uint64_t)prec, 100000, 64, 50, dtype_for(prec), 1); /* several tiles per block */
+    ds_make(&s, 1234 + (uint64_t)prec, 100000, 64, k, dtype_for(prec), 1); /* several tiles per block */
     fkm_params p;
     base_params(&p, &s, prec, metric, 8);
     p.init = FKM_INIT_RANDOM;
@@ -276,6 +276,10 @@ int main(void) {
         test_update(FKM_PREC_TF32, 0, 1, 150000, 200);
         test_update(FKM_PREC_FP16, 2, 0, 150000, 100);
         test_update(FKM_PREC_BF16, 1, 1, 120000, 256);
+        /* The streamed kernel: counts per block in shared memory (k = 700), and past PS_SCOUNT
+         * (k = 5000) one global atomic per row. */
+        test_update(FKM_PREC_FP16, 0, 1, 80000, 700);
+        test_update(FKM_PREC_TF32, 2, 0, 70000, 5000);
     }
     test_cpu_parity(0, FKM_STOP_FIXED, 1, 0, 1); /* FKM_EMPTY_FARTHEST against the CPU */
     if (!small) {
@@ -285,7 +289,10 @@ int main(void) {
         test_cpu_parity(1, FKM_STOP_FIXED, 0, 1, 1);
     }
     if (!small)
-        for (int pi = 0; pi < 4; pi++) test_determinism(precs[pi], pi % 3);
+        for (int pi = 0; pi < 4; pi++) {
+            test_determinism(precs[pi], pi % 3, 50);
+            if (precs[pi] != FKM_PREC_EXACT) test_determinism(precs[pi], pi % 3, 600); /* streamed kernel */
+        }
 #ifdef FKM_HAVE_CUDA
     test_device_fit(1, 3000, 32, 10, FKM_PREC_EXACT, 0);
     test_device_fit(3, 2000, 48, 16, FKM_PREC_FP16, 0);

@@ -5,7 +5,7 @@
  * block over 16-wide k slices staged (transposed) in shared memory, and keeps a running argmin
  * per row; the 16 threads sharing a row reduce with the lowest-index tie rule at the end. */
 #include "assign_mma.cuh"
-#include "assign_res.cuh"
+#include "assign_ps.cuh"
 #include "assign_wgmma.cuh"
 #include "tuning.cuh"
 
@@ -119,8 +119,8 @@ const char *fkm_cu_kernel_name(int kern) {
     if (kern == FKM_KERN_SIMT) return "simt-f32";
     if (!names[kern][0]) {
         const int op = fkm_cu_kern_op(kern), c = fkm_cu_kern_cfg(kern);
-        if (fkm_cu_kern_is_res(kern))
-            snprintf(names[kern], sizeof names[kern], "wgmma-%s-res", ops[op]);
+        if (fkm_cu_kern_is_persistent(kern))
+            snprintf(names[kern], sizeof names[kern], "wgmma-%s-%s", ops[op], fkm_cu_kern_is_res(kern) ? "res" : "ps");
         else if (fkm_cu_kern_is_wg(kern))
             snprintf(names[kern], sizeof names[kern], "wgmma-%s-%dx128-s%d%s", ops[op], 64 * fkm_cu_wcfgs[c].nwg,
                      fkm_cu_wcfgs[c].stages, fkm_cu_wcfgs[c].mode ? "-g" : "");
@@ -160,6 +160,7 @@ fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
     a.done = full ? e->done : NULL;
     const int id = e->kern;
     if (fkm_cu_kern_is_res(id)) return fkm_cu_assign_res(e, a);
+    if (fkm_cu_kern_is_ps(id)) return fkm_cu_assign_ps(e, a);
     const unsigned grid = (unsigned)(e->b * e->tiles);
     int threads = 256, bn = SIMT_BN;
     if (fkm_cu_kern_is_wg(id)) {

@@ -1,8 +1,8 @@
-/* assign_res.cu -- host side of the centroid-resident assignment kernel (assign_res.cuh): the
- * points' TMA descriptor and the launch. */
+/* assign_res.cu -- host side of the persistent assignment kernels, centroid-resident
+ * (assign_res.cuh) and streamed (assign_ps.cuh): the points' TMA descriptor and the launches. */
 #include <cudaTypedefs.h>
 
-#include "assign_res.cuh"
+#include "assign_ps.cuh"
 #include "tuning.cuh"
 
 typedef void (*res_fn)(const fkm_cu_assign_args, const __grid_constant__ CUtensorMap, int);
@@ -58,5 +58,32 @@ fkm_status fkm_cu_assign_res(const fkm_cu_engine *e, fkm_cu_assign_args a) {
     const int64_t grid = a.total_tiles < e->sm_count ? a.total_tiles : e->sm_count; /* one block per SM */
     kf<<<(unsigned)grid, RES_NWG * 128 + 32, smem, e->stream>>>(a, m, nbuf);
     CU_LAUNCHED("centroid-resident assignment kernel");
+    return FKM_OK;
+}
+
+typedef void (*ps_fn)(const fkm_cu_assign_args, const __grid_constant__ CUtensorMap, int, int);
+/* [op][k-blocks per row: 1, 2] */
+static const ps_fn ps_kernels[3][2] = {{fkm_assign_ps<0, 1>, fkm_assign_ps<0, 2>},
+                                       {fkm_assign_ps<1, 1>, fkm_assign_ps<1, 2>},
+                                       {fkm_assign_ps<2, 1>, fkm_assign_ps<2, 2>}};
+static int ps_raised[16][3][2];
+
+fkm_status fkm_cu_assign_ps(const fkm_cu_engine *e, fkm_cu_assign_args a) {
+    const int op = fkm_cu_kern_op(e->kern), nkb = a.nkc, kc = fkm_kblock_class(nkb);
+    if (kc > 1 || e->b != 1)
+        return FKM_FAIL(FKM_ERR_INTERNAL, "streamed kernel for %d k-blocks, b = %lld", nkb, (long long)e->b);
+    CUtensorMap m;
+    fkm_status st = res_xmap(&m, a, e->n, e->es);
+    if (st != FKM_OK) return st;
+    int nbuf = 0, ns = 0;
+    fkm_cu_ps_config(a.c_pitch, e->smem_optin, &nbuf, &ns);
+    const ps_fn kf = ps_kernels[op][kc];
+    const size_t smem = fkm_ps_smem(nkb, ns, nbuf);
+    CU_RET(fkm_cu_smem_optin((const void *)kf, smem, e->dev < 16 ? &ps_raised[e->dev][op][kc] : NULL));
+    a.nct = (int)((e->k + WG_BN - 1) / WG_BN);
+    const int64_t rounds = (a.total_tiles + RES_NWG - 1) / RES_NWG;
+    const int64_t grid = rounds < e->sm_count ? rounds : e->sm_count; /* one block per SM */
+    kf<<<(unsigned)grid, RES_NWG * 128 + 32, smem, e->stream>>>(a, m, nbuf, ns);
+    CU_LAUNCHED("streamed persistent assignment kernel");
     return FKM_OK;
 }

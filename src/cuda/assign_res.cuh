@@ -127,7 +127,8 @@ __device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int6
  * a warpgroup barrier). One partial per 64-row tile keeps k_policy's fixed-order sum short: one
  * per warp made it 36 us at N = 4M. */
 __device__ __forceinline__ void res_tile_inertia(const fkm_cu_assign_args &a, int64_t u, const double *wpart) {
-    if (a.tile_inertia && (threadIdx.x & 127) == 0) a.tile_inertia[u] = ((wpart[0] + wpart[1]) + wpart[2]) + wpart[3];
+    if (a.tile_inertia && (threadIdx.x & 127) == 0 && u < a.total_tiles) /* the streamed kernel's last round may pass the end */
+        a.tile_inertia[u] = ((wpart[0] + wpart[1]) + wpart[2]) + wpart[3];
 }
 
 /* The row inputs of rows r0 and r0 + 8 of tile u (lane 0 of each quad). */
@@ -138,6 +139,22 @@ __device__ __forceinline__ void res_row_inputs(const fkm_cu_assign_args &a, int6
         in[h] = {0.0f, 1.0f, -1};
         if ((threadIdx.x & 3) == 0 && gi < a.n) in[h] = fkm_row_input(a, gi);
     }
+}
+
+/* After a consumer warp's last tile (i tiles, the first u0, then every RES_NWG-th): the last
+ * tile's inertia, the changed-label count, and -- scount not NULL -- the block's cluster counts
+ * added to the global ones once all consumer warps are done. */
+__device__ __forceinline__ void res_finish(const fkm_cu_assign_args &a, int64_t u0, int i, unsigned nch, int wg,
+                                           const int *scount, const double *spart) {
+    if (i > 0 && a.tile_inertia) {
+        asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
+        res_tile_inertia(a, u0 + (int64_t)(i - 1) * RES_NWG, spart + (wg * 2 + ((i - 1) & 1)) * 4);
+    }
+    if ((threadIdx.x & 31) == 0 && nch && a.stats && a.tile_inertia) atomicAdd(&a.stats[0].changed, (unsigned long long)nch);
+    if (!scount || !a.counts || !a.tile_inertia) return;
+    asm volatile("bar.sync %0, %1;\n" ::"r"(1 + RES_NWG), "r"(RES_NWG * 128) : "memory"); /* all consumers' rows are in */
+    for (int c = threadIdx.x; c < a.k; c += RES_NWG * 128)
+        if (scount[c]) atomicAdd(&a.counts[c], scount[c]);
 }
 
 /* A consumer warp's loop over its warpgroup's tiles. */
@@ -180,15 +197,7 @@ __device__ __forceinline__ void res_consume(const fkm_cu_assign_args &a, const c
         }
         res_write_rows(a, u, r0, bv, bi, in, nch, scount, spart + (wg * 2 + (i & 1)) * 4);
     }
-    if (i > 0 && a.tile_inertia) {
-        asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
-        res_tile_inertia(a, begin + wg + (int64_t)(i - 1) * RES_NWG, spart + (wg * 2 + ((i - 1) & 1)) * 4);
-    }
-    if (lane == 0 && nch && a.stats && a.tile_inertia) atomicAdd(&a.stats[0].changed, (unsigned long long)nch);
-    if (!a.counts || !a.tile_inertia) return;
-    asm volatile("bar.sync %0, %1;\n" ::"r"(1 + RES_NWG), "r"(RES_NWG * 128) : "memory"); /* all consumers' rows are in */
-    for (int c = threadIdx.x; c < a.k; c += RES_NWG * 128)
-        if (scount[c]) atomicAdd(&a.counts[c], scount[c]);
+    res_finish(a, begin + wg, i, nch, wg, scount, spart);
 }
 #endif
 

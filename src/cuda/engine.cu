@@ -56,7 +56,7 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     e->dp = fkm_cu_roundup(d, 16 / e->es);
     e->dcp = fkm_cu_roundup(e->dp * e->es, FKM_CU_CHUNK) / e->es;
     e->kp = fkm_cu_roundup(k, FKM_CU_KPAD);
-    e->kern = fkm_cu_choose_kernel(e->cc_major, e->smem_optin, (int)prec, e->dcp * e->es, b, k);
+    e->kern = fkm_cu_choose_kernel(e->cc_major, e->smem_optin, (int)prec, e->dcp * e->es, b, n, k);
     e->cc_tiled = fkm_cu_kern_ctile(e->kern);
     e->tile_parts = fkm_cu_kern_parts(e->kern);
     e->tiles = fkm_cu_kern_tiles(e->kern, n);

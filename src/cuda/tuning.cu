@@ -33,6 +33,7 @@ int fkm_cu_kern_fits(int id, int64_t dcp_bytes, int64_t b, int64_t k) {
     const int64_t nkb = dcp_bytes / 128;
     const int pow2 = nkb == 1 || nkb == 2 || nkb == 4;
     if (fkm_cu_kern_is_res(id)) return pow2 && b == 1 && k <= FKM_CU_RES_MAXK;
+    if (fkm_cu_kern_is_ps(id)) return (nkb == 1 || nkb == 2) && b == 1;
     if (!fkm_cu_kern_is_wg(id)) return 1;
     const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
     return w->mode == 0 || (pow2 && w->stages >= nkb);
@@ -45,7 +46,7 @@ int64_t fkm_cu_kern_tiles(int id, int64_t n) {
 
 int fkm_cu_kern_bm(int id) {
     if (id == FKM_KERN_SIMT) return 64;
-    if (fkm_cu_kern_is_res(id)) return RES_BM;
+    if (fkm_cu_kern_is_persistent(id)) return RES_BM;
     if (fkm_cu_kern_is_wg(id)) return 64 * fkm_cu_wcfgs[fkm_cu_kern_cfg(id)].nwg;
     return fkm_cu_cfgs[fkm_cu_kern_cfg(id)].bm;
 }
@@ -53,6 +54,7 @@ int fkm_cu_kern_bm(int id) {
 size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes, int64_t k) {
     if (id == FKM_KERN_SIMT) return 0;
     if (fkm_cu_kern_is_res(id)) return fkm_res_smem((int)(dcp_bytes / 128), fkm_res_tiles(k), 2);
+    if (fkm_cu_kern_is_ps(id)) return fkm_ps_smem((int)(dcp_bytes / 128), 2, 2);
     if (fkm_cu_kern_is_wg(id)) {
         const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
         return fkm_wgmma_smem(w->nwg, w->stages, (int)(dcp_bytes / 128));
@@ -70,11 +72,23 @@ int fkm_cu_res_buffers(int64_t dcp_bytes, int64_t k, int smem_optin) {
     return nbuf;
 }
 
-/* A table row: kernel family (0 mma.sync, 1 wgmma, 2 centroid-resident wgmma), configuration, and
- * the largest centroid pitch (bytes) it is meant for. Rows are tried in order. */
+void fkm_cu_ps_config(int64_t dcp_bytes, int smem_optin, int *nbuf, int *ns) {
+    const int nkb = (int)(dcp_bytes / 128);
+    const char *v = getenv("FKM_CU_PS_NS"); /* kernel lab: fewer stages */
+    int cap = v && *v ? atoi(v) : PS_MAXNS;
+    if (cap < 2) cap = 2;
+    *nbuf = 2;
+    *ns = cap < PS_MAXNS ? cap : PS_MAXNS;
+    while (*ns > 2 && fkm_ps_smem(nkb, *ns, 2) > (size_t)smem_optin) (*ns)--;
+}
+
+/* A table row: kernel family (0 mma.sync, 1 wgmma, 2 centroid-resident wgmma, 3 streamed
+ * persistent wgmma), configuration, the largest centroid pitch (bytes) it is meant for and the
+ * fewest points per problem. Rows are tried in order. */
 typedef struct {
     int wg, cfg;
     int64_t max_dcp_bytes;
+    int64_t min_points; /* points per problem from which the row applies */
 } rule;
 
 /* sm_90 (H100/H200, 227 KB of shared memory per block), measured on an H100 on 2026-11-22
@@ -90,14 +104,22 @@ typedef struct {
  * for 512-byte rows (tf32 D = 128: 1.31 -> 1.28 ms per iteration at N = 1M K = 1024). Session 5:
  * one problem with k <= 256 takes the centroid-resident persistent kernel (assign_res.cuh) where
  * its shared memory fits: N = 4M K = 256 D = 64 tf32 1.81 -> 1.22 ms per iteration (assignment
- * 113 -> 226 TFLOP/s), N = 1M K = 256 D = 128 fp16 0.52 -> 0.37. */
-static const rule sm90_rules[] = {{2, 0, 512}, {1, 4, 256}, {1, 5, 512}, {1, 2, 1024}, {1, 0, 1024}, {1, 0, 4096}, {0, 0, 1024}, {0, 1, INT64_MAX}};
+ * 113 -> 226 TFLOP/s), N = 1M K = 256 D = 128 fp16 0.52 -> 0.37. Session 6: one problem with
+ * rows of 1-2 k-blocks and larger k takes the persistent kernel with streamed centroids
+ * (assign_ps.cuh): fp16 D = 128 N = 1M K = 1024 assignment 476 -> 543 TFLOP/s, N = 8M 5.95 ->
+ * 5.20 ms per iteration, K = 65536 534 -> 571 TFLOP/s, tf32 D = 64 K = 1024 234 -> 284; from 2^15
+ * points on (one block per SM of 4 x 64 points: at N = 16384 it fills 64 SMs, 0.094 against 0.089
+ * ms per iteration; at N = 65536 0.110 against 0.115). */
+static const rule sm90_rules[] = {{2, 0, 512, 0},    {3, 0, 256, 32768}, {1, 4, 256, 0}, {1, 5, 512, 0},
+                                  {1, 2, 1024, 0}, {1, 0, 1024, 0},    {1, 0, 4096, 0}, {0, 0, 1024, 0},
+                                  {0, 1, INT64_MAX, 0}};
 /* sm_80 (A100, 163 KB): resident point tile up to 512-byte rows, then streamed. */
-static const rule sm80_rules[] = {{0, 0, 512}, {0, 1, INT64_MAX}};
-static const rule fallback_rules[] = {{0, 3, 256}, {0, 1, INT64_MAX}};
+static const rule sm80_rules[] = {{0, 0, 512, 0}, {0, 1, INT64_MAX, 0}};
+static const rule fallback_rules[] = {{0, 3, 256, 0}, {0, 1, INT64_MAX, 0}};
 
 static int kern_id(int family, int cfg, int op) {
-    return family == 2 ? FKM_KERN_RES_BASE + op
+    return family == 3   ? FKM_KERN_PS_BASE + op
+           : family == 2 ? FKM_KERN_RES_BASE + op
            : family == 1 ? FKM_KERN_WG_BASE + op * FKM_CU_NWCFG + cfg
                          : 1 + op * FKM_CU_NCFG + cfg;
 }
@@ -106,11 +128,11 @@ static int kern_id(int family, int cfg, int op) {
 static int kern_ok(int id, int op, int cc_major, int smem_optin, int64_t dcp_bytes, int64_t b, int64_t k) {
     if (id == FKM_KERN_SIMT) return op < 0;
     return id > 0 && id < FKM_KERN_COUNT && fkm_cu_kern_op(id) == op &&
-           (!(fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_res(id)) || cc_major == 9) &&
+           (!(fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_persistent(id)) || cc_major == 9) &&
            fkm_cu_kern_fits(id, dcp_bytes, b, k) && fkm_cu_kern_smem(id, dcp_bytes, k) <= (size_t)smem_optin;
 }
 
-int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b, int64_t k) {
+int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b, int64_t n, int64_t k) {
     const int op = prec == FKM_PREC_FP16 ? 0 : prec == FKM_PREC_BF16 ? 1 : prec == FKM_PREC_TF32 ? 2 : -1;
     /* Comma-separated ids: the first valid here wins; the others are skipped without a word (a
      * list may name one kernel per precision), and with none valid the tables below decide.
@@ -130,7 +152,7 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
                    : cc_major == 8 ? (int)(sizeof sm80_rules / sizeof *sm80_rules)
                                    : (int)(sizeof fallback_rules / sizeof *fallback_rules);
     for (int i = 0; i < nr; i++) {
-        if (dcp_bytes > r[i].max_dcp_bytes) continue;
+        if (dcp_bytes > r[i].max_dcp_bytes || n < r[i].min_points) continue;
         const int id = kern_id(r[i].wg, r[i].cfg, op);
         if (kern_ok(id, op, cc_major, smem_optin, dcp_bytes, b, k)) return id;
     }

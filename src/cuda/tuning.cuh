@@ -33,28 +33,34 @@ extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
 
 /* Kernel ids: 0 SIMT fp32 (exact); 1 + op * NCFG + cfg mma.sync; WG_BASE + op * NWCFG + wcfg
  * wgmma (assign_wgmma.cuh); RES_BASE + op the centroid-resident persistent wgmma kernel for
- * k <= 256 (assign_res.cuh); op 0 = fp16, 1 = bf16, 2 = tf32. Ids from FKM_KERN_COUNT on are not
+ * k <= 256 (assign_res.cuh); PS_BASE + op the persistent wgmma kernel with streamed centroids
+ * for one problem of any k (assign_ps.cuh); op 0 = fp16, 1 = bf16, 2 = tf32. Ids from FKM_KERN_COUNT on are not
  * kernels. */
 enum {
     FKM_KERN_SIMT = 0,
     FKM_KERN_WG_BASE = 1 + 3 * FKM_CU_NCFG,
     FKM_KERN_RES_BASE = FKM_KERN_WG_BASE + 3 * FKM_CU_NWCFG,
-    FKM_KERN_COUNT = FKM_KERN_RES_BASE + 3
+    FKM_KERN_PS_BASE = FKM_KERN_RES_BASE + 3,
+    FKM_KERN_COUNT = FKM_KERN_PS_BASE + 3
 };
 static inline int fkm_cu_kern_is_wg(int id) { return id >= FKM_KERN_WG_BASE && id < FKM_KERN_RES_BASE; }
-static inline int fkm_cu_kern_is_res(int id) { return id >= FKM_KERN_RES_BASE && id < FKM_KERN_COUNT; }
+static inline int fkm_cu_kern_is_res(int id) { return id >= FKM_KERN_RES_BASE && id < FKM_KERN_PS_BASE; }
+static inline int fkm_cu_kern_is_ps(int id) { return id >= FKM_KERN_PS_BASE && id < FKM_KERN_COUNT; }
 static inline int fkm_cu_kern_op(int id) {
-    return fkm_cu_kern_is_res(id) ? id - FKM_KERN_RES_BASE
-           : fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) / FKM_CU_NWCFG
-                                   : (id - 1) / FKM_CU_NCFG;
+    return fkm_cu_kern_is_ps(id)    ? id - FKM_KERN_PS_BASE
+           : fkm_cu_kern_is_res(id) ? id - FKM_KERN_RES_BASE
+           : fkm_cu_kern_is_wg(id)  ? (id - FKM_KERN_WG_BASE) / FKM_CU_NWCFG
+                                    : (id - 1) / FKM_CU_NCFG;
 }
 static inline int fkm_cu_kern_cfg(int id) {
-    return fkm_cu_kern_is_res(id) ? 0
-           : fkm_cu_kern_is_wg(id) ? (id - FKM_KERN_WG_BASE) % FKM_CU_NWCFG
-                                   : (id - 1) % FKM_CU_NCFG;
+    return fkm_cu_kern_is_res(id) || fkm_cu_kern_is_ps(id) ? 0
+           : fkm_cu_kern_is_wg(id)                       ? (id - FKM_KERN_WG_BASE) % FKM_CU_NWCFG
+                                                         : (id - 1) % FKM_CU_NCFG;
 }
+/* The persistent families (centroid-resident, streamed): one problem, 1 + op ids each, TMA point tiles. */
+static inline int fkm_cu_kern_is_persistent(int id) { return fkm_cu_kern_is_res(id) || fkm_cu_kern_is_ps(id); }
 /* Rows per tile of the pre-swizzled centroid copy (0: plain padded rows). */
-static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_res(id) ? 128 : 0; }
+static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_persistent(id) ? 128 : 0; }
 /* Inertia partials per point tile: one for every kernel built here (the engine keeps the count
  * so that a kernel writing one per warp can plug in without touching the reductions). */
 int fkm_cu_kern_parts(int id);
@@ -72,15 +78,19 @@ int fkm_cu_kern_bm(int id);
 size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes, int64_t k);
 /* Point buffers of the resident kernel: as many as fit in smem_optin, at most four. */
 int fkm_cu_res_buffers(int64_t dcp_bytes, int64_t k, int smem_optin);
+/* Point buffers per warpgroup and centroid stages of the streamed kernel for rows of dcp_bytes:
+ * two point buffers and as many stages as fit in smem_optin, at most PS_MAXNS (at least two). */
+void fkm_cu_ps_config(int64_t dcp_bytes, int smem_optin, int *nbuf, int *ns);
 
 /* Pick the kernel for a device (compute capability major, opt-in shared memory per block),
- * a precision (FKM_PREC_*, resolved), the centroid pitch in bytes, b problems of k centroids. FKM_CU_KERNEL in the
+ * a precision (FKM_PREC_*, resolved), the centroid pitch in bytes, b problems of n points and k
+ * centroids. FKM_CU_KERNEL in the
  * environment (comma-separated kernel ids) overrides the choice with the first id valid here
  * (kernel lab, benchmarks); ids that are not valid here -- wrong precision or architecture, too
  * much shared memory, or no such kernel (>= FKM_KERN_COUNT) -- are skipped, as is the variable
  * when none is valid;
  * FKM_CU_ARCH=80 makes a newer GPU use the sm_80 table (tests of the mma.sync kernels). */
-int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b, int64_t k);
+int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b, int64_t n, int64_t k);
 /* Rows in flight per warp in the update's sums kernel (4 or 8; FKM_CU_UPD_U overrides) for
  * elements of es bytes and b*n = total points. */
 int fkm_cu_upd_rows(int cc_major, int es, int64_t total);
