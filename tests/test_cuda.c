@@ -222,7 +222,13 @@ int main(void) {
     test_device_predict(3, 1000, 40, 12, FKM_PREC_FP16, 0);
     test_device_predict(3, 999, 33, 7, FKM_PREC_EXACT, 1);
     test_device_predict(1, 2048, 128, 256, FKM_PREC_BF16, 2);
-    if (!small_only) test_device_predict(70000, 6, 4, 2, FKM_PREC_EXACT, 0);
+    if (!small_only) {
+        test_device_predict(70000, 6, 4, 2, FKM_PREC_EXACT, 0);
+        /* the streamed kernel on batches: blocks cross problems; each problem's last round has
+         * tiles past its n (625 tiles), or a partial last tile (33000 points) */
+        test_device_predict(3, 40000, 40, 300, FKM_PREC_FP16, 0);
+        test_device_predict(5, 33000, 24, 700, FKM_PREC_TF32, 2);
+    }
 #endif
     return check_report();
 }

@@ -190,13 +190,16 @@ static void test_determinism(fkm_precision prec, int metric, int64_t k) {
 
 #ifdef FKM_HAVE_CUDA
 /* Device-pointer fit of b problems against the host API run one problem at a time. */
-static void test_device_fit(int64_t b, int64_t n, int64_t d, int64_t k, fkm_precision prec, int metric) {
+/* rule FKM_STOP_LABELS: the problems stop at different iterations (converged ones are skipped by
+ * the later iterations' kernels). */
+static void test_device_fit(int64_t b, int64_t n, int64_t d, int64_t k, fkm_precision prec, int metric,
+                            fkm_stop_rule rule) {
     dataset s;
     ds_make(&s, 31337 + (uint64_t)b, b * n, d, k, dtype_for(prec), 0);
     const size_t es = fkm_dtype_size(s.t);
     fkm_params p;
     fkm_params_default(&p);
-    p.k = k; p.max_iter = 6; p.stop = FKM_STOP_FIXED; p.init = FKM_INIT_RANDOM; p.seed = 11;
+    p.k = k; p.max_iter = rule == FKM_STOP_FIXED ? 6 : 40; p.stop = rule; p.init = FKM_INIT_RANDOM; p.seed = 11;
     p.metric = (fkm_metric)metric; p.precision = prec; p.device = FKM_DEVICE_CUDA;
     void *dx = NULL, *dc = NULL, *dl = NULL;
     cudaMalloc(&dx, (size_t)(b * n * d) * es);
@@ -221,8 +224,11 @@ static void test_device_fit(int64_t b, int64_t n, int64_t d, int64_t k, fkm_prec
         cudaMemcpy(c, dc, (size_t)(b * k * d) * 4, cudaMemcpyDeviceToHost);
         cudaMemcpy(l, dl, (size_t)(b * n) * 4, cudaMemcpyDeviceToHost);
         int64_t bad = 0;
+        int most = 0, fewest = p.max_iter;
         double err = 0, scale = 0;
         for (int64_t q = 0; q < b; q++) {
+            most = iters[q] > most ? iters[q] : most;
+            fewest = iters[q] < fewest ? iters[q] : fewest;
             for (int64_t i = 0; i < k * d; i++) {
                 c64[i] = c[q * k * d + i];
                 err = fmax(err, fabs(c[q * k * d + i] - rr[q].centroids[i]));
@@ -235,8 +241,10 @@ static void test_device_fit(int64_t b, int64_t n, int64_t d, int64_t k, fkm_prec
         const double tol = prec == FKM_PREC_EXACT ? 1e-4 : prec == FKM_PREC_TF32 ? 1e-3 : 2e-2;
         CHECK(bad == 0 && err <= tol * (scale + 1), "device fit b=%lld %s metric %d: %lld bad, centroids %g apart",
               (long long)b, fkm_precision_str(prec), metric, (long long)bad, err);
-        CHECK(info.iterations == 6 && info.ms_iterations > 0, "info: %d iterations, %g ms", info.iterations,
-              info.ms_iterations);
+        CHECK(info.iterations == most && info.ms_iterations > 0 && (rule != FKM_STOP_FIXED || most == 6),
+              "info: %d iterations (problems ran %d), %g ms", info.iterations, most, info.ms_iterations);
+        if (rule != FKM_STOP_FIXED) /* else the skipping of converged problems went untested */
+            CHECK(fewest < most, "all %lld problems stopped after %d iterations", (long long)b, most);
         free(c); free(l); free(c64);
     }
     for (int64_t q = 0; q < b; q++) fkm_result_free(&rr[q]);
@@ -294,10 +302,14 @@ int main(void) {
             if (precs[pi] != FKM_PREC_EXACT) test_determinism(precs[pi], pi % 3, 600); /* streamed kernel */
         }
 #ifdef FKM_HAVE_CUDA
-    test_device_fit(1, 3000, 32, 10, FKM_PREC_EXACT, 0);
-    test_device_fit(3, 2000, 48, 16, FKM_PREC_FP16, 0);
-    test_device_fit(3, 1500, 20, 9, FKM_PREC_BF16, 1);
-    test_device_fit(2, 2500, 64, 20, FKM_PREC_TF32, 2);
+    test_device_fit(1, 3000, 32, 10, FKM_PREC_EXACT, 0, FKM_STOP_FIXED);
+    test_device_fit(3, 2000, 48, 16, FKM_PREC_FP16, 0, FKM_STOP_FIXED);
+    test_device_fit(3, 1500, 20, 9, FKM_PREC_BF16, 1, FKM_STOP_FIXED);
+    test_device_fit(2, 2500, 64, 20, FKM_PREC_TF32, 2, FKM_STOP_FIXED);
+    if (!small) { /* batches on the streamed kernel (n >= 2^15, k > 256): blocks cross problems */
+        test_device_fit(3, 40000, 40, 300, FKM_PREC_FP16, 0, FKM_STOP_FIXED);
+        test_device_fit(4, 33000, 24, 280, FKM_PREC_BF16, 0, FKM_STOP_LABELS);
+    }
     test_device_bad();
 #endif
     return check_report();

@@ -15,11 +15,11 @@ static const res_fn res_kernels[3][3][2] = {RES_OP(0), RES_OP(1), RES_OP(2)};
 /* per device, op, k-block class and centroid tiles: bytes the dynamic shared-memory limit was raised to */
 static int res_raised[16][3][3][2];
 
-/* The points' descriptor: rows of x_pitch bytes, boxes of one 128-byte k-block x RES_BM rows,
- * 128-byte swizzle (the layout the wgmma descriptors address); rows and columns past the end
- * read as zeros. The encoder comes through the runtime, so no link against libcuda. Encoding is
+/* The points' descriptor: b problems of rows of x_pitch bytes, boxes of one 128-byte k-block x
+ * RES_BM rows of one problem, 128-byte swizzle (the layout the wgmma descriptors address); rows
+ * past a problem's end and columns past the pitch read as zeros. The encoder comes through the runtime, so no link against libcuda. Encoding is
  * host-only work (no device call), done per launch because views (scale.cu) move x. */
-static fkm_status res_xmap(CUtensorMap *m, const fkm_cu_assign_args &a, int64_t rows, int es) {
+static fkm_status res_xmap(CUtensorMap *m, const fkm_cu_assign_args &a, int64_t b, int64_t rows, int es) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
     if (!encode) {
         cudaDriverEntryPointQueryResult q;
@@ -29,17 +29,17 @@ static fkm_status res_xmap(CUtensorMap *m, const fkm_cu_assign_args &a, int64_t 
             return FKM_FAIL(FKM_ERR_CUDA, "the CUDA driver has no cuTensorMapEncodeTiled (needed on sm_90)");
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
-    const cuuint64_t dims[2] = {(cuuint64_t)(a.x_pitch / es), (cuuint64_t)rows};
-    const cuuint64_t strides[1] = {(cuuint64_t)a.x_pitch};
-    const cuuint32_t box[2] = {(cuuint32_t)(128 / es), RES_BM}, estr[2] = {1, 1}; /* one k-block x one tile */
+    const cuuint64_t dims[3] = {(cuuint64_t)(a.x_pitch / es), (cuuint64_t)rows, (cuuint64_t)b};
+    const cuuint64_t strides[2] = {(cuuint64_t)a.x_pitch, (cuuint64_t)(a.x_pitch * rows)};
+    const cuuint32_t box[3] = {(cuuint32_t)(128 / es), RES_BM, 1}, estr[3] = {1, 1, 1}; /* one k-block x one tile */
     /* bf16 rows travel as FLOAT16 words: the copy does not look at the values */
     const CUtensorMapDataType t = es == 4 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-    const CUresult r = encode(m, t, 2, (void *)a.x, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+    const CUresult r = encode(m, t, 3, (void *)a.x, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        return FKM_FAIL(FKM_ERR_CUDA, "cuTensorMapEncodeTiled failed (%d) for %lld rows of %lld bytes", (int)r,
-                        (long long)rows, (long long)a.x_pitch);
+        return FKM_FAIL(FKM_ERR_CUDA, "cuTensorMapEncodeTiled failed (%d) for %lld x %lld rows of %lld bytes", (int)r,
+                        (long long)b, (long long)rows, (long long)a.x_pitch);
     return FKM_OK;
 }
 
@@ -49,7 +49,7 @@ fkm_status fkm_cu_assign_res(const fkm_cu_engine *e, fkm_cu_assign_args a) {
         return FKM_FAIL(FKM_ERR_INTERNAL, "resident kernel for %d k-blocks, b = %lld, k = %lld", nkb, (long long)e->b,
                         (long long)e->k);
     CUtensorMap m;
-    fkm_status st = res_xmap(&m, a, e->n, e->es);
+    fkm_status st = res_xmap(&m, a, 1, e->n, e->es);
     if (st != FKM_OK) return st;
     const res_fn kf = res_kernels[op][kc][nct - 1];
     const int nbuf = fkm_cu_res_buffers(a.c_pitch, e->k, e->smem_optin);
@@ -70,10 +70,9 @@ static int ps_raised[16][3][2];
 
 fkm_status fkm_cu_assign_ps(const fkm_cu_engine *e, fkm_cu_assign_args a) {
     const int op = fkm_cu_kern_op(e->kern), nkb = a.nkc, kc = fkm_kblock_class(nkb);
-    if (kc > 1 || e->b != 1)
-        return FKM_FAIL(FKM_ERR_INTERNAL, "streamed kernel for %d k-blocks, b = %lld", nkb, (long long)e->b);
+    if (kc > 1) return FKM_FAIL(FKM_ERR_INTERNAL, "streamed kernel for %d k-blocks", nkb);
     CUtensorMap m;
-    fkm_status st = res_xmap(&m, a, e->n, e->es);
+    fkm_status st = res_xmap(&m, a, e->b, e->n, e->es);
     if (st != FKM_OK) return st;
     int nbuf = 0, ns = 0;
     fkm_cu_ps_config(a.c_pitch, e->smem_optin, &nbuf, &ns);
@@ -81,7 +80,7 @@ fkm_status fkm_cu_assign_ps(const fkm_cu_engine *e, fkm_cu_assign_args a) {
     const size_t smem = fkm_ps_smem(nkb, ns, nbuf);
     CU_RET(fkm_cu_smem_optin((const void *)kf, smem, e->dev < 16 ? &ps_raised[e->dev][op][kc] : NULL));
     a.nct = (int)((e->k + WG_BN - 1) / WG_BN);
-    const int64_t rounds = (a.total_tiles + RES_NWG - 1) / RES_NWG;
+    const int64_t rounds = e->b * ((a.tiles + RES_NWG - 1) / RES_NWG);
     const int64_t grid = rounds < e->sm_count ? rounds : e->sm_count; /* one block per SM */
     kf<<<(unsigned)grid, RES_NWG * 128 + 32, smem, e->stream>>>(a, m, nbuf, ns);
     CU_LAUNCHED("streamed persistent assignment kernel");

@@ -27,11 +27,12 @@
 #include "assign_wgmma.cuh"
 
 #ifdef FKM_WGMMA_OK
-__device__ __forceinline__ void res_tma_2d(void *dst, const CUtensorMap *map, int c0, int c1, uint64_t *bar) {
+/* One box of the points' tensor map (feature c0, row c1 of problem c2; assign_res.cu) into dst. */
+__device__ __forceinline__ void res_tma(void *dst, const CUtensorMap *map, int c0, int c1, int c2, uint64_t *bar) {
     asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
-        "[%4];\n" ::"r"(wg_smem(dst)),
-        "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(wg_smem(bar))
+        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+        "[%5];\n" ::"r"(wg_smem(dst)),
+        "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(wg_smem(bar))
         : "memory");
 }
 
@@ -61,8 +62,8 @@ __device__ __forceinline__ void res_produce(const fkm_cu_assign_args &a, const C
         char *dst = res_buf(xs, wg, b, nbuf, xbytes);
 #pragma unroll
         for (int kb = 0; kb < NKB; kb++)
-            res_tma_2d(dst + (size_t)kb * RES_BM * WG_KB, xmap, kb * (WG_KB / (OP == 2 ? 4 : 2)), (int)(u * RES_BM),
-                       RES_XFULL(bars, wg, b));
+            res_tma(dst + (size_t)kb * RES_BM * WG_KB, xmap, kb * (WG_KB / (OP == 2 ? 4 : 2)), (int)(u * RES_BM), 0,
+                    RES_XFULL(bars, wg, b));
     }
 }
 
@@ -89,18 +90,19 @@ __device__ __forceinline__ void res_ready_rows(const char *xb, int wg) {
     asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
 }
 
-/* Per-warp output of tile u: rows 16 (warp % 4) + lane / 4 (+ 8) of the tile; the quad's lanes
- * hold parts of the same two rows and lane 0 of the quad writes. Same fields and rules as
- * fkm_write_rows, except that the changed-label count is kept in nch and the cluster counts in
- * the block's scount (both added to the global ones once, at the end: the global counts of small k
- * sit in a few cache lines, and one atomic per row there cost as much as the whole matrix work --
- * 400 against 207 us per pass at N = 1M k = 256 D = 64 tf32, H100), and the inertia is one
- * partial per warp (wpart), added up per tile in warp order by res_tile_inertia. */
-__device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int64_t u, int r0, float (&bv)[2],
-                                               int (&bi)[2], const fkm_row_in (&in)[2], unsigned &nch, int *scount,
-                                               double *wpart) {
+/* Per-warp output of tile t of problem p: rows 16 (warp % 4) + lane / 4 (+ 8) of the tile; the
+ * quad's lanes hold parts of the same two rows and lane 0 of the quad writes. Same fields and
+ * rules as fkm_write_rows, except that the changed-label count is kept in nch and the cluster
+ * counts go to cnt (the block's counts in shared memory, added to the global ones later: the
+ * global counts of small k sit in a few cache lines, and one atomic per row there cost as much as
+ * the whole matrix work -- 400 against 207 us per pass at N = 1M k = 256 D = 64 tf32, H100; or,
+ * for large k, problem p's global counts), and the inertia is one partial per warp (wpart), added
+ * up per tile in warp order by res_tile_inertia. */
+__device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int64_t p, int64_t t, int r0,
+                                               float (&bv)[2], int (&bi)[2], const fkm_row_in (&in)[2], unsigned &nch,
+                                               int *cnt, double *wpart) {
     const int lane = threadIdx.x & 31;
-    const int64_t row0 = u * RES_BM;
+    const int64_t row0 = t * RES_BM;
     double contrib = 0.0;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
@@ -110,10 +112,10 @@ __device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int6
         const int64_t gi = row0 + r0 + 8 * h;
         const bool valid = (lane & 3) == 0 && gi < a.n;
         int changed = 0;
-        if (valid) contrib += fkm_store_row(a, 0, gi, v, lab, in[h], changed);
+        if (valid) contrib += fkm_store_row(a, p, p * a.n + gi, v, lab, in[h], changed);
         if (!a.tile_inertia) continue;
         nch += __popc(__ballot_sync(0xffffffffu, changed));
-        if (a.counts && valid) atomicAdd(&scount[lab], 1); /* the block's counts, added to a.counts at the end */
+        if (a.counts && valid) atomicAdd(&cnt[lab], 1);
     }
     if (!a.tile_inertia) return;
     /* only the quads' first lanes hold rows: a tree over those 8 (the levels over lanes of one
@@ -123,38 +125,52 @@ __device__ __forceinline__ void res_write_rows(const fkm_cu_assign_args &a, int6
     if (lane == 0) wpart[(threadIdx.x >> 5) & 3] = contrib;
 }
 
-/* Tile u's inertia: its four warps' partials (wpart) in warp order, once they are all in (after
- * a warpgroup barrier). One partial per 64-row tile keeps k_policy's fixed-order sum short: one
- * per warp made it 36 us at N = 4M. */
+/* Tile u's inertia (u: index over all problems' tiles; < 0: a tile past the end, nothing to
+ * write): its four warps' partials (wpart) in warp order, once they are all in (after a
+ * warpgroup barrier). One partial per 64-row tile keeps k_policy's fixed-order sum short: one per
+ * warp made it 36 us at N = 4M. */
 __device__ __forceinline__ void res_tile_inertia(const fkm_cu_assign_args &a, int64_t u, const double *wpart) {
-    if (a.tile_inertia && (threadIdx.x & 127) == 0 && u < a.total_tiles) /* the streamed kernel's last round may pass the end */
+    if (a.tile_inertia && (threadIdx.x & 127) == 0 && u >= 0)
         a.tile_inertia[u] = ((wpart[0] + wpart[1]) + wpart[2]) + wpart[3];
 }
 
-/* The row inputs of rows r0 and r0 + 8 of tile u (lane 0 of each quad). */
-__device__ __forceinline__ void res_row_inputs(const fkm_cu_assign_args &a, int64_t u, int r0, fkm_row_in (&in)[2]) {
+/* The row inputs of rows r0 and r0 + 8 of tile t of problem p (lane 0 of each quad). */
+__device__ __forceinline__ void res_row_inputs(const fkm_cu_assign_args &a, int64_t p, int64_t t, int r0,
+                                               fkm_row_in (&in)[2]) {
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-        const int64_t gi = u * RES_BM + r0 + 8 * h;
+        const int64_t gi = t * RES_BM + r0 + 8 * h;
         in[h] = {0.0f, 1.0f, -1};
-        if ((threadIdx.x & 3) == 0 && gi < a.n) in[h] = fkm_row_input(a, gi);
+        if ((threadIdx.x & 3) == 0 && gi < a.n) in[h] = fkm_row_input(a, p * a.n + gi);
     }
 }
 
-/* After a consumer warp's last tile (i tiles, the first u0, then every RES_NWG-th): the last
- * tile's inertia, the changed-label count, and -- scount not NULL -- the block's cluster counts
- * added to the global ones once all consumer warps are done. */
-__device__ __forceinline__ void res_finish(const fkm_cu_assign_args &a, int64_t u0, int i, unsigned nch, int wg,
-                                           const int *scount, const double *spart) {
+/* Problem p's statistics gathered by the block so far: the warp's changed-label count nch, and
+ * -- scount not NULL -- the block's cluster counts, added to the global ones once all consumer
+ * warps are done with p (a barrier of all of them; again so with zero, when the block goes on to
+ * another problem). Every consumer warp calls it. */
+__device__ __forceinline__ void res_flush(const fkm_cu_assign_args &a, int64_t p, unsigned &nch, int *scount, bool zero) {
+    if (!a.tile_inertia) return; /* labels and distances only */
+    if ((threadIdx.x & 31) == 0 && nch && a.stats) atomicAdd(&a.stats[p].changed, (unsigned long long)nch);
+    nch = 0;
+    if (!scount || !a.counts) return;
+    asm volatile("bar.sync %0, %1;\n" ::"r"(1 + RES_NWG), "r"(RES_NWG * 128) : "memory"); /* all consumers' rows are in */
+    for (int c = threadIdx.x; c < a.k; c += RES_NWG * 128) {
+        if (scount[c]) atomicAdd(&a.counts[p * a.k + c], scount[c]);
+        if (zero) scount[c] = 0;
+    }
+    if (zero) asm volatile("bar.sync %0, %1;\n" ::"r"(1 + RES_NWG), "r"(RES_NWG * 128) : "memory");
+}
+
+/* After a consumer warp's last tile (i tiles; the last one ulast, see res_tile_inertia): that
+ * tile's inertia, then res_flush for problem p. */
+__device__ __forceinline__ void res_finish(const fkm_cu_assign_args &a, int64_t ulast, int i, unsigned &nch, int wg,
+                                           int64_t p, int *scount, const double *spart) {
     if (i > 0 && a.tile_inertia) {
         asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
-        res_tile_inertia(a, u0 + (int64_t)(i - 1) * RES_NWG, spart + (wg * 2 + ((i - 1) & 1)) * 4);
+        res_tile_inertia(a, ulast, spart + (wg * 2 + ((i - 1) & 1)) * 4);
     }
-    if ((threadIdx.x & 31) == 0 && nch && a.stats && a.tile_inertia) atomicAdd(&a.stats[0].changed, (unsigned long long)nch);
-    if (!scount || !a.counts || !a.tile_inertia) return;
-    asm volatile("bar.sync %0, %1;\n" ::"r"(1 + RES_NWG), "r"(RES_NWG * 128) : "memory"); /* all consumers' rows are in */
-    for (int c = threadIdx.x; c < a.k; c += RES_NWG * 128)
-        if (scount[c]) atomicAdd(&a.counts[c], scount[c]);
+    res_flush(a, p, nch, scount, false);
 }
 
 /* A consumer warp's loop over its warpgroup's tiles. */
@@ -189,15 +205,15 @@ __device__ __forceinline__ void res_consume(const fkm_cu_assign_args &a, const c
                     wgmma_step<OP>(d, wg_desc(xa + kb * (RES_BM * WG_KB) + ks * 32),
                                    wg_desc(ca + (j * NKB + kb) * WG_TILE + ks * 32), kb > 0 || ks > 0);
             wg_commit();
-            if (j == 0) res_row_inputs(a, u, r0, in); /* their latency hides behind the wgmma */
+            if (j == 0) res_row_inputs(a, 0, u, r0, in); /* their latency hides behind the wgmma */
             wg_wait<0>();
             wg_regs_ready(d);
             if (j == NCT - 1 && lane == 0) mbar_arrive(RES_XEMPTY(bars, wg, b));
             wg_fold(d, a.cterm, j, a.alpha, lane, bv, bi);
         }
-        res_write_rows(a, u, r0, bv, bi, in, nch, scount, spart + (wg * 2 + (i & 1)) * 4);
+        res_write_rows(a, 0, u, r0, bv, bi, in, nch, scount, spart + (wg * 2 + (i & 1)) * 4);
     }
-    res_finish(a, begin + wg, i, nch, wg, scount, spart);
+    res_finish(a, begin + wg + (int64_t)(i - 1) * RES_NWG, i, nch, wg, 0, scount, spart);
 }
 #endif
 

@@ -31,11 +31,13 @@ static inline size_t fkm_res_smem(int nkb, int nct, int nbuf) {
  * ring of ns <= PS_MAXNS centroid tiles of 128 (nkb x 16 KB each); cluster counts in shared memory
  * for k <= PS_SCOUNT. Its shared memory: [1024 slack][ns x nkb x 16 KB]
  * [RES_NWG x nbuf x RES_BM rows x nkb x 128 B][xfull, xempty x RES_NWG x RES_MAXBUF,
- * cfull, cempty x PS_MAXNS][PS_SCOUNT ints][inertia partials: RES_NWG x 2 x 4 doubles]. */
+ * cfull, cempty x PS_MAXNS][PS_SCOUNT ints][inertia partials: RES_NWG x 2 x 4 doubles]
+ * [the round in each point buffer: RES_NWG x RES_MAXBUF x 2 ints]. */
 #define PS_MAXNS 4
 #define PS_SCOUNT 4096
 static inline size_t fkm_ps_smem(int nkb, int ns, int nbuf) {
     return 1024 + (size_t)ns * nkb * 128 * 128 + (size_t)RES_NWG * nbuf * RES_BM * nkb * 128 +
-           8 * (2 * RES_NWG * RES_MAXBUF + 2 * PS_MAXNS) + 4 * PS_SCOUNT + 8 * RES_NWG * 2 * 4;
+           8 * (2 * RES_NWG * RES_MAXBUF + 2 * PS_MAXNS) + 4 * PS_SCOUNT + 8 * RES_NWG * 2 * 4 +
+           8 * RES_NWG * RES_MAXBUF;
 }
 #endif

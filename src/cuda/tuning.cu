@@ -33,7 +33,7 @@ int fkm_cu_kern_fits(int id, int64_t dcp_bytes, int64_t b, int64_t k) {
     const int64_t nkb = dcp_bytes / 128;
     const int pow2 = nkb == 1 || nkb == 2 || nkb == 4;
     if (fkm_cu_kern_is_res(id)) return pow2 && b == 1 && k <= FKM_CU_RES_MAXK;
-    if (fkm_cu_kern_is_ps(id)) return (nkb == 1 || nkb == 2) && b == 1;
+    if (fkm_cu_kern_is_ps(id)) return nkb == 1 || nkb == 2;
     if (!fkm_cu_kern_is_wg(id)) return 1;
     const fkm_cu_wcfg *w = &fkm_cu_wcfgs[fkm_cu_kern_cfg(id)];
     return w->mode == 0 || (pow2 && w->stages >= nkb);
@@ -84,11 +84,11 @@ void fkm_cu_ps_config(int64_t dcp_bytes, int smem_optin, int *nbuf, int *ns) {
 
 /* A table row: kernel family (0 mma.sync, 1 wgmma, 2 centroid-resident wgmma, 3 streamed
  * persistent wgmma), configuration, the largest centroid pitch (bytes) it is meant for and the
- * fewest points per problem. Rows are tried in order. */
+ * fewest points in all. Rows are tried in order. */
 typedef struct {
     int wg, cfg;
     int64_t max_dcp_bytes;
-    int64_t min_points; /* points per problem from which the row applies */
+    int64_t min_points; /* points in all (b x n) from which the row applies */
 } rule;
 
 /* sm_90 (H100/H200, 227 KB of shared memory per block), measured on an H100 on 2026-11-22
@@ -152,7 +152,7 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
                    : cc_major == 8 ? (int)(sizeof sm80_rules / sizeof *sm80_rules)
                                    : (int)(sizeof fallback_rules / sizeof *fallback_rules);
     for (int i = 0; i < nr; i++) {
-        if (dcp_bytes > r[i].max_dcp_bytes || n < r[i].min_points) continue;
+        if (dcp_bytes > r[i].max_dcp_bytes || b * n < r[i].min_points) continue;
         const int id = kern_id(r[i].wg, r[i].cfg, op);
         if (kern_ok(id, op, cc_major, smem_optin, dcp_bytes, b, k)) return id;
     }

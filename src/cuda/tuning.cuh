@@ -34,7 +34,7 @@ extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
 /* Kernel ids: 0 SIMT fp32 (exact); 1 + op * NCFG + cfg mma.sync; WG_BASE + op * NWCFG + wcfg
  * wgmma (assign_wgmma.cuh); RES_BASE + op the centroid-resident persistent wgmma kernel for
  * k <= 256 (assign_res.cuh); PS_BASE + op the persistent wgmma kernel with streamed centroids
- * for one problem of any k (assign_ps.cuh); op 0 = fp16, 1 = bf16, 2 = tf32. Ids from FKM_KERN_COUNT on are not
+ * for any b and k (assign_ps.cuh); op 0 = fp16, 1 = bf16, 2 = tf32. Ids from FKM_KERN_COUNT on are not
  * kernels. */
 enum {
     FKM_KERN_SIMT = 0,
@@ -57,7 +57,7 @@ static inline int fkm_cu_kern_cfg(int id) {
            : fkm_cu_kern_is_wg(id)                       ? (id - FKM_KERN_WG_BASE) % FKM_CU_NWCFG
                                                          : (id - 1) % FKM_CU_NCFG;
 }
-/* The persistent families (centroid-resident, streamed): one problem, 1 + op ids each, TMA point tiles. */
+/* The persistent families (centroid-resident, streamed): TMA point tiles of RES_BM rows. */
 static inline int fkm_cu_kern_is_persistent(int id) { return fkm_cu_kern_is_res(id) || fkm_cu_kern_is_ps(id); }
 /* Rows per tile of the pre-swizzled centroid copy (0: plain padded rows). */
 static inline int fkm_cu_kern_ctile(int id) { return fkm_cu_kern_is_wg(id) || fkm_cu_kern_is_persistent(id) ? 128 : 0; }
