@@ -253,6 +253,60 @@ static void test_device_fit(int64_t b, int64_t n, int64_t d, int64_t k, fkm_prec
     ds_free(&s);
 }
 
+/* One iteration on b problems at once (device API): each problem's new centroids are the means of
+ * its points under the labels the same batch predict gives for the initial centroids, in float64.
+ * Sensitive to the per-problem cluster counts (they place the segments that cross chunks). */
+static void test_update_batch(fkm_precision prec, int64_t b, int64_t n, int64_t d, int64_t k) {
+    dataset s;
+    ds_make(&s, 777 + (uint64_t)(b + k), b * n, d, k, dtype_for(prec), 0);
+    const size_t es = fkm_dtype_size(s.t);
+    fkm_params p;
+    base_params(&p, &s, prec, 0, 1);
+    p.init_centroids = NULL; /* the device array holds each problem's initial centroids */
+    p.empty = FKM_EMPTY_KEEP;
+    float *c0 = malloc((size_t)(b * k * d) * 4), *c = malloc((size_t)(b * k * d) * 4);
+    int32_t *l0 = malloc((size_t)(b * n) * 4);
+    for (int64_t q = 0; q < b; q++) memcpy(c0 + q * k * d, s.c0, (size_t)(k * d) * 4);
+    void *dx = NULL, *dc = NULL, *dl = NULL;
+    int ok = cudaMalloc(&dx, (size_t)(b * n * d) * es) == cudaSuccess &&
+             cudaMalloc(&dc, (size_t)(b * k * d) * 4) == cudaSuccess && cudaMalloc(&dl, (size_t)(b * n) * 4) == cudaSuccess;
+    CHECK(ok, "cudaMalloc failed");
+    if (ok) {
+        cudaMemcpy(dx, s.in, (size_t)(b * n * d) * es, cudaMemcpyHostToDevice);
+        cudaMemcpy(dc, c0, (size_t)(b * k * d) * 4, cudaMemcpyHostToDevice);
+        fkm_cuda_matrix dm = {dx, s.t, b, n, d, NULL};
+        fkm_params pp = p;
+        pp.init = FKM_INIT_RANDOM; /* predict checks the init fields too */
+        fkm_status st = fkm_cuda_predict(&pp, &dm, (const float *)dc, k, (int32_t *)dl, NULL, NULL, NULL, 0, NULL);
+        CHECK(st == FKM_OK, "batch predict: %s", fkm_last_error());
+        cudaMemcpy(l0, dl, (size_t)(b * n) * 4, cudaMemcpyDeviceToHost);
+        fkm_status sf = fkm_cuda_fit(&p, &dm, (float *)dc, NULL, NULL, NULL, NULL, NULL, 0, NULL);
+        CHECK(sf == FKM_OK, "batch fit: %s", fkm_last_error());
+        cudaMemcpy(c, dc, (size_t)(b * k * d) * 4, cudaMemcpyDeviceToHost);
+        double err = 0, scale = 0;
+        double *sum = malloc((size_t)(k * d) * sizeof(double)), *cnt = malloc((size_t)k * sizeof(double));
+        for (int64_t q = 0; q < b && st == FKM_OK && sf == FKM_OK; q++) {
+            memset(sum, 0, (size_t)(k * d) * sizeof(double));
+            memset(cnt, 0, (size_t)k * sizeof(double));
+            for (int64_t i = q * n; i < (q + 1) * n; i++) {
+                cnt[l0[i]] += 1;
+                for (int64_t j = 0; j < d; j++) sum[l0[i] * d + j] += s.x64[i * d + j];
+            }
+            for (int64_t e = 0; e < k * d; e++) {
+                const double want = cnt[e / d] > 0 ? sum[e] / cnt[e / d] : s.c0[e];
+                err = fmax(err, fabs(want - c[q * k * d + e]));
+                scale = fmax(scale, fabs(want));
+            }
+        }
+        CHECK(err <= 2e-5 * (scale + 1), "batch update b=%lld n=%lld k=%lld %s: centroids off the float64 means by %g",
+              (long long)b, (long long)n, (long long)k, fkm_precision_str(prec), err);
+        free(sum); free(cnt);
+    }
+    cudaFree(dx); cudaFree(dc); cudaFree(dl);
+    free(c0); free(c); free(l0);
+    ds_free(&s);
+}
+
 static void test_device_bad(void) {
     float h[6 * 2] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     h[9] = INFINITY;
@@ -309,6 +363,8 @@ int main(void) {
     if (!small) { /* batches on the streamed kernel (n >= 2^15, k > 256): blocks cross problems */
         test_device_fit(3, 40000, 40, 300, FKM_PREC_FP16, 0, FKM_STOP_FIXED);
         test_device_fit(4, 33000, 24, 280, FKM_PREC_BF16, 0, FKM_STOP_LABELS);
+        test_update_batch(FKM_PREC_FP16, 3, 40000, 40, 300);
+        test_update_batch(FKM_PREC_TF32, 5, 33000, 24, 600);
     }
     test_device_bad();
 #endif
