@@ -168,8 +168,8 @@ __device__ __forceinline__ void ps_consume(const fkm_cu_assign_args &a, const ch
             if (++s == ns) { s = 0; ph ^= 1; }
             wg_fold(d, a.cterm + q.p * a.kp, j, a.alpha, lane, bv, bi);
         }
-        res_write_rows(a, q.p, t, rr, bv, bi, in, nch, scount ? scount : a.counts + (int64_t)q.p * a.k,
-                       spart + (wg * 2 + (i & 1)) * 4);
+        int *cnt = scount ? scount : a.counts ? a.counts + (int64_t)q.p * a.k : NULL;
+        res_write_rows(a, q.p, t, rr, bv, bi, in, nch, cnt, spart + (wg * 2 + (i & 1)) * 4);
     }
     if (pp >= 0) res_finish(a, uprev, i, nch, wg, pp, scount, spart);
 }

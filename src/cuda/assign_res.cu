@@ -17,8 +17,9 @@ static int res_raised[16][3][3][2];
 
 /* The points' descriptor: b problems of rows of x_pitch bytes, boxes of one 128-byte k-block x
  * RES_BM rows of one problem, 128-byte swizzle (the layout the wgmma descriptors address); rows
- * past a problem's end and columns past the pitch read as zeros. The encoder comes through the runtime, so no link against libcuda. Encoding is
- * host-only work (no device call), done per launch because views (scale.cu) move x. */
+ * past a problem's end and columns past the pitch read as zeros. The encoder comes through the
+ * runtime, so no link against libcuda. Encoding is host-only work (no device call), done per
+ * launch because views (scale.cu) move x. */
 static fkm_status res_xmap(CUtensorMap *m, const fkm_cu_assign_args &a, int64_t b, int64_t rows, int es) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
     if (!encode) {
