@@ -72,12 +72,8 @@ __device__ __forceinline__ void ps_points(const CUtensorMap *xmap, char *xs, uin
             continue;
         }
         mbar_expect_tx(RES_XFULL(bars, wg, b), xbytes);
-        char *dst = res_buf(xs, wg, b, nbuf, xbytes);
-        const int row = (q.t0 + wg) * RES_BM;
-#pragma unroll
-        for (int kb = 0; kb < NKB; kb++)
-            res_tma(dst + (size_t)kb * RES_BM * WG_KB, xmap, kb * (WG_KB / (OP == 2 ? 4 : 2)), row, q.p,
-                    RES_XFULL(bars, wg, b));
+        res_load_tile<OP, NKB>(res_buf(xs, wg, b, nbuf, xbytes), xmap, (q.t0 + wg) * RES_BM, q.p,
+                               RES_XFULL(bars, wg, b));
     }
 }
 
@@ -149,15 +145,7 @@ __device__ __forceinline__ void ps_consume(const fkm_cu_assign_args &a, const ch
 #pragma unroll 1
         for (int j = 0; j < T; j++) {
             mbar_wait(PS_CFULL(bars, s), ph);
-            const uint32_t ca = wg_smem(cs + (size_t)s * cbytes);
-            wg_fence();
-#pragma unroll
-            for (int kb = 0; kb < NKB; kb++)
-#pragma unroll
-                for (int ks = 0; ks < WG_KB / 32; ks++)
-                    wgmma_step<OP>(d, wg_desc(xa + kb * (RES_BM * WG_KB) + ks * 32), wg_desc(ca + kb * WG_TILE + ks * 32),
-                                   kb > 0 || ks > 0);
-            wg_commit();
+            res_issue_tile<OP, NKB>(d, xa, wg_smem(cs + (size_t)s * cbytes));
             if (j == 0) res_row_inputs(a, q.p, t, rr, in); /* their latency hides behind the wgmma */
             wg_wait<0>();
             wg_regs_ready(d);

@@ -36,6 +36,29 @@ __device__ __forceinline__ void res_tma(void *dst, const CUtensorMap *map, int c
         : "memory");
 }
 
+/* Point tile (its first row, of problem p) into dst, NKB boxes of one k-block each, completing
+ * on bar (whose expect_tx the caller has posted). */
+template <int OP, int NKB>
+__device__ __forceinline__ void res_load_tile(char *dst, const CUtensorMap *xmap, int row, int p, uint64_t *bar) {
+#pragma unroll
+    for (int kb = 0; kb < NKB; kb++)
+        res_tma(dst + (size_t)kb * RES_BM * WG_KB, xmap, kb * (WG_KB / (OP == 2 ? 4 : 2)), row, p, bar);
+}
+
+/* One centroid tile as one wgmma group: points at xa ([k-block][RES_BM rows][128 B]), the tile's
+ * NKB k-blocks of 16 KB one after the other at ca. */
+template <int OP, int NKB>
+__device__ __forceinline__ void res_issue_tile(float (&d)[64], uint32_t xa, uint32_t ca) {
+    wg_fence();
+#pragma unroll
+    for (int kb = 0; kb < NKB; kb++)
+#pragma unroll
+        for (int ks = 0; ks < WG_KB / 32; ks++)
+            wgmma_step<OP>(d, wg_desc(xa + kb * (RES_BM * WG_KB) + ks * 32), wg_desc(ca + kb * WG_TILE + ks * 32),
+                           kb > 0 || ks > 0);
+    wg_commit();
+}
+
 /* Barriers: xfull[RES_NWG][RES_MAXBUF], xempty[RES_NWG][RES_MAXBUF], cfull. */
 #define RES_XFULL(bars, wg, b) ((bars) + (wg) * RES_MAXBUF + (b))
 #define RES_XEMPTY(bars, wg, b) ((bars) + RES_NWG * RES_MAXBUF + (wg) * RES_MAXBUF + (b))
@@ -59,11 +82,7 @@ __device__ __forceinline__ void res_produce(const fkm_cu_assign_args &a, const C
         const int wg = (int)((u - begin) % RES_NWG), i = (int)((u - begin) / RES_NWG), b = i % nbuf;
         if (i >= nbuf) mbar_wait(RES_XEMPTY(bars, wg, b), ((i / nbuf) + 1) & 1);
         mbar_expect_tx(RES_XFULL(bars, wg, b), xbytes);
-        char *dst = res_buf(xs, wg, b, nbuf, xbytes);
-#pragma unroll
-        for (int kb = 0; kb < NKB; kb++)
-            res_tma(dst + (size_t)kb * RES_BM * WG_KB, xmap, kb * (WG_KB / (OP == 2 ? 4 : 2)), (int)(u * RES_BM), 0,
-                    RES_XFULL(bars, wg, b));
+        res_load_tile<OP, NKB>(res_buf(xs, wg, b, nbuf, xbytes), xmap, (int)(u * RES_BM), 0, RES_XFULL(bars, wg, b));
     }
 }
 
@@ -197,14 +216,7 @@ __device__ __forceinline__ void res_consume(const fkm_cu_assign_args &a, const c
         int bi[2] = {0, 0};
 #pragma unroll 1 /* unrolled, the two tiles' code spilled at 96 registers */
         for (int j = 0; j < NCT; j++) {
-            wg_fence();
-#pragma unroll
-            for (int kb = 0; kb < NKB; kb++)
-#pragma unroll
-                for (int ks = 0; ks < WG_KB / 32; ks++)
-                    wgmma_step<OP>(d, wg_desc(xa + kb * (RES_BM * WG_KB) + ks * 32),
-                                   wg_desc(ca + (j * NKB + kb) * WG_TILE + ks * 32), kb > 0 || ks > 0);
-            wg_commit();
+            res_issue_tile<OP, NKB>(d, xa, ca + j * NKB * WG_TILE);
             if (j == 0) res_row_inputs(a, 0, u, r0, in); /* their latency hides behind the wgmma */
             wg_wait<0>();
             wg_regs_ready(d);
