@@ -439,7 +439,11 @@ __global__ void k_stop(int64_t b, fkm_cu_stop stop, const double *var, int32_t *
                        double *prev_inertia, const fkm_cu_stats *cur, fkm_cu_stats *slot) {
     const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (p >= b) return;
-    if (done[p]) { slot[p].ran = 0; slot[p].converged = 0; return; }
+    if (done[p]) { /* every field written: the host copies whole slots */
+        const fkm_cu_stats none = {};
+        slot[p] = none;
+        return;
+    }
     fkm_cu_stats s = cur[p];
     const int it = iters[p];
     const double shift = sqrt(__longlong_as_double((long long)s.shift2)), prev = prev_inertia[p];
