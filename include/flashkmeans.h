@@ -81,8 +81,9 @@ typedef enum {
                                     min(1, 2k w_i D_i^2 / sum w D^2), a hash of seed, round and i),
                                     then greedy k-means++ over the candidates weighted by the weight
                                     of their nearest rows. Memory O(n + k d); seeded, the same
-                                    centroids for any thread count; runs on the host, also for a
-                                    CUDA fit (docs/algorithm.md) */
+                                    centroids for any thread count; on the GPU for a CUDA fit of
+                                    resident data and for fkm_cuda_fit, else on the host
+                                    (docs/algorithm.md, docs/cuda.md) */
 } fkm_init;
 
 typedef enum {

@@ -64,7 +64,9 @@ FKM_API fkm_status fkm_cuda_fit_workspace_size(const fkm_params *p, const fkm_cu
  *            centroids when p->init == FKM_INIT_ARRAY and p->init_centroids is NULL (otherwise
  *            p->init_centroids, a host k x d array, initialises every problem).
  *            FKM_INIT_RANDOM picks k distinct points per problem exactly as fkm_fit does.
- *            FKM_INIT_KMEANSPP is not available here yet (FKM_ERR_INVALID_ARG).
+ *            FKM_INIT_KMEANSPP and FKM_INIT_KMEANS_PARALLEL run on the GPU, every problem at
+ *            once; their temporaries are allocated and freed inside the call, not taken from the
+ *            workspace (docs/cuda.md).
  * labels:    [out] device b*n int32, the labels of the final centroids; may be NULL.
  * iterations:[out] optional host b ints; inertia: [out] optional host b doubles (final).
  * info:      [out] optional host. p->device and p->cuda_device: the current device is used.

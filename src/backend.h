@@ -27,7 +27,8 @@ typedef struct {
     int threads;           /* resolved CPU thread count (>= 1) */
     int cuda_device;
     size_t gpu_mem_limit;  /* fkm_params.gpu_mem_limit (0: no cap); GPU engines check it at create */
-    int gpu_kmeanspp;      /* the fit initialises with the engine's k-means++ (its temporaries count) */
+    fkm_init init;         /* the fit's initialisation (GPU engines count the temporaries of theirs);
+                              FKM_INIT_ARRAY when there is none (predict) */
     int gpu_count;         /* fkm_params.gpu_count: GPUs from cuda_device on (0: all) */
 } fkm_problem;
 
@@ -69,6 +70,12 @@ typedef struct fkm_backend {
      * iteration. Fills st[0 .. *ran) including ms; *converged = 1 when the rule was met. */
     fkm_status (*run)(void *eng, int max_iter, fkm_empty_policy pol, fkm_stop_rule rule, double tol,
                       double var, fkm_iter_stats *st, int *ran, int *converged);
+
+    /* Optional (NULL: the core runs k-means|| on the host): k-means|| on the engine's data as
+     * documented for FKM_INIT_KMEANS_PARALLEL, leaving the k centroids current and in host `c`.
+     * Deterministic for a seed; not bitwise the core's choice (distances at the engine's
+     * precision, sums in another order). */
+    fkm_status (*kmeans_par)(void *eng, uint64_t seed, float *c);
 } fkm_backend;
 
 /* The core's stop rule (src/core/fit.c): iteration `it` (0-based) with statistics s, the previous

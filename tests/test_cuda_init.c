@@ -1,6 +1,7 @@
 /* test_cuda_init.c -- k-means++ on the GPU (host API and device-pointer API, batches), and GPU
  * faults: out of GPU memory and a CUDA error both come back as status codes with text, and the
  * process stays usable (the next GPU call and a CPU call work). Skipped (exit 77) without a GPU. */
+#include "rows.h"
 #include "test_cuda.h"
 
 #include <stdlib.h>
@@ -9,13 +10,6 @@
 #include <cuda_runtime_api.h>
 #include <flashkmeans_cuda.h>
 #endif
-
-/* Index of the row of x (n x d) equal to c, or -1. */
-static int64_t row_of(const float *x, int64_t n, int64_t d, const float *c) {
-    for (int64_t i = 0; i < n; i++)
-        if (!memcmp(x + i * d, c, (size_t)d * sizeof(float))) return i;
-    return -1;
-}
 
 static void kpp_params(fkm_params *p, int64_t k, uint64_t seed, fkm_device dev) {
     fkm_params_default(p);
@@ -53,7 +47,7 @@ static void test_kpp_host(int64_t n, int64_t d, int64_t k, int weighted) {
         differ += memcmp(g1.centroids, g2.centroids, (size_t)(k * d) * sizeof(float)) != 0;
         int64_t *rows = malloc((size_t)k * sizeof(int64_t));
         for (int64_t j = 0; j < k; j++) {
-            rows[j] = row_of(x, n, d, g1.centroids + j * d);
+            rows[j] = find_row(x, n, d, g1.centroids + j * d);
             if (rows[j] < 0) bad_row++;
             else if (w && w[rows[j]] == 0.0f) zero_w++;
             for (int64_t q = 0; q < j; q++) dup += rows[q] >= 0 && rows[q] == rows[j];
@@ -143,7 +137,7 @@ static void test_kpp_device(int64_t b, int64_t n, int64_t d, int64_t k) {
     CHECK(s1 == FKM_OK && s2 == FKM_OK, "device k-means++ b=%lld: %s", (long long)b, fkm_last_error());
     int64_t bad = 0;
     for (int64_t q = 0; q < b; q++)
-        for (int64_t j = 0; j < k; j++) bad += row_of(x + q * n * d, n, d, c1 + (q * k + j) * d) < 0;
+        for (int64_t j = 0; j < k; j++) bad += find_row(x + q * n * d, n, d, c1 + (q * k + j) * d) < 0;
     CHECK(bad == 0 && !memcmp(c1, c2, (size_t)(b * k * d) * 4),
           "device k-means++ b=%lld: %lld centres not rows of their problem, runs %s", (long long)b, (long long)bad,
           memcmp(c1, c2, (size_t)(b * k * d) * 4) ? "differ" : "agree");

@@ -4,6 +4,7 @@
  * as good as one from k-means++. */
 #include "check.h"
 #include "gen.h"
+#include "rows.h"
 
 #include <flashkmeans.h>
 #include <math.h>
@@ -27,38 +28,6 @@ static fkm_status init_only(const float *x, const float *w, int64_t n, int64_t d
     if (st == FKM_OK) memcpy(c, r.centroids, (size_t)(k * d) * sizeof(float));
     fkm_result_free(&r);
     return st;
-}
-
-/* Index of the first row of x equal to v, or -1. */
-static int64_t find_row(const float *x, int64_t n, int64_t d, const float *v) {
-    for (int64_t i = 0; i < n; i++)
-        if (!memcmp(x + i * d, v, (size_t)d * sizeof(float))) return i;
-    return -1;
-}
-
-/* Rows equal by value (-0 == +0) to an earlier row. */
-static int64_t count_duplicates(const float *c, int64_t k, int64_t d) {
-    int64_t dups = 0;
-    for (int64_t a = 1; a < k; a++)
-        for (int64_t b = 0; b < a; b++) {
-            int64_t j = 0;
-            while (j < d && c[a * d + j] == c[b * d + j]) j++;
-            if (j == d) { dups++; break; }
-        }
-    return dups;
-}
-
-/* n points around `blobs` centres far apart (coordinates multiples of 100, spread 1); blob[i]. */
-static void separated_blobs(uint64_t seed, int64_t n, int64_t d, int64_t blobs, float *x, int32_t *blob) {
-    uint64_t s = seed;
-    for (int64_t i = 0; i < n; i++) {
-        const int64_t b = i % blobs; /* every blob the same size */
-        blob[i] = (int32_t)b;
-        for (int64_t j = 0; j < d; j++) {
-            const double centre = 100.0 * (double)((b * 7 + j * 13) % 37) + (j == 0 ? 4000.0 * (double)b : 0.0);
-            x[i * d + j] = (float)(centre + gen_normal(&s));
-        }
-    }
 }
 
 static void test_determinism(void) {

@@ -9,11 +9,12 @@
 #   bench[:ENV=V;...]   all rows of targets.md, plain, then with stage timers (FKM_CU_PROFILE=2)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
 #   host[:n,k,d,iters]  dev/cuda/bench_host (host data, device=cuda, uploaded once)
+#   init[:n,k,d,host]   dev/cuda/bench_init (k-means++ and k-means|| on the GPU, k-means|| on the host)
 #   stream:N,K,D,ITERS,CAP_GIB,GPUS,PREC[,SCALE]   dev/cuda/bench_stream (streaming / several GPUs)
 #   triton              dev/cuda/triton_reference.py (third_party/flash-kmeans, carried)
 #   torch               dev/cuda/torch_baseline.py (plain PyTorch, materialises N x K)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
-#   san:TOOL            compute-sanitizer TOOL on both tests (FKM_TEST_SMALL=1, racecheck 2)
+#   san:TOOL[,TEST]     compute-sanitizer TOOL on the GPU tests, or on TEST (FKM_TEST_SMALL=1, racecheck 2)
 # Logs go to $OUT; one summary line per step on stdout.
 set -u
 cd "$(dirname "$0")/../.."
@@ -28,7 +29,7 @@ for m in "$@"; do
   rest=${m#*:}; [ "$rest" = "$m" ] && rest=""
   case $kind in
   tests)
-    for t in test_cuda test_cuda_fit test_cuda_init test_cuda_mem test_cuda_scale test_cuda_large; do
+    for t in test_cuda test_cuda_fit test_cuda_init test_cuda_par test_cuda_mem test_cuda_scale test_cuda_large; do
       [ -x $B/$t ] || continue
       log=$OUTD/$n-$t.log
       env $(echo "$rest" | tr ';' ' ') timeout 240 $B/$t > "$log" 2>&1
@@ -54,6 +55,10 @@ for m in "$@"; do
     log=$OUTD/$n-host
     timeout 400 $B/bench_host $(echo "$rest" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
     echo "[$n] host-resident: rc=$?"; cat "$log.jsonl" ;;
+  init)
+    log=$OUTD/$n-init
+    timeout 500 $B/bench_init $(echo "$rest" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
+    echo "[$n] init: rc=$?"; cat "$log.log" ;;
   stream)
     # dev/cuda/bench_stream: args N,K,D,ITERS,CAP_GIB,GPUS,PREC[,SCALE] (issue 5's benchmarks)
     log=$OUTD/$n-stream
@@ -75,11 +80,13 @@ for m in "$@"; do
     FKM_LIBRARY=$PWD/$B/lib/libflashkmeans.so PYTHONPATH=python timeout 300 python3 -m pytest -q -x ${rest:-tests/python} > "$log" 2>&1
     echo "[$n] pytest ${rest:-tests/python}: rc=$? $(tail -1 "$log")"; grep -E "FAILED|Error" "$log" | head -8 ;;
   san)
-    for t in test_cuda test_cuda_fit test_cuda_init; do
-      small=1; [ "$rest" = racecheck ] && small=2
-      log=$OUTD/$n-san-$rest-$t.log
-      FKM_TEST_SMALL=$small timeout 200 compute-sanitizer --tool "$rest" --error-exitcode 3 $B/$t > "$log" 2>&1
-      echo "[$n] $rest $t: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
+    # san:TOOL on the four test programs, san:TOOL,test_x on one
+    tool=${rest%%,*}; only=${rest#*,}; [ "$only" = "$rest" ] && only=""
+    for t in ${only:-test_cuda test_cuda_fit test_cuda_init test_cuda_par}; do
+      small=1; [ "$tool" = racecheck ] && small=2
+      log=$OUTD/$n-san-$tool-$t.log
+      FKM_TEST_SMALL=$small timeout 200 compute-sanitizer --tool "$tool" --error-exitcode 3 $B/$t > "$log" 2>&1
+      echo "[$n] $tool $t: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
       # where: each distinct kernel/API site once, with the first host frame of the library
       grep -E "^=========     at |Host API memory" "$log" | sed 's/0x[0-9a-f]*//g' | sort | uniq -c | sort -rn | head -6
     done ;;

@@ -12,8 +12,8 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
     """Fit k-means separately to each of the B problems in x, shape (B, N, D).
 
     Problem i uses seed `seed + i` (the C API's rule), so problem i gives the same result as a
-    single fit of x[i] with that seed. init: "k-means++", "random" or one (K, D) array that
-    starts every problem. Returns (labels (B, N) int32, centroids (B, K, D) float32,
+    single fit of x[i] with that seed. init: "k-means++", "k-means||", "random" or one (K, D)
+    array that starts every problem. Returns (labels (B, N) int32, centroids (B, K, D) float32,
     iterations (B,) int32) -- plus inertia (B,) float64 when return_inertia=True. numpy in, numpy
     out; a torch tensor in gives torch tensors on the same device. gpu_mem_limit: cap on the GPU
     memory (bytes or "4G"-style, None = no cap), see KMeans.

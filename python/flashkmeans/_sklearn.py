@@ -38,7 +38,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     """Exact k-means (Lloyd) on the CPU or a GPU, with scikit-learn's interface.
 
     Parameters: n_clusters, init ("k-means++", "k-means||" (oversampled candidates, then
-    k-means++ on them: faster for large k; host data), "random", an (n_clusters, n_features)
+    k-means++ on them: faster for large k), "random", an (n_clusters, n_features)
     array or a callable(X, n_clusters, random_state) returning one), n_init, max_iter, tol,
     random_state,
     metric ("l2", "cosine", "ip"), precision ("auto", "exact", "tf32", "fp16", "bf16"),

@@ -56,7 +56,8 @@ static fkm_status initial_centroids(const fkm_params *p, const fkm_backend *be, 
             fkm_status st = fkm_init_kmeanspp(pb->x, pb->w, pb->n, d, k, seed, pb->threads, c);
             return st != FKM_OK ? st : be->set_centroids(eng, c);
         }
-    case FKM_INIT_KMEANS_PARALLEL: { /* on the host for every engine: pb->x is host float32 */
+    case FKM_INIT_KMEANS_PARALLEL: { /* on the engine when it has it, else on the host's float32 rows */
+        if (be->kmeans_par) return be->kmeans_par(eng, seed, c);
         fkm_status st = fkm_init_kmeans_parallel(pb->x, pb->w, pb->n, d, k, seed, pb->threads, c);
         return st != FKM_OK ? st : be->set_centroids(eng, c);
     }
@@ -137,7 +138,7 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
     fkm_result cur;
     memset(&cur, 0, sizeof cur);
     fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, fkm_resolve_threads(p->threads), p->cuda_device,
-                      p->gpu_mem_limit, p->init == FKM_INIT_KMEANSPP, p->gpu_count};
+                      p->gpu_mem_limit, p->init, p->gpu_count};
     const int iters = p->max_iter;
     const double var = p->stop == FKM_STOP_SHIFT ? mean_variance(x32, n, d) : 0.0;
 

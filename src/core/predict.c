@@ -47,7 +47,7 @@ static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix
     FKM_TRY(fkm_check_and_convert(x, x->n, p->metric, &x32, &s->owned_x));
     const int threads = fkm_resolve_threads(p->threads);
     /* gpu_mem_limit caps fits only; the GPU engine still checks its free memory before allocating */
-    fkm_problem pb = {x32, x->data, x->dtype, x->weights, x->n, d, k, p->metric, prec, threads, p->cuda_device, 0, 0, 1};
+    fkm_problem pb = {x32, x->data, x->dtype, x->weights, x->n, d, k, p->metric, prec, threads, p->cuda_device, 0, FKM_INIT_ARRAY, 1};
     FKM_TRY(s->be->create(&pb, &s->eng));
     FKM_TRY(s->be->set_centroids(s->eng, s->c));
     return FKM_OK;

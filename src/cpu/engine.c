@@ -231,4 +231,5 @@ static fkm_status cpu_distances(void *p, float *out) {
 const fkm_backend fkm_cpu_backend = {
     "cpu", FKM_DEVICE_CPU, cpu_create, cpu_destroy, cpu_set_centroids, cpu_get_centroids,
     cpu_iterate, cpu_assign, cpu_distances, NULL, NULL, /* kmeanspp, run: the core's loop */
+    NULL,                                                /* kmeans_par: the core's */
 };

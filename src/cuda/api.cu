@@ -34,11 +34,12 @@ static fkm_status plan(fkm_cu_engine *e, const fkm_params *p, const fkm_cuda_mat
 }
 
 /* The device API's GPU memory, checked before allocating: the workspace when the call allocates
- * it, plus the k-means++ temporaries (the data is the caller's, already there). */
+ * it, plus the initialisation's temporaries (the data is the caller's, already there). */
 #define DEV_ADVICE "split the batch, or fit from host memory (fkm_fit keeps what fits on the GPU and streams the rest)"
-static fkm_status check_memory(fkm_cu_engine *e, const fkm_params *p, const fkm_cuda_matrix *x, const void *ws, int pp) {
+static fkm_status check_memory(fkm_cu_engine *e, const fkm_params *p, const fkm_cuda_matrix *x, const void *ws,
+                               fkm_init init) {
     fkm_cu_engine m = *e; /* measuring records the sort's scratch size: keep e as planned */
-    const size_t need = (ws ? 0 : fkm_cu_layout(&m, NULL, needs_copy(e, x))) + (pp ? fkm_cu_kmeanspp_bytes(e->b, e->n, e->k) : 0);
+    const size_t need = (ws ? 0 : fkm_cu_layout(&m, NULL, needs_copy(e, x))) + fkm_cu_init_bytes(e, init);
     return fkm_cu_check_fits(need, p->gpu_mem_limit, DEV_ADVICE);
 }
 
@@ -103,8 +104,7 @@ static fkm_status init_centroids(fkm_cu_engine *e, const fkm_params *p, const fl
     } else if (p->init == FKM_INIT_KMEANSPP) {
         st = fkm_cu_kmeanspp(e, p->seed);
     } else if (p->init == FKM_INIT_KMEANS_PARALLEL) {
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init k-means|| runs on host data only (fkm_fit); for device data use "
-                        "k-means++ (on the GPU) or random");
+        st = fkm_cu_kmeans_par(e, p->seed);
     } else if (p->init_centroids) {
         for (int64_t q = 0; q < e->b; q++)
             CU_RET(cudaMemcpyAsync(e->c32 + q * e->k * e->d, p->init_centroids, one, cudaMemcpyHostToDevice, e->stream));
@@ -148,7 +148,7 @@ extern "C" fkm_status fkm_cuda_fit(const fkm_params *p, const fkm_cuda_matrix *x
     if (!centroids) return FKM_FAIL(FKM_ERR_INVALID_ARG, "centroids pointer is NULL");
     fkm_cu_engine e;
     if ((st = plan(&e, p, x, p->k)) != FKM_OK) return st;
-    if ((st = check_memory(&e, p, x, workspace, p->init == FKM_INIT_KMEANSPP)) != FKM_OK) return st;
+    if ((st = check_memory(&e, p, x, workspace, p->init)) != FKM_OK) return st;
     int *ran = (int *)calloc((size_t)x->b, sizeof(int));
     cudaEvent_t t0 = NULL, t1 = NULL;
     double ms_it = 0.0;
@@ -235,7 +235,7 @@ extern "C" fkm_status fkm_cuda_predict(const fkm_params *p, const fkm_cuda_matri
     if (!centroids || !labels) return FKM_FAIL(FKM_ERR_INVALID_ARG, "centroids or labels pointer is NULL");
     fkm_cu_engine e;
     if ((st = plan(&e, p, x, k)) != FKM_OK) return st;
-    if ((st = check_memory(&e, p, x, workspace, 0)) != FKM_OK) return st;
+    if ((st = check_memory(&e, p, x, workspace, FKM_INIT_ARRAY)) != FKM_OK) return st;
     if ((st = setup(&e, x, workspace, workspace_bytes, stream)) == FKM_OK) {
         fkm_params q = *p;
         q.init = FKM_INIT_ARRAY;

@@ -31,11 +31,11 @@ static size_t staging_bytes(const fkm_cu_engine *e, fkm_dtype raw_dtype) {
     return (size_t)e->n * (size_t)e->d * sesz;
 }
 
-size_t fkm_cu_host_peak(const fkm_cu_engine *e, fkm_dtype raw_dtype, int has_weights, int kmeanspp) {
+size_t fkm_cu_host_peak(const fkm_cu_engine *e, fkm_dtype raw_dtype, int has_weights, fkm_init init) {
     fkm_cu_engine m = *e; /* fkm_cu_layout records the sort's scratch size in the engine it measures */
     const size_t ws = fkm_cu_layout(&m, NULL, 1);
     const size_t later = (has_weights ? (size_t)e->n * sizeof(float) : 0) +
-                         (kmeanspp ? fkm_cu_kmeanspp_bytes(e->b, e->n, e->k) : 0);
+                         fkm_cu_init_bytes(e, init);
     const size_t stage = staging_bytes(e, raw_dtype);
     return ws + (stage > later ? stage : later);
 }
@@ -78,7 +78,7 @@ static fkm_status cb_create(const fkm_problem *pb, void **out) {
     if (st == FKM_OK && !scale) st = fkm_cu_plan(e, pb->cuda_device, 1, pb->n, pb->d, pb->k, pb->metric, pb->precision);
     /* before any allocation: a problem that does not fit goes to the scale engine */
     if (st == FKM_OK && !scale) {
-        st = fkm_cu_check_fits(fkm_cu_host_peak(e, pb->raw_dtype, pb->w != NULL, pb->gpu_kmeanspp), pb->gpu_mem_limit,
+        st = fkm_cu_check_fits(fkm_cu_host_peak(e, pb->raw_dtype, pb->w != NULL, pb->init), pb->gpu_mem_limit,
                                FKM_CU_HOST_ADVICE);
         if (st == FKM_ERR_NO_MEMORY) {
             fkm_clear_error();
@@ -141,6 +141,16 @@ static fkm_status cb_kmeanspp(void *p, uint64_t seed, float *c) {
     if (((cuda_backend *)p)->s) return fkm_scale_kmeanspp(((cuda_backend *)p)->s, seed, c);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     fkm_status st = fkm_cu_kmeanspp(e, seed);
+    if (st != FKM_OK) return st;
+    if ((st = cb_get_centroids(p, c)) != FKM_OK) return st;
+    return cb_set_centroids(p, c);
+}
+
+/* k-means|| on the GPU (kmeans_par.cu); the scale engine's data is on the host: the core's. */
+static fkm_status cb_kmeans_par(void *p, uint64_t seed, float *c) {
+    if (((cuda_backend *)p)->s) return fkm_scale_kmeans_par(((cuda_backend *)p)->s, seed, c);
+    fkm_cu_engine *e = &((cuda_backend *)p)->e;
+    fkm_status st = fkm_cu_kmeans_par(e, seed);
     if (st != FKM_OK) return st;
     if ((st = cb_get_centroids(p, c)) != FKM_OK) return st;
     return cb_set_centroids(p, c);
@@ -220,7 +230,7 @@ static fkm_status cb_distances(void *p, float *out) {
 
 static const fkm_backend cuda_be = {
     "cuda", FKM_DEVICE_CUDA, cb_create, cb_destroy, cb_set_centroids, cb_get_centroids,
-    cb_iterate, cb_assign, cb_distances, cb_kmeanspp, cb_run,
+    cb_iterate, cb_assign, cb_distances, cb_kmeanspp, cb_run, cb_kmeans_par,
 };
 
 extern "C" const fkm_backend *fkm_cuda_backend_get(void) { return &cuda_be; }

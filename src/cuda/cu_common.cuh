@@ -174,9 +174,22 @@ fkm_status fkm_cu_prep_centroids(fkm_cu_engine *e);        /* c32 -> cc, cterm *
 fkm_status fkm_cu_normalise_centroids(fkm_cu_engine *e);   /* c32 rows to unit length */
 fkm_status fkm_cu_compute_var(fkm_cu_engine *e);           /* e->var[b] for the shift rule */
 fkm_status fkm_cu_gather_rows(fkm_cu_engine *e, const int64_t *rows_dev); /* c32[i] = x[rows[i]] */
-/* Greedy k-means++ for every problem (seed + problem): rows into rowsidx, gathered into c32
- * (kmeanspp.cu; then prepare the centroids as after any other initialisation). */
+/* Rows to seed from: b problems of n rows of compute type ct (pitch dp, d features), weights
+ * b*n or NULL. */
+typedef struct {
+    const void *x;
+    int ct;
+    int64_t b, n, dp, d;
+    const float *w;
+} fkm_cu_rows;
+/* Greedy k-means++ over `in` for every problem (seed + problem): k row indices per problem into
+ * rows (device, b*k); allocates and frees its temporaries, synchronises the stream (kmeanspp.cu). */
+fkm_status fkm_cu_pp_rows(const fkm_cu_rows *in, int64_t k, uint64_t seed, int64_t *rows, cudaStream_t stream);
+/* Greedy k-means++ on the engine's data: rows into rowsidx, gathered into c32 (then prepare the
+ * centroids as after any other initialisation). */
 fkm_status fkm_cu_kmeanspp(fkm_cu_engine *e, uint64_t seed);
+/* k-means|| on the engine's data (kmeans_par.cu): rows into rowsidx, gathered into c32. */
+fkm_status fkm_cu_kmeans_par(fkm_cu_engine *e, uint64_t seed);
 /* Exact L2 distances of the current labels into best[] and the tile inertia partials (exact.cu);
  * valid only when x_exact. */
 fkm_status fkm_cu_exact_l2(fkm_cu_engine *e);

@@ -49,12 +49,13 @@ __device__ __forceinline__ T warp_sum(T v) {
 }
 
 /* One warp writes padded centroid row r of problem prob into the compute copy cc (rounded to the
- * compute type; src NULL: a padding row of zeros with cterm = +inf) and its cterm. With `tiled`
+ * compute type; src: d values of type st (fkm_dtype); NULL: a padding row of zeros with cterm =
+ * +inf) and its cterm. With `tiled`
  * (rows per tile: 128, the wgmma kernels' centroid tile) the copy is stored as their shared-memory
  * image: per tile and per 128-byte k-block, a block of rows with 16-byte chunk c of row r at
  * c ^ (r & 7). */
-__device__ __forceinline__ void fkm_cc_row(const float *src, int64_t prob, int64_t r, int64_t d, int64_t kp, void *cc,
-                                           int64_t dcp, int ct, int tf32, int l2, int tiled, float *cterm) {
+__device__ __forceinline__ void fkm_cc_row_t(const void *src, int st, int64_t prob, int64_t r, int64_t d, int64_t kp,
+                                             void *cc, int64_t dcp, int ct, int tf32, int l2, int tiled, float *cterm) {
     const int lane = threadIdx.x & 31;
     const int64_t row = prob * kp + r;
     const int es = ct == FKM_CT_F32 ? 4 : 2;
@@ -62,7 +63,7 @@ __device__ __forceinline__ void fkm_cc_row(const float *src, int64_t prob, int64
     char *tb = (char *)cc + ((prob * (kp / tr) + r / tr) * nkb) * (tr * 128) + (r % tr) * 128;
     float s = 0.0f;
     for (int64_t j = lane; j < dcp; j += 32) {
-        const float v = src && j < d ? round_ct(src[j], ct, tf32) : 0.0f;
+        const float v = src && j < d ? round_ct(load_as_float(src, st, j), ct, tf32) : 0.0f;
         if (tiled) {
             const int64_t jb = j * es, kb = jb >> 7, c = (jb >> 4) & 7;
             store_ct(tb + kb * (tr * 128) + ((c ^ (r & 7)) << 4) + (jb & 15), ct, 0, v);
@@ -73,5 +74,11 @@ __device__ __forceinline__ void fkm_cc_row(const float *src, int64_t prob, int64
     }
     s = warp_sum(s);
     if (lane == 0) cterm[row] = !src ? __int_as_float(0x7f800000) : l2 ? s : 0.0f;
+}
+
+/* The same from a float32 row (the engine's centroids). */
+__device__ __forceinline__ void fkm_cc_row(const float *src, int64_t prob, int64_t r, int64_t d, int64_t kp, void *cc,
+                                           int64_t dcp, int ct, int tf32, int l2, int tiled, float *cterm) {
+    fkm_cc_row_t(src, FKM_F32, prob, r, d, kp, cc, dcp, ct, tf32, l2, tiled, cterm);
 }
 #endif

@@ -20,13 +20,18 @@ static inline int fkm_cu_x_exact(int ctype, fkm_dtype raw_dtype) {
            (raw_dtype == FKM_BF16 && ctype == FKM_CT_BF16);
 }
 
-/* Bytes of GPU temporaries fkm_cu_kmeanspp allocates for b problems of n points, k centres. */
-size_t fkm_cu_kmeanspp_bytes(int64_t b, int64_t n, int64_t k);
+/* Bytes of GPU temporaries fkm_cu_pp_rows allocates for b problems of n rows, k centres. */
+size_t fkm_cu_pp_bytes(int64_t b, int64_t n, int64_t k);
+/* Bytes of GPU temporaries the engine's initialisation `init` allocates (k-means++, k-means||;
+ * 0 for the others), for the planned engine e. */
+size_t fkm_cu_init_bytes(const fkm_cu_engine *e, fkm_init init);
+/* Bytes of GPU temporaries fkm_cu_kmeans_par allocates for the planned engine e (kmeans_par.cu). */
+size_t fkm_cu_par_bytes(const fkm_cu_engine *e);
 
 /* Peak GPU bytes of the host-data engine (backend.cu) for a planned one-problem engine e:
  * the workspace (which holds the data's compute copy), then the larger of the upload's staging
- * buffer (freed after the upload) and the weights plus, when kmeanspp, its temporaries. */
-size_t fkm_cu_host_peak(const fkm_cu_engine *e, fkm_dtype raw_dtype, int has_weights, int kmeanspp);
+ * buffer (freed after the upload) and the weights plus the initialisation's temporaries. */
+size_t fkm_cu_host_peak(const fkm_cu_engine *e, fkm_dtype raw_dtype, int has_weights, fkm_init init);
 
 /* FKM_OK when `need` bytes fit under `cap` (0: no cap) and in the free memory of the current
  * device; else FKM_ERR_NO_MEMORY with one line naming both sizes and ending in `advice`. */

@@ -21,14 +21,15 @@
 
 #include "cu_device.cuh"
 #include "cu_memory.cuh"
+#include "draw.cuh"
 
-#define PP_PB 1024   /* points per block: the unit of the per-block sums */
+#define PP_PB 1024   /* points per block at most: the unit of the per-block sums */
 #define PP_TMAX 16   /* trials at most: 2 + ln k stays under 16 for k < 2^31 */
 
 struct pp_args {
     const void *x;
     int ct;
-    int64_t b, n, dp, d, k, nblk;
+    int64_t b, n, dp, d, k, nblk, pb; /* pb: points per block */
     const float *w;       /* b * n or NULL */
     float *cand;          /* [trials][b][n] */
     double *bsum;         /* [trials][b][nblk] */
@@ -50,30 +51,6 @@ __device__ __forceinline__ double pp_val(const pp_args &a, int64_t p, int64_t i,
     return w * (double)a.cand[((int64_t)a.best[p] * a.b + p) * a.n + i];
 }
 
-/* Warp-wide search of v[0..m) (v by callback) for the first index whose running sum exceeds r,
- * in chunks of 32 with an inclusive shuffle scan: fixed order, the same bits every run. Returns
- * -1 when r is not reached; *total gets the sum. */
-template <typename F>
-__device__ int64_t pp_warp_search(int64_t m, double r, F v, double *total) {
-    const int lane = threadIdx.x & 31;
-    double base = 0.0;
-    for (int64_t c0 = 0; c0 < m; c0 += 32) {
-        double s = c0 + lane < m ? v(c0 + lane) : 0.0;
-        for (int off = 1; off < 32; off <<= 1) {
-            const double o = __shfl_up_sync(0xffffffffu, s, off);
-            if (lane >= off) s += o;
-        }
-        const unsigned hit = __ballot_sync(0xffffffffu, c0 + lane < m && base + s > r);
-        if (hit) {
-            *total = base + __shfl_sync(0xffffffffu, s, 31);
-            return c0 + __ffs(hit) - 1;
-        }
-        base += __shfl_sync(0xffffffffu, s, 31);
-    }
-    *total = base;
-    return -1;
-}
-
 /* grid (b), block 32 * trials: warp t draws trial t of problem blockIdx.x for centre ci. */
 __global__ void k_pp_sample(const pp_args a, int64_t ci) {
     const int64_t p = blockIdx.x;
@@ -87,27 +64,10 @@ __global__ void k_pp_sample(const pp_args a, int64_t ci) {
     pot = warp_sum(pot);
     const double u = a.u[p * (1 + (a.k - 1) * a.trials) + (ci == 0 ? 0 : 1 + (ci - 1) * a.trials + t)];
     int64_t pick;
-    if (!(pot > 0.0)) { /* every point sits on a chosen centre: any point is as good as another */
+    if (!(pot > 0.0)) /* every point sits on a chosen centre: any point is as good as another */
         pick = (int64_t)(u * (double)a.n);
-    } else {
-        const double r = u * pot;
-        double tot = 0.0;
-        int64_t blk = pp_warp_search(a.nblk, r, [&](int64_t j) { return bs[j]; }, &tot);
-        double before = 0.0;
-        if (blk < 0) { /* rounding put r past the end: the last block with weight */
-            blk = a.nblk - 1;
-            while (blk > 0 && !(bs[blk] > 0.0)) blk--;
-        }
-        for (int64_t j = lane; j < blk; j += 32) before += bs[j];
-        before = warp_sum(before);
-        const int64_t i0 = blk * PP_PB, m = min((int64_t)PP_PB, a.n - i0);
-        pick = pp_warp_search(m, r - before, [&](int64_t j) { return pp_val(a, p, i0 + j, first); }, &tot);
-        if (pick < 0) { /* past the block's own total (a different summation order): last point with weight */
-            pick = m - 1;
-            while (pick > 0 && !(pp_val(a, p, i0 + pick, first) > 0.0)) pick--;
-        }
-        pick += i0;
-    }
+    else
+        pick = fkm_warp_draw(bs, a.nblk, a.pb, a.n, u * pot, [&](int64_t i) { return pp_val(a, p, i, first); });
     if (lane == 0) a.ids[p * PP_TMAX + t] = min(max(pick, (int64_t)0), a.n - 1);
 }
 
@@ -118,7 +78,7 @@ __global__ void __launch_bounds__(256) k_pp_cand(const pp_args a, int nt, int fi
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     __shared__ double part[8][PP_TMAX];
     double wsum = 0.0; /* lane t: this warp's weighted sum for trial t, in point order */
-    const int64_t i0 = blk * PP_PB, i1 = min(i0 + PP_PB, a.n);
+    const int64_t i0 = blk * a.pb, i1 = min(i0 + a.pb, a.n);
     const int64_t *ids = a.ids + p * PP_TMAX;
     const int prevb = first ? 0 : a.best[p];
     for (int64_t i = i0 + warp; i < i1; i += 8) {
@@ -163,7 +123,7 @@ __global__ void __launch_bounds__(256) k_pp_cand(const pp_args a, int nt, int fi
 /* grid (nblk, problems p0 ..), 256 threads: per-block sums of the weights (the first centre's draw), slot 0. */
 __global__ void k_pp_wsum(const pp_args a, int64_t p0) {
     const int64_t p = p0 + blockIdx.y, blk = blockIdx.x;
-    const int64_t i0 = blk * PP_PB, i1 = min(i0 + PP_PB, a.n);
+    const int64_t i0 = blk * a.pb, i1 = min(i0 + a.pb, a.n);
     __shared__ double red[256];
     double s = 0.0;
     for (int64_t i = i0 + threadIdx.x; i < i1; i += 256) s += a.w ? (double)a.w[p * a.n + i] : 1.0;
@@ -205,15 +165,23 @@ static int pp_trials(int64_t k) {
     return t > PP_TMAX ? PP_TMAX : t;
 }
 
-/* The temporary GPU memory fkm_cu_kmeanspp allocates (the estimate in memory.cu uses it). */
-size_t fkm_cu_kmeanspp_bytes(int64_t b, int64_t n, int64_t k) {
-    const int64_t trials = pp_trials(k), nblk = (n + PP_PB - 1) / PP_PB, nu = 1 + (k - 1) * trials;
+/* Points per block: 1024, or fewer (down to 64) so that a few thousand rows (k-means||'s
+ * candidates) still spread over several hundred blocks. */
+static int64_t pp_block(int64_t n) {
+    int64_t pb = 64;
+    while (pb < PP_PB && pb * 1024 < n) pb *= 2;
+    return pb;
+}
+
+/* The temporary GPU memory fkm_cu_pp_rows allocates (the estimates in memory.cu use it). */
+size_t fkm_cu_pp_bytes(int64_t b, int64_t n, int64_t k) {
+    const int64_t trials = pp_trials(k), nblk = (n + pp_block(n) - 1) / pp_block(n), nu = 1 + (k - 1) * trials;
     return (size_t)(trials * b * n) * sizeof(float) + (size_t)(trials * b * nblk) * sizeof(double) +
            (size_t)(b * nu) * sizeof(double) + (size_t)(b * PP_TMAX) * sizeof(int64_t) + (size_t)b * sizeof(int);
 }
 
-fkm_status fkm_cu_kmeanspp(fkm_cu_engine *e, uint64_t seed) {
-    const int64_t b = e->b, n = e->n, k = e->k, nblk = (n + PP_PB - 1) / PP_PB;
+fkm_status fkm_cu_pp_rows(const fkm_cu_rows *in, int64_t k, uint64_t seed, int64_t *rows, cudaStream_t stream) {
+    const int64_t b = in->b, n = in->n, pb = pp_block(n), nblk = (n + pb - 1) / pb;
     const int trials = pp_trials(k);
     const int64_t nu = 1 + (k - 1) * trials;
     double *hu = (double *)malloc((size_t)(b * nu) * sizeof(double));
@@ -229,28 +197,33 @@ fkm_status fkm_cu_kmeanspp(fkm_cu_engine *e, uint64_t seed) {
     if (ce == cudaSuccess) ce = cudaMalloc(&bufs[2], (size_t)(b * nu) * sizeof(double));
     if (ce == cudaSuccess) ce = cudaMalloc(&bufs[3], (size_t)(b * PP_TMAX) * sizeof(int64_t));
     if (ce == cudaSuccess) ce = cudaMalloc(&bufs[4], (size_t)b * sizeof(int));
-    if (ce == cudaSuccess) ce = cudaMemcpyAsync(bufs[2], hu, (size_t)(b * nu) * sizeof(double), cudaMemcpyHostToDevice, e->stream);
-    if (ce == cudaSuccess) ce = cudaStreamSynchronize(e->stream); /* hu is freed next */
+    if (ce == cudaSuccess) ce = cudaMemcpyAsync(bufs[2], hu, (size_t)(b * nu) * sizeof(double), cudaMemcpyHostToDevice, stream);
+    if (ce == cudaSuccess) ce = cudaStreamSynchronize(stream); /* hu is freed next */
     free(hu);
     if (ce != cudaSuccess) return pp_fail(fkm_cu_fail(ce, __FILE__, __LINE__, "k-means++ work space"), bufs, 5);
-    pp_args a = {e->x, e->ctype, b, n, e->dp, e->d, k, nblk, e->w, (float *)bufs[0], (double *)bufs[1],
-                 (const double *)bufs[2], (int64_t *)bufs[3], (int *)bufs[4], e->rowsidx, trials};
+    pp_args a = {in->x, in->ct, b, n, in->dp, in->d, k, nblk, pb, in->w, (float *)bufs[0], (double *)bufs[1],
+                 (const double *)bufs[2], (int64_t *)bufs[3], (int *)bufs[4], rows, trials};
     fkm_status st = FKM_OK;
     /* first centre: drawn by weight; its D^2 fills cand[0] (best = 0) */
-    ce = cudaMemsetAsync(bufs[4], 0, (size_t)b * sizeof(int), e->stream);
+    ce = cudaMemsetAsync(bufs[4], 0, (size_t)b * sizeof(int), stream);
     for (int64_t ci = 0; ce == cudaSuccess && ci < k; ci++) {
         const int nt = ci == 0 ? 1 : trials;
         for (int64_t p0 = 0; ci == 0 && p0 < b; p0 += 65535) /* for the first draw (grid.y <= 65535) */
-            k_pp_wsum<<<dim3((unsigned)nblk, (unsigned)min(b - p0, (int64_t)65535)), 256, 0, e->stream>>>(a, p0);
-        k_pp_sample<<<(unsigned)b, 32 * nt, 0, e->stream>>>(a, ci);
+            k_pp_wsum<<<dim3((unsigned)nblk, (unsigned)min(b - p0, (int64_t)65535)), 256, 0, stream>>>(a, p0);
+        k_pp_sample<<<(unsigned)b, 32 * nt, 0, stream>>>(a, ci);
         for (int64_t p0 = 0; p0 < b; p0 += 65535)
-            k_pp_cand<<<dim3((unsigned)nblk, (unsigned)min(b - p0, (int64_t)65535)), 256, 0, e->stream>>>(a, nt, ci == 0, p0);
-        k_pp_pick<<<(unsigned)b, 32, 0, e->stream>>>(a, ci, nt);
+            k_pp_cand<<<dim3((unsigned)nblk, (unsigned)min(b - p0, (int64_t)65535)), 256, 0, stream>>>(a, nt, ci == 0, p0);
+        k_pp_pick<<<(unsigned)b, 32, 0, stream>>>(a, ci, nt);
         ce = cudaGetLastError();
     }
-    if (ce == cudaSuccess) ce = cudaStreamSynchronize(e->stream);
+    if (ce == cudaSuccess) ce = cudaStreamSynchronize(stream);
     if (ce != cudaSuccess) st = fkm_cu_fail(ce, __FILE__, __LINE__, "k-means++ kernels");
     pp_fail(FKM_OK, bufs, 5);
-    if (st != FKM_OK) return st;
-    return fkm_cu_gather_rows(e, e->rowsidx);
+    return st;
+}
+
+fkm_status fkm_cu_kmeanspp(fkm_cu_engine *e, uint64_t seed) {
+    const fkm_cu_rows in = {e->x, e->ctype, e->b, e->n, e->dp, e->d, e->w};
+    fkm_status st = fkm_cu_pp_rows(&in, e->k, seed, e->rowsidx, e->stream);
+    return st != FKM_OK ? st : fkm_cu_gather_rows(e, e->rowsidx);
 }

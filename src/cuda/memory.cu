@@ -3,7 +3,7 @@
  * The estimate is not a model of the engine: it plans the engine exactly as a fit would
  * (fkm_cu_plan: kernel, paddings) and measures the workspace with the layout function that
  * carves it (fkm_cu_layout), then adds the few buffers allocated outside the workspace (the
- * upload's staging buffer, the weights, the k-means++ temporaries). Not counted: the CUDA
+ * upload's staging buffer, the weights, the k-means++ or k-means|| temporaries). Not counted: the CUDA
  * context, created before any of this and present whatever the problem. */
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +14,12 @@
 
 extern "C" {
 #include "../core/select.h"
+}
+
+size_t fkm_cu_init_bytes(const fkm_cu_engine *e, fkm_init init) {
+    if (init == FKM_INIT_KMEANSPP) return fkm_cu_pp_bytes(e->b, e->n, e->k);
+    if (init == FKM_INIT_KMEANS_PARALLEL) return fkm_cu_par_bytes(e);
+    return 0;
 }
 
 /* "9.1 GiB", "512.0 MiB", "12.5 KiB" or "300 bytes". */
@@ -72,7 +78,7 @@ static fkm_status host_need(const fkm_params *p, const fkm_matrix *x, size_t *ne
     if ((st = fkm_resolve_precision(p, be, x->dtype, &prec)) != FKM_OK) return st;
     fkm_cu_engine e;
     if ((st = fkm_cu_plan(&e, p->cuda_device, 1, x->n, x->d, p->k, p->metric, prec)) != FKM_OK) return st;
-    *need = fkm_cu_host_peak(&e, x->dtype, x->weights != NULL, p->init == FKM_INIT_KMEANSPP);
+    *need = fkm_cu_host_peak(&e, x->dtype, x->weights != NULL, p->init);
     return FKM_OK;
 }
 
@@ -101,7 +107,7 @@ extern "C" fkm_status fkm_cuda_check_fit_memory(const fkm_params *p, const fkm_m
         fkm_clear_error();
         st = fkm_resolve_precision(p, fkm_cuda_backend_get(), x->dtype, &prec);
         fkm_problem pb = {NULL, NULL, x->dtype, x->weights, x->n, x->d, p->k, p->metric, prec, 1, p->cuda_device,
-                          p->gpu_mem_limit, p->init == FKM_INIT_KMEANSPP, p->gpu_count};
+                          p->gpu_mem_limit, p->init, p->gpu_count};
         if (st == FKM_OK) st = fkm_scale_feasible(&pb);
     }
     if (had) (void)cudaSetDevice(prev);

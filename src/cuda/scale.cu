@@ -716,6 +716,12 @@ extern "C" fkm_status fkm_scale_kmeanspp(fkm_cu_scale *s, uint64_t seed, float *
     return st != FKM_OK ? st : fkm_scale_set_centroids(s, c);
 }
 
+/* k-means|| on the host's float32 rows, as for k-means++. */
+extern "C" fkm_status fkm_scale_kmeans_par(fkm_cu_scale *s, uint64_t seed, float *c) {
+    fkm_status st = fkm_init_kmeans_parallel(s->pb.x, s->pb.w, s->n, s->d, s->k, seed, s->pb.threads, c);
+    return st != FKM_OK ? st : fkm_scale_set_centroids(s, c);
+}
+
 /* For device=auto: can the scale engine run this problem (the first GPU's plan)? */
 extern "C" fkm_status fkm_scale_feasible(const fkm_problem *pb) {
     int ngpu = 1, use = 0;

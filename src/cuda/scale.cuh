@@ -69,6 +69,7 @@ fkm_status fkm_scale_assign(fkm_cu_scale *s, int32_t *labels, float *dist, doubl
 fkm_status fkm_scale_run(fkm_cu_scale *s, int max_iter, fkm_empty_policy pol, fkm_stop_rule rule, double tol,
                          double var, fkm_iter_stats *st, int *ran, int *converged);
 fkm_status fkm_scale_kmeanspp(fkm_cu_scale *s, uint64_t seed, float *c);
+fkm_status fkm_scale_kmeans_par(fkm_cu_scale *s, uint64_t seed, float *c);
 /* For device=auto: whether the scale engine can hold the problem (FKM_ERR_NO_MEMORY if not). */
 fkm_status fkm_scale_feasible(const fkm_problem *pb);
 /* GPUs the problem asks for (*ngpu), and *use = 1 when that is several (or FKM_CU_SCALE=1). */

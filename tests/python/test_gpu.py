@@ -94,6 +94,28 @@ def test_sklearn_front_end_on_device():
     assert full.inertia_ <= 1.2 * cpu.inertia_  # well-separated blobs: k-means++ finds them all
 
 
+def test_kmeans_parallel_on_device():
+    """init="k-means||" on CUDA tensors runs on the GPU (src/cuda/kmeans_par.cu): no host copy,
+    the same centres twice, distinct data rows, every well separated blob found, batches."""
+    X, C = _problems(2, 20000, 32, 40, seed=6)
+    x = _cuda(X[0])
+    a = flashkmeans.KMeans(40, init="k-means||", random_state=3, max_iter=0).fit(x)
+    assert _torch.last_call["data"] == x.data_ptr()
+    b2 = flashkmeans.KMeans(40, init="k-means||", random_state=3, max_iter=0).fit(x)
+    assert torch.equal(a.cluster_centers_, b2.cluster_centers_)
+    c = a.cluster_centers_
+    assert bool((c[:, None, :] == x[None]).all(-1).any(-1).all())  # data rows
+    assert torch.unique(c, dim=0).shape[0] == 40  # distinct
+    nearest = ((c[:, None, :].double() - torch.as_tensor(C, device="cuda")[None].double()) ** 2).sum(-1).argmin(1)
+    assert torch.unique(nearest).shape[0] == 40  # one centre per blob
+    xb = _cuda(X)
+    labels, centroids, iters = flashkmeans.batch_kmeans(xb, 40, init="k-means||", seed=3, max_iter=0)
+    assert centroids.is_cuda
+    for i in range(2):  # each problem's centres: distinct rows of that problem
+        assert bool((centroids[i][:, None, :] == xb[i][None]).all(-1).any(-1).all())
+        assert torch.unique(centroids[i], dim=0).shape[0] == 40
+
+
 def test_faiss_front_end_on_device():
     X, _, _ = blobs(n=20000, d=64, k=32, seed=4)
     x = _cuda(X)
