@@ -40,7 +40,7 @@ if [ -n "$SAN" ]; then
   for tool in memcheck racecheck initcheck; do
     small=1
     [ $tool = racecheck ] && small=2
-    for t in test_cuda test_cuda_fit test_cuda_init; do
+    for t in test_cuda test_cuda_fit test_cuda_init test_cuda_par; do
       step "compute-sanitizer $tool $t (FKM_TEST_SMALL=$small)"
       FKM_TEST_SMALL=$small timeout "${SAN_TIMEOUT:-600}" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/$t" \
         > "$OUTDIR/sanitizer-$tool-$t.log" 2>&1

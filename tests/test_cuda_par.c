@@ -189,7 +189,89 @@ static void test_weights(fkm_precision prec) {
     free(x); free(x64); free(w); free(c); free(xw);
 }
 
+/* Cosine: the centroids are distinct unit-length data rows (the rows the engine normalised). */
+static void test_cosine(void) {
+    const int64_t n = 4000, d = 16, k = 60;
+    float *x = malloc((size_t)(n * d) * sizeof(float)), *c = malloc((size_t)(k * d) * sizeof(float));
+    double *x64 = malloc((size_t)(n * d) * sizeof(double));
+    gen_blobs(61, n, d, 25, 1.0, x64, x);
+    for (int64_t i = 0; i < n; i++) { /* x64: the unit rows */
+        double s = 0;
+        for (int64_t j = 0; j < d; j++) s += x64[i * d + j] * x64[i * d + j];
+        for (int64_t j = 0; j < d; j++) x64[i * d + j] /= sqrt(s);
+    }
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = k; p.max_iter = 0; p.init = FKM_INIT_KMEANS_PARALLEL; p.metric = FKM_METRIC_COSINE; p.seed = 2;
+    p.device = FKM_DEVICE_CUDA; p.precision = FKM_PREC_FP16;
+    fkm_matrix m = {x, FKM_F32, n, d, NULL};
+    fkm_result r;
+    fkm_status st = fkm_fit(&p, &m, &r);
+    CHECK(st == FKM_OK, "cosine: %s", fkm_last_error());
+    int64_t far = 0;
+    for (int64_t j = 0; st == FKM_OK && j < k; j++) { /* within fp16 rounding of a unit row */
+        double best = INFINITY;
+        for (int64_t i = 0; i < n; i++) {
+            double e = 0;
+            for (int64_t q = 0; q < d; q++) e += (r.centroids[j * d + q] - x64[i * d + q]) * (r.centroids[j * d + q] - x64[i * d + q]);
+            best = fmin(best, e);
+        }
+        far += best > 1e-5;
+    }
+    CHECK(st != FKM_OK || (far == 0 && count_duplicates(r.centroids, k, d) == 0),
+          "cosine: %lld centroids not unit data rows, %lld duplicates", (long long)far,
+          st == FKM_OK ? (long long)count_duplicates(r.centroids, k, d) : -1LL);
+    if (st == FKM_OK) fkm_result_free(&r);
+    free(x); free(x64); free(c);
+}
+
 #ifdef FKM_HAVE_CUDA
+/* Device-pointer API with device weights, b = 2: zero-weight rows (far away) only when fewer than
+ * k distinct rows carry weight; then exactly the missing number. */
+static void test_device_weights(void) {
+    const int64_t b = 2, n = 3000, d = 8;
+    double *x64 = malloc((size_t)(b * n * d) * sizeof(double));
+    float *x = malloc((size_t)(b * n * d) * sizeof(float)), *w = malloc((size_t)(b * n) * sizeof(float));
+    gen_blobs(83, b * n, d, 12, 1.0, x64, x);
+    for (int64_t i = 0; i < b * n; i++) {
+        w[i] = i % 3 == 0 ? 0.5f + (float)(i % 7) : 0.0f;
+        if (i % 3) x[i * d] += 1000.0f;
+    }
+    const int64_t nw = n / 3; /* weighted rows per problem (3000 and 3 divide evenly) */
+    void *dx = NULL, *dw = NULL, *dc = NULL;
+    const int64_t ks[2] = {200, nw + 25};
+    cudaMalloc(&dx, (size_t)(b * n * d) * 4);
+    cudaMalloc(&dw, (size_t)(b * n) * 4);
+    cudaMalloc(&dc, (size_t)(b * ks[1] * d) * 4);
+    cudaMemcpy(dx, x, (size_t)(b * n * d) * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dw, w, (size_t)(b * n) * 4, cudaMemcpyHostToDevice);
+    float *c = malloc((size_t)(b * ks[1] * d) * 4);
+    for (int q = 0; q < 2; q++) {
+        const int64_t k = ks[q];
+        fkm_params p;
+        fkm_params_default(&p);
+        p.k = k; p.max_iter = 0; p.init = FKM_INIT_KMEANS_PARALLEL; p.seed = 4; p.precision = FKM_PREC_TF32;
+        fkm_cuda_matrix dm = {dx, FKM_F32, b, n, d, (const float *)dw};
+        fkm_status st = fkm_cuda_fit(&p, &dm, (float *)dc, NULL, NULL, NULL, NULL, NULL, 0, NULL);
+        CHECK(st == FKM_OK, "device weights k=%lld: %s", (long long)k, fkm_last_error());
+        cudaMemcpy(c, dc, (size_t)(b * k * d) * 4, cudaMemcpyDeviceToHost);
+        int64_t bad = 0, zero = 0, dups = 0;
+        for (int64_t pr = 0; pr < b; pr++) {
+            for (int64_t j = 0; j < k; j++) {
+                const int64_t i = find_row(x + pr * n * d, n, d, c + (pr * k + j) * d);
+                bad += i < 0;
+                zero += i >= 0 && w[pr * n + i] == 0;
+            }
+            dups += count_duplicates(c + pr * k * d, k, d);
+        }
+        CHECK(bad == 0 && dups == 0 && zero == b * (k > nw ? k - nw : 0),
+              "device weights k=%lld: %lld not rows of their problem, %lld duplicates, %lld zero-weight rows (want %lld)",
+              (long long)k, (long long)bad, (long long)dups, (long long)zero, (long long)(b * (k > nw ? k - nw : 0)));
+    }
+    free(x64); free(x); free(w); free(c);
+    cudaFree(dx); cudaFree(dw); cudaFree(dc);
+}
+
 /* Device-pointer API on a batch of b problems (dtype t): each problem's centroids are distinct
  * rows of that problem, the same bits on a second run; a fit from them runs. */
 static void test_device(int64_t b, int64_t n, int64_t d, int64_t k, fkm_dtype t) {
@@ -267,6 +349,7 @@ int main(void) {
         test_weights(precs[q]);
     }
     test_k1_kn();
+    test_cosine();
     if (!small) {
         test_basic(FKM_PREC_FP16, 200000, 64, 512, 600); /* several passes per round, many blocks */
         test_basic(FKM_PREC_TF32, 100000, 100, 2000, 2000);
@@ -275,6 +358,7 @@ int main(void) {
     test_device(1, 4000, 24, 16, FKM_F32);
     test_device(3, 2500, 40, 20, FKM_F32);
     test_device(2, 3000, 128, 50, FKM_F16);
+    test_device_weights();
     test_device(70000, 16, 4, 3, FKM_F32); /* more problems than a grid's y dimension holds */
     test_estimate();
 #endif
