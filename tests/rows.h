@@ -4,6 +4,7 @@
 #define FKM_TEST_ROWS_H
 #include "gen.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -39,4 +40,30 @@ static inline void separated_blobs(uint64_t seed, int64_t n, int64_t d, int64_t 
     }
 }
 
+
+/* 8 distinct rows of d = 2 in groups of 100 copies: 0 and (10^-3L, 0) for L = 0 .. 6, so the
+ * squared distances between levels shrink a millionfold per level. A k-means|| round finds the
+ * largest level left and, in all likelihood, none below it: five rounds leave two levels unseen
+ * (and many copies as candidates), so with k = 8 only the fill step, counting distinct rows, can
+ * reach eight distinct centroids. x: 800 x 2. */
+static inline void hidden_levels(float *x) {
+    for (int64_t i = 0; i < 800; i++) {
+        const int64_t g = i % 8; /* group 0: the origin; group L + 1: level L */
+        x[2 * i] = g == 0 ? 0.0f : (float)pow(10.0, -3.0 * (double)(g - 1));
+        x[2 * i + 1] = 0.0f;
+    }
+}
+
+/* Two blobs far apart (d = 2), n = 2000: rows of blob A (even rows, around the origin) weigh 1,
+ * rows of blob B (odd rows, around (100, 0)) weigh 1e-3. With k = 1 the centroid is drawn by
+ * weight among the candidates, so it lies in A but with probability ~1/1000 -- if the candidate
+ * weights are the weights of their nearest rows, as documented (counts would give B half). */
+static inline void two_masses(uint64_t seed, float *x, float *w) {
+    uint64_t s = seed;
+    for (int64_t i = 0; i < 2000; i++) {
+        x[2 * i] = (float)((i & 1 ? 100.0 : 0.0) + gen_normal(&s));
+        x[2 * i + 1] = (float)gen_normal(&s);
+        w[i] = i & 1 ? 1e-3f : 1.0f;
+    }
+}
 #endif

@@ -189,6 +189,28 @@ static void test_weights(fkm_precision prec) {
     free(x); free(x64); free(w); free(c); free(xw);
 }
 
+/* The fill counts distinct rows: hidden_levels (rows.h) gives eight distinct centroids at k = 8,
+ * and the weights of the candidates are those of their rows: two_masses puts the k = 1 centroid
+ * in the heavy blob (both fail if duplicates or counts stand in). */
+static void test_fill_and_mass(fkm_precision prec) {
+    float x[4000], w[2000], c[16];
+    hidden_levels(x);
+    int64_t dups = 0, bad = 0, in_b = 0;
+    for (uint64_t seed = 0; seed < 5; seed++) {
+        CHECK(par_init(FKM_DEVICE_CUDA, prec, x, NULL, 800, 2, 8, seed, c, NULL) == FKM_OK, "%s", fkm_last_error());
+        dups += count_duplicates(c, 8, 2);
+        for (int j = 0; j < 8; j++) bad += find_row(x, 800, 2, c + 2 * j) < 0;
+    }
+    two_masses(3, x, w);
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        CHECK(par_init(FKM_DEVICE_CUDA, prec, x, w, 2000, 2, 1, seed, c, NULL) == FKM_OK, "%s", fkm_last_error());
+        in_b += c[0] > 50.0f;
+    }
+    CHECK(dups == 0 && bad == 0 && in_b <= 2, "%s: hidden levels: %lld duplicates, %lld not data rows (5 seeds); "
+          "two masses: %lld of 20 centroids in the light blob", pname(prec), (long long)dups, (long long)bad,
+          (long long)in_b);
+}
+
 /* Cosine: the centroids are distinct unit-length data rows (the rows the engine normalised). */
 static void test_cosine(void) {
     const int64_t n = 4000, d = 16, k = 60;
@@ -350,6 +372,8 @@ int main(void) {
     }
     test_k1_kn();
     test_cosine();
+    test_fill_and_mass(FKM_PREC_EXACT);
+    test_fill_and_mass(FKM_PREC_TF32);
     if (!small) {
         test_basic(FKM_PREC_FP16, 200000, 64, 512, 600); /* several passes per round, many blocks */
         test_basic(FKM_PREC_TF32, 100000, 100, 2000, 2000);

@@ -208,6 +208,24 @@ static void test_fit_quality(void) {
     free(x); free(x64);
 }
 
+/* The fill counts distinct rows (hidden_levels, rows.h) and candidates weigh what their rows
+ * weigh (two_masses): the same checks as test_cuda_par on the host version. */
+static void test_fill_and_mass(void) {
+    float x[4000], w[2000], c[16];
+    hidden_levels(x);
+    for (uint64_t seed = 0; seed < 5; seed++) {
+        CHECK(init_only(x, NULL, 800, 2, 8, seed, 2, FKM_METRIC_L2, c) == FKM_OK, "%s", fkm_last_error());
+        CHECK(count_duplicates(c, 8, 2) == 0, "hidden levels seed %llu: duplicates", (unsigned long long)seed);
+    }
+    two_masses(3, x, w);
+    int in_b = 0;
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        CHECK(init_only(x, w, 2000, 2, 1, seed, 2, FKM_METRIC_L2, c) == FKM_OK, "%s", fkm_last_error());
+        in_b += c[0] > 50.0f;
+    }
+    CHECK(in_b <= 2, "two masses: %d of 20 centroids in the light blob", in_b);
+}
+
 static void test_params(void) {
     fkm_params p;
     fkm_params_default(&p);
@@ -228,5 +246,6 @@ int main(void) {
     test_duplicate_rows();
     test_weights();
     test_fit_quality();
+    test_fill_and_mass();
     return check_report();
 }
