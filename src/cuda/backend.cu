@@ -136,24 +136,22 @@ static fkm_status cb_get_centroids(void *p, float *c) {
     return FKM_OK;
 }
 
-/* Greedy k-means++ on the GPU (kmeanspp.cu): the chosen rows become the current centroids. */
-static fkm_status cb_kmeanspp(void *p, uint64_t seed, float *c) {
-    if (((cuda_backend *)p)->s) return fkm_scale_kmeanspp(((cuda_backend *)p)->s, seed, c);
-    fkm_cu_engine *e = &((cuda_backend *)p)->e;
-    fkm_status st = fkm_cu_kmeanspp(e, seed);
+/* Greedy k-means++ (kmeanspp.cu) or k-means|| (kmeans_par.cu) on the GPU: the chosen rows become
+ * the current centroids. The scale engine's data is on the host: it runs the core's versions. */
+static fkm_status engine_init(void *p, fkm_init m, uint64_t seed, float *c) {
+    cuda_backend *cb = (cuda_backend *)p;
+    const int pp = m == FKM_INIT_KMEANSPP;
+    if (cb->s) return pp ? fkm_scale_kmeanspp(cb->s, seed, c) : fkm_scale_kmeans_par(cb->s, seed, c);
+    fkm_status st = pp ? fkm_cu_kmeanspp(&cb->e, seed) : fkm_cu_kmeans_par(&cb->e, seed);
     if (st != FKM_OK) return st;
     if ((st = cb_get_centroids(p, c)) != FKM_OK) return st;
     return cb_set_centroids(p, c);
 }
 
-/* k-means|| on the GPU (kmeans_par.cu); the scale engine's data is on the host: the core's. */
+static fkm_status cb_kmeanspp(void *p, uint64_t seed, float *c) { return engine_init(p, FKM_INIT_KMEANSPP, seed, c); }
+
 static fkm_status cb_kmeans_par(void *p, uint64_t seed, float *c) {
-    if (((cuda_backend *)p)->s) return fkm_scale_kmeans_par(((cuda_backend *)p)->s, seed, c);
-    fkm_cu_engine *e = &((cuda_backend *)p)->e;
-    fkm_status st = fkm_cu_kmeans_par(e, seed);
-    if (st != FKM_OK) return st;
-    if ((st = cb_get_centroids(p, c)) != FKM_OK) return st;
-    return cb_set_centroids(p, c);
+    return engine_init(p, FKM_INIT_KMEANS_PARALLEL, seed, c);
 }
 
 static void to_iter_stats(const fkm_cu_stats *h, fkm_iter_stats *s) {
