@@ -1,9 +1,24 @@
-/* draw.cuh -- weighted draws of a row by one warp, in a fixed order (the same row every run),
- * shared by greedy k-means++ (kmeanspp.cu) and k-means|| (kmeans_par.cu). */
+/* draw.cuh -- weighted draws of a row by one warp, in a fixed order (the same row every run), and
+ * the per-block sums they search, shared by greedy k-means++ (kmeanspp.cu) and k-means||
+ * (kmeans_par.cu). */
 #ifndef FKM_CU_DRAW_CUH
 #define FKM_CU_DRAW_CUH
 
 #include "cu_device.cuh"
+
+/* The sum of v over the 256 threads of a block in a fixed tree (the same bits every run); red:
+ * 256 doubles of shared memory. Every thread gets the sum. */
+__device__ __forceinline__ double fkm_block_sum256(double v, double *red) {
+    red[threadIdx.x] = v;
+    __syncthreads();
+    for (int h = 128; h > 0; h >>= 1) {
+        if ((int)threadIdx.x < h) red[threadIdx.x] += red[threadIdx.x + h];
+        __syncthreads();
+    }
+    const double s = red[0];
+    __syncthreads(); /* red may be reused */
+    return s;
+}
 
 /* Warp-wide search of v[0..m) (v by callback) for the first index whose running sum exceeds r,
  * in chunks of 32 with an inclusive shuffle scan: fixed order, the same bits every run. Returns

@@ -61,13 +61,8 @@ __global__ void k_par_bsum(const par_args a, int first) {
         const int64_t g = p * a.n + i;
         s += first ? par_wt(a, g) : par_wt(a, g) * (double)a.dist[g];
     }
-    red[threadIdx.x] = s;
-    __syncthreads();
-    for (int h = 128; h > 0; h >>= 1) {
-        if ((int)threadIdx.x < h) red[threadIdx.x] += red[threadIdx.x + h];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) a.bsum[p * a.nblk + blk] = red[0];
+    s = fkm_block_sum256(s, red);
+    if (threadIdx.x == 0) a.bsum[p * a.nblk + blk] = s;
 }
 
 /* One warp per problem: phi = the sum of the block sums; first: draw the first candidate by weight

@@ -127,13 +127,8 @@ __global__ void k_pp_wsum(const pp_args a, int64_t p0) {
     __shared__ double red[256];
     double s = 0.0;
     for (int64_t i = i0 + threadIdx.x; i < i1; i += 256) s += a.w ? (double)a.w[p * a.n + i] : 1.0;
-    red[threadIdx.x] = s;
-    __syncthreads();
-    for (int h = 128; h > 0; h >>= 1) {
-        if ((int)threadIdx.x < h) red[threadIdx.x] += red[threadIdx.x + h];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) a.bsum[p * a.nblk + blk] = red[0];
+    s = fkm_block_sum256(s, red);
+    if (threadIdx.x == 0) a.bsum[p * a.nblk + blk] = s;
 }
 
 /* grid (b), 32 threads: keep the trial with the smallest potential; record its row. */
