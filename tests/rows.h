@@ -1,12 +1,39 @@
-/* rows.h -- checks on initial centroids shared by the k-means|| tests (CPU and GPU): rows of the
- * data, duplicates by value, and data of well-separated blobs. */
+/* rows.h -- shared by the k-means|| tests (CPU and GPU): the initialisation alone, checks on
+ * initial centroids (rows of the data, duplicates by value), and data sets that stress it. */
 #ifndef FKM_TEST_ROWS_H
 #define FKM_TEST_ROWS_H
 #include "gen.h"
 
+#include <flashkmeans.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+/* k-means|| initial centroids only (max_iter = 0 keeps them) into c (k x d); *pot (may be NULL):
+ * their potential. threads 0: the default. */
+static inline fkm_status par_centroids(fkm_device dev, fkm_precision prec, int threads, fkm_metric metric,
+                                       const float *x, const float *w, int64_t n, int64_t d, int64_t k, uint64_t seed,
+                                       float *c, double *pot) {
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = k;
+    p.max_iter = 0;
+    p.init = FKM_INIT_KMEANS_PARALLEL;
+    p.seed = seed;
+    p.device = dev;
+    p.precision = prec;
+    p.metric = metric;
+    if (threads) p.threads = threads;
+    fkm_matrix m = {x, FKM_F32, n, d, w};
+    fkm_result r;
+    fkm_status st = fkm_fit(&p, &m, &r);
+    if (st == FKM_OK) {
+        memcpy(c, r.centroids, (size_t)(k * d) * sizeof(float));
+        if (pot) *pot = r.inertia;
+    }
+    fkm_result_free(&r);
+    return st;
+}
 
 /* Index of the first row of x equal to v, or -1. */
 static inline int64_t find_row(const float *x, int64_t n, int64_t d, const float *v) {

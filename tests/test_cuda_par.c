@@ -23,26 +23,11 @@ static void round_for(fkm_precision prec, float *x, int64_t nd) {
     for (int64_t i = 0; prec == FKM_PREC_BF16 && i < nd; i++) x[i] = bf2f(f2bf(x[i]));
 }
 
-/* Initial centroids only (max_iter = 0) on `dev`; c: k x d; *pot: their potential. */
+/* Initial centroids only on `dev` (the CPU: exact); c: k x d; *pot: their potential. */
 static fkm_status par_init(fkm_device dev, fkm_precision prec, const float *x, const float *w, int64_t n, int64_t d,
                            int64_t k, uint64_t seed, float *c, double *pot) {
-    fkm_params p;
-    fkm_params_default(&p);
-    p.k = k;
-    p.max_iter = 0;
-    p.init = FKM_INIT_KMEANS_PARALLEL;
-    p.seed = seed;
-    p.device = dev;
-    p.precision = dev == FKM_DEVICE_CUDA ? prec : FKM_PREC_EXACT;
-    fkm_matrix m = {x, FKM_F32, n, d, w};
-    fkm_result r;
-    fkm_status st = fkm_fit(&p, &m, &r);
-    if (st == FKM_OK) {
-        memcpy(c, r.centroids, (size_t)(k * d) * sizeof(float));
-        if (pot) *pot = r.inertia;
-    }
-    fkm_result_free(&r);
-    return st;
+    return par_centroids(dev, dev == FKM_DEVICE_CUDA ? prec : FKM_PREC_EXACT, 0, FKM_METRIC_L2, x, w, n, d, k, seed, c,
+                         pot);
 }
 
 static double now_s(void) {

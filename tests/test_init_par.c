@@ -10,24 +10,10 @@
 #include <math.h>
 #include <string.h>
 
-/* Initial centroids only (max_iter = 0 keeps them) on the CPU. c: k x d. */
+/* Initial centroids only on the CPU. c: k x d. */
 static fkm_status init_only(const float *x, const float *w, int64_t n, int64_t d, int64_t k, uint64_t seed,
                             int threads, fkm_metric metric, float *c) {
-    fkm_params p;
-    fkm_params_default(&p);
-    p.k = k;
-    p.max_iter = 0;
-    p.init = FKM_INIT_KMEANS_PARALLEL;
-    p.seed = seed;
-    p.threads = threads;
-    p.metric = metric;
-    p.device = FKM_DEVICE_CPU;
-    fkm_matrix m = {x, FKM_F32, n, d, w};
-    fkm_result r;
-    fkm_status st = fkm_fit(&p, &m, &r);
-    if (st == FKM_OK) memcpy(c, r.centroids, (size_t)(k * d) * sizeof(float));
-    fkm_result_free(&r);
-    return st;
+    return par_centroids(FKM_DEVICE_CPU, FKM_PREC_EXACT, threads, metric, x, w, n, d, k, seed, c, NULL);
 }
 
 static void test_determinism(void) {
