@@ -4,8 +4,9 @@
  * [-1, 1)^d (spread 0.1), float32 on the GPU, computed at the given precision.
  * Prints one JSON line per (case, method): median seconds of 3 calls after a warm-up, and the
  * potential (inertia of the initial centroids).
- * Build: gcc -O2 -fopenmp -Iinclude -c dev/cuda/bench_init.c && nvcc bench_init.o build-dev/libflashkmeans.a -Xcompiler -fopenmp -lz -o bench_init
- * Run:  ./bench_init [n k d [host]]   (default: the cases below; host=1 adds the CPU's k-means||) */
+ * Build: gcc -O2 -fopenmp -Iinclude -I/usr/local/cuda/include -c dev/cuda/bench_init.c && nvcc bench_init.o build-dev/libflashkmeans.a -Xcompiler -fopenmp -lz -o bench_init
+ * Run:  ./bench_init [n k d [host [seed]]]   (default: the cases below, seed 1; host=1 adds the CPU's
+ *       k-means||) */
 #include <flashkmeans.h>
 #include <flashkmeans_cuda.h>
 
@@ -40,11 +41,13 @@ static void blobs(float *x, int64_t n, int64_t d, int64_t centres) {
 static const char *name_of(fkm_init m) { return m == FKM_INIT_KMEANSPP ? "k-means++" : "k-means||"; }
 
 /* Median of 3 timed calls (after one warm-up) of the device API's initialisation. */
+static uint64_t g_seed = 1;
+
 static int time_gpu(const float *dx, int64_t n, int64_t d, int64_t k, fkm_precision prec, fkm_init m, float *dc,
                     double *sec, double *pot) {
     fkm_params p;
     fkm_params_default(&p);
-    p.k = k; p.max_iter = 0; p.init = m; p.seed = 1; p.precision = prec; p.device = FKM_DEVICE_CUDA;
+    p.k = k; p.max_iter = 0; p.init = m; p.seed = g_seed; p.precision = prec; p.device = FKM_DEVICE_CUDA;
     fkm_cuda_matrix dm = {dx, FKM_F32, 1, n, d, NULL};
     double t[4];
     for (int r = 0; r < 4; r++) {
@@ -82,7 +85,7 @@ static void run_case(int64_t n, int64_t k, int64_t d, int host) {
     if (host) {
         fkm_params p;
         fkm_params_default(&p);
-        p.k = k; p.max_iter = 0; p.init = FKM_INIT_KMEANS_PARALLEL; p.seed = 1; p.device = FKM_DEVICE_CPU;
+        p.k = k; p.max_iter = 0; p.init = FKM_INIT_KMEANS_PARALLEL; p.seed = g_seed; p.device = FKM_DEVICE_CPU;
         fkm_matrix m = {x, FKM_F32, n, d, NULL};
         fkm_result r;
         const double t0 = now_ms();
@@ -100,6 +103,7 @@ static void run_case(int64_t n, int64_t k, int64_t d, int host) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 5) g_seed = (uint64_t)atoll(argv[5]);
     if (argc > 3) {
         run_case(atoll(argv[1]), atoll(argv[2]), atoll(argv[3]), argc > 4 && atoi(argv[4]));
         return 0;
