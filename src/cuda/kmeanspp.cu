@@ -187,20 +187,23 @@ __global__ void k_pp_wsum(const pp_args a, int64_t p0) {
     if (threadIdx.x == 0) a.bsum[p * a.nblk + blk] = s;
 }
 
-/* grid (b), 32 threads: keep the trial with the smallest potential; record its row. */
+/* grid (b), 32 * nt threads: warp t sums trial t's potential (lane-strided, then a fixed tree),
+ * then the trial with the smallest is kept (ties: the lower trial) and its row recorded. */
 __global__ void k_pp_pick(const pp_args a, int64_t ci, int nt) {
     const int64_t p = blockIdx.x;
-    const int lane = threadIdx.x;
-    int bt = 0;
-    double bpot = INFINITY;
-    for (int t = 0; t < nt; t++) {
-        const double *bs = a.bsum + ((int64_t)t * a.b + p) * a.nblk;
-        double s = 0.0;
-        for (int64_t j = lane; j < a.nblk; j += 32) s += bs[j];
-        s = warp_sum(s);
-        if (s < bpot) { bpot = s; bt = t; }
-    }
-    if (lane == 0) {
+    const int t = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __shared__ double pot[PP_TMAX];
+    const double *bs = a.bsum + ((int64_t)t * a.b + p) * a.nblk;
+    double s = 0.0;
+    for (int64_t j = lane; j < a.nblk; j += 32) s += bs[j];
+    s = warp_sum(s);
+    if (lane == 0) pot[t] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int bt = 0;
+        double bpot = INFINITY;
+        for (int q = 0; q < nt; q++)
+            if (pot[q] < bpot) { bpot = pot[q]; bt = q; }
         a.best[p] = bt;
         a.rows[p * a.k + ci] = a.ids[p * PP_TMAX + bt];
     }
@@ -267,7 +270,7 @@ fkm_status fkm_cu_pp_rows(const fkm_cu_rows *in, int64_t k, uint64_t seed, int64
         k_pp_sample<<<(unsigned)b, 32 * nt, 0, stream>>>(a, ci);
         for (int64_t p0 = 0; p0 < b; p0 += 65535)
             cand_fn<<<dim3((unsigned)nblk, (unsigned)min(b - p0, (int64_t)65535)), 256, 0, stream>>>(a, nt, ci == 0, p0);
-        k_pp_pick<<<(unsigned)b, 32, 0, stream>>>(a, ci, nt);
+        k_pp_pick<<<(unsigned)b, 32 * nt, 0, stream>>>(a, ci, nt);
         ce = cudaGetLastError();
     }
     if (ce == cudaSuccess) ce = cudaStreamSynchronize(stream);
