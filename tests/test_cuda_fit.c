@@ -52,6 +52,25 @@ static void base_params(fkm_params *p, const dataset *s, fkm_precision prec, int
     p->precision = prec;
 }
 
+/* 128 rows spread over the data: their labels against the float64 oracle (within the
+ * precision's near-tie margin), so the labels the update test builds its means from are right. */
+static void check_label_sample(const dataset *s, int metric, fkm_precision prec, const int32_t *lab) {
+    const int64_t m = s->n < 128 ? s->n : 128, d = s->d, k = s->k;
+    double *xs = malloc((size_t)(m * d) * sizeof(double)), *c64 = malloc((size_t)(k * d) * sizeof(double));
+    int32_t *ls = malloc((size_t)m * sizeof(int32_t));
+    for (int64_t q = 0; q < m; q++) {
+        const int64_t i = (q * 104729) % s->n;
+        memcpy(xs + q * d, s->x64 + i * d, (size_t)d * sizeof(double));
+        ls[q] = lab[i];
+    }
+    for (int64_t i = 0; i < k * d; i++) c64[i] = s->c0[i];
+    int64_t ties = 0;
+    const int64_t bad = oracle_bad(xs, m, d, c64, k, metric, ls, NULL, margin_of(prec), &ties);
+    CHECK(bad == 0, "labels %s metric %d k=%lld: %lld of %lld sampled rows off the float64 oracle", fkm_precision_str(prec),
+          metric, (long long)k, (long long)bad, (long long)m);
+    free(xs); free(c64); free(ls);
+}
+
 /* One iteration: the new centroids are the (weighted) means of the points under the labels the
  * GPU assigned to the initial centroids, computed here in float64. */
 static void test_update(fkm_precision prec, int metric, int weighted, int64_t n_pts, int64_t k_cl) {
@@ -65,6 +84,7 @@ static void test_update(fkm_precision prec, int metric, int weighted, int64_t n_
     int32_t *lab0 = malloc((size_t)n * sizeof(int32_t));
     fkm_result r;
     CHECK(fkm_predict(&p, &m, s.c0, k, lab0, NULL) == FKM_OK, "predict: %s", fkm_last_error());
+    check_label_sample(&s, metric, prec, lab0);
     fkm_status st = fkm_fit(&p, &m, &r);
     CHECK(st == FKM_OK, "fit %s metric %d: %s", fkm_precision_str(prec), metric, fkm_last_error());
     if (st == FKM_OK) {
@@ -342,6 +362,8 @@ int main(void) {
          * (k = 5000) one global atomic per row. */
         test_update(FKM_PREC_FP16, 0, 1, 80000, 700);
         test_update(FKM_PREC_TF32, 2, 0, 70000, 5000);
+        /* K past 2^20 (one problem): counts by global atomics, 2^21 points */
+        test_update(FKM_PREC_TF32, 0, 0, (int64_t)1 << 21, ((int64_t)1 << 20) + 5);
     }
     test_cpu_parity(0, FKM_STOP_FIXED, 1, 0, 1); /* FKM_EMPTY_FARTHEST against the CPU */
     if (!small) {
