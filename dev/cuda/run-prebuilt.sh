@@ -85,7 +85,7 @@ for m in "$@"; do
     for t in ${only:-test_cuda test_cuda_fit test_cuda_init test_cuda_par}; do
       small=1; [ "$tool" = racecheck ] && small=2
       log=$OUTD/$n-san-$tool-$t.log
-      FKM_TEST_SMALL=$small timeout 200 compute-sanitizer --tool "$tool" --error-exitcode 3 $B/$t > "$log" 2>&1
+      FKM_TEST_SMALL=$small timeout 400 compute-sanitizer --tool "$tool" --error-exitcode 3 $B/$t > "$log" 2>&1
       echo "[$n] $tool $t: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
       # where: each distinct kernel/API site once, with the first host frame of the library
       grep -E "^=========     at |Host API memory" "$log" | sed 's/0x[0-9a-f]*//g' | sort | uniq -c | sort -rn | head -6
