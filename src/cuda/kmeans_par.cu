@@ -29,16 +29,10 @@
 #include "draw.cuh"
 #include "par.cuh"
 
-__device__ __forceinline__ uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Uniform [0, 1) for row i in round r: the host's draw (init_par.c). */
 __device__ __forceinline__ double par_draw(uint64_t seed, int r, int64_t i) {
-    uint64_t h = mix64(seed * 0x9E3779B97F4A7C15ull + 0x243F6A8885A308D3ull * (uint64_t)(r + 1));
-    h = mix64(h ^ ((uint64_t)i * 0xD1B54A32D192ED03ull + 0x13198A2E03707344ull));
+    uint64_t h = par_mix(seed * 0x9E3779B97F4A7C15ull + 0x243F6A8885A308D3ull * (uint64_t)(r + 1));
+    h = par_mix(h ^ ((uint64_t)i * 0xD1B54A32D192ED03ull + 0x13198A2E03707344ull));
     return (double)(h >> 11) * 0x1.0p-53;
 }
 
@@ -300,7 +294,7 @@ static fkm_status par_sample(par_state *s, fkm_cu_engine *e) {
     return r;
 }
 
-/* Step 4: candidate weights; then ord and mp (copied to host hfrom). */
+/* Step 4: candidate weights; then ord and mp (copied to the host). */
 static fkm_status par_weigh(par_state *s, fkm_cu_engine *e) {
     par_args &a = s->a;
     const int64_t bn = a.b * a.n;
@@ -315,7 +309,7 @@ static fkm_status par_weigh(par_state *s, fkm_cu_engine *e) {
     k_par_cw<<<blocks(a.b * a.cap, 8), 256, 0, st>>>(a, e->perm, s->seg0, s->seg1);
     k_par_order<<<(unsigned)a.b, 32, 0, st>>>(a);
     CU_LAUNCHED("k-means|| candidate weights");
-    CU_RET(cudaMemcpyAsync(s->hfrom, a.mp, (size_t)a.b * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
+    CU_RET(cudaMemcpyAsync(s->hmp, a.mp, (size_t)a.b * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
     CU_RET(cudaStreamSynchronize(st));
     return FKM_OK;
 }
@@ -325,7 +319,7 @@ static fkm_status par_choose(par_state *s, fkm_cu_engine *e, uint64_t seed) {
     par_args &a = s->a;
     int64_t mx = 0;
     for (int64_t p = 0; p < a.b; p++)
-        if (s->hfrom[p] > a.k && s->hfrom[p] > mx) mx = s->hfrom[p];
+        if (s->hmp[p] > a.k && s->hmp[p] > mx) mx = s->hmp[p];
     void *buf = NULL;
     int64_t *pick = NULL;
     fkm_status st = FKM_OK;
@@ -386,9 +380,10 @@ fkm_status fkm_cu_kmeans_par(fkm_cu_engine *e, uint64_t seed) {
     }
     fkm_status st = FKM_OK;
     cudaError_t ce = cudaMalloc(&s.base, bytes);
-    if (ce == cudaSuccess) ce = cudaMallocHost((void **)&s.hm, 2 * (size_t)e->b * sizeof(int32_t));
+    if (ce == cudaSuccess) ce = cudaMallocHost((void **)&s.hm, 3 * (size_t)e->b * sizeof(int32_t));
     if (ce == cudaSuccess) {
         s.hfrom = s.hm + e->b;
+        s.hmp = s.hm + 2 * e->b;
         par_layout(&s, e, (char *)s.base);
         ce = cudaMemcpyAsync((void *)s.a.u, hu, (size_t)e->b * sizeof(double), cudaMemcpyHostToDevice, e->stream);
         if (ce == cudaSuccess) ce = cudaStreamSynchronize(e->stream); /* hu is freed next */

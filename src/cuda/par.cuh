@@ -6,6 +6,13 @@
 
 #include "cu_common.cuh"
 
+/* The splitmix64 finaliser: the draws' hash (as the host's init_par.c) and the rows' hash. */
+__device__ __forceinline__ uint64_t par_mix(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 #define PAR_PB 1024      /* rows per block: the unit of the per-block sums and counts */
 #define PAR_ROUNDS 5     /* R, as the host version (src/core/init_par.c) */
 #define PAR_OVERSAMPLE 2 /* l = 2k expected candidates per round */
@@ -48,7 +55,7 @@ typedef struct {
     void *cub;
     size_t cub_bytes;
     void *base;                  /* the one allocation */
-    int32_t *hm, *hfrom;         /* pinned host copies of m and from */
+    int32_t *hm, *hfrom, *hmp;   /* pinned host copies of m, from and mp */
 } par_state;
 
 /* par_cands.cu: add the pending candidates [from, m) to the distances (exact float32 squared L2

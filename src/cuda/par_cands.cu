@@ -16,12 +16,6 @@
 #include "par.cuh"
 #include "tuning.cuh"
 
-__device__ __forceinline__ uint64_t par_mix(uint64_t z) { /* the splitmix64 finaliser */
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 __device__ __forceinline__ float par_ld(const par_args &a, int64_t p, int64_t row, int64_t j) {
     return load_as_float(a.x, fkm_ct_dtype(a.ct), (p * a.n + row) * a.dp + j);
 }
