@@ -238,7 +238,8 @@ static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, con
         cli_str_json_number(s, t->inertia);
         cli_str_add(s, ", \"shift\": ");
         cli_str_json_number(s, t->shift);
-        cli_str_add(s, ", \"empty\": %lld, \"changed\": %lld, \"ms\": ", (long long)t->empty, (long long)t->changed);
+        cli_str_add(s, ", \"empty\": %lld, \"changed\": %lld, \"rescored\": %lld, \"ms\": ", (long long)t->empty,
+                    (long long)t->changed, (long long)t->rescored);
         cli_str_json_number(s, t->ms);
         cli_str_add(s, "}");
     }

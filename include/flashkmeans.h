@@ -129,6 +129,8 @@ typedef struct {
     int64_t empty;    /* clusters that received no point in this iteration (before the policy) */
     int64_t changed;  /* points whose label changed (all points in the first iteration) */
     double ms;        /* wall-clock milliseconds spent in the iteration */
+    int64_t rescored; /* points re-scored in exact fp32 because the certified tensor-core pass could
+                         not prove their label (GPU, precision exact; 0 elsewhere) */
 } fkm_iter_stats;
 
 /* Progress: called after each iteration (of each restart / batch problem) on the calling thread.

@@ -54,6 +54,8 @@ typedef struct {
     fkm_precision precision;
     double ms_stage[7];    /* FKM_CU_PROFILE=2 only: GPU time per stage summed over the iterations:
                               setup, assign, empty clusters, sort, sums, centroids, stop rule */
+    int64_t rescored;      /* precision exact, certified (docs/certified.md): points re-scored in
+                              fp32, summed over iterations and problems; 0 otherwise */
 } fkm_cuda_fit_info;
 
 /* Bytes of workspace fkm_cuda_fit needs for these arguments. */

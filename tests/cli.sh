@@ -84,7 +84,11 @@ check "report: n" grep -q "^  \"n\": $N," "$T/r.json"
 check "report: d" grep -q "^  \"d\": $D," "$T/r.json"
 check "report: n_iter == --iters with --stop fixed" grep -q '^  "n_iter": 7,' "$T/r.json"
 check "report: 7 iteration entries" test "$(grep -c '^    {"inertia": ' "$T/r.json")" -eq 7
-check "report: iteration entries have shift/empty/ms" grep -q '"shift": .*"empty": [0-9]*, "changed": [0-9]*, "ms": ' "$T/r.json"
+check "report: iteration entries have shift/empty/ms" grep -q '"shift": .*"empty": [0-9]*, "changed": [0-9]*, "rescored": [0-9]*, "ms": ' "$T/r.json"
+check "report: every iteration entry has \"rescored\"" test "$(grep -c '"rescored": [0-9]*, "ms": ' "$T/r.json")" -eq 7
+if grep -q '^  "device": "cpu",' "$T/r.json"; then
+    check "report: rescored 0 on the CPU" test "$(grep -c '"rescored": 0, "ms": ' "$T/r.json")" -eq 7
+fi
 check "report: stop_reason max_iter" grep -q '^  "stop_reason": "max_iter",' "$T/r.json"
 check "report: device cpu or cuda" grep -Eq '^  "device": "(cpu|cuda)",' "$T/r.json"
 if command -v python3 >/dev/null && python3 -c 'import json' 2>/dev/null; then

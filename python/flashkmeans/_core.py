@@ -43,7 +43,7 @@ _PREC_NAMES = {v: k for k, v in _PRECISIONS.items()}
 _STOP_REASONS = {0: "converged", 1: "max_iter", 2: "cancelled"}
 # numpy twin of fkm_iter_stats (same fields, offsets and size), so stats copy with one memcpy.
 STATS_DTYPE = np.dtype({"names": [f for f, _ in _lib.fkm_iter_stats._fields_],
-                        "formats": ["f8", "f8", "i8", "i8", "f8"],
+                        "formats": [np.dtype(t) for _, t in _lib.fkm_iter_stats._fields_],
                         "offsets": [getattr(_lib.fkm_iter_stats, f).offset
                                     for f, _ in _lib.fkm_iter_stats._fields_],
                         "itemsize": ctypes.sizeof(_lib.fkm_iter_stats)})
@@ -149,7 +149,7 @@ class _Call:
             if hook is not None:
                 s = stats.contents
                 hook(it, max_iter, {"inertia": s.inertia, "shift": s.shift, "empty": s.empty,
-                                    "changed": s.changed, "ms": s.ms})
+                                    "changed": s.changed, "rescored": s.rescored, "ms": s.ms})
             return 0
         except BaseException as e:  # noqa: B902 -- KeyboardInterrupt included, on purpose
             self.exc = e
@@ -264,7 +264,8 @@ class FitResult:
     def stats_dicts(self):
         return [{"obj": float(s["inertia"]), "inertia": float(s["inertia"]),
                  "shift": float(s["shift"]), "empty": int(s["empty"]),
-                 "changed": int(s["changed"]), "ms": float(s["ms"])} for s in self.stats]
+                 "changed": int(s["changed"]), "rescored": int(s["rescored"]),
+                 "ms": float(s["ms"])} for s in self.stats]
 
 
 def _want_progress(params):

@@ -35,6 +35,7 @@ class fkm_iter_stats(ctypes.Structure):
         ("empty", ctypes.c_int64),
         ("changed", ctypes.c_int64),
         ("ms", ctypes.c_double),
+        ("rescored", ctypes.c_int64),
     ]
 
 
@@ -211,6 +212,7 @@ class fkm_cuda_fit_info(ctypes.Structure):
         ("kernel", ctypes.c_char_p),
         ("precision", c_enum),
         ("ms_stage", ctypes.c_double * 7),
+        ("rescored", ctypes.c_int64),
     ]
 
 

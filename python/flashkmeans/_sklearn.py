@@ -50,8 +50,9 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     uses from device's on, rows split among them, NCCL all-reduce; 0 = all; default 1).
 
     Attributes after fit: cluster_centers_, labels_, inertia_, n_iter_, n_features_in_,
-    iteration_stats_ (per-iteration dicts: inertia, shift, empty, changed, ms), device_,
-    precision_, stop_reason_.
+    iteration_stats_ (per-iteration dicts: inertia, shift, empty, changed, rescored, ms; rescored:
+    points re-scored in exact fp32 because the GPU's certified tensor-core pass could not prove
+    their label, 0 on the CPU and for non-exact precisions), device_, precision_, stop_reason_.
     """
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,

@@ -109,8 +109,8 @@ static fkm_status run_restart(const fkm_params *p, const fkm_backend *be, void *
         FKM_TRY(be->iterate(eng, 1, p->empty, s));
         s->ms = fkm_now_ms() - t0;
         cur->iterations = it + 1;
-        fkm_log(p, FKM_LOG_DEBUG, "iter %d: inertia %.9g shift %.3g empty %lld changed %lld (%.2f ms)", it,
-                s->inertia, s->shift, (long long)s->empty, (long long)s->changed, s->ms);
+        fkm_log(p, FKM_LOG_DEBUG, "iter %d: inertia %.9g shift %.3g empty %lld changed %lld rescored %lld (%.2f ms)",
+                it, s->inertia, s->shift, (long long)s->empty, (long long)s->changed, (long long)s->rescored, s->ms);
         if (p->progress_fn && p->progress_fn(it, iters, s, p->progress_user)) {
             cur->stop_reason = FKM_STOPPED_CANCELLED;
             break;

@@ -156,6 +156,7 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
     memcpy(e->prev, e->labels, (size_t)n * sizeof(int32_t));
     s->shift = 0.0;
     s->empty = 0;
+    s->rescored = 0; /* exact fp32 scoring throughout: nothing to re-score */
     if (!update) return FKM_OK;
     memcpy(e->c_old, e->c, (size_t)(k * d) * sizeof(float));
     /* Counts first (cheap) so the empty policy can move points before the sums. */

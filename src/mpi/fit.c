@@ -95,6 +95,7 @@ static fkm_status iterate(mpi_fit *f, fkm_iter_stats *s) {
     }
     FKM_TRY(fkm_mpi_allreduce(&f->c, f->counts, k + 1, MPI_INT64_T, MPI_SUM));
     s->changed = f->counts[k];
+    s->rescored = 0; /* CPU ranks score in exact fp32 */
     memcpy(f->prev, f->labels, (size_t)n * sizeof(int32_t));
     s->empty = 0;
     for (int64_t ci = 0; ci < k; ci++) s->empty += f->counts[ci] == 0;
@@ -187,8 +188,8 @@ static fkm_status run_restart(mpi_fit *f, uint64_t seed, fkm_result *cur) {
         FKM_TRY(iterate(f, s));
         s->ms = fkm_now_ms() - t0;
         cur->iterations = it + 1;
-        fkm_log(p, FKM_LOG_DEBUG, "iter %d: inertia %.9g shift %.3g empty %lld changed %lld (%.2f ms)", it,
-                s->inertia, s->shift, (long long)s->empty, (long long)s->changed, s->ms);
+        fkm_log(p, FKM_LOG_DEBUG, "iter %d: inertia %.9g shift %.3g empty %lld changed %lld rescored %lld (%.2f ms)",
+                it, s->inertia, s->shift, (long long)s->empty, (long long)s->changed, (long long)s->rescored, s->ms);
         int cancel = p->progress_fn && p->progress_fn(it, iters, s, p->progress_user);
         FKM_TRY(fkm_mpi_allreduce(&f->c, &cancel, 1, MPI_INT, MPI_MAX)); /* every rank stops together */
         if (cancel) {

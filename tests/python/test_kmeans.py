@@ -34,6 +34,24 @@ def test_recovers_blobs():
     assert km.inertia_ == pytest.approx(d2, abs=margin)
 
 
+def test_iteration_stats_keys_and_rescored_zero_on_cpu():
+    """Every per-iteration dict carries the same keys; `rescored` (GPU certified-pass fallbacks)
+    is an int and always 0 on the CPU engine (exact fp32 scoring: nothing to re-score)."""
+    X, _, _ = blobs(n=1500, d=8, k=5)
+    keys = {"obj", "inertia", "shift", "empty", "changed", "rescored", "ms"}
+    for stop in ("shift", "fixed"):
+        km = flashkmeans.KMeans(5, random_state=1, device="cpu", stop=stop, max_iter=12).fit(X)
+        assert km.device_ == "cpu" and len(km.iteration_stats_) == km.n_iter_ >= 1
+        for s in km.iteration_stats_:
+            assert set(s) == keys
+            assert type(s["rescored"]) is int and s["rescored"] == 0
+        assert km.iteration_stats_[0]["changed"] == 1500
+    km = flashkmeans.Kmeans(8, 5, niter=4, seed=2)
+    km.train(X)
+    assert [s["rescored"] for s in km.iteration_stats] == [0, 0, 0, 0]
+    assert all(type(s["rescored"]) is int for s in km.iteration_stats)
+
+
 def test_same_fixed_point_as_sklearn():
     """From the same initial centres, Lloyd in flashkmeans and in scikit-learn converge to the
     same partition and (to float32 accuracy) the same centres."""
