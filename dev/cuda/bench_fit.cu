@@ -103,10 +103,11 @@ static int run_case(const Case &c, int reps) {
     printf("{\"case\":\"%s\",\"b\":%lld,\"n\":%lld,\"k\":%lld,\"d\":%lld,\"dtype\":\"%s\",\"precision\":\"%s\","
            "\"kernel\":\"%s\",\"iters\":%d,\"reps\":%d,\"ms_per_iter\":%.4f,\"ms_per_iter_min\":%.4f,"
            "\"ms_per_iter_max\":%.4f,\"ms_assign\":%.4f,\"assign_tflops\":%.1f,\"ms_setup_and_final\":%.3f,"
-           "\"inertia0\":%.6g,\"ms_stages\":[%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f]}\n",
+           "\"inertia0\":%.6g,\"rescored_frac\":%.6f,\"ms_stages\":[%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f]}\n",
            c.name, c.b, c.n, c.k, c.d, c.t == FKM_F16 ? "f16" : c.t == FKM_BF16 ? "bf16" : "f32", pstr(c.prec),
            info.kernel, c.iters, reps, ms, it_ms.front(), it_ms.back(), ams, ams > 0 ? flop / ams / 1e9 : 0.0,
-           tot_ms[reps / 2] - ms * c.iters, inertia[0], stage[0], stage[1], stage[2], stage[3], stage[4], stage[5],
+           tot_ms[reps / 2] - ms * c.iters, inertia[0],
+           info.iterations ? (double)info.rescored / info.iterations / (double)(c.b * c.n) : 0.0, stage[0], stage[1], stage[2], stage[3], stage[4], stage[5],
            stage[6]);
     fflush(stdout);
     fprintf(stderr, "%-34s %-26s %9.3f ms/iter  assign %8.3f ms (%6.1f TFLOP/s)  update+rest %7.3f ms\n", c.name,
@@ -140,7 +141,8 @@ int main(int argc, char **argv) {
             {1, 1048576, 1024, 512, FKM_F16, FKM_PREC_FP16, 10, "B=1 N=1M K=1024 D=512 fp16"},
             {1, 4194304, 256, 64, FKM_F32, FKM_PREC_TF32, 20, "B=1 N=4M K=256 D=64 fp32 tf32"},
             {8, 16384, 100, 128, FKM_F16, FKM_PREC_FP16, 50, "B=8 N=16384 K=100 D=128 fp16"},
-            {1, 1048576, 1024, 128, FKM_F32, FKM_PREC_EXACT, 5, "B=1 N=1M K=1024 D=128 fp32 exact"},
+            {1, 1048576, 1024, 128, FKM_F32, FKM_PREC_EXACT, 20, "B=1 N=1M K=1024 D=128 fp32 exact"},
+            {1, 4194304, 256, 64, FKM_F32, FKM_PREC_EXACT, 20, "B=1 N=4M K=256 D=64 fp32 exact"},
         };
     }
     int dev = 0;

@@ -13,6 +13,7 @@
 #   stream:N,K,D,ITERS,CAP_GIB,GPUS,PREC[,SCALE]   dev/cuda/bench_stream (streaming / several GPUs)
 #   triton              dev/cuda/triton_reference.py (third_party/flash-kmeans, carried)
 #   torch               dev/cuda/torch_baseline.py (plain PyTorch, materialises N x K)
+#   cert                bench/cert_side.py (float32: certified exact vs SIMT vs tf32 vs the reference)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
 #   san:TOOL[,TEST]     compute-sanitizer TOOL on the GPU tests, or on TEST (FKM_TEST_SMALL=1, racecheck 2)
 # Logs go to $OUT; one summary line per step on stdout.
@@ -29,7 +30,7 @@ for m in "$@"; do
   rest=${m#*:}; [ "$rest" = "$m" ] && rest=""
   case $kind in
   tests)
-    for t in test_cuda test_cuda_fit test_cuda_init test_cuda_par test_cuda_mem test_cuda_scale test_cuda_large; do
+    for t in test_cuda_cert test_cuda test_cuda_fit test_cuda_init test_cuda_par test_cuda_mem test_cuda_scale test_cuda_large; do
       [ -x $B/$t ] || continue
       log=$OUTD/$n-$t.log
       env $(echo "$rest" | tr ';' ' ') timeout 240 $B/$t > "$log" 2>&1
@@ -74,6 +75,12 @@ for m in "$@"; do
     log=$OUTD/$n-triton
     PYTHONUNBUFFERED=1 timeout 400 python3 dev/cuda/triton_reference.py > "$log.jsonl" 2> "$log.log"
     echo "[$n] triton reference: rc=$?"; cat "$log.jsonl"; tail -3 "$log.log" ;;
+  cert)
+    # bench/cert_side.py: float32 through the Python API (default = certified exact, SIMT, tf32)
+    # beside the reference (third_party/flash-kmeans, carried), labels checked bit for bit
+    log=$OUTD/$n-cert
+    FKM_LIBRARY=$PWD/$B/lib/libflashkmeans.so PYTHONUNBUFFERED=1 timeout 500 python3 bench/cert_side.py > "$log.jsonl" 2> "$log.log"
+    echo "[$n] cert side by side: rc=$?"; tail -6 "$log.log" ;;
   py)
     # the Python GPU tests against the carried library (torch from the machine's python3)
     log=$OUTD/$n-py.log

@@ -4,6 +4,7 @@
 
 #include "../../include/flashkmeans_cuda.h"
 #include "cu_memory.cuh"
+#include "tuning.cuh"
 
 static fkm_precision resolve_prec(const fkm_params *p, fkm_dtype t) {
     if (p->precision != FKM_PREC_AUTO) return p->precision;
@@ -196,8 +197,9 @@ extern "C" fkm_status fkm_cuda_fit(const fkm_params *p, const fkm_cuda_matrix *x
         info->ms_assign = e.ms_assign;
         for (int g = 0; g < 7; g++) info->ms_stage[g] = g < FKM_CU_NSTAGE ? e.ms_stage[g] : 0.0;
         info->ms_total = tot;
-        info->kernel = fkm_cu_kernel_name(e.kern);
+        info->kernel = e.cert ? (fkm_cu_kern_is_res(e.kern16) ? "cert-f16-res" : "cert-f16-ps") : fkm_cu_kernel_name(e.kern);
         info->precision = e.prec;
+        info->rescored = e.rescored;
     }
 done:
     fkm_cu_close(&e);

@@ -26,15 +26,23 @@ __global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args 
     __shared__ int ri[SIMT_BM];
     const fkm_tile_pos tp = fkm_tile_of<SIMT_BM>(a);
     const int64_t prob = tp.prob, row0 = tp.row0;
-    const int rows = tp.rows;
-    const char *xg = tp.xg;
+    int rows = tp.rows;
     if (a.done && a.done[prob]) return;
+    const int32_t *list = a.ulist ? a.ulist + prob * a.n + row0 : NULL; /* the rows to score (cert.cu) */
+    if (list) {
+        rows = (int)min((int64_t)SIMT_BM, (int64_t)a.ucount[prob] - row0);
+        if (rows <= 0) return;
+    }
     const char *cg = a.c + prob * a.kp * a.c_pitch;
     const float *ctg = a.cterm + prob * a.kp;
     const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
     const int lr = tid >> 2, lk = (tid & 3) * 4; /* loader: row and k offset of one float4 */
     const int nks = (int)(a.c_pitch / (SIMT_BK * 4));
     const int nct = (int)((a.k + SIMT_BN - 1) / SIMT_BN);
+    /* the row this thread loads (each row's scores depend on that row alone: a list gives the
+     * same bits as the plain tiles) */
+    const char *xrow = lr < rows ? (list ? a.x + (prob * a.n + list[lr]) * a.x_pitch : tp.xg + (int64_t)lr * a.x_pitch)
+                                 : NULL;
 
     float bv[4], acc[4][4];
     int bi[4];
@@ -47,7 +55,7 @@ __global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args 
         for (int ks = 0; ks < nks; ks++) {
             const int kb = ks * SIMT_BK * 4 + lk * 4; /* byte offset in the row */
             float4 xv = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (lr < rows && kb < a.x_bytes) xv = *reinterpret_cast<const float4 *>(xg + (int64_t)lr * a.x_pitch + kb);
+            if (xrow && kb < a.x_bytes) xv = *reinterpret_cast<const float4 *>(xrow + kb);
             const float4 cv = *reinterpret_cast<const float4 *>(cg + ((int64_t)j * SIMT_BN + lr) * a.c_pitch + kb);
             xs[lk][lr] = xv.x; xs[lk + 1][lr] = xv.y; xs[lk + 2][lr] = xv.z; xs[lk + 3][lr] = xv.w;
             cs[lk][lr] = cv.x; cs[lk + 1][lr] = cv.y; cs[lk + 2][lr] = cv.z; cs[lk + 3][lr] = cv.w;
@@ -84,7 +92,25 @@ __global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args 
     __syncthreads();
     const float v = tid < SIMT_BM ? rv[tid] : 0.0f;
     const int lab = tid < SIMT_BM ? ri[tid] : 0;
+    if (list) { /* raw score and label; cert.cu's output stage does the rest */
+        if (tid < rows) {
+            const int64_t g = prob * a.n + list[tid];
+            a.labels[g] = lab;
+            a.best[g] = v;
+        }
+        return;
+    }
     fkm_write_rows<SIMT_BM>(a, prob, row0, rows, v, lab, red);
+}
+
+/* The SIMT kernel over the uncertified rows listed in a->ulist (cert.cu): b * tiles blocks, each
+ * exits at once past its problem's count. */
+fkm_status fkm_cu_assign_simt_list(const fkm_cu_engine *e, const fkm_cu_assign_args *a) {
+    fkm_cu_assign_args l = *a;
+    l.nct = (int)((e->k + SIMT_BN - 1) / SIMT_BN);
+    fkm_assign_simt<<<(unsigned)(e->b * e->tiles), 256, 0, e->stream>>>(l);
+    CU_LAUNCHED("re-scoring kernel");
+    return FKM_OK;
 }
 
 /* ---- launcher: one table entry per kernel id */
@@ -159,8 +185,9 @@ fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode) {
     a.stats = full ? e->cur : NULL;
     a.done = full ? e->done : NULL;
     const int id = e->kern;
-    if (fkm_cu_kern_is_res(id)) return fkm_cu_assign_res(e, a);
-    if (fkm_cu_kern_is_ps(id)) return fkm_cu_assign_ps(e, a);
+    if (e->cert) return fkm_cu_assign_cert(e, &a);
+    if (fkm_cu_kern_is_res(id)) return fkm_cu_assign_res(e, a, 0);
+    if (fkm_cu_kern_is_ps(id)) return fkm_cu_assign_ps(e, a, 0);
     const unsigned grid = (unsigned)(e->b * e->tiles);
     int threads = 256, bn = SIMT_BN;
     if (fkm_cu_kern_is_wg(id)) {

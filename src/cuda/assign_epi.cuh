@@ -6,7 +6,7 @@
 
 #include "cu_common.cuh"
 
-typedef struct {
+typedef struct fkm_cu_assign_args_s {
     const char *x;          /* compute-type points, b*n rows */
     int64_t x_pitch;        /* bytes per row */
     int64_t x_bytes;        /* bytes of a row that hold data (dp * es); the rest is not read */
@@ -32,6 +32,15 @@ typedef struct {
     double *tile_inertia;   /* b * tiles */
     fkm_cu_stats *stats;    /* b: changed += */
     const int32_t *done;    /* b: skip finished problems */
+    /* certified pass (cert.cu; all NULL otherwise) */
+    const float *cn;        /* b * kp: n_c */
+    const float2 *xq;       /* b * n: (P_x, Q_x) */
+    const float *calpha;    /* b: alpha / sigma^2 */
+    const uint32_t *cmax;   /* 2b: r, 2u tau */
+    float cscale;           /* multiplies the bound (1; tests) */
+    /* SIMT kernel over a list of rows (the uncertified ones): row t*64+i of problem p is
+     * ulist[p*n + t*64 + i] while that is < ucount[p]; results go to labels and best (raw score) */
+    const int32_t *ulist, *ucount;
 } fkm_cu_assign_args;
 
 /* The block's point tile: problem, first row, rows in it (the last tile may be short) and the

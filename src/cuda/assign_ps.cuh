@@ -114,7 +114,7 @@ __device__ __forceinline__ void ps_produce(const fkm_cu_assign_args &a, const CU
 /* A consumer warp's loop over its warpgroup's tiles (one per active round). scount: the block's
  * counts in shared memory for k <= PS_SCOUNT (flushed when the block moves to another problem),
  * else NULL (one global atomic per row). */
-template <int OP, int NKB>
+template <int OP, int NKB, bool CERT>
 __device__ __forceinline__ void ps_consume(const fkm_cu_assign_args &a, const char *cs, char *xs, uint64_t *bars,
                                            const ps_round *info, int nbuf, int ns, int T, int warp, int *scount,
                                            double *spart) {
@@ -140,13 +140,17 @@ __device__ __forceinline__ void ps_consume(const fkm_cu_assign_args &a, const ch
         uprev = u;
         const uint32_t xa = wg_smem(xb);
         fkm_row_in in[2];
-        float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
+        float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)}, R[2], l2[2] = {bv[0], bv[1]};
         int bi[2] = {0, 0};
+        const float alpha = CERT ? a.calpha[q.p] : a.alpha;
 #pragma unroll 1
         for (int j = 0; j < T; j++) {
             mbar_wait(PS_CFULL(bars, s), ph);
             res_issue_tile<OP, NKB>(d, xa, wg_smem(cs + (size_t)s * cbytes));
-            if (j == 0) res_row_inputs(a, q.p, t, rr, in); /* their latency hides behind the wgmma */
+            if (j == 0) { /* their latency hides behind the wgmma */
+                if constexpr (CERT) res_row_bounds(a, q.p, t, rr, R);
+                else res_row_inputs(a, q.p, t, rr, in);
+            }
             wg_wait<0>();
             wg_regs_ready(d);
             if (lane == 0) {
@@ -154,7 +158,12 @@ __device__ __forceinline__ void ps_consume(const fkm_cu_assign_args &a, const ch
                 if (j == T - 1) mbar_arrive(RES_XEMPTY(bars, wg, b));
             }
             if (++s == ns) { s = 0; ph ^= 1; }
-            wg_fold(d, a.cterm + q.p * a.kp, j, a.alpha, lane, bv, bi);
+            if constexpr (CERT) wg_fold_cert(d, a.cterm + q.p * a.kp, a.cn + q.p * a.kp, j, alpha, lane, R, bv, bi, l2);
+            else wg_fold(d, a.cterm + q.p * a.kp, j, alpha, lane, bv, bi);
+        }
+        if constexpr (CERT) {
+            res_write_cert(a, q.p, t, rr, bv, bi, l2);
+            continue;
         }
         int *cnt = scount ? scount : a.counts ? a.counts + (int64_t)q.p * a.k : NULL;
         res_write_rows(a, q.p, t, rr, bv, bi, in, nch, cnt, spart + (wg * 2 + (i & 1)) * 4);
@@ -166,7 +175,7 @@ __device__ __forceinline__ void ps_consume(const fkm_cu_assign_args &a, const ch
 /* NKB 128-byte k-blocks per row (1 or 2); a.total_tiles = b x a.tiles tiles of RES_BM points,
  * T = a.nct centroid tiles of 128 per problem; nbuf point buffers per warpgroup, ns centroid
  * stages. */
-template <int OP, int NKB>
+template <int OP, int NKB, bool CERT = false>
 __global__ void __launch_bounds__(RES_NWG * 128 + 32, 1)
     fkm_assign_ps(const fkm_cu_assign_args a, const __grid_constant__ CUtensorMap xmap, int nbuf, int ns) {
 #ifdef FKM_WGMMA_OK
@@ -199,7 +208,7 @@ __global__ void __launch_bounds__(RES_NWG * 128 + 32, 1)
         if (lane == 0) ps_produce<OP, NKB>(a, &xmap, cs, xs, bars, info, nbuf, ns, r0, r1, rpp, a.nct);
         __syncwarp();
     } else {
-        ps_consume<OP, NKB>(a, cs, xs, bars, info, nbuf, ns, a.nct, warp, local ? scount : NULL, spart);
+        ps_consume<OP, NKB, CERT>(a, cs, xs, bars, info, nbuf, ns, a.nct, warp, local ? scount : NULL, spart);
     }
 #else
     __trap();
@@ -208,5 +217,5 @@ __global__ void __launch_bounds__(RES_NWG * 128 + 32, 1)
 
 /* Launch for engine e (kernel id of the streamed family), a filled as fkm_cu_assign
  * does (assign_res.cu). */
-fkm_status fkm_cu_assign_ps(const fkm_cu_engine *e, fkm_cu_assign_args a);
+fkm_status fkm_cu_assign_ps(const fkm_cu_engine *e, fkm_cu_assign_args a, int cert);
 #endif

@@ -164,6 +164,28 @@ __device__ __forceinline__ void res_row_inputs(const fkm_cu_assign_args &a, int6
     }
 }
 
+/* Certified mode: the row bounds R of rows r0 and r0 + 8 of tile t of problem p, and the output
+ * stage (the quad's pairs merged; lane 0 of the quad writes i1 to labels and l2 to best). */
+__device__ __forceinline__ void res_row_bounds(const fkm_cu_assign_args &a, int64_t p, int64_t t, int r0, float (&R)[2]) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int64_t gi = t * RES_BM + r0 + 8 * h;
+        R[h] = gi < a.n ? cert_row_bound(a, p, p * a.n + gi) : 0.0f;
+    }
+}
+__device__ __forceinline__ void res_write_cert(const fkm_cu_assign_args &a, int64_t p, int64_t t, int r0,
+                                               float (&l1)[2], int (&i1)[2], float (&l2)[2]) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        cert_quad_merge(l1[h], i1[h], l2[h]);
+        const int64_t gi = t * RES_BM + r0 + 8 * h;
+        if ((threadIdx.x & 3) == 0 && gi < a.n) {
+            a.labels[p * a.n + gi] = i1[h];
+            a.best[p * a.n + gi] = l2[h];
+        }
+    }
+}
+
 /* Problem p's statistics gathered by the block so far: the warp's changed-label count nch, and
  * -- scount not NULL -- the block's cluster counts, added to the global ones once all consumer
  * warps are done with p (a barrier of all of them; again so with zero, when the block goes on to
@@ -193,7 +215,7 @@ __device__ __forceinline__ void res_finish(const fkm_cu_assign_args &a, int64_t 
 }
 
 /* A consumer warp's loop over its warpgroup's tiles. */
-template <int OP, int NKB, int NCT>
+template <int OP, int NKB, int NCT, bool CERT>
 __device__ __forceinline__ void res_consume(const fkm_cu_assign_args &a, const char *cs, char *xs, uint64_t *bars,
                                             int nbuf, int64_t begin, int64_t end, int warp, int *scount,
                                             double *spart) {
@@ -212,18 +234,24 @@ __device__ __forceinline__ void res_consume(const fkm_cu_assign_args &a, const c
         if (i > 0) res_tile_inertia(a, u - RES_NWG, spart + (wg * 2 + ((i - 1) & 1)) * 4);
         const uint32_t xa = wg_smem(xb);
         fkm_row_in in[2];
-        float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)};
+        float bv[2] = {__int_as_float(0x7f800000), __int_as_float(0x7f800000)}, R[2], l2[2] = {bv[0], bv[1]};
         int bi[2] = {0, 0};
+        const float alpha = CERT ? a.calpha[0] : a.alpha;
 #pragma unroll 1 /* unrolled, the two tiles' code spilled at 96 registers */
         for (int j = 0; j < NCT; j++) {
             res_issue_tile<OP, NKB>(d, xa, ca + j * NKB * WG_TILE);
-            if (j == 0) res_row_inputs(a, 0, u, r0, in); /* their latency hides behind the wgmma */
+            if (j == 0) { /* their latency hides behind the wgmma */
+                if constexpr (CERT) res_row_bounds(a, 0, u, r0, R);
+                else res_row_inputs(a, 0, u, r0, in);
+            }
             wg_wait<0>();
             wg_regs_ready(d);
             if (j == NCT - 1 && lane == 0) mbar_arrive(RES_XEMPTY(bars, wg, b));
-            wg_fold(d, a.cterm, j, a.alpha, lane, bv, bi);
+            if constexpr (CERT) wg_fold_cert(d, a.cterm, a.cn, j, alpha, lane, R, bv, bi, l2);
+            else wg_fold(d, a.cterm, j, alpha, lane, bv, bi);
         }
-        res_write_rows(a, 0, u, r0, bv, bi, in, nch, scount, spart + (wg * 2 + (i & 1)) * 4);
+        if constexpr (CERT) res_write_cert(a, 0, u, r0, bv, bi, l2);
+        else res_write_rows(a, 0, u, r0, bv, bi, in, nch, scount, spart + (wg * 2 + (i & 1)) * 4);
     }
     res_finish(a, begin + wg + (int64_t)(i - 1) * RES_NWG, i, nch, wg, 0, scount, spart);
 }
@@ -231,7 +259,7 @@ __device__ __forceinline__ void res_consume(const fkm_cu_assign_args &a, const c
 
 /* NKB 128-byte k-blocks per row (1, 2 or 4), NCT = ceil(k / 128) centroid tiles (1 or 2);
  * one problem (a.total_tiles = a.tiles tiles of RES_BM points). */
-template <int OP, int NKB, int NCT>
+template <int OP, int NKB, int NCT, bool CERT = false>
 __global__ void __launch_bounds__(RES_NWG * 128 + 32, 1)
     fkm_assign_res(const fkm_cu_assign_args a, const __grid_constant__ CUtensorMap xmap, int nbuf) {
 #ifdef FKM_WGMMA_OK
@@ -259,7 +287,7 @@ __global__ void __launch_bounds__(RES_NWG * 128 + 32, 1)
         if (lane == 0) res_produce<OP, NKB, NCT>(a, &xmap, cs, xs, bars, nbuf, begin, end);
         __syncwarp();
     } else {
-        res_consume<OP, NKB, NCT>(a, cs, xs, bars, nbuf, begin, end, warp, scount, spart);
+        res_consume<OP, NKB, NCT, CERT>(a, cs, xs, bars, nbuf, begin, end, warp, scount, spart);
     }
 #else
     __trap();
@@ -267,6 +295,6 @@ __global__ void __launch_bounds__(RES_NWG * 128 + 32, 1)
 }
 
 /* Launch for engine e (one problem, kernel id of the resident family), a filled as fkm_cu_assign
- * does (assign_res.cu). */
-fkm_status fkm_cu_assign_res(const fkm_cu_engine *e, fkm_cu_assign_args a);
+ * does (assign_res.cu); cert: the certified fp16 pass (cert.cu). */
+fkm_status fkm_cu_assign_res(const fkm_cu_engine *e, fkm_cu_assign_args a, int cert);
 #endif

@@ -21,6 +21,7 @@
 
 #include "assign_epi.cuh"
 #include "assign_wgmma_smem.h"
+#include "cert.cuh"
 
 #define WG_BN 128           /* centroids per tile */
 #define WG_KB 128           /* bytes per k-block row */
@@ -115,6 +116,24 @@ __device__ __forceinline__ void wg_fold(const float (&d)[64], const float *ctg, 
             const float s1 = fmaf(-alpha, d[4 * q + 2 * h + 1], ct.y);
             if (s0 < bv[h]) { bv[h] = s0; bi[h] = col; }
             if (s1 < bv[h]) { bv[h] = s1; bi[h] = col + 1; }
+        }
+    }
+}
+
+/* The certified fold (cert.cuh): per score s^ = fma(-alpha, acc, t_c) (alpha: alpha / sigma^2) and
+ * its lower bound lo = fma(-R, n_c, s^) into the running pair of each row. */
+__device__ __forceinline__ void wg_fold_cert(const float (&d)[64], const float *ctg, const float *cng, int j,
+                                             float alpha, int lane, const float (&R)[2], float (&l1)[2], int (&i1)[2],
+                                             float (&l2)[2]) {
+#pragma unroll
+    for (int q = 0; q < 16; q++) {
+        const int col = j * WG_BN + q * 8 + 2 * (lane & 3);
+        const float2 ct = *reinterpret_cast<const float2 *>(ctg + col);
+        const float2 cn = *reinterpret_cast<const float2 *>(cng + col);
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            cert_take(fmaf(-R[h], cn.x, fmaf(-alpha, d[4 * q + 2 * h], ct.x)), col, l1[h], i1[h], l2[h]);
+            cert_take(fmaf(-R[h], cn.y, fmaf(-alpha, d[4 * q + 2 * h + 1], ct.y)), col + 1, l1[h], i1[h], l2[h]);
         }
     }
 }

@@ -161,6 +161,7 @@ static void to_iter_stats(const fkm_cu_stats *h, fkm_iter_stats *s) {
     s->shift = sqrt(s2);
     s->empty = h->empty;
     s->changed = (int64_t)h->changed;
+    s->rescored = (int64_t)h->rescored;
 }
 
 static fkm_status cb_iterate(void *p, int update, fkm_empty_policy pol, fkm_iter_stats *s) {

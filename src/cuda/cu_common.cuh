@@ -37,6 +37,7 @@ typedef struct {
     double inertia;
     unsigned long long shift2; /* bits of a non-negative double: max over clusters (atomicMax) */
     unsigned long long changed;
+    unsigned long long rescored; /* points the certified pass re-scored in fp32 (cert.cu) */
     long long empty;
     int ran;       /* 1 if the problem ran this iteration */
     int converged; /* the stop rule was met at this iteration */
@@ -105,6 +106,22 @@ typedef struct fkm_cu_engine {
     void *ws;
     size_t ws_bytes;
     double host_var;         /* scale of the shift rule given by the core */
+    /* Certified exact mode (cert.cu, docs/certified.md): precision exact on fp16 tensor cores with
+     * a proven bound, uncertified points re-scored by the SIMT kernel (kern stays SIMT: its tiles,
+     * its output stage). */
+    int cert;                /* 1: on */
+    int kern16;              /* the fp16 persistent kernel id (resident or streamed) */
+    int64_t dp16, dcp16;     /* fp16 row pitch of x16 and of the centroid image, in elements */
+    float cert_scale;        /* FKM_CU_CERT_SCALE (tests: 0.5 halves the bound) */
+    void *x16;               /* b*n rows of the scaled fp16 data */
+    float2 *xq;              /* b*n: (P_x, Q_x) of the bound */
+    void *cc16;              /* fp16 centroid image (tiled like cc of the wgmma kernels) */
+    float *cn;               /* b*kp: n_c, 0 for padding rows */
+    float *calpha;           /* b: alpha / sigma^2 */
+    float *csigma;           /* b: sigma (a power of two) */
+    uint32_t *cmax;          /* 2b: bits of r and 2u*tau (non-negative floats, atomicMax) */
+    int32_t *ulist, *ucount; /* uncertified rows of each problem (b*n) and their count (b) */
+    int64_t rescored;        /* their sum over the iterations run (fkm_cu_run) */
 } fkm_cu_engine;
 
 #ifdef __cplusplus
@@ -193,6 +210,12 @@ fkm_status fkm_cu_kmeans_par(fkm_cu_engine *e, uint64_t seed);
 /* Exact L2 distances of the current labels into best[] and the tile inertia partials (exact.cu);
  * valid only when x_exact. */
 fkm_status fkm_cu_exact_l2(fkm_cu_engine *e);
+/* cert.cu: the certified exact mode */
+struct fkm_cu_assign_args_s;
+void fkm_cu_cert_plan(fkm_cu_engine *e);                   /* e->cert, kern16, pitches (plan) */
+fkm_status fkm_cu_cert_prep_x(fkm_cu_engine *e, const float *x32); /* x16 and the row bounds */
+fkm_status fkm_cu_cert_prep_c(fkm_cu_engine *e);           /* cc16, n_c, r, tau (after prep_centroids) */
+fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const struct fkm_cu_assign_args_s *a);
 /* assign.cu: mode 0 labels + distances; 1 also the tile inertia partials; 2 a Lloyd iteration's
  * assignment (also previous labels, changed, sort keys, counts; finished problems skipped) */
 fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode);

@@ -65,6 +65,7 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     e->csort = fkm_cu_use_csort(b * k, b * n) && fkm_cu_csort_fits(b * k, b * n);
     e->keybits = 1;
     while (e->keybits < 32 && ((int64_t)1 << e->keybits) < b * k) e->keybits++;
+    fkm_cu_cert_plan(e);
     return FKM_OK;
 }
 
@@ -113,6 +114,17 @@ size_t fkm_cu_layout(fkm_cu_engine *e, char *base, int need_copy) {
         if (e->csort && fkm_cu_csort_scan_bytes(cse) > e->cub_bytes) e->cub_bytes = fkm_cu_csort_scan_bytes(cse);
     }
     PIECE(cub_tmp, char, e->cub_bytes);
+    if (e->cert) { /* cert.cu */
+        PIECE(x16, char, bn * e->dp16 * 2);
+        PIECE(xq, float2, bn);
+        PIECE(cc16, char, e->b * e->kp * e->dcp16 * 2);
+        PIECE(cn, float, e->b * e->kp);
+        PIECE(calpha, float, e->b);
+        PIECE(csigma, float, e->b);
+        PIECE(cmax, uint32_t, 2 * e->b);
+        PIECE(ulist, int32_t, bn);
+        PIECE(ucount, int32_t, e->b);
+    }
 #undef PIECE
     return off;
 }
@@ -145,7 +157,7 @@ fkm_status fkm_cu_open(fkm_cu_engine *e, void *ws, size_t ws_bytes, int need_cop
     fkm_cu_layout(e, (char *)e->ws, need_copy);
     CU_RET(cudaMallocHost((void **)&e->hslots, sizeof(fkm_cu_stats) * FKM_CU_MAX_BATCH * (size_t)e->b));
     const char *fused = getenv("FKM_CU_FUSED");
-    e->fused = fused && atoi(fused) == 1;
+    e->fused = fused && atoi(fused) == 1 && !e->cert; /* the fused kernel skips the certified copy */
     e->upd_u = fkm_cu_upd_rows(e->cc_major, e->es, e->b * e->n);
     const char *prof = getenv("FKM_CU_PROFILE");
     e->prof = prof ? atoi(prof) : 0;
@@ -260,6 +272,7 @@ fkm_status fkm_cu_run(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol, int 
             if (ms) *ms += qms;
             for (int64_t p = 0; p < e->b; p++) {
                 if (!h[p].ran) continue;
+                e->rescored += (int64_t)h[p].rescored;
                 any = 1;
                 if (ran) ran[p]++;
                 if (p == 0 && st) {
@@ -270,6 +283,7 @@ fkm_status fkm_cu_run(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol, int 
                     o->shift = sqrt(s2);
                     o->empty = h[0].empty;
                     o->changed = (int64_t)h[0].changed;
+                    o->rescored = (int64_t)h[0].rescored;
                     o->ms = qms;
                 }
                 if (p == 0 && conv && h[0].converged) *conv = 1;

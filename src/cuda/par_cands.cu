@@ -60,6 +60,7 @@ fkm_status par_update(par_state *s, fkm_cu_engine *e) {
     for (int64_t c0 = 0; c0 < most; c0 += e->kp) {
         fkm_cu_engine sub = *e; /* the engine's assignment over this pass's candidates, as L2 */
         sub.metric = FKM_METRIC_L2;
+        sub.cert = 0; /* its own candidate copy: the SIMT or tensor-core kernel of the precision */
         sub.k = most - c0 < e->kp ? most - c0 : e->kp;
         sub.kp = fkm_cu_roundup(sub.k, FKM_CU_KPAD);
         sub.kern = fkm_cu_choose_kernel(e->cc_major, e->smem_optin, (int)e->prec, e->dcp * e->es, e->b, e->n, sub.k);

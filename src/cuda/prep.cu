@@ -63,6 +63,10 @@ fkm_status fkm_cu_prep_x(fkm_cu_engine *e, const void *src, fkm_dtype t, int nor
     k_prep_x<<<grid, 256, 0, e->stream>>>(src, (int)t, rows, e->d, e->xcopy, e->dp, e->ctype, (int)e->metric,
                                           normalise, lim, e->xterm, err);
     CU_LAUNCHED("data preparation kernel");
+    if (e->cert) { /* the certified mode's fp16 copy, from the float32 values the SIMT kernel reads */
+        const fkm_status cs = fkm_cu_cert_prep_x(e, (const float *)(e->xcopy ? e->xcopy : src));
+        if (cs != FKM_OK) return cs;
+    }
     if (!err) return FKM_OK;
     unsigned long long h = 0;
     CU_RET(cudaMemcpyAsync(&h, err, sizeof h, cudaMemcpyDeviceToHost, e->stream));
@@ -97,7 +101,7 @@ fkm_status fkm_cu_prep_centroids(fkm_cu_engine *e) {
                                                                e->ctype, e->prec == FKM_PREC_TF32,
                                                                e->metric == FKM_METRIC_L2, e->cc_tiled, e->cterm);
     CU_LAUNCHED("centroid preparation kernel");
-    return FKM_OK;
+    return e->cert ? fkm_cu_cert_prep_c(e) : FKM_OK;
 }
 
 /* All n x k distances (transform) for rows [row0, row0 + rows): fp32 dot products of the

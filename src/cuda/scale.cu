@@ -73,6 +73,7 @@ static fkm_status plan_gpu(const fkm_problem *pb, int dev, int64_t n, size_t bud
     for (;;) {
         fkm_status st = fkm_cu_plan(&e, dev, 1, p, pb->d, pb->k, pb->metric, pb->precision);
         if (st != FKM_OK) return st;
+        e.cert = 0; /* the streamed engine runs the SIMT kernel for exact (docs/certified.md) */
         const size_t src_row = (size_t)pb->d * (src_is_raw(pb, e.ctype) ? 2 : 4);
         const size_t eng = fkm_cu_layout(&e, NULL, 1), fixed = eng + own_bytes(&e, n, 0, p, src_row, pb->w != NULL);
         if (fixed <= budget / 2 || p <= SCALE_MIN_PIECE) {
@@ -303,6 +304,7 @@ static fkm_status create_gpus(fkm_cu_scale *s, const fkm_problem *pb) {
     for (int gi = 0; gi < s->ngpu; gi++) { /* one piece size for all (the smallest plan's) */
         fkm_scale_gpu *g = &s->g[gi];
         fkm_status st = fkm_cu_plan(&g->e, s->devs[gi], 1, s->piece, pb->d, pb->k, pb->metric, pb->precision);
+        g->e.cert = 0; /* as above */
         /* a piece no larger than this GPU's own plan needs no more memory: its resident rows stand */
         g->res = pl[gi].res;
         if (st == FKM_OK) {

@@ -35,6 +35,7 @@ __global__ void k_begin(int64_t b, const int32_t *done, fkm_cu_stats *cur) {
     const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (p >= b || done[p]) return;
     cur[p].changed = 0;
+    cur[p].rescored = 0;
     cur[p].shift2 = 0;
 }
 

@@ -1,0 +1,138 @@
+"""cert_side.py -- float32 through the public Python API, side by side with the Flash-KMeans
+reference in one process (the float32 rows of the targets table, and one row where nearly every
+point needs re-scoring).
+
+For each row: random normal float32 torch tensors on the GPU (offset rows: + 1000), the same
+initial centroids (random rows) for every variant; ms per Lloyd iteration = (time of 13
+iterations - time of 3) / 10, median of 3 (CUDA events), after a warm-up call. Variants:
+  default   flashkmeans.batch_kmeans, precision "auto" (float32 -> exact, certified on sm_90)
+  simt      the same with FKM_CU_CERT=0 (the SIMT fp32 kernel: the labels certified mode must equal)
+  tf32      precision "tf32" (opt-in, not exact)
+  reference batch_kmeans_Euclid of svg-project/flash-kmeans (Triton; float32 dots run as TF32)
+Also checks that the default's labels and centroids equal the SIMT run's bit for bit, and prints
+the points re-scored per iteration (flashkmeans.KMeans iteration_stats_). One JSON object per row
+on stdout, a table on stderr.
+Run on a GPU machine:  python3 bench/cert_side.py [path to flash-kmeans, default third_party/flash-kmeans]
+"""
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+import flashkmeans  # noqa: E402
+
+ROWS = [  # name, b, n, k, d, offset
+    ("B=1 N=1M K=1024 D=128 fp32", 1, 1 << 20, 1024, 128, 0.0),
+    ("B=1 N=4M K=256 D=64 fp32", 1, 1 << 22, 256, 64, 0.0),
+    ("B=1 N=1M K=1024 D=128 fp32 offset 1000 (re-score nearly all)", 1, 1 << 20, 1024, 128, 1000.0),
+]
+
+
+def reference(repo):
+    sys.path.insert(0, os.path.abspath(repo))
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:  # the reference imports tqdm for progress bars only
+        import types
+        stub = types.ModuleType("tqdm")
+        stub.tqdm = lambda it=None, *a, **k: it
+        stub.trange = lambda *a, **k: range(*a)
+        sys.modules["tqdm"] = stub
+    from flash_kmeans import batch_kmeans_Euclid
+    return lambda x, c0, it: batch_kmeans_Euclid(x, c0.shape[1], max_iters=it, tol=0.0, init_centroids=c0.clone())
+
+
+def ours(precision, cert=True):
+    def fit(x, c0, it):
+        if cert:
+            os.environ.pop("FKM_CU_CERT", None)
+        else:
+            os.environ["FKM_CU_CERT"] = "0"
+        try:
+            return flashkmeans.batch_kmeans(x, c0.shape[1], max_iter=it, stop="fixed", init=c0[0],
+                                            precision=precision)
+        finally:
+            os.environ.pop("FKM_CU_CERT", None)
+    return fit
+
+
+def timed(fit, x, c0, it):
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    s.record()
+    out = fit(x, c0, it)
+    e.record()
+    torch.cuda.synchronize()
+    return s.elapsed_time(e), out
+
+
+def per_iter(fit, x, c0):
+    fit(x, c0, 2)  # warm-up (compiles / loads)
+    ms = []
+    for _ in range(3):
+        t13, _ = timed(fit, x, c0, 13)
+        t3, _ = timed(fit, x, c0, 3)
+        ms.append((t13 - t3) / 10)
+    ms.sort()
+    return ms[1]
+
+
+def rescored(x, c0, it):
+    km = flashkmeans.KMeans(n_clusters=c0.shape[1], init=c0[0].cpu().numpy(), n_init=1, max_iter=it, tol=0.0,
+                            device="cuda")
+    km.fit(x[0].cpu().numpy())  # host data: the per-iteration statistics come back
+    return [s["rescored"] for s in km.iteration_stats_]
+
+
+def main():
+    repo = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "third_party",
+                                                               "flash-kmeans")
+    ref = reference(repo)
+    variants = [("default", ours("auto")), ("simt", ours("exact", cert=False)), ("tf32", ours("tf32")),
+                ("reference", ref)]
+    rows = []
+    for name, b, n, k, d, off in ROWS:
+        torch.manual_seed(0)
+        x = torch.randn(b, n, d, device="cuda", dtype=torch.float32) + off
+        idx = torch.randint(0, n, (b, k), device="cuda")
+        c0 = torch.gather(x, 1, idx[..., None].expand(-1, -1, d)).clone()
+        row = {"case": name, "b": b, "n": n, "k": k, "d": d, "device": torch.cuda.get_device_name(),
+               "date": time.strftime("%Y-%m-%d")}
+        for vname, fit in variants:
+            if vname == "reference" and off:
+                continue
+            try:
+                row[vname + "_ms"] = round(per_iter(fit, x, c0), 4)
+            except Exception as ex:  # report and go on
+                row[vname + "_error"] = str(ex)[:200]
+        lc, cc, _ = ours("auto")(x, c0, 5)
+        ls, cs, _ = ours("exact", cert=False)(x, c0, 5)
+        row["labels_equal"] = bool(torch.equal(lc, ls))
+        row["centroids_equal"] = bool(torch.equal(cc, cs))
+        try:
+            r = rescored(x, c0, 5)
+            row["rescored_per_iter"] = r
+            row["rescored_frac"] = round(max(r) / n, 5)
+        except Exception as ex:
+            row["rescored_error"] = str(ex)[:200]
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+        del x, c0
+        torch.cuda.empty_cache()
+    print("%-62s %9s %9s %9s %9s %7s %7s %6s %9s" % ("case (ms/iter)", "default", "simt", "tf32", "reference",
+                                                       "ref/def", "def/tf32", "equal", "rescored"), file=sys.stderr)
+    for r in rows:
+        g = lambda key: r.get(key + "_ms")  # noqa: E731
+        ratio = lambda a, c: ("%.2fx" % (a / c)) if a and c else "-"  # noqa: E731
+        print("%-62s %9s %9s %9s %9s %7s %7s %6s %9s" % (r["case"], g("default"), g("simt"), g("tf32"),
+                                                           g("reference"), ratio(g("reference"), g("default")),
+                                                           ratio(g("default"), g("tf32")),
+                                                           r["labels_equal"] and r["centroids_equal"],
+                                                           r.get("rescored_frac")), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

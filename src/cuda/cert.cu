@@ -1,0 +1,360 @@
+/* cert.cu -- precision exact on fp16 tensor cores, certified (docs/certified.md).
+ *
+ * The SIMT fp32 kernel (assign.cu) defines the exact labels and scores. Here the persistent fp16
+ * kernels (assign_res.cuh, assign_ps.cuh with CERT) score a scaled fp16 copy of the data against
+ * a scaled fp16 copy of the centroids and keep, per point, the two smallest lower bounds of the
+ * SIMT kernel's scores; a point whose label the bound proves is then scored exactly once (the SIMT
+ * kernel's fma chain for that one centroid), every other point is re-scored by the SIMT kernel
+ * itself over a list of those rows. The SIMT kernel's own output stage (fkm_write_rows, 64-row
+ * tiles) writes distances and statistics, so every bit downstream is the SIMT path's.
+ *
+ * Per fit: sigma (a power of two per problem), the fp16 data and the per-point bound terms. Per
+ * iteration (after each centroid preparation): the fp16 centroid image, n_c and the per-problem
+ * maxima r and 2u tau. */
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "assign_ps.cuh"
+#include "cu_device.cuh"
+#include "tuning.cuh"
+
+#define U32 0x1p-24 /* unit roundoff of float32 */
+
+static int cert_wanted(const fkm_cu_engine *e) {
+    if (e->prec != FKM_PREC_EXACT || e->cc_major != 9) return 0;
+    const char *v = getenv("FKM_CU_CERT");
+    if (v && *v && atoi(v) == 0) return 0;
+    return 1;
+}
+
+/* Sizes and the fp16 kernel (resident for one problem of k <= 256 where it fits, else streamed);
+ * 0 when neither takes rows of this width: precision exact then runs the SIMT kernel alone. */
+static int cert_plan(fkm_cu_engine *e) {
+    e->dp16 = fkm_cu_roundup(e->d, 8);
+    e->dcp16 = fkm_cu_roundup(e->dp16 * 2, FKM_CU_CHUNK) / 2;
+    const int64_t bytes = e->dcp16 * 2;
+    const int res = FKM_KERN_RES_BASE, ps = FKM_KERN_PS_BASE; /* op 0: fp16 */
+    if (fkm_cu_kern_fits(res, bytes, e->b, e->k) &&
+        fkm_res_smem((int)(bytes / 128), fkm_res_tiles(e->k), 2) <= (size_t)e->smem_optin)
+        e->kern16 = res;
+    else if (fkm_cu_kern_fits(ps, bytes, e->b, e->k) && fkm_ps_smem((int)(bytes / 128), 2, 2) <= (size_t)e->smem_optin)
+        e->kern16 = ps;
+    else
+        return 0;
+    const char *s = getenv("FKM_CU_CERT_SCALE");
+    e->cert_scale = s && *s ? (float)atof(s) : 1.0f;
+    return 1;
+}
+
+void fkm_cu_cert_plan(fkm_cu_engine *e) { e->cert = cert_wanted(e) && cert_plan(e); }
+
+/* ---- per fit: sigma and the data */
+
+/* max |x| per problem, as the bits of a non-negative float (order-free atomicMax). */
+__global__ void k_cert_xmax(const float *x, int64_t n, int64_t dp, int64_t total, uint32_t *cmax) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        const float v = fabsf(x[i]);
+        if (v != 0.0f) atomicMax(&cmax[2 * (i / (n * dp))], __float_as_uint(v));
+    }
+}
+
+/* sigma = 2^(14 - E) with max|x| in [2^(E-1), 2^E), so that max|x| sigma lands in [2^13, 2^14);
+ * clamped to 2^+-50 so that alpha / sigma^2 stays a normal float (out-of-range data only loses
+ * certification, never correctness). */
+__global__ void k_cert_sigma(int64_t b, float alpha, const uint32_t *cmax, float *csigma, float *calpha) {
+    const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= b) return;
+    const float m = __uint_as_float(cmax[2 * p]);
+    int ex = 0;
+    if (m > 0.0f) {
+        int E;
+        (void)frexpf(m, &E);
+        ex = 14 - E;
+        ex = ex < -50 ? -50 : ex > 50 ? 50 : ex;
+    }
+    const float s = ldexpf(1.0f, ex);
+    csigma[p] = s;
+    calpha[p] = ldexpf(alpha, -2 * ex);
+}
+
+/* fp16 of v * s (round to nearest), flushed to zero below the normal range so that the value the
+ * tensor cores multiply is the one the bound accounts for; *ovf set on overflow. */
+__device__ __forceinline__ __half cert_h(float v, float s, bool &ovf) {
+    __half h = __float2half_rn(v * s);
+    const float f = __half2float(h);
+    if (fabsf(f) < 0x1p-14f) h = __float2half_rn(0.0f);
+    if (isinf(f)) ovf = true;
+    return h;
+}
+
+/* Upward float of a non-negative double (norms: their float64 sums are far inside 2^-40). */
+__device__ __forceinline__ float cert_up(double v) { return __double2float_ru(v * (1.0 + 0x1p-40)); }
+
+/* One warp per row: the fp16 copy and (P_x, Q_x) of the bound. */
+__global__ void k_cert_prep_x(const float *x, int64_t rows, int64_t n, int64_t d, int64_t dp, int64_t dp16,
+                              int64_t dcp16, float alpha, const float *csigma, __half *x16, float2 *xq) {
+    const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    const float s = csigma[row / n];
+    double a2 = 0.0, b2 = 0.0, e2 = 0.0;
+    bool ovf = false;
+    for (int64_t j = lane; j < dp16; j += 32) {
+        const float v = j < d ? x[row * dp + j] : 0.0f;
+        const __half h = cert_h(v, s, ovf);
+        x16[row * dp16 + j] = h;
+        const double xt = (double)__half2float(h) / s, dv = xt - v;
+        a2 += (double)v * v;
+        b2 += xt * xt;
+        e2 += dv * dv;
+    }
+    a2 = warp_sum(a2);
+    b2 = warp_sum(b2);
+    e2 = warp_sum(e2);
+    ovf = __any_sync(0xffffffffu, ovf);
+    if (lane) return;
+    const double gd = d * U32 / (1.0 - d * U32), etc = dcp16 * 0x1p-22;
+    const double k1 = gd + U32 * (1.0 + gd), k2 = etc + U32 * (1.0 + etc);
+    const double a = cert_up(sqrt(a2)), bx = cert_up(sqrt(b2)), dx = ovf ? INFINITY : cert_up(sqrt(e2));
+    xq[row] = make_float2(cert_up(alpha * (k1 * a + k2 * bx + dx)), cert_up(alpha * bx));
+}
+
+fkm_status fkm_cu_cert_prep_x(fkm_cu_engine *e, const float *x32) {
+    const float alpha = e->metric == FKM_METRIC_L2 ? 2.0f : 1.0f;
+    const int64_t rows = e->b * e->n;
+    CU_RET(cudaMemsetAsync(e->cmax, 0, (size_t)e->b * 2 * sizeof(uint32_t), e->stream));
+    k_cert_xmax<<<(unsigned)(e->sm_count * 8), 256, 0, e->stream>>>(x32, e->n, e->dp, rows * e->dp, e->cmax);
+    CU_LAUNCHED("certified mode: data range");
+    k_cert_sigma<<<(unsigned)((e->b + 255) / 256), 256, 0, e->stream>>>(e->b, alpha, e->cmax, e->csigma, e->calpha);
+    CU_LAUNCHED("certified mode: scale");
+    k_cert_prep_x<<<(unsigned)((rows + 7) / 8), 256, 0, e->stream>>>(x32, rows, e->n, e->d, e->dp, e->dp16, e->dcp16,
+                                                                     alpha, e->csigma, (__half *)e->x16, e->xq);
+    CU_LAUNCHED("certified mode: data copy");
+    return FKM_OK;
+}
+
+/* ---- per iteration: the centroids */
+
+/* One warp per padded centroid row: the fp16 image (the wgmma kernels' tiled, swizzled layout, as
+ * fkm_cc_row_t writes it), n_c, and the problem's maxima r = max m_c / n_c and 2u tau =
+ * 2u max |t_c| / n_c (t_c: the SIMT kernel's cterm). */
+__global__ void k_cert_prep_c(const float *c32, int64_t b, int64_t k, int64_t d, int64_t kp, int64_t dcp16,
+                              const float *csigma, const float *cterm, __half *cc16, float *cn, uint32_t *cmax) {
+    const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (row >= b * kp) return;
+    const int64_t prob = row / kp, r = row - prob * kp;
+    const float *src = r < k ? c32 + (prob * k + r) * d : NULL;
+    const float s = csigma[prob];
+    const int64_t nkb = dcp16 * 2 / 128;
+    char *tb = (char *)cc16 + ((prob * (kp / 128) + r / 128) * nkb) * (128 * 128) + (r % 128) * 128;
+    double c2 = 0.0, t2 = 0.0, e2 = 0.0;
+    bool ovf = false;
+    for (int64_t j = lane; j < dcp16; j += 32) {
+        const float v = src && j < d ? src[j] : 0.0f;
+        const __half h = cert_h(v, s, ovf);
+        const int64_t jb = j * 2, kb = jb >> 7, c = (jb >> 4) & 7;
+        *(__half *)(tb + kb * (128 * 128) + ((c ^ (r & 7)) << 4) + (jb & 15)) = h;
+        const double ct = (double)__half2float(h) / s, dv = ct - v;
+        c2 += (double)v * v;
+        t2 += ct * ct;
+        e2 += dv * dv;
+    }
+    c2 = warp_sum(c2);
+    t2 = warp_sum(t2);
+    e2 = warp_sum(e2);
+    ovf = __any_sync(0xffffffffu, ovf);
+    if (lane) return;
+    if (!src) {
+        cn[row] = 0.0f;
+        return;
+    }
+    const float nc = cert_up(sqrt(c2 > t2 ? c2 : t2));
+    cn[row] = ovf ? INFINITY : nc;
+    if (ovf) {
+        atomicMax(&cmax[2 * prob], __float_as_uint(INFINITY));
+        return;
+    }
+    if (nc == 0.0f) return; /* a zero centroid: t_c = 0, no rounding error */
+    const float rr = __fdiv_ru(cert_up(sqrt(e2)), nc), tt = __fmul_ru(__fdiv_ru(fabsf(cterm[row]), nc), 0x1p-23f);
+    atomicMax(&cmax[2 * prob], __float_as_uint(rr));
+    atomicMax(&cmax[2 * prob + 1], __float_as_uint(tt));
+}
+
+fkm_status fkm_cu_cert_prep_c(fkm_cu_engine *e) {
+    CU_RET(cudaMemsetAsync(e->cmax, 0, (size_t)e->b * 2 * sizeof(uint32_t), e->stream));
+    const int64_t rows = e->b * e->kp;
+    k_cert_prep_c<<<(unsigned)((rows + 7) / 8), 256, 0, e->stream>>>(e->c32, e->b, e->k, e->d, e->kp, e->dcp16,
+                                                                     e->csigma, e->cterm, (__half *)e->cc16, e->cn,
+                                                                     e->cmax);
+    CU_LAUNCHED("certified mode: centroid copy");
+    return FKM_OK;
+}
+
+/* ---- the assignment */
+
+#define RSV_WARPS 8 /* warps per block of the resolve kernel, 32 rows each */
+
+/* A warp per 32 rows: the exact score of the candidate i1 (the SIMT kernel's fma chain over the
+ * row in feature order from 0, then fma(-alpha, acc, t_c): the same bits), the rows staged
+ * through shared memory 32 features at a time so that the float32 data is read coalesced. The
+ * point is proven when s(i1) < l2 - 2u|l2| (docs/certified.md: every other centroid's SIMT score
+ * is at least that); then best = s(i1), else the point joins its problem's list for the SIMT
+ * kernel. A problem whose bound is not finite (fp16 overflow) proves nothing. */
+__global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_assign_args a, int64_t bn,
+                                                                 const float *x32, int64_t dp, const float *cc,
+                                                                 int64_t dcp, const float2 *xq,
+                                                                 const uint32_t *cmax, int32_t *ulist,
+                                                                 int32_t *ucount) {
+    __shared__ float xs[RSV_WARPS][32][33];
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const int64_t row0 = ((int64_t)blockIdx.x * RSV_WARPS + w) * 32;
+    if (row0 >= bn) return;
+    const int64_t g = row0 + lane;
+    const int rows = (int)min((int64_t)32, bn - row0);
+    const int64_t prob = lane < rows ? g / a.n : 0;
+    const bool live = lane < rows && !(a.done && a.done[prob]);
+    const int lab = live ? a.labels[g] : 0;
+    const float *cr = cc + (prob * a.kp + lab) * dcp;
+    float acc = 0.0f;
+    for (int64_t f0 = 0; f0 < dp; f0 += 32) {
+        const int64_t f = f0 + lane;
+        for (int r = 0; r < rows; r++) xs[w][r][lane] = f < dp ? x32[(row0 + r) * dp + f] : 0.0f;
+        __syncwarp();
+        const int m = (int)min((int64_t)32, dp - f0); /* a multiple of 4 */
+        if (live)
+            for (int j = 0; j < m; j += 4) {
+                const float4 cv = __ldg(reinterpret_cast<const float4 *>(cr + f0 + j));
+                acc = fmaf(xs[w][lane][j], cv.x, acc);
+                acc = fmaf(xs[w][lane][j + 1], cv.y, acc);
+                acc = fmaf(xs[w][lane][j + 2], cv.z, acc);
+                acc = fmaf(xs[w][lane][j + 3], cv.w, acc);
+            }
+        __syncwarp();
+    }
+    if (!live) return;
+    const float v = fmaf(-a.alpha, acc, a.cterm[prob * a.kp + lab]), l2 = a.best[g];
+    const double rhs = isinf(l2) ? (double)l2 : (double)l2 - 0x1p-23 * fabs((double)l2);
+    if (isfinite(__uint_as_float(cmax[2 * prob])) && isfinite(xq[g].x) && (double)v < rhs) {
+        a.best[g] = v;
+        return;
+    }
+    const int pos = atomicAdd(&ucount[prob], 1);
+    ulist[prob * a.n + pos] = (int32_t)(g - prob * a.n);
+}
+
+#define FIN_TILES 4  /* SIMT tiles of 64 rows per block step (two warps each) */
+#define FIN_LOCAL 4096 /* cluster counts in shared memory up to b * k of this */
+
+/* The SIMT kernel's output stage over its own 64-row tiles, from the labels and exact scores:
+ * the same distances, keys, changed labels, counts and inertia partials (fkm_store_row, then the
+ * same xor tree per warp and the two warps in order). Blocks stride over the tiles; the counts
+ * gather in shared memory (b * k <= FIN_LOCAL; integers: order-free) and the changed labels in a
+ * register per warp, so the global atomics are few (one per row on a few counters cost as much as
+ * the matrix work at k = 256). */
+__global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_assign_args a, int64_t b,
+                                                                 const int32_t *ucount, int local) {
+    extern __shared__ int scount[];
+    __shared__ double red[FIN_TILES * 2];
+    const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+    const bool stats = a.tile_inertia != NULL, cnt = stats && a.counts;
+    if (local && cnt)
+        for (int64_t c = tid; c < b * a.k; c += blockDim.x) scount[c] = 0;
+    if (blockIdx.x == 0 && a.stats)
+        for (int64_t p = tid; p < b; p += blockDim.x)
+            if (!(a.done && a.done[p])) a.stats[p].rescored = (unsigned long long)ucount[p];
+    __syncthreads();
+    int64_t cprob = -1;
+    unsigned cch = 0; /* changed labels of problem cprob, this warp */
+    for (int64_t u0 = (int64_t)blockIdx.x * FIN_TILES; u0 < a.total_tiles; u0 += (int64_t)gridDim.x * FIN_TILES) {
+        const int64_t u = u0 + (w >> 1), prob = u / a.tiles, row0 = (u - prob * a.tiles) * 64;
+        const bool tile = u < a.total_tiles && !(a.done && a.done[prob]);
+        const int64_t i = row0 + (w & 1) * 32 + lane, g = prob * a.n + i;
+        const bool valid = tile && i < a.n;
+        double contrib = 0.0;
+        int changed = 0, lab = 0;
+        if (valid) {
+            lab = a.labels[g];
+            contrib = fkm_store_row(a, prob, g, a.best[g], lab, fkm_row_input(a, g), changed);
+        }
+        if (stats && tile) {
+            const unsigned vmask = __ballot_sync(0xffffffffu, valid);
+            if (cnt && valid) {
+                if (local) {
+                    atomicAdd(&scount[prob * a.k + lab], 1);
+                } else { /* lanes with the same label add once */
+                    const unsigned peers = __match_any_sync(vmask, lab);
+                    if (lane == __ffs(peers) - 1) atomicAdd(&a.counts[prob * a.k + lab], __popc(peers));
+                }
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) contrib += __shfl_xor_sync(0xffffffffu, contrib, o);
+            const unsigned wch = __popc(__ballot_sync(0xffffffffu, changed));
+            if (prob != cprob) {
+                if (lane == 0 && cch && a.stats) atomicAdd(&a.stats[cprob].changed, (unsigned long long)cch);
+                cprob = prob;
+                cch = 0;
+            }
+            cch += wch;
+            if (lane == 0) red[w] = contrib;
+        }
+        __syncthreads();
+        if (stats && tile && (w & 1) == 0 && lane == 0) {
+            double s = 0.0;
+            s += red[w];
+            s += red[w + 1];
+            a.tile_inertia[u] = s;
+        }
+        __syncthreads();
+    }
+    if (lane == 0 && cch && a.stats) atomicAdd(&a.stats[cprob].changed, (unsigned long long)cch);
+    if (!(local && cnt)) return;
+    __syncthreads();
+    for (int64_t c = tid; c < b * a.k; c += blockDim.x)
+        if (scount[c]) atomicAdd(&a.counts[c], scount[c]);
+}
+
+fkm_status fkm_cu_assign_simt_list(const fkm_cu_engine *e, const fkm_cu_assign_args *a);
+
+fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
+    fkm_cu_assign_args c = *a; /* the fp16 pass: i1 into labels, l2 into best */
+    c.x = (const char *)e->x16;
+    c.x_pitch = c.x_bytes = e->dp16 * 2;
+    c.c = (const char *)e->cc16;
+    c.c_pitch = e->dcp16 * 2;
+    c.nkc = (int)(c.c_pitch / FKM_CU_CHUNK);
+    c.tiles = fkm_cu_kern_tiles(e->kern16, e->n);
+    c.total_tiles = e->b * c.tiles;
+    c.best = e->best;
+    c.prev = NULL;
+    c.keys = NULL;
+    c.counts = NULL;
+    c.tile_inertia = NULL;
+    c.stats = NULL;
+    c.cn = e->cn;
+    c.xq = e->xq;
+    c.calpha = e->calpha;
+    c.cmax = e->cmax;
+    c.cscale = e->cert_scale;
+    fkm_status st = fkm_cu_kern_is_res(e->kern16) ? fkm_cu_assign_res(e, c, 1) : fkm_cu_assign_ps(e, c, 1);
+    if (st != FKM_OK) return st;
+    CU_RET(cudaMemsetAsync(e->ucount, 0, (size_t)e->b * sizeof(int32_t), e->stream));
+    const int64_t bn = e->b * e->n, warps = (bn + 31) / 32;
+    k_cert_resolve<<<(unsigned)((warps + RSV_WARPS - 1) / RSV_WARPS), RSV_WARPS * 32, 0, e->stream>>>(
+        *a, bn, (const float *)e->x, e->dp, (const float *)e->cc, e->dcp, e->xq, e->cmax, e->ulist, e->ucount);
+    CU_LAUNCHED("certified mode: exact scores");
+    fkm_cu_assign_args l = *a;
+    l.ulist = e->ulist;
+    l.ucount = e->ucount;
+    if ((st = fkm_cu_assign_simt_list(e, &l)) != FKM_OK) return st;
+    const int64_t tiles = e->b * e->tiles, steps = (tiles + FIN_TILES - 1) / FIN_TILES;
+    const int64_t grid = steps < (int64_t)e->sm_count * 8 ? steps : (int64_t)e->sm_count * 8;
+    const int local = e->b * e->k <= FIN_LOCAL;
+    fkm_cu_assign_args f = *a;
+    f.total_tiles = tiles;
+    k_cert_finish<<<(unsigned)grid, FIN_TILES * 64, local ? (size_t)(e->b * e->k) * sizeof(int) : 0, e->stream>>>(
+        f, e->b, e->ucount, local);
+    CU_LAUNCHED("certified mode: output stage");
+    return FKM_OK;
+}
