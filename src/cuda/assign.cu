@@ -18,36 +18,19 @@ static int smem_raised[16][FKM_KERN_COUNT][4];
 #define SIMT_BN 64
 #define SIMT_BK 16
 
-__global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args a) {
-    __shared__ __align__(16) float xs[SIMT_BK][SIMT_BM + 4];
-    __shared__ __align__(16) float cs[SIMT_BK][SIMT_BN + 4];
-    __shared__ double red[256];
-    __shared__ float rv[SIMT_BM];
-    __shared__ int ri[SIMT_BM];
-    const fkm_tile_pos tp = fkm_tile_of<SIMT_BM>(a);
-    const int64_t prob = tp.prob, row0 = tp.row0;
-    int rows = tp.rows;
-    if (a.done && a.done[prob]) return;
-    const int32_t *list = a.ulist ? a.ulist + prob * a.n + row0 : NULL; /* the rows to score (cert.cu) */
-    if (list) {
-        rows = (int)min((int64_t)SIMT_BM, (int64_t)a.ucount[prob] - row0);
-        if (rows <= 0) return;
-    }
-    const char *cg = a.c + prob * a.kp * a.c_pitch;
-    const float *ctg = a.cterm + prob * a.kp;
+/* The scores of 64 rows (this thread loads row lr from xrow, NULL: zeros) against centroid tiles
+ * [j0, j1) of 64, fp32 FMA in feature order; the argmin of row r (ties to the lowest index) ends
+ * in rv[r], ri[r]. Called by all 256 threads (barriers). */
+__device__ __forceinline__ void simt_argmin(const fkm_cu_assign_args &a, const char *cg, const float *ctg,
+                                            const char *xrow, int j0, int j1, float (*xs)[SIMT_BM + 4],
+                                            float (*cs)[SIMT_BN + 4], float *rv, int *ri) {
     const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
     const int lr = tid >> 2, lk = (tid & 3) * 4; /* loader: row and k offset of one float4 */
     const int nks = (int)(a.c_pitch / (SIMT_BK * 4));
-    const int nct = (int)((a.k + SIMT_BN - 1) / SIMT_BN);
-    /* the row this thread loads (each row's scores depend on that row alone: a list gives the
-     * same bits as the plain tiles) */
-    const char *xrow = lr < rows ? (list ? a.x + (prob * a.n + list[lr]) * a.x_pitch : tp.xg + (int64_t)lr * a.x_pitch)
-                                 : NULL;
-
     float bv[4], acc[4][4];
     int bi[4];
     for (int i = 0; i < 4; i++) { bv[i] = __int_as_float(0x7f800000); bi[i] = 0; }
-    for (int j = 0; j < nct; j++) {
+    for (int j = j0; j < j1; j++) {
 #pragma unroll
         for (int i = 0; i < 4; i++)
 #pragma unroll
@@ -90,25 +73,63 @@ __global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args 
         if (tx == 0) { rv[ty * 4 + i] = bv[i]; ri[ty * 4 + i] = bi[i]; }
     }
     __syncthreads();
-    const float v = tid < SIMT_BM ? rv[tid] : 0.0f;
-    const int lab = tid < SIMT_BM ? ri[tid] : 0;
-    if (list) { /* raw score and label; cert.cu's output stage does the rest */
-        if (tid < rows) {
-            const int64_t g = prob * a.n + list[tid];
-            a.labels[g] = lab;
-            a.best[g] = v;
-        }
-        return;
-    }
-    fkm_write_rows<SIMT_BM>(a, prob, row0, rows, v, lab, red);
 }
 
-/* The SIMT kernel over the uncertified rows listed in a->ulist (cert.cu): b * tiles blocks, each
- * exits at once past its problem's count. */
+__global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args a) {
+    __shared__ __align__(16) float xs[SIMT_BK][SIMT_BM + 4];
+    __shared__ __align__(16) float cs[SIMT_BK][SIMT_BN + 4];
+    __shared__ double red[256];
+    __shared__ float rv[SIMT_BM];
+    __shared__ int ri[SIMT_BM];
+    const fkm_tile_pos tp = fkm_tile_of<SIMT_BM>(a);
+    if (a.done && a.done[tp.prob]) return;
+    const int tid = threadIdx.x, lr = tid >> 2;
+    simt_argmin(a, a.c + tp.prob * a.kp * a.c_pitch, a.cterm + tp.prob * a.kp,
+                lr < tp.rows ? tp.xg + (int64_t)lr * a.x_pitch : NULL, 0, (int)((a.k + SIMT_BN - 1) / SIMT_BN), xs,
+                cs, rv, ri);
+    const float v = tid < SIMT_BM ? rv[tid] : 0.0f;
+    const int lab = tid < SIMT_BM ? ri[tid] : 0;
+    fkm_write_rows<SIMT_BM>(a, tp.prob, tp.row0, tp.rows, v, lab, red);
+}
+
+/* The SIMT kernel over the rows listed in a.ulist (cert.cu: the uncertified ones), persistent:
+ * work item = (problem, tile of 64 listed rows, one of `split` ranges of centroid tiles), items
+ * past a problem's count skipped. Each item's argmin goes to ubest[row] by a 64-bit atomic
+ * minimum of (order-preserving bits of the score, index): the smallest score, ties to the lowest
+ * index, whatever the order -- the SIMT kernel's result. Each row's scores depend on that row
+ * alone, so a list gives the same bits as the plain tiles. */
+__global__ void __launch_bounds__(256) fkm_assign_simt_list(const fkm_cu_assign_args a, int64_t b, int split) {
+    __shared__ __align__(16) float xs[SIMT_BK][SIMT_BM + 4];
+    __shared__ __align__(16) float cs[SIMT_BK][SIMT_BN + 4];
+    __shared__ float rv[SIMT_BM];
+    __shared__ int ri[SIMT_BM];
+    const int tid = threadIdx.x, lr = tid >> 2;
+    const int nct = (int)((a.k + SIMT_BN - 1) / SIMT_BN);
+    const int64_t items = b * a.tiles * split;
+    for (int64_t it = blockIdx.x; it < items; it += gridDim.x) {
+        const int64_t prob = it / (a.tiles * split), rem = it - prob * a.tiles * split, row0 = rem / split * SIMT_BM;
+        const int sp = (int)(rem % split);
+        const bool all = a.coff && a.coff[prob]; /* every row, in order */
+        const int rows = (int)min((int64_t)SIMT_BM, (all ? a.n : (int64_t)a.ucount[prob]) - row0);
+        if (rows <= 0 || (a.done && a.done[prob])) continue; /* block-uniform */
+        const int32_t *list = a.ulist + prob * a.n + row0;
+        const int64_t xr = lr < rows ? prob * a.n + (all ? row0 + lr : list[lr]) : -1;
+        simt_argmin(a, a.c + prob * a.kp * a.c_pitch, a.cterm + prob * a.kp, xr >= 0 ? a.x + xr * a.x_pitch : NULL,
+                    nct * sp / split, nct * (sp + 1) / split, xs, cs, rv, ri);
+        if (tid < rows) {
+            const float v = rv[tid] + 0.0f; /* -0 -> +0: equal scores must compare equal */
+            const uint32_t u = __float_as_uint(v), o = (u >> 31) ? ~u : (u | 0x80000000u);
+            const int64_t g = prob * a.n + (all ? row0 + tid : list[tid]);
+            atomicMin(&a.ubest[g], ((unsigned long long)o << 32) | (uint32_t)ri[tid]);
+        }
+    }
+}
+
+/* The SIMT kernel over the uncertified rows (cert.cu): one block per SM slot, each centroid range a
+ * few tiles of 64 so that even a short list fills the GPU. */
 fkm_status fkm_cu_assign_simt_list(const fkm_cu_engine *e, const fkm_cu_assign_args *a) {
-    fkm_cu_assign_args l = *a;
-    l.nct = (int)((e->k + SIMT_BN - 1) / SIMT_BN);
-    fkm_assign_simt<<<(unsigned)(e->b * e->tiles), 256, 0, e->stream>>>(l);
+    const int nct = (int)((e->k + SIMT_BN - 1) / SIMT_BN), split = nct < 4 ? 1 : nct / 2 < 16 ? nct / 2 : 16;
+    fkm_assign_simt_list<<<(unsigned)(e->sm_count * 4), 256, 0, e->stream>>>(*a, e->b, split);
     CU_LAUNCHED("re-scoring kernel");
     return FKM_OK;
 }

@@ -51,11 +51,20 @@ void fkm_cu_cert_plan(fkm_cu_engine *e) { e->cert = cert_wanted(e) && cert_plan(
 
 /* ---- per fit: sigma and the data */
 
-/* max |x| per problem, as the bits of a non-negative float (order-free atomicMax). */
-__global__ void k_cert_xmax(const float *x, int64_t n, int64_t dp, int64_t total, uint32_t *cmax) {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        const float v = fabsf(x[i]);
-        if (v != 0.0f) atomicMax(&cmax[2 * (i / (n * dp))], __float_as_uint(v));
+/* max |x| per problem, as the bits of a non-negative float (order-free atomicMax): a block per
+ * (problem, slice), one atomic per block (one per element on one address took 98 ms at 2^27). */
+__global__ void k_cert_xmax(const float *x, int64_t per, int slices, uint32_t *cmax) {
+    __shared__ uint32_t wm[32];
+    const int64_t p = blockIdx.x / slices, s = blockIdx.x - p * slices;
+    const int64_t i0 = per * s / slices, i1 = per * (s + 1) / slices;
+    uint32_t m = 0;
+    for (int64_t i = i0 + threadIdx.x; i < i1; i += blockDim.x) m = max(m, __float_as_uint(fabsf(x[p * per + i])));
+    for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(0xffffffffu, m, o));
+    if ((threadIdx.x & 31) == 0) wm[threadIdx.x >> 5] = m;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int)(blockDim.x >> 5); w++) m = max(m, wm[w]);
+        if (m) atomicMax(&cmax[2 * p], m);
     }
 }
 
@@ -124,7 +133,9 @@ fkm_status fkm_cu_cert_prep_x(fkm_cu_engine *e, const float *x32) {
     const float alpha = e->metric == FKM_METRIC_L2 ? 2.0f : 1.0f;
     const int64_t rows = e->b * e->n;
     CU_RET(cudaMemsetAsync(e->cmax, 0, (size_t)e->b * 2 * sizeof(uint32_t), e->stream));
-    k_cert_xmax<<<(unsigned)(e->sm_count * 8), 256, 0, e->stream>>>(x32, e->n, e->dp, rows * e->dp, e->cmax);
+    CU_RET(cudaMemsetAsync(e->coff, 0, (size_t)e->b * sizeof(int32_t), e->stream));
+    const int slices = (int)((e->sm_count * 8 + e->b - 1) / e->b);
+    k_cert_xmax<<<(unsigned)(e->b * slices), 256, 0, e->stream>>>(x32, e->n * e->dp, slices, e->cmax);
     CU_LAUNCHED("certified mode: data range");
     k_cert_sigma<<<(unsigned)((e->b + 255) / 256), 256, 0, e->stream>>>(e->b, alpha, e->cmax, e->csigma, e->calpha);
     CU_LAUNCHED("certified mode: scale");
@@ -206,7 +217,7 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
                                                                  const float *x32, int64_t dp, const float *cc,
                                                                  int64_t dcp, const float2 *xq,
                                                                  const uint32_t *cmax, int32_t *ulist,
-                                                                 int32_t *ucount) {
+                                                                 int32_t *ucount, unsigned long long *ubest) {
     __shared__ float xs[RSV_WARPS][32][33];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     const int64_t row0 = ((int64_t)blockIdx.x * RSV_WARPS + w) * 32;
@@ -214,7 +225,9 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
     const int64_t g = row0 + lane;
     const int rows = (int)min((int64_t)32, bn - row0);
     const int64_t prob = lane < rows ? g / a.n : 0;
-    const bool live = lane < rows && !(a.done && a.done[prob]);
+    const bool run = lane < rows && !(a.done && a.done[prob]);
+    const bool off = run && a.coff[prob]; /* the SIMT kernel takes every row of that problem */
+    const bool live = run && !off;        /* (the lanes stay in the loop below: it syncs the warp) */
     const int lab = live ? a.labels[g] : 0;
     const float *cr = cc + (prob * a.kp + lab) * dcp;
     float acc = 0.0f;
@@ -233,6 +246,10 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
             }
         __syncwarp();
     }
+    if (off) {
+        a.labels[g] = -1;
+        ubest[g] = ~0ull;
+    }
     if (!live) return;
     const float v = fmaf(-a.alpha, acc, a.cterm[prob * a.kp + lab]), l2 = a.best[g];
     const double rhs = isinf(l2) ? (double)l2 : (double)l2 - 0x1p-23 * fabs((double)l2);
@@ -240,6 +257,8 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
         a.best[g] = v;
         return;
     }
+    a.labels[g] = -1; /* the SIMT kernel's answer comes in ubest */
+    ubest[g] = ~0ull;
     const int pos = atomicAdd(&ucount[prob], 1);
     ulist[prob * a.n + pos] = (int32_t)(g - prob * a.n);
 }
@@ -254,16 +273,20 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
  * register per warp, so the global atomics are few (one per row on a few counters cost as much as
  * the matrix work at k = 256). */
 __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_assign_args a, int64_t b,
-                                                                 const int32_t *ucount, int local) {
+                                                                 const int32_t *ucount, int32_t *coff, int local) {
     extern __shared__ int scount[];
     __shared__ double red[FIN_TILES * 2];
     const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
     const bool stats = a.tile_inertia != NULL, cnt = stats && a.counts;
     if (local && cnt)
         for (int64_t c = tid; c < b * a.k; c += blockDim.x) scount[c] = 0;
-    if (blockIdx.x == 0 && a.stats)
-        for (int64_t p = tid; p < b; p += blockDim.x)
-            if (!(a.done && a.done[p])) a.stats[p].rescored = (unsigned long long)ucount[p];
+    if (blockIdx.x == 0) /* counts, and the tensor-core pass off once it re-scores more than half */
+        for (int64_t p = tid; p < b; p += blockDim.x) {
+            if (a.done && a.done[p]) continue;
+            const int64_t r = coff[p] ? a.n : ucount[p];
+            if (a.stats) a.stats[p].rescored = (unsigned long long)r;
+            if (2 * r > a.n) coff[p] = 1;
+        }
     __syncthreads();
     int64_t cprob = -1;
     unsigned cch = 0; /* changed labels of problem cprob, this warp */
@@ -276,7 +299,14 @@ __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_ass
         int changed = 0, lab = 0;
         if (valid) {
             lab = a.labels[g];
-            contrib = fkm_store_row(a, prob, g, a.best[g], lab, fkm_row_input(a, g), changed);
+            float v = a.best[g];
+            if (lab < 0) { /* re-scored: (ordered score bits, index), see fkm_assign_simt_list */
+                const unsigned long long key = a.ubest[g];
+                const uint32_t o = (uint32_t)(key >> 32);
+                v = __uint_as_float((o & 0x80000000u) ? (o & 0x7fffffffu) : ~o);
+                lab = (int)(uint32_t)key;
+            }
+            contrib = fkm_store_row(a, prob, g, v, lab, fkm_row_input(a, g), changed);
         }
         if (stats && tile) {
             const unsigned vmask = __ballot_sync(0xffffffffu, valid);
@@ -317,6 +347,12 @@ __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_ass
 
 fkm_status fkm_cu_assign_simt_list(const fkm_cu_engine *e, const fkm_cu_assign_args *a);
 
+/* The problems the tensor-core pass skips: finished ones and those it no longer pays for. */
+__global__ void k_cert_skip(int64_t b, const int32_t *done, const int32_t *coff, int32_t *skip) {
+    const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p < b) skip[p] = (done && done[p]) || coff[p];
+}
+
 fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
     fkm_cu_assign_args c = *a; /* the fp16 pass: i1 into labels, l2 into best */
     c.x = (const char *)e->x16;
@@ -337,24 +373,33 @@ fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
     c.calpha = e->calpha;
     c.cmax = e->cmax;
     c.cscale = e->cert_scale;
+    k_cert_skip<<<(unsigned)((e->b + 255) / 256), 256, 0, e->stream>>>(e->b, a->done, e->coff, e->cskip);
+    CU_LAUNCHED("certified mode: skip flags");
+    c.done = e->cskip;
     fkm_status st = fkm_cu_kern_is_res(e->kern16) ? fkm_cu_assign_res(e, c, 1) : fkm_cu_assign_ps(e, c, 1);
     if (st != FKM_OK) return st;
     CU_RET(cudaMemsetAsync(e->ucount, 0, (size_t)e->b * sizeof(int32_t), e->stream));
+    fkm_cu_assign_args r = *a;
+    r.coff = e->coff;
     const int64_t bn = e->b * e->n, warps = (bn + 31) / 32;
     k_cert_resolve<<<(unsigned)((warps + RSV_WARPS - 1) / RSV_WARPS), RSV_WARPS * 32, 0, e->stream>>>(
-        *a, bn, (const float *)e->x, e->dp, (const float *)e->cc, e->dcp, e->xq, e->cmax, e->ulist, e->ucount);
+        r, bn, (const float *)e->x, e->dp, (const float *)e->cc, e->dcp, e->xq, e->cmax, e->ulist, e->ucount,
+        e->ubest);
     CU_LAUNCHED("certified mode: exact scores");
     fkm_cu_assign_args l = *a;
     l.ulist = e->ulist;
     l.ucount = e->ucount;
+    l.ubest = e->ubest;
+    l.coff = e->coff;
     if ((st = fkm_cu_assign_simt_list(e, &l)) != FKM_OK) return st;
     const int64_t tiles = e->b * e->tiles, steps = (tiles + FIN_TILES - 1) / FIN_TILES;
     const int64_t grid = steps < (int64_t)e->sm_count * 8 ? steps : (int64_t)e->sm_count * 8;
     const int local = e->b * e->k <= FIN_LOCAL;
     fkm_cu_assign_args f = *a;
     f.total_tiles = tiles;
+    f.ubest = e->ubest;
     k_cert_finish<<<(unsigned)grid, FIN_TILES * 64, local ? (size_t)(e->b * e->k) * sizeof(int) : 0, e->stream>>>(
-        f, e->b, e->ucount, local);
+        f, e->b, e->ucount, e->coff, local);
     CU_LAUNCHED("certified mode: output stage");
     return FKM_OK;
 }
