@@ -92,44 +92,38 @@ __global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args 
     fkm_write_rows<SIMT_BM>(a, tp.prob, tp.row0, tp.rows, v, lab, red);
 }
 
-/* The SIMT kernel over the rows listed in a.ulist (cert.cu: the uncertified ones), persistent:
- * work item = (problem, tile of 64 listed rows, one of `split` ranges of centroid tiles), items
- * past a problem's count skipped. Each item's argmin goes to ubest[row] by a 64-bit atomic
- * minimum of (order-preserving bits of the score, index): the smallest score, ties to the lowest
- * index, whatever the order -- the SIMT kernel's result. Each row's scores depend on that row
- * alone, so a list gives the same bits as the plain tiles. */
-__global__ void __launch_bounds__(256) fkm_assign_simt_list(const fkm_cu_assign_args a, int64_t b, int split) {
+/* The SIMT kernel over the rows listed in a.ulist (cert.cu: the uncertified ones; a problem with
+ * coff set: all its rows in order). One block per tile of 64 listed rows, b * tiles blocks, those
+ * past a problem's count exit at once. Each row's scores depend on that row alone, so a list gives
+ * the same bits as the plain tiles; labels and raw scores go to labels and best. (A persistent
+ * version over (tile, range of centroid tiles) items with a 64-bit atomic minimum per row was
+ * slower on an H100: 0.136 -> 0.315 ms at N = 4M K = 256.) */
+__global__ void __launch_bounds__(256) fkm_assign_simt_list(const fkm_cu_assign_args a) {
     __shared__ __align__(16) float xs[SIMT_BK][SIMT_BM + 4];
     __shared__ __align__(16) float cs[SIMT_BK][SIMT_BN + 4];
     __shared__ float rv[SIMT_BM];
     __shared__ int ri[SIMT_BM];
+    const fkm_tile_pos tp = fkm_tile_of<SIMT_BM>(a);
+    const int64_t prob = tp.prob, row0 = tp.row0;
+    if (a.done && a.done[prob]) return;
+    const bool all = a.coff && a.coff[prob];
+    const int rows = all ? tp.rows : (int)min((int64_t)SIMT_BM, (int64_t)a.ucount[prob] - row0);
+    if (rows <= 0) return;
     const int tid = threadIdx.x, lr = tid >> 2;
-    const int nct = (int)((a.k + SIMT_BN - 1) / SIMT_BN);
-    const int64_t items = b * a.tiles * split;
-    for (int64_t it = blockIdx.x; it < items; it += gridDim.x) {
-        const int64_t prob = it / (a.tiles * split), rem = it - prob * a.tiles * split, row0 = rem / split * SIMT_BM;
-        const int sp = (int)(rem % split);
-        const bool all = a.coff && a.coff[prob]; /* every row, in order */
-        const int rows = (int)min((int64_t)SIMT_BM, (all ? a.n : (int64_t)a.ucount[prob]) - row0);
-        if (rows <= 0 || (a.done && a.done[prob])) continue; /* block-uniform */
-        const int32_t *list = a.ulist + prob * a.n + row0;
-        const int64_t xr = lr < rows ? prob * a.n + (all ? row0 + lr : list[lr]) : -1;
-        simt_argmin(a, a.c + prob * a.kp * a.c_pitch, a.cterm + prob * a.kp, xr >= 0 ? a.x + xr * a.x_pitch : NULL,
-                    nct * sp / split, nct * (sp + 1) / split, xs, cs, rv, ri);
-        if (tid < rows) {
-            const float v = rv[tid] + 0.0f; /* -0 -> +0: equal scores must compare equal */
-            const uint32_t u = __float_as_uint(v), o = (u >> 31) ? ~u : (u | 0x80000000u);
-            const int64_t g = prob * a.n + (all ? row0 + tid : list[tid]);
-            atomicMin(&a.ubest[g], ((unsigned long long)o << 32) | (uint32_t)ri[tid]);
-        }
+    const int32_t *list = a.ulist + prob * a.n + row0;
+    const int64_t xr = lr < rows ? prob * a.n + (all ? row0 + lr : list[lr]) : -1;
+    simt_argmin(a, a.c + prob * a.kp * a.c_pitch, a.cterm + prob * a.kp, xr >= 0 ? a.x + xr * a.x_pitch : NULL, 0,
+                (int)((a.k + SIMT_BN - 1) / SIMT_BN), xs, cs, rv, ri);
+    if (tid < rows) {
+        const int64_t g = prob * a.n + (all ? row0 + tid : list[tid]);
+        a.labels[g] = ri[tid];
+        a.best[g] = rv[tid];
     }
 }
 
-/* The SIMT kernel over the uncertified rows (cert.cu): one block per SM slot, each centroid range a
- * few tiles of 64 so that even a short list fills the GPU. */
+/* The SIMT kernel over the uncertified rows (cert.cu). */
 fkm_status fkm_cu_assign_simt_list(const fkm_cu_engine *e, const fkm_cu_assign_args *a) {
-    const int nct = (int)((e->k + SIMT_BN - 1) / SIMT_BN), split = nct < 4 ? 1 : nct / 2 < 16 ? nct / 2 : 16;
-    fkm_assign_simt_list<<<(unsigned)(e->sm_count * 4), 256, 0, e->stream>>>(*a, e->b, split);
+    fkm_assign_simt_list<<<(unsigned)(e->b * e->tiles), 256, 0, e->stream>>>(*a);
     CU_LAUNCHED("re-scoring kernel");
     return FKM_OK;
 }

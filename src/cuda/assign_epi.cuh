@@ -39,9 +39,8 @@ typedef struct fkm_cu_assign_args_s {
     const uint32_t *cmax;   /* 2b: r, 2u tau */
     float cscale;           /* multiplies the bound (1; tests) */
     /* SIMT kernel over a list of rows (the uncertified ones): row t*64+i of problem p is
-     * ulist[p*n + t*64 + i] while that is < ucount[p]; results to ubest (assign.cu) */
+     * ulist[p*n + t*64 + i] while that is < ucount[p]; results go to labels and best (raw score) */
     const int32_t *ulist, *ucount;
-    unsigned long long *ubest;
     const int32_t *coff;    /* b or NULL: every row of the problem is listed (cert.cu) */
 } fkm_cu_assign_args;
 

@@ -217,7 +217,7 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
                                                                  const float *x32, int64_t dp, const float *cc,
                                                                  int64_t dcp, const float2 *xq,
                                                                  const uint32_t *cmax, int32_t *ulist,
-                                                                 int32_t *ucount, unsigned long long *ubest) {
+                                                                 int32_t *ucount) {
     __shared__ float xs[RSV_WARPS][32][33];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     const int64_t row0 = ((int64_t)blockIdx.x * RSV_WARPS + w) * 32;
@@ -226,8 +226,9 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
     const int rows = (int)min((int64_t)32, bn - row0);
     const int64_t prob = lane < rows ? g / a.n : 0;
     const bool run = lane < rows && !(a.done && a.done[prob]);
-    const bool off = run && a.coff[prob]; /* the SIMT kernel takes every row of that problem */
-    const bool live = run && !off;        /* (the lanes stay in the loop below: it syncs the warp) */
+    /* a problem with coff: the SIMT kernel takes every row (the lanes stay in the loop below, which
+     * syncs the warp) */
+    const bool live = run && !a.coff[prob];
     const int lab = live ? a.labels[g] : 0;
     const float *cr = cc + (prob * a.kp + lab) * dcp;
     float acc = 0.0f;
@@ -246,10 +247,6 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
             }
         __syncwarp();
     }
-    if (off) {
-        a.labels[g] = -1;
-        ubest[g] = ~0ull;
-    }
     if (!live) return;
     const float v = fmaf(-a.alpha, acc, a.cterm[prob * a.kp + lab]), l2 = a.best[g];
     const double rhs = isinf(l2) ? (double)l2 : (double)l2 - 0x1p-23 * fabs((double)l2);
@@ -257,8 +254,6 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
         a.best[g] = v;
         return;
     }
-    a.labels[g] = -1; /* the SIMT kernel's answer comes in ubest */
-    ubest[g] = ~0ull;
     const int pos = atomicAdd(&ucount[prob], 1);
     ulist[prob * a.n + pos] = (int32_t)(g - prob * a.n);
 }
@@ -299,14 +294,7 @@ __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_ass
         int changed = 0, lab = 0;
         if (valid) {
             lab = a.labels[g];
-            float v = a.best[g];
-            if (lab < 0) { /* re-scored: (ordered score bits, index), see fkm_assign_simt_list */
-                const unsigned long long key = a.ubest[g];
-                const uint32_t o = (uint32_t)(key >> 32);
-                v = __uint_as_float((o & 0x80000000u) ? (o & 0x7fffffffu) : ~o);
-                lab = (int)(uint32_t)key;
-            }
-            contrib = fkm_store_row(a, prob, g, v, lab, fkm_row_input(a, g), changed);
+            contrib = fkm_store_row(a, prob, g, a.best[g], lab, fkm_row_input(a, g), changed);
         }
         if (stats && tile) {
             const unsigned vmask = __ballot_sync(0xffffffffu, valid);
@@ -383,13 +371,11 @@ fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
     r.coff = e->coff;
     const int64_t bn = e->b * e->n, warps = (bn + 31) / 32;
     k_cert_resolve<<<(unsigned)((warps + RSV_WARPS - 1) / RSV_WARPS), RSV_WARPS * 32, 0, e->stream>>>(
-        r, bn, (const float *)e->x, e->dp, (const float *)e->cc, e->dcp, e->xq, e->cmax, e->ulist, e->ucount,
-        e->ubest);
+        r, bn, (const float *)e->x, e->dp, (const float *)e->cc, e->dcp, e->xq, e->cmax, e->ulist, e->ucount);
     CU_LAUNCHED("certified mode: exact scores");
     fkm_cu_assign_args l = *a;
     l.ulist = e->ulist;
     l.ucount = e->ucount;
-    l.ubest = e->ubest;
     l.coff = e->coff;
     if ((st = fkm_cu_assign_simt_list(e, &l)) != FKM_OK) return st;
     const int64_t tiles = e->b * e->tiles, steps = (tiles + FIN_TILES - 1) / FIN_TILES;
@@ -397,7 +383,7 @@ fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
     const int local = e->b * e->k <= FIN_LOCAL;
     fkm_cu_assign_args f = *a;
     f.total_tiles = tiles;
-    f.ubest = e->ubest;
+
     k_cert_finish<<<(unsigned)grid, FIN_TILES * 64, local ? (size_t)(e->b * e->k) * sizeof(int) : 0, e->stream>>>(
         f, e->b, e->ucount, e->coff, local);
     CU_LAUNCHED("certified mode: output stage");

@@ -121,7 +121,6 @@ typedef struct fkm_cu_engine {
     float *csigma;           /* b: sigma (a power of two) */
     uint32_t *cmax;          /* 2b: bits of r and 2u*tau (non-negative floats, atomicMax) */
     int32_t *ulist, *ucount; /* uncertified rows of each problem (b*n) and their count (b) */
-    unsigned long long *ubest; /* b*n: their SIMT argmin as (ordered score bits, index) */
     int32_t *coff, *cskip;   /* b: the tensor-core pass is off for the rest of the fit (more than
                               * half re-scored); skip it (done or off) */
     int64_t rescored;        /* their sum over the iterations run (fkm_cu_run) */

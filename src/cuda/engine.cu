@@ -124,7 +124,6 @@ size_t fkm_cu_layout(fkm_cu_engine *e, char *base, int need_copy) {
         PIECE(cmax, uint32_t, 2 * e->b);
         PIECE(ulist, int32_t, bn);
         PIECE(ucount, int32_t, e->b);
-        PIECE(ubest, unsigned long long, bn);
         PIECE(coff, int32_t, e->b);
         PIECE(cskip, int32_t, e->b);
     }
