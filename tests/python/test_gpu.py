@@ -160,3 +160,51 @@ def test_device_errors():
     bad[3, 2] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         flashkmeans.batch_kmeans(bad[None], 4, init="random")
+
+
+def _fit_env(x, c0, cert, **kw):
+    """batch_kmeans on CUDA tensors with the certified exact mode on (default) or off (SIMT)."""
+    import os
+    old = os.environ.get("FKM_CU_CERT")
+    if cert:
+        os.environ.pop("FKM_CU_CERT", None)
+    else:
+        os.environ["FKM_CU_CERT"] = "0"
+    try:
+        return flashkmeans.batch_kmeans(x, c0.shape[0], max_iter=4, stop="fixed", init=c0, **kw)
+    finally:
+        if old is None:
+            os.environ.pop("FKM_CU_CERT", None)
+        else:
+            os.environ["FKM_CU_CERT"] = old
+
+
+@pytest.mark.parametrize("metric,offset", [("l2", 0.0), ("l2", 300.0), ("cosine", 0.0), ("ip", 0.0)])
+def test_float32_default_is_certified_exact(metric, offset):
+    """float32 CUDA tensors with the default precision (exact; certified on tensor cores where the
+    GPU has them, docs/certified.md) give the SIMT fp32 kernel's labels and centroids bit for bit,
+    on random data with near-ties among 300 centroids, and on data far from the origin (where
+    nearly every point is re-scored)."""
+    g = torch.Generator(device="cuda").manual_seed(7)
+    x = torch.randn(3, 40000, 48, device="cuda", generator=g) + offset
+    c0 = x[0, torch.randperm(40000, device="cuda", generator=g)[:300]].clone()
+    lc, cc, _ = _fit_env(x, c0, True, metric=metric)
+    ls, cs, _ = _fit_env(x, c0, False, metric=metric)
+    assert torch.equal(lc, ls)
+    assert torch.equal(cc, cs)
+
+
+def test_rescored_statistic_on_device():
+    """iteration_stats_ carries 'rescored' (int, 0 <= rescored <= n); with certification off it
+    is 0 in every iteration."""
+    import os
+    X, C = _problems(1, 20000, 32, 50, seed=3)
+    km = flashkmeans.KMeans(n_clusters=50, init=C, n_init=1, max_iter=3, tol=0.0, device="cuda")
+    km.fit(X[0])
+    assert all(isinstance(s["rescored"], int) and 0 <= s["rescored"] <= 20000 for s in km.iteration_stats_)
+    os.environ["FKM_CU_CERT"] = "0"
+    try:
+        km.fit(X[0])
+    finally:
+        os.environ.pop("FKM_CU_CERT", None)
+    assert all(s["rescored"] == 0 for s in km.iteration_stats_)
