@@ -73,8 +73,16 @@ typedef struct {
     fkm_io_pending p[4];
     int count;
 } cli_outputs;
-/* Fail (CLI_BAD) when two outputs share a path or a path cannot be written. names[i] may be NULL. */
-int cli_check_outputs(const char *const *paths, int n);
+/* A file a command reads or writes: its path (NULL: not given) and how messages name it, e.g.
+ * "the input data file" for an input, "--labels" for an output. */
+typedef struct {
+    const char *path;
+    const char *what;
+} cli_file;
+/* Before any work: fail (CLI_BAD, one error line naming both paths) when an output is the same
+ * file as an input (same device and inode: links, relative paths and /proc/self/fd/N all count)
+ * or as another output, or when an output cannot be written. Nothing is written either way. */
+int cli_check_outputs(const cli_file *inputs, int nin, const cli_file *outputs, int nout);
 void cli_outputs_discard(cli_outputs *o);
 int cli_outputs_commit(cli_outputs *o);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int cli_error(int code, const char *fmt, ...) {
@@ -267,13 +268,61 @@ int cli_load_f32(const char *path, const char *what, float **out, int64_t *rows,
     return 0;
 }
 
-int cli_check_outputs(const char *const *paths, int n) {
-    for (int i = 0; i < n; i++) {
-        if (!paths[i]) continue;
+/* What makes two paths one file. An existing regular file: its device and inode (stat follows
+ * symbolic links, so links, hard links, relative paths and /proc/self/fd/N all resolve). An
+ * output not written yet: its directory's device and inode and its base name, so that "x.npy" and
+ * "./x.npy" are one output before either exists. */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    char base[256]; /* "" for an existing file */
+} file_id;
+
+/* 0 when `path` has no identity to compare: a missing input (its reader reports that), or an
+ * output that is not a regular file or lies in a missing directory (fkm_io_check_writable
+ * refuses those). */
+static int file_id_of(const char *path, int may_be_missing, file_id *id) {
+    struct stat sb;
+    memset(id, 0, sizeof *id);
+    if (stat(path, &sb) == 0) {
+        id->dev = sb.st_dev;
+        id->ino = sb.st_ino;
+        return S_ISREG(sb.st_mode);
+    }
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!may_be_missing || errno != ENOENT || !*base || strlen(base) >= sizeof id->base) return 0;
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    int ok = dir && stat(dir, &sb) == 0;
+    free(dir);
+    if (!ok) return 0;
+    id->dev = sb.st_dev;
+    id->ino = sb.st_ino;
+    strcpy(id->base, base);
+    return 1;
+}
+
+static int same_id(const file_id *a, const file_id *b) {
+    return a->dev == b->dev && a->ino == b->ino && strcmp(a->base, b->base) == 0;
+}
+
+/* Why by identity and not by name: the writers replace the file a path resolves to, so
+ * `-o data.npy`, `-o ./data.npy` or `-o link-to-data.npy` would all replace the input. */
+int cli_check_outputs(const cli_file *inputs, int nin, const cli_file *outputs, int nout) {
+    for (int i = 0; i < nout; i++) {
+        file_id o, other;
+        if (!outputs[i].path || !file_id_of(outputs[i].path, 1, &o)) continue;
+        for (int j = 0; j < nin; j++)
+            if (inputs[j].path && file_id_of(inputs[j].path, 0, &other) && same_id(&o, &other))
+                return cli_error(CLI_BAD, "output %s '%s' is %s '%s' (same file); refusing to overwrite an input",
+                                 outputs[i].what, outputs[i].path, inputs[j].what, inputs[j].path);
         for (int j = 0; j < i; j++)
-            if (paths[j] && strcmp(paths[i], paths[j]) == 0)
-                return cli_error(CLI_BAD, "two outputs would be written to the same file '%s'", paths[i]);
-        fkm_status st = fkm_io_check_writable(paths[i]);
+            if (outputs[j].path && file_id_of(outputs[j].path, 1, &other) && same_id(&o, &other))
+                return cli_error(CLI_BAD, "outputs %s '%s' and %s '%s' are the same file; one would overwrite the other",
+                                 outputs[j].what, outputs[j].path, outputs[i].what, outputs[i].path);
+    }
+    for (int i = 0; i < nout; i++) {
+        fkm_status st = outputs[i].path ? fkm_io_check_writable(outputs[i].path) : FKM_OK;
         if (st != FKM_OK) return cli_error(CLI_BAD, "%s", fkm_last_error());
     }
     return 0;

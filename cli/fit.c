@@ -287,8 +287,10 @@ typedef struct {
  * rank reads its part of the rows; rank 0 alone checks the outputs and reads --truth. */
 static int prepare_fit(fit_args *a, fit_state *s, fit_info *fi) {
     int rc;
-    const char *outs[3] = {a->out_c, a->out_labels, a->out_report};
-    if (cli_mpi_rank() == 0 && (rc = cli_check_outputs(outs, 3))) return rc;
+    const cli_file ins[3] = {{a->input, "the input data file"}, {a->init_file, "the --init file"},
+                             {a->truth, "the --truth file"}};
+    const cli_file outs[3] = {{a->out_c, "-o"}, {a->out_labels, "--labels"}, {a->out_report, "--report"}};
+    if (cli_mpi_rank() == 0 && (rc = cli_check_outputs(ins, 3, outs, 3))) return rc;
     double t0 = cli_now_ms();
     if ((rc = cli_mpi_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
     fi->load_ms = cli_now_ms() - t0;

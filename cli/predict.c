@@ -69,8 +69,9 @@ typedef struct {
 
 static int run_predict(predict_args *a, predict_state *s) {
     int rc;
-    const char *outs[2] = {a->out_labels, a->out_dist};
-    if ((rc = cli_check_outputs(outs, 2))) return rc;
+    const cli_file ins[2] = {{a->input, "the input data file"}, {a->centroids, "the --centroids file"}};
+    const cli_file outs[2] = {{a->out_labels, "--labels"}, {a->out_dist, "--distances"}};
+    if ((rc = cli_check_outputs(ins, 2, outs, 2))) return rc;
     if ((rc = cli_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
     int64_t k, cd;
     if ((rc = cli_load_f32(a->centroids, "--centroids", &s->c, &k, &cd))) return rc;

@@ -372,6 +372,65 @@ bad "bench k > n" bench -n 5 -k 10
 bad "bench --dtype u8" bench --dtype u8
 bad "bench positional" bench extra
 
+# ---------------------------------------------------------------- outputs never overwrite inputs
+# Inputs live in $I with a symbolic and a hard link to the data; each case runs in $I (relative
+# paths) with fd 3 open on the data (/proc/self/fd/3).
+I="$T/in"
+mkdir -p "$I"
+cp "$T/d.npy" "$I/d.npy"
+cp "$T/c.npy" "$I/init.npy"
+cp "$T/l.npy" "$I/truth.npy"
+ln -s d.npy "$I/sym.npy"
+ln "$I/d.npy" "$I/hard.npy"
+snap() { (cd "$I" && ls -A && cksum d.npy init.npy truth.npy); }
+# refused NAME PATTERN ARGS...: exit 2, one error line matching PATTERN, nothing on stdout, and
+# $I as it was (every input byte for byte, no file created).
+refused() {
+    local name=$1 want=$2 before; shift 2
+    before=$(snap)
+    (cd "$I" && exec "$BIN" "$@" 3< "$I/d.npy") > "$T/out" 2> "$T/err"
+    local rc=$?
+    if [ $rc -ne 2 ]; then no "$name: exit $rc, expected 2 ($(head -c 300 "$T/err"))"; return; fi
+    if [ "$(wc -l < "$T/err")" -ne 1 ] || ! grep -q "^flashkmeans: error: $want" "$T/err"; then
+        no "$name: expected one line 'flashkmeans: error: $want', got: $(head -c 400 "$T/err")"; return; fi
+    if [ -s "$T/out" ]; then no "$name: printed on stdout"; return; fi
+    if [ "$(snap)" != "$before" ]; then no "$name: an input changed or a file was created"; return; fi
+    [ -n "${VERBOSE:-}" ] && printf '%-40s %s\n' "$name" "$(cat "$T/err")"
+    ok
+}
+IN="is the input data file 'd.npy' (same file); refusing to overwrite an input"
+refused "-o the input" "output -o 'd.npy' $IN" fit d.npy -k $K -o d.npy
+refused "-o ./input" "output -o './d.npy' $IN" fit d.npy -k $K -o ./d.npy
+refused "--labels ../dir/input" "output --labels '../in/d.npy' $IN" fit d.npy -k $K --labels ../in/d.npy
+refused "--report absolute input" "output --report '$I/d.npy' $IN" fit d.npy -k $K --report "$I/d.npy"
+refused "-o symbolic link to the input" "output -o 'sym.npy' $IN" fit d.npy -k $K -o sym.npy
+refused "-o hard link to the input" "output -o 'hard.npy' $IN" fit d.npy -k $K -o hard.npy
+refused "input through a link, -o the file" "output -o 'd.npy' is the input data file 'sym.npy' (same file)" \
+    fit sym.npy -k $K -o d.npy
+if [ -e /proc/self/fd/0 ]; then
+    refused "--labels /proc/self/fd/3 (the input)" "output --labels '/proc/self/fd/3' $IN" fit d.npy -k $K --labels /proc/self/fd/3
+fi
+refused "--labels the --init file" "output --labels 'init.npy' is the --init file 'init.npy' (same file)" \
+    fit d.npy --init init.npy -o c.npy --labels init.npy
+refused "--report the --truth file" "output --report './truth.npy' is the --truth file 'truth.npy' (same file)" \
+    fit d.npy -k $K --truth truth.npy --report ./truth.npy
+refused "predict --distances the --centroids file" \
+    "output --distances 'init.npy' is the --centroids file 'init.npy' (same file)" \
+    predict d.npy --centroids init.npy --labels l.npy --distances init.npy
+refused "predict --labels link to the input" "output --labels 'hard.npy' $IN" predict d.npy --centroids init.npy --labels hard.npy
+refused "two outputs, one new file" "outputs -o 'x.npy' and --labels './x.npy' are the same file; one would overwrite the other" \
+    fit d.npy -k $K -o x.npy --labels ./x.npy
+refused "two outputs, one existing file" "outputs --labels 'init.npy' and --distances '../in/init.npy' are the same file" \
+    predict d.npy --centroids "$T/c.npy" --labels init.npy --distances ../in/init.npy
+refused "-o a new file, --labels the input" "output --labels 'sym.npy' $IN" fit d.npy -k $K -o new.npy --labels sym.npy
+# distinct outputs next to the inputs still work, and leave the inputs alone
+before=$(snap)
+(cd "$I" && exec "$BIN" fit sym.npy --init init.npy --truth truth.npy --quiet -o c2.npy --labels ./l2.npy --report ../in/r2.json) 2> "$T/err"
+check "outputs next to the inputs: exit 0 ($(head -c 200 "$T/err"))" test $? -eq 0
+check "outputs next to the inputs: all written" test -s "$I/c2.npy" -a -s "$I/l2.npy" -a -s "$I/r2.json"
+rm -f "$I/c2.npy" "$I/l2.npy" "$I/r2.json"
+check "outputs next to the inputs: inputs unchanged" test "$(snap)" = "$before"
+
 # ---------------------------------------------------------------- failures while writing: exit 1
 reset_outs
 printf 'precious old labels' > "$O/l.npy"
