@@ -5,12 +5,16 @@ fit_transform, NotFittedError) so code written against scikit-learn conventions 
 a machine without it; scikit-learn's estimator checks obviously only run where it exists."""
 import inspect
 import numbers
+import os
+import sys
+import warnings
 
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-    from sklearn.exceptions import NotFittedError
+    from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin,
+                              TransformerMixin)
+    from sklearn.exceptions import ConvergenceWarning, NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
     HAVE_SKLEARN = True
@@ -18,6 +22,9 @@ except ImportError:  # pragma: no cover - exercised by test_no_sklearn.py in a s
     HAVE_SKLEARN = False
 
     class NotFittedError(ValueError, AttributeError):
+        pass
+
+    class ConvergenceWarning(UserWarning):
         pass
 
     class BaseEstimator:
@@ -54,6 +61,22 @@ except ImportError:  # pragma: no cover - exercised by test_no_sklearn.py in a s
         def fit_transform(self, X, y=None, **kw):
             return self.fit(X, y, **kw).transform(X)
 
+        def set_output(self, *, transform=None):
+            """scikit-learn's output configuration; without scikit-learn only the default
+            (numpy) output exists."""
+            if transform not in (None, "default"):
+                raise ValueError("set_output(transform=%r) needs scikit-learn (and pandas for "
+                                 "'pandas')" % (transform,))
+            return self
+
+    class ClassNamePrefixFeaturesOutMixin:
+        def get_feature_names_out(self, input_features=None):
+            """["kmeans0", ..., "kmeans{k-1}"], as scikit-learn names a KMeans' outputs."""
+            check_is_fitted(self)
+            prefix = type(self).__name__.lower()
+            return np.asarray(["%s%d" % (prefix, i) for i in range(self._n_features_out)],
+                              dtype=object)
+
     def check_is_fitted(estimator, attributes=None):
         fitted = [v for v in vars(estimator) if v.endswith("_") and not v.startswith("__")]
         if not fitted:
@@ -78,3 +101,22 @@ def seed_from(random_state):
         return int(random_state.integers(0, 2**63 - 1))
     raise ValueError("%r cannot be used to seed flashkmeans: use None, an int, a "
                      "numpy.random.RandomState or a numpy.random.Generator" % (random_state,))
+
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# scikit-learn's set_output machinery wraps transform/fit_transform: its frames are skipped too, so
+# a warning names the line that called the estimator.
+_WRAPPER = os.path.join("sklearn", "utils", "_set_output.py")
+
+
+def _internal(filename):
+    return filename.startswith(_PKG_DIR) or filename.endswith(_WRAPPER)
+
+
+def warn(message, category=RuntimeWarning):
+    """warnings.warn pointing at the first frame outside flashkmeans (the caller's line), however
+    deep inside the package the warning was raised."""
+    frame, level = sys._getframe(0), 1
+    while frame is not None and _internal(os.path.abspath(frame.f_code.co_filename)):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -16,11 +16,11 @@ import re
 import signal
 import sys
 import threading
-import warnings
 
 import numpy as np
 
 from . import _lib
+from ._compat import warn as _warn
 from ._errors import check, error_for
 
 # Test hook: called as hook(iteration, max_iter, stats_dict) after every iteration. An exception
@@ -127,8 +127,9 @@ def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_
 class _Call:
     """Callbacks (progress, log) and the SIGINT guard around one library call."""
 
-    def __init__(self, params, progress=True):
+    def __init__(self, params, progress=True, on_iter=None):
         self.params = params
+        self.on_iter = on_iter
         self.exc = None
         self.interrupted = False
         self.warnings = []
@@ -150,6 +151,10 @@ class _Call:
                 s = stats.contents
                 hook(it, max_iter, {"inertia": s.inertia, "shift": s.shift, "empty": s.empty,
                                     "changed": s.changed, "rescored": s.rescored, "ms": s.ms})
+            if self.on_iter is not None:
+                s = stats.contents
+                self.on_iter(it, max_iter, {"inertia": s.inertia, "shift": s.shift,
+                                            "empty": s.empty, "ms": s.ms})
             return 0
         except BaseException as e:  # noqa: B902 -- KeyboardInterrupt included, on purpose
             self.exc = e
@@ -158,10 +163,10 @@ class _Call:
     def _on_log(self, level, msg, user):
         try:
             text = msg.decode(errors="replace")
-            if level <= self.user_verbose:
-                sys.stderr.write("[flashkmeans] %s\n" % text)
-            elif level <= _lib.FKM_LOG_WARN:
+            if level <= _lib.FKM_LOG_WARN:  # at every verbose level: a Python warning
                 self.warnings.append(text)
+            elif level <= self.user_verbose:
+                sys.stderr.write("[flashkmeans] %s\n" % text)
         except BaseException:  # never let an exception escape into C
             pass
 
@@ -178,7 +183,7 @@ class _Call:
         if self._old_handler is not None:
             signal.signal(signal.SIGINT, self._old_handler)
         for w in self.warnings:
-            warnings.warn("flashkmeans: " + w, RuntimeWarning, stacklevel=3)
+            _warn("flashkmeans: " + w, RuntimeWarning)
         return False
 
     def finish(self, status, what):
@@ -281,11 +286,12 @@ def _want_progress(params):
     return not gpu
 
 
-def fit(params, hm, weights=None):
-    """fkm_fit on a HostMatrix -> FitResult."""
+def fit(params, hm, weights=None, on_iter=None):
+    """fkm_fit on a HostMatrix -> FitResult. on_iter(iteration, max_iter, stats dict), if given,
+    runs after every iteration (installing the progress callback, on a GPU too)."""
     m = _matrix(hm, weights)
     r = _lib.fkm_result()
-    with _Call(params, _want_progress(params)) as call:
+    with _Call(params, on_iter is not None or _want_progress(params), on_iter) as call:
         st = _lib.lib.fkm_fit(ctypes.byref(params), ctypes.byref(m), ctypes.byref(r))
     try:
         call.finish(st, "fit")

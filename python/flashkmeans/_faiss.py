@@ -10,12 +10,13 @@ request) and exactly `niter` iterations run (stop="fixed") unless `tol`/`stop` s
 Unlike FAISS, the data is not subsampled to 256 points per centroid unless
 max_points_per_centroid is given explicitly: flashkmeans is exact on all the points by default.
 """
+import sys
 import time
-import warnings
 
 import numpy as np
 
 from . import _core
+from ._compat import warn
 from ._arrays import (dlpack_values, float32_matrix, host_matrix, is_cuda_tensor, is_torch,
                       weights_vector)
 from ._arrays import like as _like
@@ -25,6 +26,8 @@ from ._dlpack import imported as _imported
 # own search index or its warnings).
 _IGNORED = ("min_points_per_centroid", "update_index", "decode_block_size",
             "check_input_data_for_NaNs", "use_faster_subsampling")
+# FAISS options that are implemented (popped from **faiss_kwargs before the check above).
+_HANDLED = ("int_centroids",)
 
 
 class Kmeans:
@@ -33,10 +36,9 @@ class Kmeans:
                  stop="fixed", precision="auto", device=None, n_threads=None, init="random",
                  gpu_mem_limit=None, **faiss_kwargs):
         for key in faiss_kwargs:
-            if key not in _IGNORED:
+            if key not in _IGNORED and key not in _HANDLED:
                 raise TypeError("Kmeans got an unexpected keyword argument %r" % key)
-        if faiss_kwargs.get("int_centroids"):
-            raise ValueError("int_centroids is not supported")
+        self.int_centroids = bool(faiss_kwargs.pop("int_centroids", False))
         self.d, self.k = int(d), int(k)
         self.niter, self.seed, self.nredo = int(niter), int(seed), int(nredo)
         self.spherical, self.verbose = bool(spherical), bool(verbose)
@@ -70,8 +72,8 @@ class Kmeans:
         if mp is None or n <= self.k * mp:
             return hm, w
         keep = np.sort(np.random.RandomState(self.seed % 2**32).permutation(n)[: self.k * mp])
-        warnings.warn("Kmeans: sampling %d points out of %d (max_points_per_centroid=%d)"
-                      % (keep.size, n, mp), RuntimeWarning, stacklevel=3)
+        warn("Kmeans: sampling %d points out of %d (max_points_per_centroid=%d)"
+             % (keep.size, n, mp), RuntimeWarning)
         hm.array = np.ascontiguousarray(hm.array[keep])
         return hm, (None if w is None else np.ascontiguousarray(w[keep]))
 
@@ -79,6 +81,9 @@ class Kmeans:
         """Run k-means on x (n x d); returns the objective of the last iteration."""
         x = _imported(x, "x")
         if is_cuda_tensor(x):
+            if self.int_centroids:
+                raise ValueError("int_centroids is not supported for CUDA tensors: train on a "
+                                 "host array (with gpu=True to run the iterations on the GPU)")
             from ._torch import faiss_train_cuda
 
             return faiss_train_cuda(self, x, weights, init_centroids)
@@ -95,13 +100,92 @@ class Kmeans:
             c0 = float32_matrix(init_centroids, (self.k, self.d), "init_centroids")
         elif self.frozen_centroids:
             raise ValueError("frozen_centroids needs init_centroids")
+        if self.int_centroids:
+            return self._train_int(hm, w, c0, x)
         p = self._params(max_iter=self.niter, tol=self.tol, stop=self.stop, seed=self.seed, init=self.init,
                          n_init=self.nredo, init_centroids=c0,
                          freeze_init=self.frozen_centroids)
+        on_iter = None
+        if self.verbose:  # FAISS's lines, on stdout; its imbalance factor is not computed here
+            print("Clustering %d points in %dD to %d clusters, redo %d times, %d iterations"
+                  % (hm.shape[0], self.d, self.k, self.nredo, self.niter))
+            sys.stdout.flush()
+            on_iter = self._print_iteration
+            self._verbose_t = 0.0
         t0 = time.perf_counter()
-        r = _core.fit(p, hm, w)
+        try:
+            r = _core.fit(p, hm, w, on_iter=on_iter)
+        finally:
+            if self.verbose:
+                print()
+                sys.stdout.flush()
         self._store(r, time.perf_counter() - t0, x)
         return float(self.obj[-1]) if self.obj.size else 0.0
+
+    def _round(self, c):
+        """FAISS's post_process_centroids: unit norm for spherical, then round to integers."""
+        c = np.array(c, dtype=np.float32)
+        if self.spherical:
+            norms = np.linalg.norm(c, axis=1, keepdims=True)
+            np.divide(c, norms, out=c, where=norms > 0)
+        return np.ascontiguousarray(np.rint(c), dtype=np.float32)
+
+    def _train_int(self, hm, w, c0, like):
+        """int_centroids=True (FAISS): the centroids are rounded to integers after the seeding and
+        after every iteration, so each assignment uses integer centroids. The library has no such
+        step: one single-iteration fit per iteration, rounding in between (slower than a plain
+        fit). Restarts (nredo) use seeds seed, seed+1, ...; the lowest last objective is kept."""
+        if self.frozen_centroids:
+            raise ValueError("int_centroids cannot be combined with frozen_centroids")
+        if self.stop != "fixed":
+            raise ValueError("int_centroids runs exactly niter iterations: use stop='fixed', got %r"
+                             % (self.stop,))
+        if self.verbose:
+            print("Clustering %d points in %dD to %d clusters, redo %d times, %d iterations"
+                  % (hm.shape[0], self.d, self.k, self.nredo, self.niter))
+        t0 = time.perf_counter()
+        best = None
+        for redo in range(self.nredo if c0 is None else 1):
+            seed = self.seed + redo
+            if c0 is None:  # the library's seeding alone (zero iterations)
+                c = _core.fit(self._params(max_iter=0, stop="fixed", seed=seed, init=self.init),
+                              hm, w).centroids
+            else:
+                c = c0
+            c = self._round(c)
+            stats = []
+            self._verbose_t = 0.0
+            for it in range(self.niter):
+                p = self._params(max_iter=1, stop="fixed", seed=seed, init=self.init,
+                                 init_centroids=c)
+                r = _core.fit(p, hm, w)
+                stats.append(r.stats)
+                if self.verbose:
+                    self._print_iteration(it, self.niter, r.stats_dicts()[0])
+                c = self._round(r.centroids)
+            if self.verbose:
+                print()
+                sys.stdout.flush()
+            stats = np.concatenate(stats) if stats else np.zeros(0, _core.STATS_DTYPE)
+            last = stats["inertia"][-1] if stats.size else np.inf
+            if best is None or last < best[0]:
+                best = (last, c, stats)
+        _, c, stats = best
+        pp = self._params()
+        res = _IntResult()
+        res.centroids, res.stats = c, stats
+        res.labels, _ = _core.predict(pp, hm, c)
+        res.inertia = _core.score(pp, hm, c, w)
+        self._store(res, time.perf_counter() - t0, like)
+        return float(self.obj[-1]) if self.obj.size else 0.0
+
+    def _print_iteration(self, it, max_iter, st):
+        """One FAISS-style progress line per iteration (carriage return, as FAISS does; no
+        separate search time, which the library does not report)."""
+        self._verbose_t += st["ms"] / 1e3
+        sys.stdout.write("  Iteration %d (%.2f s): objective=%g nsplit=%d       \r"
+                         % (it, self._verbose_t, st["inertia"], st["empty"]))
+        sys.stdout.flush()
 
     def _store(self, r, seconds, like):
         self.centroids = _like(r.centroids, like)
@@ -131,3 +215,9 @@ class Kmeans:
         if self.spherical:
             dist = 1.0 - dist
         return _like(dist, x), _like(labels.astype(np.int64), x)
+
+
+class _IntResult:
+    """What Kmeans._store reads from a FitResult, assembled by the int_centroids loop."""
+
+    stats_dicts = _core.FitResult.stats_dicts

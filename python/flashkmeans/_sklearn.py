@@ -2,6 +2,8 @@
 
 Differences from sklearn.cluster.KMeans that users may notice (see docs/python.md):
   * n_init defaults to 1 (sklearn 1.2: 10) -- one exact run is usually what GPU users want;
+    n_init="auto" follows scikit-learn 1.4 (10 for init="random", else 1; a callable init is
+    called once, so "auto" gives it 1 where scikit-learn gives 10);
   * an int random_state is the library seed itself, so the C API / CLI with that seed agrees;
   * tol compares the largest squared centroid move (sklearn: the sum of them) with
     tol * mean feature variance; stop="inertia" | "labels" | "fixed" are also available;
@@ -9,7 +11,6 @@ Differences from sklearn.cluster.KMeans that users may notice (see docs/python.m
     transform() come back in float64 for float64 input, else float32.
 """
 import numbers
-import warnings
 
 import numpy as np
 
@@ -17,8 +18,10 @@ from . import _core
 from ._arrays import (HostMatrix, dlpack_values, host_matrix, is_bfloat16, is_cuda_tensor,
                       is_torch, like as _like, weights_vector)
 from ._dlpack import imported as _imported
-from ._compat import (HAVE_SKLEARN, BaseEstimator, ClusterMixin, TransformerMixin,
-                      check_is_fitted, seed_from)
+from ._compat import (HAVE_SKLEARN, BaseEstimator, ClassNamePrefixFeaturesOutMixin,
+                      ClusterMixin, ConvergenceWarning, TransformerMixin, check_is_fitted,
+                      seed_from, warn)
+from ._errors import InvalidArgumentError
 
 _SKLEARN_DTYPES = [np.float64, np.float32, np.float16, np.uint8]
 _FAST_DTYPES = tuple(np.dtype(t) for t in _SKLEARN_DTYPES)
@@ -34,30 +37,44 @@ def _check_int(value, name, low):
     return int(value)
 
 
-class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+def _check_verbose(value):
+    """verbose: an int >= 0 or a bool (True = 1), as scikit-learn accepts."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return _check_int(value, "verbose", 0)
+
+
+class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Exact k-means (Lloyd) on the CPU or a GPU, with scikit-learn's interface.
 
     Parameters: n_clusters, init ("k-means++", "k-means||" (oversampled candidates, then
     k-means++ on them: faster for large k), "random", an (n_clusters, n_features)
-    array or a callable(X, n_clusters, random_state) returning one), n_init, max_iter, tol,
-    random_state,
+    array or a callable(X, n_clusters, random_state) returning one), n_init (an int >= 1, or
+    "auto": 10 for "random", else 1, as in scikit-learn 1.4 -- except that a callable init,
+    which flashkmeans calls once, also gets 1), max_iter, tol, random_state,
     metric ("l2", "cosine", "ip"), precision ("auto", "exact", "tf32", "fp16", "bf16"),
     device ("auto", "cpu", "cuda", "cuda:N"), stop ("shift", "inertia", "labels", "fixed"),
-    n_threads (CPU threads, None = all), verbose (0 silent .. 3 debug, to stderr),
+    n_threads (CPU threads, None = all), verbose (0 silent .. 3 debug, to stderr; True = 1;
+    library warnings are Python RuntimeWarnings at every level),
     gpu_mem_limit (cap on the GPU memory a fit may use: bytes or "4G"-style; None = no cap; a
     fit whose working set does not fit runs on the CPU with device="auto", else raises
     MemoryError; data larger than the cap is streamed from host memory), gpus (GPUs a CUDA fit
-    uses from device's on, rows split among them, NCCL all-reduce; 0 = all; default 1).
+    uses from device's on, rows split among them, NCCL all-reduce; 0 = all; default 1),
+    copy_x (scikit-learn's; accepted for compatibility: fit never modifies X, whether True or
+    False -- there is no in-place centring to undo).
 
     Attributes after fit: cluster_centers_, labels_, inertia_, n_iter_, n_features_in_,
     iteration_stats_ (per-iteration dicts: inertia, shift, empty, changed, rescored, ms; rescored:
     points re-scored in exact fp32 because the GPU's certified tensor-core pass could not prove
     their label, 0 on the CPU and for non-exact precisions), device_, precision_, stop_reason_.
+    get_feature_names_out() gives "kmeans0".."kmeans{k-1}" and set_output() configures
+    transform's output, as in scikit-learn. A fit whose labels use fewer than n_clusters
+    clusters (duplicate points) warns with scikit-learn's ConvergenceWarning.
     """
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
                  random_state=None, metric="l2", precision="auto", device="auto", stop="shift",
-                 n_threads=None, verbose=0, gpu_mem_limit=None, gpus=1):
+                 n_threads=None, verbose=0, gpu_mem_limit=None, gpus=1, copy_x=True):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -72,6 +89,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.gpu_mem_limit = gpu_mem_limit
         self.gpus = gpus
+        self.copy_x = copy_x
 
     # ------------------------------------------------------------ input checking
     def _check_X(self, X, reset):
@@ -110,7 +128,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             threads = _check_int(threads, "n_threads", 0)
         return _core.make_params(k, metric=self.metric, precision=self.precision,
                                  device=self.device, threads=threads,
-                                 verbose=_check_int(self.verbose, "verbose", 0),
+                                 verbose=_check_verbose(self.verbose),
                                  gpu_mem_limit=self.gpu_mem_limit, gpus=self.gpus, **extra)
 
     def _out_dtype(self, hm):
@@ -118,8 +136,14 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _initial(self, data, d, k, seed):
         """-> (init string or None, float32 init array or None, n_init)."""
-        n_init = 1 if self.n_init == "auto" else _check_int(self.n_init, "n_init", 1)
         init = self.init
+        if isinstance(self.n_init, str) and self.n_init == "auto":
+            # scikit-learn 1.4: one run for a greedy seeding or given centres, 10 for "random".
+            # A callable is called once here (its centres are then given centres): one run.
+            n_init = 10 if isinstance(init, str) and init == "random" else 1
+        else:
+            n_init = _check_int(self.n_init, "n_init", 1)
+        self._n_init = n_init  # scikit-learn's private attribute, which its tests read
         if isinstance(init, str):
             if init not in _core._INITS:
                 raise ValueError("init must be 'k-means++', 'k-means||', 'random', an array or a callable, got %r"
@@ -131,18 +155,25 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         if is_torch(init):
             init = init.detach().cpu().numpy()
         c = np.array(init, dtype=np.float32, order="C")  # a copy: never touch the user's array
-        if c.shape != (k, d):
+        # scikit-learn's messages (its tests match them)
+        if c.ndim != 2 or c.shape[0] != k:
             raise ValueError("The shape of the initial centers %s does not match the number of "
-                             "clusters %d and features %d" % (c.shape, k, d))
+                             "clusters %d." % (c.shape, k))
+        if c.shape[1] != d:
+            raise ValueError("The shape of the initial centers %s does not match the number of "
+                             "features of the data %d." % (c.shape, d))
         if n_init != 1:
-            warnings.warn("Explicit initial center position passed: performing only one init in "
-                          "KMeans instead of n_init=%d." % n_init, RuntimeWarning, stacklevel=3)
+            warn("Explicit initial center position passed: performing only one init in "
+                 "KMeans instead of n_init=%d." % n_init, RuntimeWarning)
+        self._n_init = 1
         return None, c, 1
 
     def _checked_params(self, n):
         k = _check_int(self.n_clusters, "n_clusters", 1)
-        if n < k:
-            raise ValueError("n_samples=%d should be >= n_clusters=%d." % (n, k))
+        if n < k:  # the library's error class and words, with scikit-learn's (its tests match them)
+            raise InvalidArgumentError(
+                "fit: k = %d is larger than the number of points n = %d (n_samples=%d should be "
+                ">= n_clusters=%d.) [flashkmeans: invalid argument]" % (k, n, n, k))
         max_iter = _check_int(self.max_iter, "max_iter", 0)
         if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
             raise ValueError("tol must be a number >= 0, got %r" % (self.tol,))
@@ -173,7 +204,16 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.device_ = r.device
         self.precision_ = r.precision
         self.stop_reason_ = r.stop_reason
+        self._n_features_out = k
+        self._warn_distinct(np.unique(r.labels).size, k)
         return self
+
+    def _warn_distinct(self, distinct, k):
+        # scikit-learn's warning and words, for its metric only: under cosine and inner product
+        # clusters that end empty are common and not a sign of duplicate points
+        if distinct < k and str(self.metric) in ("l2", "euclidean", "sqeuclidean"):
+            warn("Number of distinct clusters ({}) found smaller than n_clusters ({}). Possibly "
+                 "due to duplicate points in X.".format(distinct, k), ConvergenceWarning)
 
     def _fit_cuda(self, X, sample_weight):
         from ._torch import kmeans_fit_cuda
@@ -184,7 +224,10 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_features_in_ = d
         k, max_iter, seed = self._checked_params(n)
         init, init_array, n_init = self._initial(X, d, k, seed)
-        return kmeans_fit_cuda(self, X, k, max_iter, seed, init, init_array, n_init, sample_weight)
+        kmeans_fit_cuda(self, X, k, max_iter, seed, init, init_array, n_init, sample_weight)
+        self._n_features_out = k
+        self._warn_distinct(int(self.labels_.unique().numel()), k)
+        return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
         X = _imported(X)

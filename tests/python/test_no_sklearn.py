@@ -30,6 +30,20 @@ SCRIPT = textwrap.dedent(r"""
     assert km.get_params()["n_clusters"] == 2 and km.set_params(n_clusters=3).n_clusters == 3
     assert "KMeans(" in repr(km)
     assert km.fit_transform(X).shape == (200, 3)
+    assert list(km.get_feature_names_out()) == ["kmeans0", "kmeans1", "kmeans2"]
+    assert km.set_output(transform="default") is km
+    try:
+        km.set_output(transform="pandas")
+        raise SystemExit("set_output(transform='pandas') did not raise without scikit-learn")
+    except ValueError:
+        pass
+    import warnings
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        flashkmeans.KMeans(4, random_state=0, verbose=True, copy_x=False).fit(
+            np.asarray([[0, 0], [0, 1], [1, 0], [1, 0]], dtype=np.float32))
+    assert [w.category for w in rec] == [_compat.ConvergenceWarning], rec
+    assert rec[0].filename == "<string>", rec[0].filename
     for bad, msg in [(np.zeros(5), "Reshape your data"), (np.zeros((3, 0)), "0 feature(s)"),
                      (np.zeros((0, 3)), "0 sample(s)")]:
         try:
