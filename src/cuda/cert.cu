@@ -97,6 +97,25 @@ __device__ __forceinline__ __half cert_h(float v, float s, bool &ovf) {
     return h;
 }
 
+/* One element of a row (data or centroid) to fp16, with the three sums the bound needs:
+ * |v|^2, |v~|^2 and |v~ - v|^2 (v~ the value the tensor cores see, over sigma). */
+__device__ __forceinline__ __half cert_elem(float v, float s, bool &ovf, double &v2, double &t2, double &e2) {
+    const __half h = cert_h(v, s, ovf);
+    const double t = (double)__half2float(h) / s, dv = t - v;
+    v2 += (double)v * v;
+    t2 += t * t;
+    e2 += dv * dv;
+    return h;
+}
+
+/* The warp's sums of cert_elem, and whether any lane overflowed. */
+__device__ __forceinline__ void cert_row_sums(double &v2, double &t2, double &e2, bool &ovf) {
+    v2 = warp_sum(v2);
+    t2 = warp_sum(t2);
+    e2 = warp_sum(e2);
+    ovf = __any_sync(0xffffffffu, ovf);
+}
+
 /* Upward float of a non-negative double (norms: their float64 sums are far inside 2^-40). */
 __device__ __forceinline__ float cert_up(double v) { return __double2float_ru(v * (1.0 + 0x1p-40)); }
 
@@ -110,18 +129,9 @@ __global__ void k_cert_prep_x(const float *x, int64_t rows, int64_t n, int64_t d
     double a2 = 0.0, b2 = 0.0, e2 = 0.0;
     bool ovf = false;
     for (int64_t j = lane; j < dp16; j += 32) {
-        const float v = j < d ? x[row * dp + j] : 0.0f;
-        const __half h = cert_h(v, s, ovf);
-        x16[row * dp16 + j] = h;
-        const double xt = (double)__half2float(h) / s, dv = xt - v;
-        a2 += (double)v * v;
-        b2 += xt * xt;
-        e2 += dv * dv;
+        x16[row * dp16 + j] = cert_elem(j < d ? x[row * dp + j] : 0.0f, s, ovf, a2, b2, e2);
     }
-    a2 = warp_sum(a2);
-    b2 = warp_sum(b2);
-    e2 = warp_sum(e2);
-    ovf = __any_sync(0xffffffffu, ovf);
+    cert_row_sums(a2, b2, e2, ovf);
     if (lane) return;
     const double gd = d * U32 / (1.0 - d * U32), etc = dcp16 * 0x1p-22;
     const double k1 = gd + U32 * (1.0 + gd), k2 = etc + U32 * (1.0 + etc);
@@ -163,19 +173,11 @@ __global__ void k_cert_prep_c(const float *c32, int64_t b, int64_t k, int64_t d,
     double c2 = 0.0, t2 = 0.0, e2 = 0.0;
     bool ovf = false;
     for (int64_t j = lane; j < dcp16; j += 32) {
-        const float v = src && j < d ? src[j] : 0.0f;
-        const __half h = cert_h(v, s, ovf);
         const int64_t jb = j * 2, kb = jb >> 7, c = (jb >> 4) & 7;
-        *(__half *)(tb + kb * (128 * 128) + ((c ^ (r & 7)) << 4) + (jb & 15)) = h;
-        const double ct = (double)__half2float(h) / s, dv = ct - v;
-        c2 += (double)v * v;
-        t2 += ct * ct;
-        e2 += dv * dv;
+        *(__half *)(tb + kb * (128 * 128) + ((c ^ (r & 7)) << 4) + (jb & 15)) =
+            cert_elem(src && j < d ? src[j] : 0.0f, s, ovf, c2, t2, e2);
     }
-    c2 = warp_sum(c2);
-    t2 = warp_sum(t2);
-    e2 = warp_sum(e2);
-    ovf = __any_sync(0xffffffffu, ovf);
+    cert_row_sums(c2, t2, e2, ovf);
     if (lane) return;
     if (!src) {
         cn[row] = 0.0f;
