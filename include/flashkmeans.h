@@ -176,7 +176,12 @@ typedef struct {
 
 /* Fill *p with the defaults documented above. */
 FKM_API void fkm_params_default(fkm_params *p);
-/* Check p against a problem of n points of dimension d, without running anything. */
+/* Check p against a problem of n points of dimension d, without running anything. Refuses, with
+ * the same status and message as fkm_fit, everything fkm_fit refuses from p, n and d alone
+ * (n, d and n*d, every field's range, init/freeze_init, a GPU precision with device=cpu).
+ * Left to the fit: the data and weight values, the init_centroids values (FKM_ERR_BAD_INPUT), and
+ * what depends on this machine: a GPU for device=cuda (FKM_ERR_NO_CUDA), cuda_device and
+ * gpu_count beyond the GPUs present, GPU memory. */
 FKM_API fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d);
 
 /* ---------------------------------------------------------------- data */

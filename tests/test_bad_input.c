@@ -152,6 +152,7 @@ MUT(m_cuda, c->p.device = FKM_DEVICE_CUDA)
 MUT(m_tf32_cpu, c->p.precision = FKM_PREC_TF32)
 MUT(m_fp16_cpu, c->p.precision = FKM_PREC_FP16)
 MUT(m_bf16_cpu, c->p.precision = FKM_PREC_BF16)
+MUT(m_bf16_cpu_f16, c->p.precision = FKM_PREC_BF16; c->m.data = H; c->m.dtype = FKM_F16)
 MUT(m_b0, c->b = 0)
 MUT(m_bneg, c->b = -1)
 MUT(m_b_huge, c->b = INT64_MAX / 4)
@@ -170,6 +171,7 @@ MUT(m_ok_identical, for (int i = 0; i < N * D; i++) X[i] = 2.5f)
 MUT(m_ok_some_zero_w, c->m.weights = W; for (int i = 0; i < N; i += 2) W[i] = 0)
 MUT(m_ok_pred_init_ignored, c->p.init = FKM_INIT_ARRAY; c->p.init_centroids = NULL; c->p.freeze_init = 1)
 MUT(m_ok_auto_tf32, c->p.device = FKM_DEVICE_AUTO; c->p.precision = FKM_PREC_TF32)
+MUT(m_ok_exact_cpu, c->p.precision = FKM_PREC_EXACT)
 
 /* Duplicate init rows are legal: a warning names them and the copy starts empty. */
 typedef struct { int warn; char msg[512]; } warn_log;
@@ -210,6 +212,43 @@ static void test_duplicate_init_rows(void) {
     c.p.verbose = 1; c.p.log_fn = on_log; c.p.log_user = &wl;
     CHECK(fkm_fit(&c.p, &c.m, c.out) == FKM_OK && wl.warn == 1, "-0 vs +0 duplicate not detected");
     fkm_result_free(&c.out[0]);
+}
+
+/* fkm_params_validate(p, n, d) must refuse exactly what fkm_fit refuses from p, n and d alone,
+ * with the same status and the same message (issue 23, item 8): a caller that validates first
+ * (the CLI, bench) must not be told "ok" and then have the fit refuse. Not covered, by design:
+ * data values, init_centroids values and this machine's GPUs (device=cuda without one). */
+static void test_validate_agrees_with_fit(void) {
+    static const struct { const char *name; mutate_fn mut; } cases[] = {
+        {"n = 0", m_n0}, {"n < 0", m_nneg}, {"d = 0", m_d0}, {"d < 0", m_dneg},
+        {"n*d overflows", m_nd_huge}, {"params NULL", m_null_params},
+        {"k = 0", m_k0}, {"k < 0", m_kneg}, {"k > n", m_kbig}, {"k beyond int32", m_k_int32},
+        {"max_iter < 0", m_iterneg}, {"tol < 0", m_tolneg}, {"tol NaN", m_tolnan}, {"tol inf", m_tolinf},
+        {"unknown metric", m_metric}, {"unknown metric -1", m_metricneg}, {"unknown init", m_init},
+        {"unknown stop rule", m_stop}, {"unknown empty policy", m_empty}, {"unknown device", m_device},
+        {"unknown precision", m_prec}, {"threads < 0", m_threads}, {"n_init = 0", m_ninit},
+        {"cuda_device < 0", m_cudadev}, {"init array NULL", m_init_null}, {"freeze without array", m_freeze},
+        {"tf32 on device=cpu", m_tf32_cpu}, {"fp16 on device=cpu", m_fp16_cpu}, {"bf16 on device=cpu", m_bf16_cpu},
+        {"bf16 on device=cpu, f16 data", m_bf16_cpu_f16}, {"tf32 on device=auto", m_ok_auto_tf32},
+        {"exact on device=cpu", m_ok_exact_cpu},
+    };
+    printf("fkm_params_validate agrees with fkm_fit:\n");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        call c;
+        char vmsg[512];
+        call_init(&c);
+        null_params = null_matrix = 0;
+        cases[i].mut(&c);
+        const fkm_params *pp = null_params ? NULL : &c.p;
+        const fkm_status sv = fkm_params_validate(pp, c.m.n, c.m.d);
+        snprintf(vmsg, sizeof vmsg, "%s", sv == FKM_OK ? "" : fkm_last_error());
+        const fkm_status sf = fkm_fit(pp, &c.m, c.out);
+        const char *fmsg = sf == FKM_OK ? "" : fkm_last_error();
+        if (sf == FKM_OK) fkm_result_free(&c.out[0]);
+        CHECK(sv == sf && strcmp(vmsg, fmsg) == 0, "%s: validate says %s '%s', fit says %s '%s'", cases[i].name,
+              fkm_status_str(sv), vmsg, fkm_status_str(sf), fmsg);
+        printf("  %-40s -> %-18s %s\n", cases[i].name, fkm_status_str(sv), vmsg);
+    }
 }
 
 int main(void) {
@@ -273,6 +312,10 @@ int main(void) {
     expect("validate: k beyond int32", VALIDATE, m_k_int32, FKM_ERR_INVALID_ARG, "int32", NULL);
     expect("validate: params NULL", VALIDATE, m_null_params, FKM_ERR_INVALID_ARG, "params", NULL);
     expect("validate: tol NaN", VALIDATE, m_tolnan, FKM_ERR_INVALID_ARG, "tol", NULL);
+    expect("validate: tf32 on device=cpu", VALIDATE, m_tf32_cpu, FKM_ERR_INVALID_ARG, "tf32", "cuda");
+    expect("validate: fp16 on device=cpu", VALIDATE, m_fp16_cpu, FKM_ERR_INVALID_ARG, "fp16", "cuda");
+    expect("validate: bf16 on device=cpu", VALIDATE, m_bf16_cpu, FKM_ERR_INVALID_ARG, "bf16", "cuda");
+    expect("validate: n*d overflows", VALIDATE, m_nd_huge, FKM_ERR_INVALID_ARG, "too large", "address");
     expect("predict: labels NULL", PREDICT_NULL_LABELS, NULL, FKM_ERR_INVALID_ARG, "labels", NULL);
     expect("predict: params NULL", PREDICT, m_null_params, FKM_ERR_INVALID_ARG, "params", NULL);
     expect("predict: matrix NULL", PREDICT, m_null_matrix, FKM_ERR_INVALID_ARG, "matrix", NULL);
@@ -307,5 +350,6 @@ int main(void) {
     expect("predict: init fields ignored", PREDICT, m_ok_pred_init_ignored, FKM_OK, NULL, NULL);
     expect("score: values just under the limit", SCORE, m_ok_near_limit, FKM_OK, NULL, NULL);
     test_duplicate_init_rows();
+    test_validate_agrees_with_fit();
     return check_report();
 }

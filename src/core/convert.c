@@ -51,16 +51,21 @@ float fkm_elem_to_float(const void *data, fkm_dtype t, size_t i) {
 /* Largest |x| such that d * x^2 stays well inside float32 range (room for the 2 x.c term). */
 static double max_safe_abs(int64_t d) { return sqrt(3.0e37 / (double)d); }
 
+fkm_status fkm_check_shape(int64_t n, int64_t d) {
+    if (n <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "n must be >= 1 (got %lld points)", (long long)n);
+    if (d <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "d must be >= 1 (got dimension %lld)", (long long)d);
+    if (n > INT64_MAX / 8 / d)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "n x d = %lld x %lld elements is too large to address",
+                        (long long)n, (long long)d);
+    return FKM_OK;
+}
+
 fkm_status fkm_check_matrix(const fkm_matrix *x) {
     if (!x) return FKM_FAIL(FKM_ERR_INVALID_ARG, "data matrix is NULL");
-    if (x->n <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "n must be >= 1 (got %lld points)", (long long)x->n);
-    if (x->d <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "d must be >= 1 (got dimension %lld)", (long long)x->d);
+    if (x->n <= 0 || x->d <= 0) return fkm_check_shape(x->n, x->d);
     if (!x->data) return FKM_FAIL(FKM_ERR_INVALID_ARG, "data pointer is NULL");
     if (fkm_dtype_size(x->dtype) == 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown dtype %d", (int)x->dtype);
-    if (x->n > INT64_MAX / 8 / x->d)
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "n x d = %lld x %lld elements is too large to address",
-                        (long long)x->n, (long long)x->d);
-    return FKM_OK;
+    return fkm_check_shape(x->n, x->d);
 }
 
 fkm_status fkm_check_and_convert(const fkm_matrix *m, int64_t rows, fkm_metric metric,

@@ -6,6 +6,11 @@
 /* Element i of `data` (dtype t) as float32. */
 float fkm_elem_to_float(const void *data, fkm_dtype t, size_t i);
 
+/* n >= 1, d >= 1 and n*d small enough that n*d*8 bytes fit in int64 (any dtype, the float32
+ * copy and float64 sums can be indexed). One wording for fkm_check_matrix and
+ * fkm_params_validate, so that validate refuses a shape exactly as fit does. */
+fkm_status fkm_check_shape(int64_t n, int64_t d);
+
 /* The matrix itself, for every entry point (fit, batch fit, predict, transform, score), with
  * one wording: m non-NULL, n >= 1, d >= 1, data non-NULL, a known dtype, and n*d small enough
  * that n*d*8 bytes fit in int64 (any dtype, the float32 copy and float64 sums can be indexed). */

@@ -1,5 +1,7 @@
 /* params.c -- defaults and validation of fkm_params. */
 #include "../internal.h"
+#include "convert.h"
+#include "select.h"
 
 #include <math.h>
 #include <string.h>
@@ -21,10 +23,14 @@ void fkm_params_default(fkm_params *p) {
     p->gpu_count = 1;
 }
 
+/* Everything fkm_fit refuses from p, n and d alone, with fkm_fit's words and in its order (the
+ * shape as fkm_check_matrix sees it, then p, then the precision the CPU cannot run): a caller
+ * that validates first learns exactly what the fit would say. What needs the data values, the
+ * init_centroids values or this machine's GPUs is left to the fit (flashkmeans.h). */
 fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d) {
+    fkm_status st = fkm_check_shape(n, d);
+    if (st != FKM_OK) return st;
     if (!p) return FKM_FAIL(FKM_ERR_INVALID_ARG, "params is NULL");
-    if (n <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "n must be >= 1 (got %lld points)", (long long)n);
-    if (d <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "d must be >= 1 (got dimension %lld)", (long long)d);
     if (p->k <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "k must be >= 1 (got %lld)", (long long)p->k);
     if (p->k > n)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "k = %lld is larger than the number of points n = %lld",
@@ -49,5 +55,5 @@ fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d) {
     if (p->cuda_device < 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "cuda_device must be >= 0 (got %d)", p->cuda_device);
     if (p->gpu_count < 0 || p->gpu_count > 64)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "gpu_count must be in [0, 64] (got %d; 0 = every GPU)", p->gpu_count);
-    return FKM_OK;
+    return fkm_check_cpu_precision(p);
 }

@@ -46,12 +46,19 @@ fkm_status fkm_choose_fit_backend(const fkm_params *p, const fkm_matrix *x, cons
     return FKM_OK;
 }
 
+fkm_status fkm_check_cpu_precision(const fkm_params *p) {
+    const fkm_precision pr = p->precision;
+    if (p->device == FKM_DEVICE_CPU && pr != FKM_PREC_AUTO && pr != FKM_PREC_EXACT)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "precision %s needs the cuda device; the CPU computes in exact fp32",
+                        fkm_precision_str(pr));
+    return FKM_OK;
+}
+
 fkm_status fkm_resolve_precision(const fkm_params *p, const fkm_backend *be, fkm_dtype t, fkm_precision *out) {
     fkm_precision pr = p->precision;
     if (be->device == FKM_DEVICE_CPU) {
-        if (pr != FKM_PREC_AUTO && pr != FKM_PREC_EXACT && p->device == FKM_DEVICE_CPU)
-            return FKM_FAIL(FKM_ERR_INVALID_ARG, "precision %s needs the cuda device; the CPU computes in exact fp32",
-                            fkm_precision_str(pr));
+        fkm_status st = fkm_check_cpu_precision(p);
+        if (st != FKM_OK) return st;
         if (pr != FKM_PREC_AUTO && pr != FKM_PREC_EXACT)
             fkm_log(p, FKM_LOG_WARN, "no GPU: running precision exact on the CPU instead of %s", fkm_precision_str(pr));
         *out = FKM_PREC_EXACT;

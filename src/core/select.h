@@ -16,6 +16,10 @@ fkm_status fkm_choose_backend(const fkm_params *p, const fkm_backend **out);
  * logged as a warning. (device=cuda: the engine's create fails with FKM_ERR_NO_MEMORY.) */
 fkm_status fkm_choose_fit_backend(const fkm_params *p, const fkm_matrix *x, const fkm_backend **out);
 
+/* A GPU precision (tf32, fp16, bf16) with device=cpu: FKM_ERR_INVALID_ARG, else FKM_OK. Shared by
+ * fkm_params_validate and fkm_resolve_precision so that both refuse it with the same words. */
+fkm_status fkm_check_cpu_precision(const fkm_params *p);
+
 /* The precision that runs on `be` for input dtype t (never AUTO). A GPU precision with
  * device=cpu is an error; with device=auto on a machine without a GPU it runs exact (warned). */
 fkm_status fkm_resolve_precision(const fkm_params *p, const fkm_backend *be, fkm_dtype t, fkm_precision *out);
