@@ -48,7 +48,10 @@ int cli_int(const char *opt, const char *s, int lo, int hi, int *out);
 int cli_uint64(const char *opt, const char *s, uint64_t *out);
 int cli_double(const char *opt, const char *s, double lo, double *out);
 /* A size in bytes: "4G", "512M", "1.5G", "64K", "2T" (powers of 1024; an optional B or iB after
- * the letter, any case) or plain bytes "1000". 0 is allowed (the callers read it as "no cap"). */
+ * the letter, any case; a fraction is rounded down to whole bytes) or a whole number of bytes
+ * "1000" (optionally "1000B"). Refused: a fraction without a unit ("0.5", "1.5": bytes, not GiB),
+ * a non-zero size below one byte, 2^64 bytes or more, signs, exponents, spaces. 0 is allowed (the
+ * callers read it as "no cap"). */
 int cli_size(const char *opt, const char *s, size_t *out);
 /* s must be one of names[0..n-1]; *out = its index. */
 int cli_choice(const char *opt, const char *s, const char *const *names, int n, int *out);

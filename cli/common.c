@@ -129,32 +129,64 @@ int cli_double(const char *opt, const char *s, double lo, double *out) {
     return 0;
 }
 
+/* floor(f / 10^nd * 2^shift) for f < 10^nd <= 10^18, by binary long division: exact, where
+ * a double would round 1.1G or a byte count above 2^53. */
+static uint64_t frac_times_pow2(uint64_t f, uint64_t pow10, int shift) {
+    uint64_t q = 0;
+    for (int i = 0; i < shift; i++) { /* f < pow10 <= 10^18, so 2f cannot overflow */
+        f *= 2;
+        q = q * 2 + (f >= pow10);
+        if (f >= pow10) f -= pow10;
+    }
+    return q;
+}
+
+/* Why strict: "--gpu-mem 0.5" used to be 0.5 bytes, i.e. 0 = no cap, and "1.5" one byte; a
+ * size is either a whole number of bytes or a number (fractions allowed) with a unit. */
 int cli_size(const char *opt, const char *s, size_t *out) {
-    char *end = NULL;
-    errno = 0;
-    const double v = strtod(s, &end);
-    double mul = 1.0;
-    /* digits and a decimal point only: no sign, exponent, hex, inf or nan */
-    int plain = *s != '\0' && end != s;
-    for (const char *c = s; plain && c < end; c++) plain = (*c >= '0' && *c <= '9') || *c == '.';
-    const char *u = end;
-    if (plain && *u) {
-        const char *const units = "kmgt";
-        const char *hit = strchr(units, *u >= 'A' && *u <= 'Z' ? *u - 'A' + 'a' : *u);
-        if (hit && *u) {
-            mul = ldexp(1.0, 10 * (int)(hit - units + 1));
-            u++;
-            if ((*u == 'i' || *u == 'I') && (u[1] == 'b' || u[1] == 'B')) u += 2;
-            else if (*u == 'b' || *u == 'B') u++;
-        } else if (*u == 'b' || *u == 'B') {
-            u++;
+    const char *c = s;
+    uint64_t whole = 0, frac = 0, pow10 = 1;
+    int digits = 0, point = 0, nonzero = 0, overflow = 0, shift = 0;
+    for (; *c >= '0' && *c <= '9'; c++, digits++) {
+        const uint64_t digit = (uint64_t)(*c - '0');
+        overflow |= whole > (UINT64_MAX - digit) / 10;
+        whole = overflow ? 0 : whole * 10 + digit;
+        nonzero |= *c != '0';
+    }
+    if (*c == '.') {
+        point = 1;
+        for (c++; *c >= '0' && *c <= '9'; c++, digits++) {
+            if (pow10 < 1000000000000000000ull) { /* 18 digits: far below a byte at 2^40 */
+                frac = frac * 10 + (uint64_t)(*c - '0');
+                pow10 *= 10;
+            }
+            nonzero |= *c != '0';
         }
     }
-    const double bytes = v * mul;
-    if (!plain || *u || errno == ERANGE || !(bytes >= 0) || bytes >= 18446744073709551616.0)
-        return cli_error(CLI_BAD, "invalid value '%s' for %s: expected a size such as 4G, 512M, 1.5G or a number of "
-                                  "bytes", s, opt);
-    *out = (size_t)bytes;
+    const char *const number_end = c, *const units = "kmgt";
+    const char *hit = digits && *c ? strchr(units, *c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c) : NULL;
+    if (hit) {
+        shift = 10 * (int)(hit - units + 1);
+        c++;
+        if ((*c == 'i' || *c == 'I') && (c[1] == 'b' || c[1] == 'B')) c += 2;
+        else if (*c == 'b' || *c == 'B') c++;
+    } else if (digits && (*c == 'b' || *c == 'B')) {
+        c++;
+    }
+    if (!digits || *c)
+        return cli_error(CLI_BAD, "invalid value '%s' for %s: expected a size such as 4G, 512M, 1.5G (K, M, G, T: "
+                                  "powers of 1024) or a whole number of bytes", s, opt);
+    if (point && !shift)
+        return cli_error(CLI_BAD, "invalid value '%s' for %s: a number without a unit is a count of bytes, written "
+                                  "without a decimal point (for gibibytes write %.*sG)", s, opt, (int)(number_end - s), s);
+    const uint64_t max = (uint64_t)SIZE_MAX;
+    overflow |= shift && whole > (max >> shift);
+    const uint64_t base = overflow ? 0 : whole << shift, part = frac_times_pow2(frac, pow10, shift);
+    if (overflow || base > max - part)
+        return cli_error(CLI_BAD, "invalid value '%s' for %s: larger than %llu bytes", s, opt, (unsigned long long)max);
+    if (nonzero && base + part == 0)
+        return cli_error(CLI_BAD, "invalid value '%s' for %s: less than one byte (0 alone means no cap)", s, opt);
+    *out = (size_t)(base + part);
     return 0;
 }
 

@@ -260,9 +260,17 @@ bad "--precision tf32 on --device cpu" "${F[@]}" -k 3 --device cpu --precision t
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
     bad "--device cuda without a GPU" "${F[@]}" -k 3 --device cuda "${OUTS[@]}"
 fi
-for v in x -1 4X '' 1.5.5G 1e9 ' 4G' 4GG 0x10 inf 99999999999T; do
+# issue 23 item 8: a fraction without a unit used to be taken as bytes and truncated ('0.5' = 0 =
+# no cap, '1.5' = one byte); a non-zero size below one byte, or 2^64 bytes, are refused as well
+for v in x -1 4X '' 1.5.5G 1e9 ' 4G' 4GG 0x10 inf 99999999999T 0.5 1.5 1.5B 1. 0.0 0.0000000001G \
+         18446744073709551616 16777216T . .G 4G5; do
     bad "--gpu-mem '$v'" "${F[@]}" -k 3 --gpu-mem "$v" "${OUTS[@]}"
 done
+bad "--gpu-mem 0.5 (no unit)" "${F[@]}" -k 3 --gpu-mem 0.5 "${OUTS[@]}"
+check "--gpu-mem 0.5: the message says bytes need no decimal point and names 0.5G ($(cat "$T/err"))" \
+    grep -q "^flashkmeans: error: invalid value '0.5' for --gpu-mem: a number without a unit is a count of bytes, written without a decimal point (for gibibytes write 0.5G)$" "$T/err"
+bad "--gpu-mem below one byte" "${F[@]}" -k 3 --gpu-mem 0.0000000001G "${OUTS[@]}"
+check "--gpu-mem below one byte: the message says so ($(cat "$T/err"))" grep -q "less than one byte (0 alone means no cap)" "$T/err"
 bad "no input" fit -k 3 "${OUTS[@]}"
 bad "two inputs" "${F[@]}" "$T/d.npy" -k 3 "${OUTS[@]}"
 bad "missing input file" fit "$T/nope.npy" -k 3 "${OUTS[@]}"
@@ -460,7 +468,9 @@ else
 fi
 
 # ---------------------------------------------------------------- --gpu-mem: the GPU-memory cap
-for v in 4G:4294967296 512M:536870912 1.5G:1610612736 64KiB:65536 1000:1000 0:0; do
+for v in 4G:4294967296 512M:536870912 1.5G:1610612736 64KiB:65536 1000:1000 0:0 0.5G:536870912 .5G:536870912 \
+         1.5K:1536 0.3K:307 0G:0 1.G:1073741824 1000B:1000 18446744073709551615:18446744073709551615 \
+         16777215T:18446742974197923840; do
     "$BIN" "${F[@]}" -k 3 --device cpu --gpu-mem "${v%%:*}" --quiet --report "$T/g.json" 2> "$T/err"
     check "--gpu-mem ${v%%:*}: exit 0 on the CPU ($(head -c 200 "$T/err"))" test $? -eq 0
     check "--gpu-mem ${v%%:*}: report gpu_mem_limit ${v##*:}" grep -q "^  \"gpu_mem_limit\": ${v##*:},$" "$T/g.json"

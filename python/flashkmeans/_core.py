@@ -12,10 +12,12 @@ exception raised in the callback itself (a user hook) is treated the same way: c
 cancelled, and the exception is re-raised once the C call is over.
 """
 import ctypes
+import math
 import re
 import signal
 import sys
 import threading
+from fractions import Fraction
 
 import numpy as np
 
@@ -73,7 +75,8 @@ _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 def parse_gpu_mem(value):
     """gpu_mem_limit -> bytes (0: no cap). None, an int of bytes >= 0, or a string like the CLI's
-    --gpu-mem: "4G", "512M", "1.5G", "4GiB", "1000" (K/M/G/T are powers of 1024)."""
+    --gpu-mem: "4G", "512M", "1.5G", "4GiB", "1000" (K/M/G/T are powers of 1024; a fraction needs a
+    unit and is rounded down to whole bytes; "0.5" alone and sizes below one byte are errors)."""
     if value is None:
         return 0
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -83,7 +86,15 @@ def parse_gpu_mem(value):
         if not m:
             raise ValueError("gpu_mem_limit must be bytes (an int >= 0) or a size like '4G', '512M', "
                              "'1.5G', got %r" % (value,))
-        v = int(float(m.group(1)) * _SIZE_UNITS[m.group(2) or ""])
+        number, unit = m.group(1), m.group(2) or ""
+        # as the CLI's --gpu-mem (issue 23, item 8): "0.5" is not 0 bytes (= no cap), nor "1.5" one
+        if "." in number and not unit:
+            raise ValueError("gpu_mem_limit %r: a number without a unit is a count of bytes, written without "
+                             "a decimal point (for gibibytes write '%sG')" % (value, number))
+        exact = Fraction(number) * _SIZE_UNITS[unit]  # exact: no float rounding of 1.1G or 2**60
+        v = math.floor(exact)
+        if exact > 0 and v == 0:
+            raise ValueError("gpu_mem_limit %r is less than one byte (0 alone means no cap)" % (value,))
     else:
         raise ValueError("gpu_mem_limit must be bytes (an int >= 0) or a size like '4G', got %r" % (value,))
     if v < 0 or v >= 1 << 64:

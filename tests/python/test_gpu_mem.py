@@ -13,12 +13,17 @@ from conftest import blobs
 
 @pytest.mark.parametrize("value,expect", [(None, 0), (0, 0), (12345, 12345), ("4G", 4 << 30),
                                           ("512M", 512 << 20), ("1.5G", 3 << 29), ("4GiB", 4 << 30),
-                                          ("64k", 64 << 10), ("1000", 1000), (np.int64(7), 7)])
+                                          ("64k", 64 << 10), ("1000", 1000), (np.int64(7), 7),
+                                          ("0.5G", 1 << 29), (".5G", 1 << 29), ("0.3K", 307), ("0G", 0),
+                                          ("1000B", 1000), ("18446744073709551615", 2 ** 64 - 1),
+                                          ("1.1G", 1181116006)])
 def test_parse(value, expect):
     assert _core.make_params(3, gpu_mem_limit=value).gpu_mem_limit == expect
 
 
-@pytest.mark.parametrize("bad", [-1, "-1", "lots", "4X", "", "1.5.5G", True, 1.5, 2 ** 64, [1]])
+@pytest.mark.parametrize("bad", [-1, "-1", "lots", "4X", "", "1.5.5G", True, 1.5, 2 ** 64, [1],
+                                 # issue 23 item 8: "0.5" was 0 bytes (no cap), "1.5" one byte
+                                 "0.5", "1.5", "1.5b", "1.", "0.0", "0.0000000001G", "18446744073709551616"])
 def test_bad_values_raise(bad):
     with pytest.raises(ValueError, match="gpu_mem_limit"):
         _core.make_params(3, gpu_mem_limit=bad)
