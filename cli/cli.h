@@ -76,16 +76,33 @@ typedef struct {
     fkm_io_pending p[4];
     int count;
 } cli_outputs;
-/* A file a command reads or writes: its path (NULL: not given) and how messages name it, e.g.
- * "the input data file" for an input, "--labels" for an output. */
+/* What an output holds, which decides the formats its name may ask for (cli_output_format). */
+typedef enum {
+    CLI_IN = 0,   /* an input: read in the format its name or content says */
+    CLI_OUT_F32,  /* float32 rows (centroids, distances): .npy or .fvecs */
+    CLI_OUT_I32,  /* int32 values (labels): .npy or .ivecs */
+    CLI_OUT_JSON  /* the report: .json */
+} cli_kind;
+/* A file a command reads or writes: its path (NULL: not given), how messages name it, e.g.
+ * "the input data file" for an input, "--labels" for an output, and what it holds. */
 typedef struct {
     const char *path;
     const char *what;
+    cli_kind kind;
 } cli_file;
-/* Before any work: fail (CLI_BAD, one error line naming both paths) when an output is the same
+/* Before any work: fail (CLI_BAD, one error line naming the paths) when an output is the same
  * file as an input (same device and inode: links, relative paths and /proc/self/fd/N all count)
- * or as another output, or when an output cannot be written. Nothing is written either way. */
+ * or as another output, when its name asks for a format it cannot be written in
+ * (cli_output_format), or when it cannot be written. Nothing is written either way. */
 int cli_check_outputs(const cli_file *inputs, int nin, const cli_file *outputs, int nout);
+/* The format output o is written in, from its name's extension (a trailing .gz included):
+ * CLI_OUT_F32 .npy or .fvecs, CLI_OUT_I32 .npy or .ivecs, CLI_OUT_JSON .json; a name without an
+ * extension is .npy (the report: JSON, reported as FKM_FMT_UNKNOWN). Any other name: CLI_BAD
+ * after one error line saying which extensions that output takes. */
+int cli_output_format(const cli_file *o, fkm_io_format *fmt);
+/* Stage output o (n x d values of its kind; ndim 1: shape (n,) in .npy) into out->p in the
+ * format its name asks for. 0, or an exit code after one error line. */
+int cli_stage_output(const cli_file *o, const void *data, int ndim, int64_t n, int64_t d, cli_outputs *out);
 void cli_outputs_discard(cli_outputs *o);
 int cli_outputs_commit(cli_outputs *o);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -354,10 +355,66 @@ int cli_check_outputs(const cli_file *inputs, int nin, const cli_file *outputs, 
                                  outputs[j].what, outputs[j].path, outputs[i].what, outputs[i].path);
     }
     for (int i = 0; i < nout; i++) {
+        fkm_io_format f;
+        int rc = outputs[i].path ? cli_output_format(&outputs[i], &f) : 0;
+        if (rc) return rc;
+    }
+    for (int i = 0; i < nout; i++) {
         fkm_status st = outputs[i].path ? fkm_io_check_writable(outputs[i].path) : FKM_OK;
         if (st != FKM_OK) return cli_error(CLI_BAD, "%s", fkm_last_error());
     }
     return 0;
+}
+
+/* The extension of path's last component ("npy" for "a/b.c.npy"); NULL when it has none (a
+ * leading dot, as in ".npy", starts a hidden name, not an extension). */
+static const char *extension(const char *path) {
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    return dot && dot != base ? dot + 1 : NULL;
+}
+
+static const char *elem_type(cli_kind k) { return k == CLI_OUT_F32 ? "float32" : "int32"; }
+
+/* Why by name and not one format for all: `-o c.fvecs` used to write .npy bytes under that
+ * name, which an .fvecs reader rejects (or worse, misreads); a name is a promise about content. */
+int cli_output_format(const cli_file *o, fkm_io_format *fmt) {
+    const char *ext = extension(o->path);
+    const fkm_io_format f = fkm_io_guess_format(o->path); /* ignores a trailing .gz */
+    const char *names = o->kind == CLI_OUT_F32 ? ".npy or .fvecs" : ".npy or .ivecs";
+    const int gz = ext && strcasecmp(ext, "gz") == 0; /* any case, as the readers */
+    *fmt = f;
+    if (gz) return cli_error(CLI_BAD, "%s '%s': outputs are not compressed: drop the .gz", o->what, o->path);
+    if (o->kind == CLI_OUT_JSON) {
+        if (f == FKM_FMT_UNKNOWN && (!ext || strcasecmp(ext, "json") == 0)) return 0;
+        return cli_error(CLI_BAD, "%s '%s': the report is JSON: name it .json (or give it no extension)", o->what,
+                         o->path);
+    }
+    if (f == FKM_FMT_NPY || f == (o->kind == CLI_OUT_F32 ? FKM_FMT_FVECS : FKM_FMT_IVECS)) return 0;
+    if (f == FKM_FMT_UNKNOWN && !ext) { /* as the readers do: an .npy is known by its content */
+        *fmt = FKM_FMT_NPY;
+        return 0;
+    }
+    if (f == FKM_FMT_FVECS || f == FKM_FMT_IVECS || f == FKM_FMT_BVECS)
+        return cli_error(CLI_BAD, "%s '%s': a .%s file holds %s values, and %s writes %s: name it %s", o->what,
+                         o->path, fkm_io_format_str(f), f == FKM_FMT_FVECS ? "float32" : f == FKM_FMT_IVECS ? "int32" : "uint8",
+                         o->what, elem_type(o->kind), names);
+    if (f != FKM_FMT_UNKNOWN)
+        return cli_error(CLI_BAD, "%s '%s': %s files are read, not written: name it %s", o->what, o->path,
+                         fkm_io_format_str(f), names);
+    return cli_error(CLI_BAD, "%s '%s': '.%s' is not a format flashkmeans writes: name it %s (no extension: .npy)",
+                     o->what, o->path, ext, names);
+}
+
+int cli_stage_output(const cli_file *o, const void *data, int ndim, int64_t n, int64_t d, cli_outputs *out) {
+    fkm_io_format f;
+    int rc = cli_output_format(o, &f);
+    if (rc) return rc;
+    fkm_io_pending *p = &out->p[out->count++];
+    fkm_status st = f == FKM_FMT_NPY ? fkm_io_stage_npy(o->path, data, o->kind == CLI_OUT_F32 ? FKM_NPY_F4 : FKM_NPY_I4,
+                                                        ndim, n, d, p)
+                                     : fkm_io_stage_vecs(o->path, data, f, n, d, p);
+    return st == FKM_OK ? 0 : cli_error(CLI_FAIL, "%s", fkm_last_error());
 }
 
 void cli_outputs_discard(cli_outputs *o) {

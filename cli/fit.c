@@ -57,9 +57,10 @@ static void usage(FILE *f) {
             "                          but the free memory; rows that do not fit are streamed from host memory\n"
             "  --gpus G                GPUs a CUDA fit uses (default 1; 0: all); sums all-reduced with NCCL\n"
             "  --empty farthest|keep   empty-cluster policy (default farthest)\n"
-            "  -o FILE.npy             write the centroids (k x d float32)\n"
-            "  --labels FILE.npy       write the labels (n int32)\n"
+            "  -o FILE                 write the centroids (k x d float32): FILE.npy or FILE.fvecs\n"
+            "  --labels FILE           write the labels (n int32): FILE.npy or FILE.ivecs\n"
             "  --report FILE.json      write a report (parameters, per-iteration statistics, timing)\n"
+            "                          (the format follows the name; no extension: .npy, JSON for --report)\n"
             "  --truth LABELS          compare with true labels: NMI and ARI\n"
             "  --dim D --dtype f32|f64|f16|bf16|u8   shape and type of raw input\n"
             "  -q, --quiet             no summary on stdout, no progress bar\n"
@@ -259,19 +260,24 @@ static void print_summary(const fit_args *a, const fkm_result *r, const fit_info
     if (fi->have_truth) printf("quality  NMI %.4f  ARI %.4f  (against %s)\n", fi->nmi, fi->ari, a->truth);
 }
 
+/* The outputs fit writes, in the format each name asks for (cli_output_format). */
+static void fit_outputs(const fit_args *a, cli_file outs[3]) {
+    outs[0] = (cli_file){a->out_c, "-o", CLI_OUT_F32};
+    outs[1] = (cli_file){a->out_labels, "--labels", CLI_OUT_I32};
+    outs[2] = (cli_file){a->out_report, "--report", CLI_OUT_JSON};
+}
+
 /* Stage every requested output (nothing is visible until cli_outputs_commit). */
 static int stage_outputs(const fit_args *a, const fkm_result *r, const cli_str *rep, cli_outputs *o) {
-    fkm_status st = FKM_OK;
-    if (a->out_c) st = fkm_io_stage_npy(a->out_c, r->centroids, FKM_NPY_F4, 2, r->k, r->d, &o->p[o->count++]);
-    if (st == FKM_OK && a->out_labels)
-        st = fkm_io_stage_npy(a->out_labels, r->labels, FKM_NPY_I4, 1, r->n, 1, &o->p[o->count++]);
-    if (st == FKM_OK && a->out_report) st = fkm_io_stage_bytes(a->out_report, rep->buf, rep->len, &o->p[o->count++]);
-    if (st != FKM_OK) {
-        int rc = cli_error(CLI_FAIL, "%s", fkm_last_error());
-        cli_outputs_discard(o);
-        return rc;
-    }
-    return 0;
+    cli_file outs[3];
+    int rc = 0;
+    fit_outputs(a, outs);
+    if (a->out_c) rc = cli_stage_output(&outs[0], r->centroids, 2, r->k, r->d, o);
+    if (rc == 0 && a->out_labels) rc = cli_stage_output(&outs[1], r->labels, 1, r->n, 1, o);
+    if (rc == 0 && a->out_report && fkm_io_stage_bytes(a->out_report, rep->buf, rep->len, &o->p[o->count++]) != FKM_OK)
+        rc = cli_error(CLI_FAIL, "%s", fkm_last_error());
+    if (rc) cli_outputs_discard(o);
+    return rc;
 }
 
 /* Everything after argument parsing; resources are released by the caller. */
@@ -288,9 +294,10 @@ typedef struct {
  * rank reads its part of the rows; rank 0 alone checks the outputs and reads --truth. */
 static int prepare_fit(fit_args *a, fit_state *s, fit_info *fi) {
     int rc;
-    const cli_file ins[3] = {{a->input, "the input data file"}, {a->init_file, "the --init file"},
-                             {a->truth, "the --truth file"}};
-    const cli_file outs[3] = {{a->out_c, "-o"}, {a->out_labels, "--labels"}, {a->out_report, "--report"}};
+    const cli_file ins[3] = {{a->input, "the input data file", CLI_IN}, {a->init_file, "the --init file", CLI_IN},
+                             {a->truth, "the --truth file", CLI_IN}};
+    cli_file outs[3];
+    fit_outputs(a, outs);
     if (cli_mpi_rank() == 0 && (rc = cli_check_outputs(ins, 3, outs, 3))) return rc;
     double t0 = cli_now_ms();
     if ((rc = cli_mpi_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;

@@ -26,9 +26,10 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: flashkmeans predict INPUT --centroids C.npy [options]\n"
             "  --centroids FILE        k x d centroids (e.g. written by fit -o)\n"
-            "  --labels FILE.npy       write the label of each point (n int32)\n"
-            "  --distances FILE.npy    write each point's distance to its centroid (n float32:\n"
-            "                          squared L2; 1 - cos for cosine; -x.c for ip)\n"
+            "  --labels FILE           write the label of each point (n int32): FILE.npy or FILE.ivecs\n"
+            "  --distances FILE        write each point's distance to its centroid (n float32:\n"
+            "                          squared L2; 1 - cos for cosine; -x.c for ip): FILE.npy or FILE.fvecs\n"
+            "                          (the format follows the name; no extension: .npy)\n"
             "  --metric l2|cosine|ip   (default l2)\n"
             "  --device auto|cpu|cuda  --precision auto|exact|tf32|fp16|bf16  --threads T\n"
             "  --dim D --dtype f32|f64|f16|bf16|u8   shape and type of raw input\n"
@@ -69,8 +70,8 @@ typedef struct {
 
 static int run_predict(predict_args *a, predict_state *s) {
     int rc;
-    const cli_file ins[2] = {{a->input, "the input data file"}, {a->centroids, "the --centroids file"}};
-    const cli_file outs[2] = {{a->out_labels, "--labels"}, {a->out_dist, "--distances"}};
+    const cli_file ins[2] = {{a->input, "the input data file", CLI_IN}, {a->centroids, "the --centroids file", CLI_IN}};
+    const cli_file outs[2] = {{a->out_labels, "--labels", CLI_OUT_I32}, {a->out_dist, "--distances", CLI_OUT_F32}};
     if ((rc = cli_check_outputs(ins, 2, outs, 2))) return rc;
     if ((rc = cli_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
     int64_t k, cd;
@@ -86,10 +87,8 @@ static int run_predict(predict_args *a, predict_state *s) {
     fkm_status st = fkm_predict(&a->p, &m, s->c, k, s->labels, s->dist);
     double ms = cli_now_ms() - t0;
     if (st != FKM_OK) return cli_fail(st, a->input);
-    if (a->out_labels) st = fkm_io_stage_npy(a->out_labels, s->labels, FKM_NPY_I4, 1, s->x.n, 1, &s->out.p[s->out.count++]);
-    if (st == FKM_OK && a->out_dist)
-        st = fkm_io_stage_npy(a->out_dist, s->dist, FKM_NPY_F4, 1, s->x.n, 1, &s->out.p[s->out.count++]);
-    if (st != FKM_OK) return cli_error(CLI_FAIL, "%s", fkm_last_error());
+    if (a->out_labels && (rc = cli_stage_output(&outs[0], s->labels, 1, s->x.n, 1, &s->out))) return rc;
+    if (a->out_dist && (rc = cli_stage_output(&outs[1], s->dist, 1, s->x.n, 1, &s->out))) return rc;
     if ((rc = cli_outputs_commit(&s->out))) return rc;
     if (!a->quiet) {
         double sum = 0;

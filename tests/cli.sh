@@ -111,6 +111,35 @@ check "predict labels == fit labels" cmp -s "$T/l.npy" "$T/p.npy"
 check "predict --distances header" grep -q "'descr': '<f4', 'fortran_order': False, 'shape': ($N,)" "$T/dist.npy"
 check "predict summary on stdout" grep -q '^predict ' "$T/out"
 
+# outputs in the format their names ask for (issue 23 item 8: -o c.fvecs used to hold .npy bytes):
+# .fvecs/.ivecs rows are the int32 d then the values; their values are the .npy outputs' values
+# (a row that does not fit what is left ends the walk with "bad": not a vecs file)
+vecs_payload() { perl -e 'local $/; my $b = <STDIN>; my $o = ""; while (length $b) { my $d = unpack("l<", $b);
+    if ($d < 1 || 4 + 4 * $d > length $b) { $o .= "bad"; last } $o .= substr($b, 4, 4 * $d);
+    substr($b, 0, 4 + 4 * $d) = ""; } print $o' < "$1"; }
+vecs_dims() { perl -e 'local $/; my $b = <STDIN>; my %d; while (length $b) { my $d = unpack("l<", $b);
+    if ($d < 1 || 4 + 4 * $d > length $b) { $d{bad}++; last } $d{$d}++; substr($b, 0, 4 + 4 * $d) = ""; }
+    print join(",", map { "${_}x$d{$_}" } sort keys %d)' < "$1"; }
+"$BIN" "${FIT[@]}" --iters 7 --stop fixed -o "$T/c.fvecs" --labels "$T/l.ivecs" 2> "$T/err"
+check "fit -o .fvecs --labels .ivecs: exit 0 ($(head -c 200 "$T/err"))" test $? -eq 0
+check "-o .fvecs: $K rows of d = $D (got $(vecs_dims "$T/c.fvecs"))" test "$(vecs_dims "$T/c.fvecs")" = "${D}x$K"
+check "-o .fvecs: the size of $K rows of 4 + 4 x $D bytes" test "$(wc -c < "$T/c.fvecs")" -eq $((K * (4 + 4 * D)))
+check "-o .fvecs: the .npy centroids' values" cmp -s <(vecs_payload "$T/c.fvecs") <(tail -c $((K * D * 4)) "$T/c.npy")
+check "--labels .ivecs: $N rows of d = 1 (got $(vecs_dims "$T/l.ivecs"))" test "$(vecs_dims "$T/l.ivecs")" = "1x$N"
+check "--labels .ivecs: the .npy labels' values" cmp -s <(vecs_payload "$T/l.ivecs") <(tail -c $((N * 4)) "$T/l.npy")
+"$BIN" predict "$T/d.npy" --centroids "$T/c.fvecs" --labels "$T/pv.ivecs" --distances "$T/dist.fvecs" --quiet
+check "predict --centroids .fvecs --labels .ivecs: the fit's labels" cmp -s "$T/l.ivecs" "$T/pv.ivecs"
+"$BIN" predict "$T/d.npy" --centroids "$T/c.npy" --distances "$T/dist.npy" --quiet
+check "predict --distances .fvecs: the .npy distances' values" \
+    cmp -s <(vecs_payload "$T/dist.fvecs") <(tail -c $((N * 4)) "$T/dist.npy")
+"$BIN" fit "$T/d.npy" --init "$T/c.fvecs" --iters 0 --truth "$T/l.ivecs" --report "$T/rv.json" --quiet
+check "--init .fvecs and --truth .ivecs read the written files (NMI 1)" grep -Eq '^  "nmi": 1(\.0*)?,' "$T/rv.json"
+"$BIN" "${FIT[@]}" --iters 7 --stop fixed -o "$T/c_noext" --labels "$T/l.NPY" --report "$T/r_noext" 2> "$T/err"
+check "outputs without an extension: exit 0 ($(head -c 200 "$T/err"))" test $? -eq 0
+check "-o without an extension is .npy" cmp -s "$T/c.npy" "$T/c_noext"
+check "--labels .NPY (any case) is .npy" cmp -s "$T/l.npy" "$T/l.NPY"
+check "--report without an extension is JSON" grep -q '^  "n_iter": 7,' "$T/r_noext"
+
 # same run twice, and with 1 vs 2 threads: identical bytes
 "$BIN" "${FIT[@]}" --iters 7 --stop fixed -o "$T/c2.npy" --labels "$T/l2.npy" --threads 1
 check "deterministic centroids (threads 1 vs all)" cmp -s "$T/c.npy" "$T/c2.npy"
@@ -206,7 +235,7 @@ done
 O="$T/o"
 reset_outs() { rm -rf "$O"; mkdir -p "$O"; printf 'precious old centroids' > "$O/c.npy"; }
 OUTS=(-o "$O/c.npy" --labels "$O/l.npy" --report "$O/r.json")
-PRED_OUTS=(--labels "$O/l.npy" --distances "$O/r.json")
+PRED_OUTS=(--labels "$O/l.npy" --distances "$O/dist.npy")
 SUM_BEFORE=$(printf 'precious old centroids' | cksum)
 # bad NAME ARGS...: exit 2, one stderr line "flashkmeans: error: ...", nothing on stdout,
 # c.npy unchanged, nothing else in the output directory.
@@ -363,6 +392,38 @@ bad "--truth missing" "${F[@]}" -k 3 --truth "$T/nope.npy" "${OUTS[@]}"
 bad "output directory missing" "${F[@]}" -k 3 -o "$T/nodir/c.npy" --labels "$O/l.npy" --report "$O/r.json"
 bad "output is a directory" "${F[@]}" -k 3 -o "$O/c.npy" --labels "$O" --report "$O/r.json"
 bad "two outputs, one path" "${F[@]}" -k 3 -o "$O/c.npy" --labels "$O/c.npy"
+# output names that ask for a format the output cannot be written in (issue 23 item 8): refused
+# before any work, nothing written, an existing output left as it was
+out_name() { local name=$1 want=$2; shift 2; bad "$name" "$@"
+    check "$name: the message ($(cat "$T/err"))" grep -q "^flashkmeans: error: $want" "$T/err"; }
+out_name "-o .ivecs (int32)" "-o '$O/x.ivecs': a .ivecs file holds int32 values, and -o writes float32: name it .npy or .fvecs$" \
+    "${F[@]}" -k 3 -o "$O/x.ivecs"
+out_name "-o .bvecs (uint8)" "-o '$O/x.bvecs': a .bvecs file holds uint8 values" "${F[@]}" -k 3 -o "$O/x.bvecs"
+out_name "-o .csv" "-o '$O/x.csv': '.csv' is not a format flashkmeans writes: name it .npy or .fvecs (no extension: .npy)$" \
+    "${F[@]}" -k 3 -o "$O/x.csv"
+out_name "-o .txt" "-o '$O/x.txt': '.txt' is not a format" "${F[@]}" -k 3 -o "$O/x.txt"
+out_name "-o .json" "-o '$O/x.json': '.json' is not a format" "${F[@]}" -k 3 -o "$O/x.json"
+out_name "-o .npy.gz" "-o '$O/x.npy.gz': outputs are not compressed: drop the .gz$" "${F[@]}" -k 3 -o "$O/x.npy.gz"
+out_name "-o .fvecs.GZ" "-o '$O/x.fvecs.GZ': outputs are not compressed" "${F[@]}" -k 3 -o "$O/x.fvecs.GZ"
+out_name "-o .raw" "-o '$O/x.raw': raw files are read, not written: name it .npy or .fvecs$" "${F[@]}" -k 3 -o "$O/x.raw"
+out_name "-o .bin" "-o '$O/x.bin': raw files are read, not written" "${F[@]}" -k 3 -o "$O/x.bin"
+out_name "-o an IDX name" "-o '$O/x-idx3-ubyte': idx files are read, not written" "${F[@]}" -k 3 -o "$O/x-idx3-ubyte"
+out_name "--labels .fvecs (float32)" \
+    "--labels '$O/l.fvecs': a .fvecs file holds float32 values, and --labels writes int32: name it .npy or .ivecs$" \
+    "${F[@]}" -k 3 --labels "$O/l.fvecs"
+out_name "--labels .csv" "--labels '$O/l.csv': '.csv' is not a format" "${F[@]}" -k 3 --labels "$O/l.csv"
+out_name "--report .npy" "--report '$O/r.npy': the report is JSON: name it .json (or give it no extension)$" \
+    "${F[@]}" -k 3 --report "$O/r.npy"
+out_name "--report .txt" "--report '$O/r.txt': the report is JSON" "${F[@]}" -k 3 --report "$O/r.txt"
+out_name "--report .json.gz" "--report '$O/r.json.gz': outputs are not compressed" "${F[@]}" -k 3 --report "$O/r.json.gz"
+out_name "-o an existing .npy, --labels .fvecs" "--labels '$O/l.fvecs': a .fvecs file" \
+    "${F[@]}" -k 3 -o "$O/c.npy" --labels "$O/l.fvecs" --report "$O/r.json"
+out_name "predict --labels .fvecs" "--labels '$O/l.fvecs': a .fvecs file holds float32 values" \
+    predict "$T/d.npy" --centroids "$T/c.npy" --labels "$O/l.fvecs"
+out_name "predict --distances .ivecs" "--distances '$O/d.ivecs': a .ivecs file holds int32 values, and --distances writes float32" \
+    predict "$T/d.npy" --centroids "$T/c.npy" --labels "$O/l.npy" --distances "$O/d.ivecs"
+out_name "predict --distances .json" "--distances '$O/d.json': '.json' is not a format" \
+    predict "$T/d.npy" --centroids "$T/c.npy" --distances "$O/d.json"
 # predict
 P=(predict "$T/d.npy")
 bad "predict without --centroids" "${P[@]}" "${PRED_OUTS[@]}"

@@ -121,6 +121,66 @@ static void test_npy_write_roundtrip(void) {
     expect_status(pth("i8big.npy"), FKM_ERR_FORMAT, "int64 beyond 2^53");
 }
 
+static fkm_status write_vecs(const char *path, const void *data, fkm_io_format f, int64_t n, int64_t d) {
+    fkm_io_pending p;
+    fkm_status st = fkm_io_stage_vecs(path, data, f, n, d, &p);
+    return st != FKM_OK ? st : fkm_io_commit(&p);
+}
+
+static long file_size(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* The .fvecs/.ivecs writer (CLI outputs named .fvecs/.ivecs, issue 23 item 8): the readers give
+ * back what was written, whether rows are gathered in the buffer (many small rows, across its
+ * flushes) or written where they are (a row larger than the buffer). */
+static void test_vecs_write_roundtrip(void) {
+    float c[3 * 5];
+    for (int i = 0; i < 15; i++) c[i] = (float)i * 0.25f - 1.0f;
+    CHECK(write_vecs(pth("c.fvecs"), c, FKM_FMT_FVECS, 3, 5) == FKM_OK, "write fvecs: %s", fkm_last_error());
+    CHECK(file_size(pth("c.fvecs")) == 3 * (4 + 5 * 4), "fvecs size %ld", file_size(pth("c.fvecs")));
+    fkm_io_array a;
+    CHECK(rd(pth("c.fvecs"), &a) == FKM_OK, "read fvecs: %s", fkm_last_error());
+    CHECK(a.dtype == FKM_F32 && a.n == 3 && a.d == 5, "fvecs read as %lld x %lld dtype %d", (long long)a.n,
+          (long long)a.d, a.dtype);
+    CHECK(a.data && memcmp(a.data, c, sizeof c) == 0, "fvecs data differs");
+    fkm_io_close(&a);
+
+    int32_t lab[7] = {0, 3, 2, 1, 0, 6, 2147483647};
+    CHECK(write_vecs(pth("l.ivecs"), lab, FKM_FMT_IVECS, 7, 1) == FKM_OK, "write ivecs: %s", fkm_last_error());
+    CHECK(file_size(pth("l.ivecs")) == 7 * 8, "ivecs size %ld", file_size(pth("l.ivecs")));
+    int64_t *l64 = NULL, n = 0;
+    CHECK(fkm_io_read_labels(pth("l.ivecs"), NULL, &l64, &n) == FKM_OK && n == 7, "read_labels ivecs: %s",
+          fkm_last_error());
+    for (int i = 0; i < 7 && l64; i++) CHECK(l64[i] == lab[i], "ivecs label %d: %lld", i, (long long)l64[i]);
+    fkm_free(l64);
+
+    /* 100000 rows of 3 (1.6 MB: the 1 MiB buffer is flushed mid-way), 3 rows of 300000 (1.2 MB each) */
+    const int64_t shapes[2][2] = {{100000, 3}, {3, 300000}};
+    for (int s = 0; s < 2; s++) {
+        const int64_t rows = shapes[s][0], d = shapes[s][1];
+        float *big = (float *)malloc((size_t)(rows * d) * sizeof(float));
+        for (int64_t i = 0; i < rows * d; i++) big[i] = (float)(i % 1000003) - 17.5f;
+        CHECK(write_vecs(pth("big.fvecs"), big, FKM_FMT_FVECS, rows, d) == FKM_OK, "write %lld x %lld: %s",
+              (long long)rows, (long long)d, fkm_last_error());
+        CHECK(rd(pth("big.fvecs"), &a) == FKM_OK && a.n == rows && a.d == d, "read %lld x %lld: %s", (long long)rows,
+              (long long)d, fkm_last_error());
+        CHECK(a.data && memcmp(a.data, big, (size_t)(rows * d) * sizeof(float)) == 0, "%lld x %lld: data differs",
+              (long long)rows, (long long)d);
+        fkm_io_close(&a);
+        free(big);
+    }
+
+    /* refused before any file is created */
+    fkm_io_pending p;
+    CHECK(fkm_io_stage_vecs(pth("x.bvecs"), c, FKM_FMT_BVECS, 3, 5, &p) == FKM_ERR_INVALID_ARG, "bvecs accepted");
+    CHECK(fkm_io_stage_vecs(pth("x.fvecs"), c, FKM_FMT_FVECS, 3, 0, &p) == FKM_ERR_INVALID_ARG, "d = 0 accepted");
+    CHECK(fkm_io_stage_vecs(pth("x.fvecs"), c, FKM_FMT_FVECS, 1, (int64_t)1 << 31, &p) == FKM_ERR_INVALID_ARG,
+          "d = 2^31 accepted");
+    CHECK(file_size(pth("x.fvecs")) < 0 && file_size(pth("x.bvecs")) < 0, "a refused write created a file");
+}
+
 /* Every dtype and header version, C order, built by hand. */
 static void test_npy_versions_dtypes(void) {
     static const struct { const char *descr; int size; fkm_dtype want; } dts[] = {
@@ -688,6 +748,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s/fkm_test_io.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(dir)) SKIP_ALL("cannot create a temporary directory");
     test_npy_write_roundtrip();
+    test_vecs_write_roundtrip();
     test_npy_versions_dtypes();
     test_npy_fortran();
     test_npy_bad();

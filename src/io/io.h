@@ -103,6 +103,11 @@ fkm_status fkm_io_stage_bytes(const char *path, const void *buf, size_t len, fkm
 /* Stage a version-1 .npy file (C order): ndim 1 (shape (n,)) or 2 (shape (n, d)). */
 fkm_status fkm_io_stage_npy(const char *path, const void *data, fkm_npy_type t, int ndim, int64_t n,
                             int64_t d, fkm_io_pending *p);
+/* Stage a .fvecs (f = FKM_FMT_FVECS, data: n x d float32) or .ivecs (FKM_FMT_IVECS, data: n x d
+ * int32) file: n rows, each the int32 d then its d values, little-endian; 1 <= d < 2^31. The
+ * readers read it back as it was (docs/formats.md). */
+fkm_status fkm_io_stage_vecs(const char *path, const void *data, fkm_io_format f, int64_t n, int64_t d,
+                             fkm_io_pending *p);
 /* Rename the staged file over its destination (then fsync the directory, best effort). */
 fkm_status fkm_io_commit(fkm_io_pending *p);
 /* Remove a staged file that will not be committed. Safe on an empty pending. */

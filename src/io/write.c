@@ -78,9 +78,24 @@ static int write_full(int fd, const void *buf, size_t len) {
     return 0;
 }
 
-/* Stage the concatenation of `parts` for `path`. */
-static fkm_status stage_parts(const char *path, const void *const *parts, const size_t *lens, int nparts,
-                              fkm_io_pending *pend) {
+/* The bytes of one output: emit writes them all to fd, returns 0, or -1 with errno set. */
+typedef int (*emit_fn)(int fd, void *ctx);
+
+typedef struct {
+    const void *const *parts;
+    const size_t *lens;
+    int n;
+} parts_ctx;
+
+static int emit_parts(int fd, void *ctx) {
+    const parts_ctx *c = (const parts_ctx *)ctx;
+    for (int i = 0; i < c->n; i++)
+        if (write_full(fd, c->parts[i], c->lens[i]) != 0) return -1;
+    return 0;
+}
+
+/* Stage what emit writes for `path`. */
+static fkm_status stage_with(const char *path, emit_fn emit, void *ctx, fkm_io_pending *pend) {
     fkm_status st = FKM_OK;
     char *tmpl = NULL, *dir = NULL, *real = NULL;
     int fd = -1;
@@ -94,11 +109,10 @@ static fkm_status stage_parts(const char *path, const void *const *parts, const 
         tmpl = NULL;
         goto cleanup;
     }
-    for (int i = 0; i < nparts; i++)
-        if (write_full(fd, parts[i], lens[i]) != 0) {
-            st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-            goto cleanup;
-        }
+    if (emit(fd, ctx) != 0) {
+        st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        goto cleanup;
+    }
     /* mkstemp makes 0600 files; give outputs the permissions a plain fopen would */
     mode_t mask = umask(022);
     umask(mask);
@@ -122,6 +136,13 @@ cleanup:
     free(dir);
     free(real);
     return st;
+}
+
+/* Stage the concatenation of `parts` for `path`. */
+static fkm_status stage_parts(const char *path, const void *const *parts, const size_t *lens, int nparts,
+                              fkm_io_pending *pend) {
+    parts_ctx c = {parts, lens, nparts};
+    return stage_with(path, emit_parts, &c, pend);
 }
 
 fkm_status fkm_io_stage_bytes(const char *path, const void *buf, size_t len, fkm_io_pending *p) {
@@ -165,6 +186,53 @@ fkm_status fkm_io_stage_npy(const char *path, const void *data, fkm_npy_type t, 
     const void *parts[2] = {hdr, data};
     size_t lens[2] = {total, (size_t)n * (size_t)d * esz};
     return stage_parts(path, parts, lens, 2, p);
+}
+
+typedef struct {
+    const uint8_t *data; /* n rows of 4 d bytes */
+    int64_t n, d;
+    uint8_t *buf;        /* rows with their headers are gathered here, so that one write carries
+                            many rows (labels are rows of one value) */
+    size_t cap;
+} vecs_ctx;
+
+static int emit_vecs(int fd, void *ctx) {
+    const vecs_ctx *v = (const vecs_ctx *)ctx;
+    const int32_t dim = (int32_t)v->d;
+    const size_t row = 4 * (size_t)v->d, rec = 4 + row;
+    size_t fill = 0;
+    for (int64_t i = 0; i < v->n; i++) {
+        const uint8_t *src = v->data + (size_t)i * row;
+        if (rec > v->cap) { /* a row larger than the buffer: its header, then the row where it is */
+            if (write_full(fd, &dim, 4) != 0 || write_full(fd, src, row) != 0) return -1;
+            continue;
+        }
+        if (fill + rec > v->cap) {
+            if (write_full(fd, v->buf, fill) != 0) return -1;
+            fill = 0;
+        }
+        memcpy(v->buf + fill, &dim, 4);
+        memcpy(v->buf + fill + 4, src, row);
+        fill += rec;
+    }
+    return fill ? write_full(fd, v->buf, fill) : 0;
+}
+
+fkm_status fkm_io_stage_vecs(const char *path, const void *data, fkm_io_format f, int64_t n, int64_t d,
+                             fkm_io_pending *p) {
+    memset(p, 0, sizeof *p);
+    if (f != FKM_FMT_FVECS && f != FKM_FMT_IVECS)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "vecs writer: format %s is not fvecs or ivecs", fkm_io_format_str(f));
+    /* each row declares its d as an int32 */
+    if (n < 0 || d < 1 || d > INT32_MAX)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "vecs writer: bad shape %lld x %lld (d must be in [1, 2^31))",
+                        (long long)n, (long long)d);
+    vecs_ctx v = {(const uint8_t *)data, n, d, NULL, (size_t)1 << 20};
+    v.buf = (uint8_t *)malloc(v.cap);
+    if (!v.buf) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory writing '%s'", path);
+    fkm_status st = stage_with(path, emit_vecs, &v, p);
+    free(v.buf);
+    return st;
 }
 
 fkm_status fkm_io_commit(fkm_io_pending *p) {
