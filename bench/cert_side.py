@@ -9,6 +9,8 @@ iterations - time of 3) / 10, median of 3 (CUDA events), after a warm-up call. V
   simt      the same with FKM_CU_CERT=0 (the SIMT fp32 kernel: the labels certified mode must equal)
   tf32      precision "tf32" (opt-in, not exact)
   reference batch_kmeans_Euclid of svg-project/flash-kmeans (Triton; float32 dots run as TF32)
+  extra     CERT_SIDE_EXTRA="name:VAR=V,VAR=V;name2:..." adds variants of the default with those
+            environment variables (an A/B of the certified mode's switches in the same run)
 Also checks that the default's labels and centroids equal the SIMT run's bit for bit, and prints
 the points re-scored per iteration (flashkmeans.KMeans iteration_stats_). One JSON object per row
 on stdout, a table on stderr.
@@ -38,18 +40,37 @@ def reference(repo):
     return lambda x, c0, it: fit(x, c0.shape[1], max_iters=it, tol=0.0, init_centroids=c0.clone())
 
 
-def ours(precision, cert=True):
+def ours(precision, cert=True, env=None):
+    """flashkmeans.batch_kmeans with precision; cert=False sets FKM_CU_CERT=0; env: more variables
+    for this variant only (the library reads them when it plans a fit)."""
+    env = dict(env or {})
+    if not cert:
+        env["FKM_CU_CERT"] = "0"
+
     def fit(x, c0, it):
-        if cert:
-            os.environ.pop("FKM_CU_CERT", None)
-        else:
-            os.environ["FKM_CU_CERT"] = "0"
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
         try:
             return flashkmeans.batch_kmeans(x, c0.shape[1], max_iter=it, stop="fixed", init=c0[0],
                                             precision=precision)
         finally:
-            os.environ.pop("FKM_CU_CERT", None)
+            for key, v in saved.items():
+                if v is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = v
     return fit
+
+
+def extra_variants():
+    """CERT_SIDE_EXTRA="name:VAR=V,VAR=V;name2:..." adds default-precision variants with those
+    variables (A/B of the certified mode's switches in the same run)."""
+    out = []
+    for item in filter(None, os.environ.get("CERT_SIDE_EXTRA", "").split(";")):
+        name, _, assigns = item.partition(":")
+        env = dict(a.split("=", 1) for a in assigns.split(",") if a)
+        out.append((name, ours("auto", env=env), env))
+    return out
 
 
 def timed(fit, x, c0, it):
@@ -84,8 +105,9 @@ def main():
     repo = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "third_party",
                                                                "flash-kmeans")
     ref = reference(repo)
+    extra = extra_variants()
     variants = [("default", ours("auto")), ("simt", ours("exact", cert=False)), ("tf32", ours("tf32")),
-                ("reference", ref)]
+                ("reference", ref)] + [(name, fit) for name, fit, _ in extra]
     rows = []
     for name, b, n, k, d, off in ROWS:
         torch.manual_seed(0)
@@ -105,6 +127,9 @@ def main():
         ls, cs, _ = ours("exact", cert=False)(x, c0, 5)
         row["labels_equal"] = bool(torch.equal(lc, ls))
         row["centroids_equal"] = bool(torch.equal(cc, cs))
+        for name, fit, _ in extra:  # every switch setting must give the same bits
+            le, ce, _ = fit(x, c0, 5)
+            row[name + "_equal"] = bool(torch.equal(le, ls) and torch.equal(ce, cs))
         try:
             r = rescored(x, c0, 5)
             row["rescored_per_iter"] = r
@@ -117,6 +142,9 @@ def main():
         torch.cuda.empty_cache()
     print("%-62s %9s %9s %9s %9s %7s %7s %6s %9s" % ("case (ms/iter)", "default", "simt", "tf32", "reference",
                                                        "ref/def", "def/tf32", "equal", "rescored"), file=sys.stderr)
+    for r in rows:
+        for name, _, _ in extra:
+            print("  %s: %s ms/iter, equal %s" % (name, r.get(name + "_ms"), r.get(name + "_equal")), file=sys.stderr)
     for r in rows:
         g = lambda key: r.get(key + "_ms")  # noqa: E731
         ratio = lambda a, c: ("%.2fx" % (a / c)) if a and c else "-"  # noqa: E731

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # prof-cert.sh -- on the GPU machine: per-kernel times (ncu) of the certified exact mode on the two
-# float32 rows of the targets table, through dev/cuda/bench_fit (prebuilt in .devbin).
+# float32 rows of the targets table, through dev/cuda/bench_fit (prebuilt in .devbin), at the
+# clocks the GPU runs at (ncu's default locks them to base: the kernels read 10-20% slow) and with
+# the caches flushed before each kernel (so kernels that re-read L2-resident data read high).
+# Arguments: environment settings for this profile (e.g. FKM_CU_CERT_FUSE=0).
 B=.devbin; export LD_LIBRARY_PATH=$PWD/$B/lib
 OUTD=${OUT:-/tmp/out}; mkdir -p "$OUTD"
 for c in "1 1048576 1024 128 f32 exact 3" "1 4194304 256 64 f32 exact 3"; do
-  timeout 200 /usr/local/cuda/bin/ncu --metrics gpu__time_duration.sum --csv $B/bench_fit $c > "$OUTD/ncu.csv" 2>/dev/null
-  echo "== ncu: $c"
+  env "$@" timeout 200 /usr/local/cuda/bin/ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+    $B/bench_fit $c > "$OUTD/ncu.csv" 2>/dev/null
+  echo "== ncu: $c $*"
   python3 - "$OUTD/ncu.csv" <<'PY'
 import csv, collections, sys
 rows = list(csv.reader(open(sys.argv[1])))

@@ -47,6 +47,7 @@ static fkm_status check_memory(fkm_cu_engine *e, const fkm_params *p, const fkm_
 static fkm_status fit_checks(const fkm_params *p, const fkm_cuda_matrix *x) {
     fkm_status st = check_matrix(p, x);
     fkm_params q = *p;
+    q.device = FKM_DEVICE_CUDA; /* ignored here (header); validate would refuse device=cpu with tf32 */
     if (q.init == FKM_INIT_ARRAY && !q.init_centroids) { /* the centroids buffer holds them (header) */
         q.init = FKM_INIT_RANDOM;
         q.freeze_init = 0;
@@ -214,7 +215,8 @@ static fkm_status predict_checks(const fkm_params *p, const fkm_cuda_matrix *x, 
     if (st != FKM_OK) return st;
     if (k < 1) return FKM_FAIL(FKM_ERR_INVALID_ARG, "k must be >= 1 (got %lld)", (long long)k);
     fkm_params q = *p;
-    q.k = 1; /* k > n is fine for prediction */
+    q.k = 1;                    /* k > n is fine for prediction */
+    q.device = FKM_DEVICE_CUDA; /* ignored here (header) */
     return fkm_params_validate(&q, x->n, x->d);
 }
 

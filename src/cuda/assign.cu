@@ -18,13 +18,16 @@ static int smem_raised[16][FKM_KERN_COUNT][4];
 #define SIMT_BN 64
 #define SIMT_BK 16
 
+/* 256 threads meet: the whole block (bar 0) or one group of 256 in a larger block (bar 1 ..). */
+__device__ __forceinline__ void simt_sync(int bar) { asm volatile("bar.sync %0, 256;\n" ::"r"(bar) : "memory"); }
+
 /* The scores of 64 rows (this thread loads row lr from xrow, NULL: zeros) against centroid tiles
  * [j0, j1) of 64, fp32 FMA in feature order; the argmin of row r (ties to the lowest index) ends
- * in rv[r], ri[r]. Called by all 256 threads (barriers). */
+ * in rv[r], ri[r]. Called by 256 threads (tid 0 .. 255) that meet at barrier bar. */
 __device__ __forceinline__ void simt_argmin(const fkm_cu_assign_args &a, const char *cg, const float *ctg,
                                             const char *xrow, int j0, int j1, float (*xs)[SIMT_BM + 4],
-                                            float (*cs)[SIMT_BN + 4], float *rv, int *ri) {
-    const int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
+                                            float (*cs)[SIMT_BN + 4], float *rv, int *ri, int tid, int bar) {
+    const int ty = tid >> 4, tx = tid & 15;
     const int lr = tid >> 2, lk = (tid & 3) * 4; /* loader: row and k offset of one float4 */
     const int nks = (int)(a.c_pitch / (SIMT_BK * 4));
     float bv[4], acc[4][4];
@@ -42,7 +45,7 @@ __device__ __forceinline__ void simt_argmin(const fkm_cu_assign_args &a, const c
             const float4 cv = *reinterpret_cast<const float4 *>(cg + ((int64_t)j * SIMT_BN + lr) * a.c_pitch + kb);
             xs[lk][lr] = xv.x; xs[lk + 1][lr] = xv.y; xs[lk + 2][lr] = xv.z; xs[lk + 3][lr] = xv.w;
             cs[lk][lr] = cv.x; cs[lk + 1][lr] = cv.y; cs[lk + 2][lr] = cv.z; cs[lk + 3][lr] = cv.w;
-            __syncthreads();
+            simt_sync(bar);
 #pragma unroll
             for (int kk = 0; kk < SIMT_BK; kk++) {
                 const float4 xa = *reinterpret_cast<const float4 *>(&xs[kk][ty * 4]);
@@ -53,7 +56,7 @@ __device__ __forceinline__ void simt_argmin(const fkm_cu_assign_args &a, const c
 #pragma unroll
                     for (int q = 0; q < 4; q++) acc[i][q] = fmaf(xr[i], cr[q], acc[i][q]);
             }
-            __syncthreads();
+            simt_sync(bar);
         }
 #pragma unroll
         for (int q = 0; q < 4; q++) {
@@ -72,7 +75,7 @@ __device__ __forceinline__ void simt_argmin(const fkm_cu_assign_args &a, const c
         fkm_lane_argmin<1, 8>(bv[i], bi[i]);
         if (tx == 0) { rv[ty * 4 + i] = bv[i]; ri[ty * 4 + i] = bi[i]; }
     }
-    __syncthreads();
+    simt_sync(bar);
 }
 
 __global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args a) {
@@ -86,7 +89,7 @@ __global__ void __launch_bounds__(256) fkm_assign_simt(const fkm_cu_assign_args 
     const int tid = threadIdx.x, lr = tid >> 2;
     simt_argmin(a, a.c + tp.prob * a.kp * a.c_pitch, a.cterm + tp.prob * a.kp,
                 lr < tp.rows ? tp.xg + (int64_t)lr * a.x_pitch : NULL, 0, (int)((a.k + SIMT_BN - 1) / SIMT_BN), xs,
-                cs, rv, ri);
+                cs, rv, ri, tid, 0);
     const float v = tid < SIMT_BM ? rv[tid] : 0.0f;
     const int lab = tid < SIMT_BM ? ri[tid] : 0;
     fkm_write_rows<SIMT_BM>(a, tp.prob, tp.row0, tp.rows, v, lab, red);
@@ -113,7 +116,7 @@ __global__ void __launch_bounds__(256) fkm_assign_simt_list(const fkm_cu_assign_
     const int32_t *list = a.ulist + prob * a.n + row0;
     const int64_t xr = lr < rows ? prob * a.n + (all ? row0 + lr : list[lr]) : -1;
     simt_argmin(a, a.c + prob * a.kp * a.c_pitch, a.cterm + prob * a.kp, xr >= 0 ? a.x + xr * a.x_pitch : NULL, 0,
-                (int)((a.k + SIMT_BN - 1) / SIMT_BN), xs, cs, rv, ri);
+                (int)((a.k + SIMT_BN - 1) / SIMT_BN), xs, cs, rv, ri, tid, 0);
     if (tid < rows) {
         const int64_t g = prob * a.n + (all ? row0 + tid : list[tid]);
         a.labels[g] = ri[tid];
@@ -121,9 +124,84 @@ __global__ void __launch_bounds__(256) fkm_assign_simt_list(const fkm_cu_assign_
     }
 }
 
+#define LIST_G 4 /* groups of 256 threads per block of the split re-score kernel */
+
+/* The same over the listed rows, split over the centroids. An item is a tile of 64 listed rows
+ * and a chunk of LIST_G centroid tiles of 64; the block's LIST_G groups of 256 threads take one
+ * centroid tile each, merge in group order with the lowest-index tie rule, and each row's
+ * (score, label) goes into its key (cert_key: unsigned order = that rule) by a 64-bit atomic
+ * minimum. The minimum of (score, index) under the rule is one element however the columns are
+ * split, so the output stage (k_cert_finish) reads the one-block kernel's label from the key, and
+ * its score too (a zero score's sign it recomputes). Problems with coff (every row listed, no
+ * keys): item i is tiles LIST_G i .. LIST_G i + LIST_G - 1, one per group over all centroids,
+ * results written directly.
+ * A persistent grid (a block per SM) strides over all items and jumps over the empty rest of a
+ * problem: the list is short (1-2% of the rows), and a tile per block of 256 threads left most
+ * SMs with two or three blocks, done in three rounds where the mean was 2.2. */
+__global__ void __launch_bounds__(256 * LIST_G, 1) fkm_assign_simt_split(const fkm_cu_assign_args a, int chunks) {
+    __shared__ __align__(16) float xs[LIST_G][SIMT_BK][SIMT_BM + 4];
+    __shared__ __align__(16) float cs[LIST_G][SIMT_BK][SIMT_BN + 4];
+    __shared__ float rv[LIST_G][SIMT_BM];
+    __shared__ int ri[LIST_G][SIMT_BM];
+    const int grp = threadIdx.x >> 8, tid = threadIdx.x & 255, lr = tid >> 2;
+    const int nct = (int)((a.k + SIMT_BN - 1) / SIMT_BN);
+    const int64_t per = a.tiles * chunks; /* items per problem */
+    for (int64_t it = blockIdx.x; it < a.total_tiles * chunks; it += gridDim.x) {
+        const int64_t prob = it / per, local = it - prob * per;
+        const bool all = a.coff && a.coff[prob];
+        const int64_t cnt = (a.done && a.done[prob]) ? 0 : all ? a.n : a.ucount[prob];
+        const int64_t first = (all ? local * LIST_G : local / chunks) * SIMT_BM; /* the item's first row */
+        if (first >= cnt) { /* the rest of this problem is empty: on to the next one */
+            const int64_t next = (prob + 1) * per;
+            it += ((next - it + gridDim.x - 1) / gridDim.x - 1) * gridDim.x;
+            continue;
+        }
+        if (all) { /* item i: tiles LIST_G i + group, each group alone over all centroids (no merge,
+                    * no block barrier: split and merged, the groups waited for each other and ran
+                    * 13% slower than the one-block kernel on every row) */
+            const int64_t row0 = (local * LIST_G + grp) * SIMT_BM;
+            if (row0 >= a.n) continue;
+            const int rows = (int)min((int64_t)SIMT_BM, a.n - row0);
+            const int64_t xr = lr < rows ? prob * a.n + row0 + lr : -1;
+            simt_argmin(a, a.c + prob * a.kp * a.c_pitch, a.cterm + prob * a.kp,
+                        xr >= 0 ? a.x + xr * a.x_pitch : NULL, 0, nct, xs[grp], cs[grp], rv[grp], ri[grp], tid, 1 + grp);
+            if (tid < rows) { /* rv, ri of this group are next written after its barriers in simt_argmin */
+                a.labels[prob * a.n + row0 + tid] = ri[grp][tid];
+                a.best[prob * a.n + row0 + tid] = rv[grp][tid];
+            }
+            continue;
+        }
+        const int64_t t = local / chunks, row0 = t * SIMT_BM;
+        const int ch = (int)(local - t * chunks);
+        const int j0 = ch * LIST_G + grp < nct ? ch * LIST_G + grp : nct, j1 = j0 < nct ? j0 + 1 : nct;
+        const int rows = (int)min((int64_t)SIMT_BM, cnt - row0);
+        const int32_t *list = a.ulist + prob * a.n + row0;
+        const int64_t xr = lr < rows ? prob * a.n + list[lr] : -1;
+        simt_argmin(a, a.c + prob * a.kp * a.c_pitch, a.cterm + prob * a.kp, xr >= 0 ? a.x + xr * a.x_pitch : NULL,
+                    j0, j1, xs[grp], cs[grp], rv[grp], ri[grp], tid, 1 + grp);
+        __syncthreads();
+        if (threadIdx.x < rows) {
+            const int r = threadIdx.x;
+            float v = rv[0][r];
+            int lab = ri[0][r];
+#pragma unroll
+            for (int q = 1; q < LIST_G; q++)
+                if (fkm_better(rv[q][r], ri[q][r], v, lab)) { v = rv[q][r]; lab = ri[q][r]; }
+            atomicMin(&a.ukey[prob * a.n + row0 + r], cert_key(v, lab));
+        }
+        __syncthreads(); /* rv, ri are read before the next item's groups write them */
+    }
+}
+
 /* The SIMT kernel over the uncertified rows (cert.cu). */
 fkm_status fkm_cu_assign_simt_list(const fkm_cu_engine *e, const fkm_cu_assign_args *a) {
-    fkm_assign_simt_list<<<(unsigned)(e->b * e->tiles), 256, 0, e->stream>>>(*a);
+    if (e->cert_list) {
+        const int chunks = (int)((e->k + SIMT_BN * LIST_G - 1) / (SIMT_BN * LIST_G));
+        const int64_t items = e->b * e->tiles * chunks, grid = items < e->sm_count ? items : e->sm_count;
+        fkm_assign_simt_split<<<(unsigned)grid, 256 * LIST_G, 0, e->stream>>>(*a, chunks);
+    } else {
+        fkm_assign_simt_list<<<(unsigned)(e->b * e->tiles), 256, 0, e->stream>>>(*a);
+    }
     CU_LAUNCHED("re-scoring kernel");
     return FKM_OK;
 }

@@ -38,6 +38,16 @@ typedef struct fkm_cu_assign_args_s {
     const float *calpha;    /* b: alpha / sigma^2 */
     const uint32_t *cmax;   /* 2b: r, 2u tau */
     float cscale;           /* multiplies the bound (1; tests) */
+    /* ... its exact step (k_cert_resolve, cert_exact): the SIMT kernel's float32 points and
+     * centroids (pitches in floats), the list the rows the bound does not prove join
+     * (uput[p*n + i], i < ucnt[p]) */
+    const float *x32, *c32;
+    int64_t x32_pitch, c32_pitch;
+    int32_t *uput, *ucnt;
+    /* the split re-score kernel's (score, label) minima by list position (NULL: the one-block
+     * kernel writes labels and scores itself); a listed row's label is -1 - its position until the
+     * output stage reads its key */
+    unsigned long long *ukey;
     /* SIMT kernel over a list of rows (the uncertified ones): row t*64+i of problem p is
      * ulist[p*n + t*64 + i] while that is < ucount[p]; results go to labels and best (raw score) */
     const int32_t *ulist, *ucount;

@@ -173,6 +173,8 @@ __device__ __forceinline__ void res_row_bounds(const fkm_cu_assign_args &a, int6
         R[h] = gi < a.n ? cert_row_bound(a, p, p * a.n + gi) : 0.0f;
     }
 }
+/* After the quad merge lane 0 of the quad writes i1 to labels and l2 to best (k_cert_resolve
+ * goes on from there). */
 __device__ __forceinline__ void res_write_cert(const fkm_cu_assign_args &a, int64_t p, int64_t t, int r0,
                                                float (&l1)[2], int (&i1)[2], float (&l2)[2]) {
 #pragma unroll

@@ -42,8 +42,9 @@ static int cert_plan(fkm_cu_engine *e) {
         e->kern16 = ps;
     else
         return 0;
-    const char *s = getenv("FKM_CU_CERT_SCALE");
+    const char *s = getenv("FKM_CU_CERT_SCALE"), *l = getenv("FKM_CU_CERT_LIST");
     e->cert_scale = s && *s ? (float)atof(s) : 1.0f;
+    e->cert_list = !(l && *l && atoi(l) == 0);
     return 1;
 }
 
@@ -209,37 +210,56 @@ fkm_status fkm_cu_cert_prep_c(fkm_cu_engine *e) {
 
 #define RSV_WARPS 8 /* warps per block of the resolve kernel, 32 rows each */
 
-/* A warp per 32 rows: the exact score of the candidate i1 (the SIMT kernel's fma chain over the
- * row in feature order from 0, then fma(-alpha, acc, t_c): the same bits), the rows staged
- * through shared memory 32 features at a time so that the float32 data is read coalesced. The
- * point is proven when s(i1) < l2 - 2u|l2| (docs/certified.md: every other centroid's SIMT score
- * is at least that); then best = s(i1), else the point joins its problem's list for the SIMT
- * kernel. A problem whose bound is not finite (fp16 overflow) proves nothing. */
-__global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_assign_args a, int64_t bn,
-                                                                 const float *x32, int64_t dp, const float *cc,
-                                                                 int64_t dcp, const float2 *xq,
-                                                                 const uint32_t *cmax, int32_t *ulist,
-                                                                 int32_t *ucount) {
+/* A warp per 32 rows: the exact score of the candidate i1 (cert_exact's chain: the SIMT kernel's
+ * bits), the rows staged through shared memory 32 features at a time so that the float32 data is
+ * read coalesced; the point is proven (cert_proves) or joins its problem's list (cert_append; with
+ * the split re-score kernel its label becomes -1 - its list position). A problem with coff lists
+ * nothing (the SIMT kernel takes every row), and a warp with no row to prove reads nothing. The 32 loads of a full stage
+ * go out together, and the centroid's 32 features too: one at a time, as a loop whose count the
+ * compiler does not know, each waited for the last (0.69 ms for the 1 GB of N = 4M D = 64 under
+ * ncu, H100). */
+__global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_assign_args a, int64_t bn) {
     __shared__ float xs[RSV_WARPS][32][33];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     const int64_t row0 = ((int64_t)blockIdx.x * RSV_WARPS + w) * 32;
     if (row0 >= bn) return;
-    const int64_t g = row0 + lane;
+    const int64_t g = row0 + lane, dp = a.x32_pitch;
     const int rows = (int)min((int64_t)32, bn - row0);
     const int64_t prob = lane < rows ? g / a.n : 0;
     const bool run = lane < rows && !(a.done && a.done[prob]);
     /* a problem with coff: the SIMT kernel takes every row (the lanes stay in the loop below, which
      * syncs the warp) */
     const bool live = run && !a.coff[prob];
+    if (!__any_sync(0xffffffffu, live)) return; /* finished or coff: nothing to read */
     const int lab = live ? a.labels[g] : 0;
-    const float *cr = cc + (prob * a.kp + lab) * dcp;
+    const float *cr = a.c32 + (prob * a.kp + lab) * a.c32_pitch;
+    const float *xw = a.x32 + row0 * dp;
     float acc = 0.0f;
     for (int64_t f0 = 0; f0 < dp; f0 += 32) {
         const int64_t f = f0 + lane;
-        for (int r = 0; r < rows; r++) xs[w][r][lane] = f < dp ? x32[(row0 + r) * dp + f] : 0.0f;
-        __syncwarp();
         const int m = (int)min((int64_t)32, dp - f0); /* a multiple of 4 */
-        if (live)
+        if (rows == 32 && m == 32) {
+            float v[32];
+#pragma unroll
+            for (int r = 0; r < 32; r++) v[r] = __ldg(xw + r * dp + f);
+#pragma unroll
+            for (int r = 0; r < 32; r++) xs[w][r][lane] = v[r];
+        } else {
+            for (int r = 0; r < rows; r++) xs[w][r][lane] = f < dp ? xw[r * dp + f] : 0.0f;
+        }
+        __syncwarp();
+        if (live && m == 32) {
+            float4 cv[8];
+#pragma unroll
+            for (int q = 0; q < 8; q++) cv[q] = __ldg(reinterpret_cast<const float4 *>(cr + f0) + q);
+#pragma unroll
+            for (int q = 0; q < 8; q++) {
+                acc = fmaf(xs[w][lane][4 * q], cv[q].x, acc);
+                acc = fmaf(xs[w][lane][4 * q + 1], cv[q].y, acc);
+                acc = fmaf(xs[w][lane][4 * q + 2], cv[q].z, acc);
+                acc = fmaf(xs[w][lane][4 * q + 3], cv[q].w, acc);
+            }
+        } else if (live) {
             for (int j = 0; j < m; j += 4) {
                 const float4 cv = __ldg(reinterpret_cast<const float4 *>(cr + f0 + j));
                 acc = fmaf(xs[w][lane][j], cv.x, acc);
@@ -247,17 +267,17 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
                 acc = fmaf(xs[w][lane][j + 2], cv.z, acc);
                 acc = fmaf(xs[w][lane][j + 3], cv.w, acc);
             }
+        }
         __syncwarp();
     }
-    if (!live) return;
-    const float v = fmaf(-a.alpha, acc, a.cterm[prob * a.kp + lab]), l2 = a.best[g];
-    const double rhs = isinf(l2) ? (double)l2 : (double)l2 - 0x1p-23 * fabs((double)l2);
-    if (isfinite(__uint_as_float(cmax[2 * prob])) && isfinite(xq[g].x) && (double)v < rhs) {
-        a.best[g] = v;
-        return;
+    bool need = false;
+    if (live) {
+        const float v = fmaf(-a.alpha, acc, a.cterm[prob * a.kp + lab]), l2 = a.best[g];
+        need = !cert_proves(a, prob, g, v, l2);
+        if (!need) a.best[g] = v;
     }
-    const int pos = atomicAdd(&ucount[prob], 1);
-    ulist[prob * a.n + pos] = (int32_t)(g - prob * a.n);
+    const int pos = cert_append(a, prob, need, g - prob * a.n);
+    if (pos >= 0 && a.ukey) a.labels[g] = -1 - pos;
 }
 
 #define FIN_TILES 4  /* SIMT tiles of 64 rows per block step (two warps each) */
@@ -296,7 +316,14 @@ __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_ass
         int changed = 0, lab = 0;
         if (valid) {
             lab = a.labels[g];
-            contrib = fkm_store_row(a, prob, g, a.best[g], lab, fkm_row_input(a, g), changed);
+            float v;
+            if (lab < 0) { /* re-scored by the split kernel: its key (cert_key) */
+                v = cert_key_score(a.ukey[prob * a.n - 1 - lab], lab);
+                if (v == 0.0f) v = cert_exact(a, prob, g, lab); /* the sign of a zero */
+            } else {
+                v = a.best[g];
+            }
+            contrib = fkm_store_row(a, prob, g, v, lab, fkm_row_input(a, g), changed);
         }
         if (stats && tile) {
             const unsigned vmask = __ballot_sync(0xffffffffu, valid);
@@ -366,25 +393,41 @@ fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
     k_cert_skip<<<(unsigned)((e->b + 255) / 256), 256, 0, e->stream>>>(e->b, a->done, e->coff, e->cskip);
     CU_LAUNCHED("certified mode: skip flags");
     c.done = e->cskip;
+    CU_RET(cudaMemsetAsync(e->ucount, 0, (size_t)e->b * sizeof(int32_t), e->stream));
     fkm_status st = fkm_cu_kern_is_res(e->kern16) ? fkm_cu_assign_res(e, c, 1) : fkm_cu_assign_ps(e, c, 1);
     if (st != FKM_OK) return st;
-    CU_RET(cudaMemsetAsync(e->ucount, 0, (size_t)e->b * sizeof(int32_t), e->stream));
-    fkm_cu_assign_args r = *a;
-    r.coff = e->coff;
-    const int64_t bn = e->b * e->n, warps = (bn + 31) / 32;
-    k_cert_resolve<<<(unsigned)((warps + RSV_WARPS - 1) / RSV_WARPS), RSV_WARPS * 32, 0, e->stream>>>(
-        r, bn, (const float *)e->x, e->dp, (const float *)e->cc, e->dcp, e->xq, e->cmax, e->ulist, e->ucount);
-    CU_LAUNCHED("certified mode: exact scores");
+    {
+        fkm_cu_assign_args r = *a;
+        r.coff = e->coff;
+        r.xq = e->xq;
+        r.cmax = e->cmax;
+        r.x32 = (const float *)e->x;
+        r.x32_pitch = e->dp;
+        r.c32 = (const float *)e->cc;
+        r.c32_pitch = e->dcp;
+        r.uput = e->ulist;
+        r.ucnt = e->ucount;
+        r.ukey = e->ukey;
+        const int64_t bn = e->b * e->n, warps = (bn + 31) / 32;
+        k_cert_resolve<<<(unsigned)((warps + RSV_WARPS - 1) / RSV_WARPS), RSV_WARPS * 32, 0, e->stream>>>(r, bn);
+        CU_LAUNCHED("certified mode: exact scores");
+    }
     fkm_cu_assign_args l = *a;
     l.ulist = e->ulist;
     l.ucount = e->ucount;
     l.coff = e->coff;
+    l.ukey = e->ukey;
     if ((st = fkm_cu_assign_simt_list(e, &l)) != FKM_OK) return st;
     const int64_t tiles = e->b * e->tiles, steps = (tiles + FIN_TILES - 1) / FIN_TILES;
     const int64_t grid = steps < (int64_t)e->sm_count * 8 ? steps : (int64_t)e->sm_count * 8;
     const int local = e->b * e->k <= FIN_LOCAL;
     fkm_cu_assign_args f = *a;
     f.total_tiles = tiles;
+    f.ukey = e->ukey;
+    f.x32 = (const float *)e->x; /* cert_exact for the sign of a zero score */
+    f.x32_pitch = e->dp;
+    f.c32 = (const float *)e->cc;
+    f.c32_pitch = e->dcp;
 
     k_cert_finish<<<(unsigned)grid, FIN_TILES * 64, local ? (size_t)(e->b * e->k) * sizeof(int) : 0, e->stream>>>(
         f, e->b, e->ucount, e->coff, local);

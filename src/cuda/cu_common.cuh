@@ -113,6 +113,7 @@ typedef struct fkm_cu_engine {
     int kern16;              /* the fp16 persistent kernel id (resident or streamed) */
     int64_t dp16, dcp16;     /* fp16 row pitch of x16 and of the centroid image, in elements */
     float cert_scale;        /* FKM_CU_CERT_SCALE (tests: 0.5 halves the bound) */
+    int cert_list;           /* re-score kernel: 1 split over centroids, persistent (FKM_CU_CERT_LIST=0: a block per tile) */
     void *x16;               /* b*n rows of the scaled fp16 data */
     float2 *xq;              /* b*n: (P_x, Q_x) of the bound */
     void *cc16;              /* fp16 centroid image (tiled like cc of the wgmma kernels) */
@@ -121,6 +122,8 @@ typedef struct fkm_cu_engine {
     float *csigma;           /* b: sigma (a power of two) */
     uint32_t *cmax;          /* 2b: bits of r and 2u*tau (non-negative floats, atomicMax) */
     int32_t *ulist, *ucount; /* uncertified rows of each problem (b*n) and their count (b) */
+    unsigned long long *ukey; /* b*n, by list position: (ordered score, label) minimum of the split
+                               * re-score kernel (cert_list) */
     int32_t *coff, *cskip;   /* b: the tensor-core pass is off for the rest of the fit (more than
                               * half re-scored); skip it (done or off) */
     int64_t rescored;        /* their sum over the iterations run (fkm_cu_run) */

@@ -123,6 +123,7 @@ size_t fkm_cu_layout(fkm_cu_engine *e, char *base, int need_copy) {
         PIECE(csigma, float, e->b);
         PIECE(cmax, uint32_t, 2 * e->b);
         PIECE(ulist, int32_t, bn);
+        if (e->cert_list) PIECE(ukey, unsigned long long, bn);
         PIECE(ucount, int32_t, e->b);
         PIECE(coff, int32_t, e->b);
         PIECE(cskip, int32_t, e->b);
