@@ -154,7 +154,8 @@ typedef struct {
     fkm_device device;            /* default FKM_DEVICE_AUTO (a GPU if present, else the CPU) */
     int cuda_device;              /* GPU ordinal when a GPU runs. Default 0 */
     fkm_precision precision;      /* default FKM_PREC_AUTO */
-    int threads;                  /* CPU threads; 0 = all available. Default 0 */
+    int threads;                  /* CPU threads, used as given; 0 = chosen from the problem's size
+                                     and the idle CPUs (docs/threads.md). Default 0 */
     int verbose;                  /* 0 silent (default) .. 3 debug; messages go to log_fn */
     fkm_log_fn log_fn;            /* NULL: messages are dropped */
     void *log_user;

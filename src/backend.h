@@ -30,6 +30,8 @@ typedef struct {
     fkm_init init;         /* the fit's initialisation (GPU engines count the temporaries of theirs);
                               FKM_INIT_ARRAY when there is none (predict) */
     int gpu_count;         /* fkm_params.gpu_count: GPUs from cuda_device on (0: all) */
+    int threads_auto;      /* fkm_params.threads was 0: `threads` may be chosen again as the load
+                              changes (threads.h); otherwise it is the caller's and stays */
 } fkm_problem;
 
 typedef struct fkm_backend {

@@ -54,7 +54,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     which flashkmeans calls once, also gets 1), max_iter, tol, random_state,
     metric ("l2", "cosine", "ip"), precision ("auto", "exact", "tf32", "fp16", "bf16"),
     device ("auto", "cpu", "cuda", "cuda:N"), stop ("shift", "inertia", "labels", "fixed"),
-    n_threads (CPU threads, None = all), verbose (0 silent .. 3 debug, to stderr; True = 1;
+    n_threads (CPU threads; None = chosen by the library from the problem's size and the idle
+    CPUs, docs/threads.md), verbose (0 silent .. 3 debug, to stderr; True = 1;
     library warnings are Python RuntimeWarnings at every level),
     gpu_mem_limit (cap on the GPU memory a fit may use: bytes or "4G"-style; None = no cap; a
     fit whose working set does not fit runs on the CPU with device="auto", else raises

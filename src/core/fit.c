@@ -3,6 +3,7 @@
 #include "convert.h"
 #include "init.h"
 #include "select.h"
+#include "../threads.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -53,7 +54,10 @@ static fkm_status initial_centroids(const fkm_params *p, const fkm_backend *be, 
     case FKM_INIT_KMEANSPP:
         if (be->kmeanspp) return be->kmeanspp(eng, seed, c);
         {
-            fkm_status st = fkm_init_kmeanspp(pb->x, pb->w, pb->n, d, k, seed, pb->threads, c);
+            /* its parallel loops are n d (2 + ln k) multiply-adds, smaller than an iteration's */
+            const double work = (double)pb->n * d * (2 + (int)log((double)k));
+            const int threads = pb->threads_auto ? fkm_threads_cap(pb->threads, work) : pb->threads;
+            fkm_status st = fkm_init_kmeanspp(pb->x, pb->w, pb->n, d, k, seed, threads, c);
             return st != FKM_OK ? st : be->set_centroids(eng, c);
         }
     case FKM_INIT_KMEANS_PARALLEL: { /* on the engine when it has it, else on the host's float32 rows */
@@ -137,13 +141,17 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
     void *eng = NULL;
     fkm_result cur;
     memset(&cur, 0, sizeof cur);
-    fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, fkm_resolve_threads(p->threads), p->cuda_device,
-                      p->gpu_mem_limit, p->init, p->gpu_count};
+    /* CPU threads from the size of an iteration and the idle CPUs; when the caller left them to
+     * us, the CPU engine looks at the load again between iterations (threads.h) */
+    fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, fkm_threads_lloyd(p->threads, n, d, p->k),
+                      p->cuda_device, p->gpu_mem_limit, p->init, p->gpu_count, p->threads == 0};
     const int iters = p->max_iter;
     const double var = p->stop == FKM_STOP_SHIFT ? mean_variance(x32, n, d) : 0.0;
 
     FKM_TRY(fkm_result_alloc(out, p->k, n, d, iters));
     FKM_TRY(fkm_result_alloc(&cur, p->k, n, d, iters));
+    fkm_log(p, FKM_LOG_DEBUG, "cpu threads: %d (%s)", pb.threads,
+            p->threads > 0 ? "as given" : "auto: from the size and the idle CPUs, looked at again between iterations");
     FKM_TRY(be->create(&pb, &eng));
     out->inertia = INFINITY;
     for (int r = 0; r < p->n_init; r++) {

@@ -2,6 +2,7 @@
 #include "../backend.h"
 #include "convert.h"
 #include "select.h"
+#include "../threads.h"
 
 #include <math.h>
 #include <string.h>
@@ -45,9 +46,10 @@ static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix
     FKM_CHECK_ALLOC(s->c, "centroid copy");
     FKM_TRY(fkm_check_centroids(centroids, k, d, p->metric, "centroids", s->c));
     FKM_TRY(fkm_check_and_convert(x, x->n, p->metric, &x32, &s->owned_x));
-    const int threads = fkm_resolve_threads(p->threads);
+    const int threads = fkm_threads_choose(p->threads, (double)x->n * d * k); /* n k d multiply-adds */
     /* gpu_mem_limit caps fits only; the GPU engine still checks its free memory before allocating */
-    fkm_problem pb = {x32, x->data, x->dtype, x->weights, x->n, d, k, p->metric, prec, threads, p->cuda_device, 0, FKM_INIT_ARRAY, 1};
+    fkm_problem pb = {x32, x->data, x->dtype, x->weights, x->n, d, k, p->metric, prec, threads, p->cuda_device, 0, FKM_INIT_ARRAY, 1,
+                      0 /* one pass: chosen once */};
     FKM_TRY(s->be->create(&pb, &s->eng));
     FKM_TRY(s->be->set_centroids(s->eng, s->c));
     return FKM_OK;

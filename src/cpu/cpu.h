@@ -29,8 +29,8 @@ int fkm_cpu_ws_reserve(fkm_cpu_ws *ws, int nslots);                    /* 0, or 
 void *fkm_cpu_ws_get(fkm_cpu_ws *ws, int slot, size_t count, size_t elem); /* NULL: no memory */
 /* Slots: fixed ones, then FKM_WS_PER_THREAD per OpenMP thread from FKM_WS_THREAD0. */
 enum {
-    FKM_WS_CPACK, FKM_WS_HIST, FKM_WS_SEL, FKM_WS_BOUND, FKM_WS_TOT, FKM_WS_BLK, FKM_WS_WTOT, FKM_WS_WBLK,
-    FKM_WS_FILL, FKM_WS_NBLK, FKM_WS_START, FKM_WS_SLOT, FKM_WS_PERM, FKM_WS_TASK, FKM_WS_PART, FKM_WS_PW,
+    FKM_WS_CPACK, FKM_WS_HIST, FKM_WS_SEL, FKM_WS_BOUND, FKM_WS_TOT, FKM_WS_BLK, FKM_WS_CL,
+    FKM_WS_START, FKM_WS_SLOT, FKM_WS_PERM, FKM_WS_TASK, FKM_WS_PART, FKM_WS_PW,
     FKM_WS_THREAD0 = 32, FKM_WS_PER_THREAD = 8 /* xp, bv, bi, acc (assign), acc (update) */
 };
 #define FKM_WS_SLOTS(threads) (FKM_WS_THREAD0 + FKM_WS_PER_THREAD * (threads))

@@ -2,6 +2,7 @@
 /* engine.c -- the CPU backend: state, iteration, empty-cluster policy. */
 #include "cpu.h"
 #include "transform.h"
+#include "../threads.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -13,11 +14,13 @@ typedef struct {
     int32_t *labels, *prev;
     int64_t *counts;
     fkm_cpu_ws *ws; /* assignment and update scratch, kept across iterations */
+    fkm_threads_watch watch; /* fkm_threads_recheck's memory of the load it saw */
 } cpu_engine;
 
 static void cpu_destroy(void *p) {
     cpu_engine *e = (cpu_engine *)p;
     if (!e) return;
+    if (e->pb.threads > 1) fkm_threads_release(e->pb.threads);
     fkm_free(e->c); fkm_free(e->c_old); fkm_free(e->cterm); fkm_free(e->xterm); fkm_free(e->best);
     fkm_free(e->labels); fkm_free(e->prev); fkm_free(e->counts);
     fkm_cpu_ws_destroy(e->ws);
@@ -39,6 +42,7 @@ static fkm_status cpu_create(const fkm_problem *pb, void **out) {
     e->prev = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
     e->counts = (int64_t *)fkm_alloc((size_t)k, sizeof(int64_t));
     e->ws = fkm_cpu_ws_create();
+    if (pb->threads_auto) fkm_threads_watch_init(&e->watch, fkm_threads_lloyd_size(n, d, k));
     FKM_CHECK_ALLOC(e->c && e->c_old && e->cterm && e->xterm && e->best && e->labels && e->prev && e->counts && e->ws,
                     "CPU engine arrays");
 #pragma omp parallel for num_threads(pb->threads) schedule(static)
@@ -149,6 +153,9 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
     cpu_engine *e = (cpu_engine *)p;
     fkm_status st = FKM_OK;
     const int64_t n = e->pb.n, d = e->pb.d, k = e->pb.k;
+    /* Load may have come or gone since the last iteration: a worker that has to share its core
+     * with another process would hold up every barrier of this one (threads.h). */
+    if (e->pb.threads_auto) e->pb.threads = fkm_threads_recheck(e->pb.threads, &e->watch);
     run_assign(e);
     s->inertia = fkm_cpu_sum(e->best, e->pb.w, n, e->pb.threads);
     s->changed = 0;
