@@ -152,12 +152,14 @@ int cli_bench(int argc, char **argv) {
     qsort(ms, (size_t)cnt, sizeof *ms, cmp_d);
     double med = cnt % 2 ? ms[cnt / 2] : (ms[cnt / 2 - 1] + ms[cnt / 2]) / 2;
 #ifdef _OPENMP
-    int threads = a.p.threads > 0 ? a.p.threads : omp_get_max_threads();
+    const int threads = a.p.threads; /* 0: the library chooses (docs/threads.md) */
 #else
-    int threads = 1;
+    const int threads = 1;
 #endif
-    printf("bench: n=%lld d=%lld k=%lld %s, %d iterations on %s (%s, %d threads)\n", (long long)a.n, (long long)a.d,
-           (long long)a.p.k, cli_dtype_str(a.dtype), it, fkm_device_str(r.device), fkm_precision_str(r.precision), threads);
+    char tb[32] = "threads by size and load";
+    if (threads > 0) snprintf(tb, sizeof tb, "%d thread%s", threads, threads == 1 ? "" : "s");
+    printf("bench: n=%lld d=%lld k=%lld %s, %d iterations on %s (%s, %s)\n", (long long)a.n, (long long)a.d,
+           (long long)a.p.k, cli_dtype_str(a.dtype), it, fkm_device_str(r.device), fkm_precision_str(r.precision), tb);
     printf("  ms/iter: median %.3f  mean %.3f  min %.3f  (over %d iterations%s; first %.3f ms)\n", med, mean, ms[0], cnt,
            skip ? " after the first" : "", r.stats[0].ms);
     printf("  %.1f GFLOP/s counting 2*n*k*d per iteration\n", 2.0 * a.n * a.p.k * a.d / (med * 1e6));

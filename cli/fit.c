@@ -51,7 +51,7 @@ static void usage(FILE *f) {
             "  --metric l2|cosine|ip   distance (default l2)\n"
             "  --device auto|cpu|cuda  (default auto: a GPU when present)\n"
             "  --precision auto|exact|tf32|fp16|bf16   GPU arithmetic (default auto)\n"
-            "  --threads T             CPU threads (default 0: all)\n"
+            "  --threads T             CPU threads (default 0: chosen from the problem's size and the idle CPUs)\n"
             "  --gpu-mem SIZE          cap on the GPU memory of the fit: 4G, 512M, 1.5G (K M G T: powers\n"
             "                          of 1024; fractions need a unit) or whole bytes; 0 (default): no cap\n"
             "                          but the free memory; rows that do not fit are streamed from host memory\n"
@@ -164,12 +164,22 @@ static int check_init_rows(const char *path, const float *c, int64_t k, int64_t 
     return rc;
 }
 
+/* The thread count to report: the one asked for, 0 when the library chooses (from the problem's
+ * size and the idle CPUs, again between iterations: docs/threads.md), 1 without OpenMP. */
 static int resolved_threads(const fkm_params *p) {
 #ifdef _OPENMP
-    return p->threads > 0 ? p->threads : omp_get_max_threads();
+    return p->threads;
 #else
-    return p->threads > 0 ? p->threads : 1;
+    (void)p;
+    return 1;
 #endif
+}
+
+static const char *threads_str(const fkm_params *p, char *buf, size_t n) {
+    const int t = resolved_threads(p);
+    if (t == 0) return "threads by size and load";
+    snprintf(buf, n, "%d thread%s", t, t == 1 ? "" : "s");
+    return buf;
 }
 
 static double ms_per_iter(const fkm_result *r) {
@@ -251,8 +261,9 @@ static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, con
 static void print_summary(const fit_args *a, const fkm_result *r, const fit_info *fi) {
     printf("input    %s: %lld x %lld %s (loaded in %.0f ms)\n", a->input, (long long)r->n, (long long)r->d,
            cli_dtype_str(fi->x->dtype), fi->load_ms);
-    printf("fit      k=%lld, metric %s, device %s (%s, %d threads)", (long long)r->k, fkm_metric_str(a->p.metric),
-           fkm_device_str(r->device), fkm_precision_str(r->precision), resolved_threads(&a->p));
+    char tb[32];
+    printf("fit      k=%lld, metric %s, device %s (%s, %s)", (long long)r->k, fkm_metric_str(a->p.metric),
+           fkm_device_str(r->device), fkm_precision_str(r->precision), threads_str(&a->p, tb, sizeof tb));
     if (cli_mpi_on()) printf(" x %d MPI ranks", cli_mpi_size());
     printf("\n");
     printf("result   %d iterations (%s), inertia %.9g, %.3f ms/iteration, %.0f ms in all\n", r->iterations,
