@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PY ?= /usr/bin/python3
 
-.PHONY: all build configure demo test test-asan bench-cpu gpu-check bench-gpu install clean deps fuzz-smoke fuzz-long
+.PHONY: all build configure demo test test-asan bench-cpu gpu-check bench-gpu bench-side install clean deps fuzz-smoke fuzz-long
 
 all: build
 
@@ -42,6 +42,13 @@ gpu-check:
 
 bench-gpu:
 	@bash scripts/bench-gpu.sh
+
+# The Python API side by side with the Flash-KMeans reference (cloned into third_party/flash-kmeans)
+# and the C engine, one process, on a GPU machine with torch and triton (bench/README.md).
+# SIDE_ARGS="--quick --rows b8,n1m" passes options on; SIDE_PY names the interpreter.
+SIDE_PY ?= python3
+bench-side: build
+	@FKM_BUILD_DIR=$(abspath $(BUILD)) $(SIDE_PY) bench/side.py $(SIDE_ARGS)
 
 install: build
 	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX),)

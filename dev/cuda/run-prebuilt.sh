@@ -14,6 +14,9 @@
 #   triton              dev/cuda/triton_reference.py (third_party/flash-kmeans, carried)
 #   torch               dev/cuda/torch_baseline.py (plain PyTorch, materialises N x K)
 #   cert                bench/cert_side.py (float32: certified exact vs SIMT vs tf32 vs the reference)
+#   side[:ARGS]         bench/side.py: every row through the Python API beside the reference and the
+#                       C engine (.devbin/bench_fit); ARGS are side.py's, e.g. "side:--quick --rows 1-12"
+#                       (FKM_COMMIT=<hash> names the commit when the tree has no .git; SIDE_TIMEOUT, default 560 s)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
 #   san:TOOL[,TEST]     compute-sanitizer TOOL on the GPU tests, or on TEST (FKM_TEST_SMALL=1, racecheck 2)
 # Logs go to $OUT; one summary line per step on stdout.
@@ -81,6 +84,14 @@ for m in "$@"; do
     log=$OUTD/$n-cert
     FKM_LIBRARY=$PWD/$B/lib/libflashkmeans.so PYTHONUNBUFFERED=1 timeout 500 python3 bench/cert_side.py > "$log.jsonl" 2> "$log.log"
     echo "[$n] cert side by side: rc=$?"; tail -6 "$log.log" ;;
+  side)
+    # bench/side.py: the Python API (torch CUDA tensors, numpy, host data) beside the reference
+    # (third_party/flash-kmeans, carried) and the prebuilt C bench, inertia of both; its results
+    # file goes to $OUT with the logs
+    log=$OUTD/$n-side
+    FKM_LIBRARY=$PWD/$B/lib/libflashkmeans.so FKM_BENCH_FIT=$PWD/$B/bench_fit PYTHONUNBUFFERED=1 \
+      timeout "${SIDE_TIMEOUT:-560}" python3 bench/side.py --out-dir "$OUTD" $rest > "$log.jsonl" 2> "$log.log"
+    echo "[$n] side by side ${rest:-all rows}: rc=$?"; sed -n '/^row  /,$p' "$log.log"; grep -m3 "^side.py:" "$log.log" ;;
   py)
     # the Python GPU tests against the carried library (torch from the machine's python3)
     log=$OUTD/$n-py.log
