@@ -285,9 +285,13 @@ def cuda_import(x, name="X"):
     try:
         import torch
     except ImportError:
+        torch = None
+    if torch is None or not torch.cuda.is_available():  # absent, CPU-only, or sees no GPU
+        why = ("which is not installed here" if torch is None else
+               "and the PyTorch here cannot use a CUDA GPU (a CPU-only build, or no GPU it sees)")
         raise TypeError("%s is a CUDA array (DLPack device cuda:%d): flashkmeans's device path "
-                        "allocates its results with PyTorch, which is not installed here; install "
-                        "it, or copy the data to the host first" % (name, dev_id)) from None
+                        "allocates its results with PyTorch, %s; install a CUDA build of it, or "
+                        "copy the data to the host first" % (name, dev_id, why))
     t = consume(_call_dlpack(x, stream=_stream_arg(torch, dev_id)))
     if t.lanes != 1 or (t.code, t.bits) not in _TYPES or (t.code, t.bits) in _NOT_ON_GPU:
         t.owner.release()

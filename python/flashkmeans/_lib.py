@@ -103,8 +103,9 @@ _SONAMES = ("libflashkmeans.so", "libflashkmeans.so.0")
 
 
 def _candidates():
-    """Where to look, in order: FKM_LIBRARY, FKM_BUILD_DIR, the install record, <repo>/build,
-    the installed prefix next to the package, then the system loader."""
+    """Where to look, in order: FKM_LIBRARY, FKM_BUILD_DIR, the library inside the package (pip
+    install, wheels), the install record, <repo>/build, the installed prefix next to the package,
+    then the system loader."""
     env = os.environ.get("FKM_LIBRARY")
     if env:
         yield env
@@ -114,6 +115,7 @@ def _candidates():
         for name in _SONAMES:
             yield os.path.join(build, name)
     here = pathlib.Path(__file__).resolve().parent
+    yield str(here / "libflashkmeans.so")  # put there by setup.py (pip install, wheels)
     try:  # written by `make install` (CMake install(CODE ...)): the installed library's path
         from . import _installed  # type: ignore
         yield _installed.LIBRARY
@@ -143,7 +145,8 @@ def _load():
             return ctypes.CDLL(path), path
         except OSError as e:
             tried.append("%s (%s)" % (path, e))
-    raise ImportError("flashkmeans: cannot find libflashkmeans.so; build it with `make` or set "
+    raise ImportError("flashkmeans: cannot find libflashkmeans.so; build it with `make`, install "
+                      "the package with `pip install .`, or set "
                       "FKM_LIBRARY=/path/to/libflashkmeans.so. Tried: " + "; ".join(tried))
 
 

@@ -212,16 +212,25 @@ def test_wrong_rank_and_empty():
         _fit(Forward(E))
 
 
-def test_cuda_without_torch():
-    try:
-        import torch  # noqa: F401
-        pytest.skip("torch is installed: tests/python/test_dlpack_cuda.py covers CUDA producers")
-    except ImportError:
-        pass
+def test_cuda_without_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails, installed or not
     p = Producer(0x10000, (10, 2), F32, device=(2, 0))
-    with pytest.raises(TypeError, match="PyTorch"):
+    with pytest.raises(TypeError, match="PyTorch, which is not installed here"):
         _fit(p)
     assert p.calls == []  # nothing consumed
+
+
+def test_cuda_with_torch_that_has_no_gpu():
+    """A CUDA producer where torch exists but cannot use a GPU (Debian's CPU-only python3-torch):
+    the same clear TypeError, nothing consumed (it was torch's AssertionError 'Torch not compiled
+    with CUDA enabled')."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("torch sees a GPU: tests/python/test_dlpack_cuda.py covers CUDA producers")
+    p = Producer(0x10000, (10, 2), F32, device=(2, 0))
+    with pytest.raises(TypeError, match="PyTorch here cannot use a CUDA GPU"):
+        _fit(p)
+    assert p.calls == []
 
 
 def test_weights_init_and_front_ends():

@@ -60,3 +60,21 @@ def test_cmake_install_package(tmp_path, build_dir):
     assert res.returncode == 0, res.stderr
     libpath, pkgfile = res.stdout.split()
     assert libpath.startswith(str(prefix)) and pkgfile.startswith(str(site))
+
+
+def test_library_inside_the_package(tmp_path, build_dir):
+    """pip install / wheels (setup.py) put libflashkmeans.so inside the package: a copy of the
+    package holding one loads it, with no FKM_* variable, from any directory."""
+    lib = build_dir / "libflashkmeans.so"
+    if not lib.exists():
+        pytest.skip("no libflashkmeans.so in %s" % build_dir)
+    site = tmp_path / "site"
+    shutil.copytree(os.path.dirname(flashkmeans.__file__), site / "flashkmeans",
+                    ignore=shutil.ignore_patterns("__pycache__", "_installed.py", "*.so"))
+    shutil.copyfile(lib.resolve(), site / "flashkmeans" / "libflashkmeans.so")
+    code = ("import numpy as np, flashkmeans; "
+            "km = flashkmeans.KMeans(2, random_state=0).fit(np.arange(20.).reshape(10, 2)); "
+            "print(flashkmeans.library_path)")
+    res = _run(code, _clean_env(PYTHONPATH=str(site)), tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == str(site / "flashkmeans" / "libflashkmeans.so")
