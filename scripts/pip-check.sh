@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pip_install.sh -- the Python package as a pip user gets it (pyproject.toml + setup.py):
+# pip-check.sh -- the Python package as a pip user gets it (pyproject.toml + setup.py):
 #   1. a fresh virtual environment (--system-site-packages: numpy etc. come from Debian);
 #   2. `pip install --no-build-isolation --no-index .` of this tree, which builds libflashkmeans.so
 #      with CMake (the CUDA engine too when nvcc is found) and puts it inside the package;
@@ -8,8 +8,9 @@
 #   4. `python3 -m build --wheel --no-isolation`: the wheel carries flashkmeans/libflashkmeans.so,
 #      and installed alone into a second venv it passes the same fit.
 # Needs cmake, a C compiler and Debian's python3-venv, python3-pip, python3-setuptools,
-# python3-wheel and python3-build (.ci/run installs them). Not a ctest test: a CUDA build of the
-# library takes minutes. Run by .ci/run, or by hand: bash tests/pip_install.sh
+# python3-wheel and python3-build (.ci/run installs them). Not a ctest test (tests/*.sh are): it
+# builds the library again, the CUDA engine included (minutes), which would also run beside the
+# timing-sensitive tests. Run by .ci/run, or by hand: bash scripts/pip-check.sh
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 py=/usr/bin/python3
@@ -52,7 +53,8 @@ wheel() {
 check wheel
 whl=("$tmp"/dist/flashkmeans-*-py3-none-linux_*.whl)
 check test -f "${whl[0]}"
-has() { "$py" -m zipfile -l "${whl[0]}" | grep -q "^flashkmeans/$1 "; }
+"$py" -m zipfile -l "${whl[0]}" >"$tmp/wheel.txt" 2>&1 || true
+has() { grep -q "^flashkmeans/$1 " "$tmp/wheel.txt"; }
 check has libflashkmeans.so
 check has __init__.py
 check "$py" -m venv --system-site-packages "$tmp/venv2"
