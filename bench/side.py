@@ -425,6 +425,15 @@ def host_data(torch, n, d, k, seed=0):
     return xp, xn, xp[0, idx].clone()
 
 
+def time_per_iter(torch, args, res, key, fit, cents):
+    """ms per iteration (CUDA events and wall clock) of one variant into res, its centroids into
+    cents; an error is recorded in res by attempt."""
+    got = attempt(res, key, lambda: per_iter(torch, fit, args.reps))
+    if got:
+        res[key], res[key + "_wall"] = round(got[0], 4), round(got[1], 4)
+        cents[key] = got[2][1]
+
+
 def attempt(res, key, fn):
     try:
         return fn()
@@ -457,10 +466,7 @@ def run_device_row(torch, fk, ref, args, row, b, n, k, d, res):
                 res[key] = round(got[0], 4)
                 cents[key] = got[1][1]
         else:
-            got = attempt(res, key, lambda: per_iter(torch, fit, args.reps))
-            if got:
-                res[key], res[key + "_wall"] = round(got[0], 4), round(got[1], 4)
-                cents[key] = got[2][1]
+            time_per_iter(torch, args, res, key, fit, cents)
     for key in ("ours", "reference"):
         if key in cents:
             c = cents[key]
@@ -497,10 +503,7 @@ def run_host_row(torch, fk, ref, args, row, b, n, k, d, res):
                 cents[key] = got[2][1]
     else:
         for key, fit in variants:
-            got = attempt(res, key, lambda: per_iter(torch, fit, args.reps))
-            if got:
-                res[key], res[key + "_wall"] = round(got[0], 4), round(got[1], 4)
-                cents[key] = got[2][1]
+            time_per_iter(torch, args, res, key, fit, cents)
     for key in ("ours", "reference"):
         if key in cents:
             c = cents[key]

@@ -214,8 +214,8 @@ fkm_status fkm_cu_cert_prep_c(fkm_cu_engine *e) {
  * bits), the rows staged through shared memory 32 features at a time so that the float32 data is
  * read coalesced; the point is proven (cert_proves) or joins its problem's list (cert_append; with
  * the split re-score kernel its label becomes -1 - its list position). A problem with coff lists
- * nothing (the SIMT kernel takes every row), and a warp with no row to prove reads nothing. The 32 loads of a full stage
- * go out together, and the centroid's 32 features too: one at a time, as a loop whose count the
+ * nothing (the SIMT kernel takes every row), and a warp with no row to prove reads nothing. The
+ * 32 loads of a full stage go out together, and the centroid's 32 features too: one at a time, as a loop whose count the
  * compiler does not know, each waited for the last (0.69 ms for the 1 GB of N = 4M D = 64 under
  * ncu, H100). */
 __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_assign_args a, int64_t bn) {
@@ -396,41 +396,29 @@ fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
     CU_RET(cudaMemsetAsync(e->ucount, 0, (size_t)e->b * sizeof(int32_t), e->stream));
     fkm_status st = fkm_cu_kern_is_res(e->kern16) ? fkm_cu_assign_res(e, c, 1) : fkm_cu_assign_ps(e, c, 1);
     if (st != FKM_OK) return st;
-    {
-        fkm_cu_assign_args r = *a;
-        r.coff = e->coff;
-        r.xq = e->xq;
-        r.cmax = e->cmax;
-        r.x32 = (const float *)e->x;
-        r.x32_pitch = e->dp;
-        r.c32 = (const float *)e->cc;
-        r.c32_pitch = e->dcp;
-        r.uput = e->ulist;
-        r.ucnt = e->ucount;
-        r.ukey = e->ukey;
-        const int64_t bn = e->b * e->n, warps = (bn + 31) / 32;
-        k_cert_resolve<<<(unsigned)((warps + RSV_WARPS - 1) / RSV_WARPS), RSV_WARPS * 32, 0, e->stream>>>(r, bn);
-        CU_LAUNCHED("certified mode: exact scores");
-    }
-    fkm_cu_assign_args l = *a;
-    l.ulist = e->ulist;
-    l.ucount = e->ucount;
-    l.coff = e->coff;
-    l.ukey = e->ukey;
-    if ((st = fkm_cu_assign_simt_list(e, &l)) != FKM_OK) return st;
-    const int64_t tiles = e->b * e->tiles, steps = (tiles + FIN_TILES - 1) / FIN_TILES;
+    /* the SIMT-side kernels (exact step, re-score, output stage): the SIMT arguments and the list */
+    fkm_cu_assign_args r = *a;
+    r.coff = e->coff;
+    r.xq = e->xq;
+    r.cmax = e->cmax;
+    r.x32 = (const float *)e->x;
+    r.x32_pitch = e->dp;
+    r.c32 = (const float *)e->cc;
+    r.c32_pitch = e->dcp;
+    r.uput = e->ulist;
+    r.ucnt = e->ucount;
+    r.ulist = e->ulist;
+    r.ucount = e->ucount;
+    r.ukey = e->ukey;
+    const int64_t bn = e->b * e->n, warps = (bn + 31) / 32;
+    k_cert_resolve<<<(unsigned)((warps + RSV_WARPS - 1) / RSV_WARPS), RSV_WARPS * 32, 0, e->stream>>>(r, bn);
+    CU_LAUNCHED("certified mode: exact scores");
+    if ((st = fkm_cu_assign_simt_list(e, &r)) != FKM_OK) return st;
+    const int64_t steps = (r.total_tiles + FIN_TILES - 1) / FIN_TILES; /* the SIMT kernel's b * tiles */
     const int64_t grid = steps < (int64_t)e->sm_count * 8 ? steps : (int64_t)e->sm_count * 8;
     const int local = e->b * e->k <= FIN_LOCAL;
-    fkm_cu_assign_args f = *a;
-    f.total_tiles = tiles;
-    f.ukey = e->ukey;
-    f.x32 = (const float *)e->x; /* cert_exact for the sign of a zero score */
-    f.x32_pitch = e->dp;
-    f.c32 = (const float *)e->cc;
-    f.c32_pitch = e->dcp;
-
     k_cert_finish<<<(unsigned)grid, FIN_TILES * 64, local ? (size_t)(e->b * e->k) * sizeof(int) : 0, e->stream>>>(
-        f, e->b, e->ucount, e->coff, local);
+        r, e->b, e->ucount, e->coff, local);
     CU_LAUNCHED("certified mode: output stage");
     return FKM_OK;
 }
