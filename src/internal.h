@@ -37,10 +37,13 @@ void fkm_clear_error(void);
         }                                                                            \
     } while (0)
 
-/* 64-byte aligned allocation (free with fkm_free); NULL on failure or overflow of a*b. */
+/* 64-byte aligned allocation (free with fkm_free); NULL on failure or overflow of a*b. Every host
+ * allocation of the library goes through these, so the test hook of src/fault.h can fail each.
+ * fkm_free is free(): posix_memalign's memory, so free() releases it too. */
 void *fkm_alloc(size_t count, size_t elem);
 void *fkm_calloc(size_t count, size_t elem);
 void fkm_free(void *p);
+char *fkm_strdup(const char *s); /* a copy from fkm_alloc */
 
 double fkm_now_ms(void);  /* monotonic clock in milliseconds */
 

@@ -1,6 +1,7 @@
 /* util.c -- status text, per-thread last error, aligned allocation, clock, logging, RNG. */
 #define _POSIX_C_SOURCE 200809L
 #include "../internal.h"
+#include "../fault.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ void *fkm_alloc(size_t count, size_t elem) {
     bytes = (bytes + 63) & ~(size_t)63;
     if (bytes == 0) bytes = 64;
     void *p = NULL;
+    if (fkm_fault_hit(FKM_FAULT_HOST_ALLOC)) return NULL; /* test hook (src/fault.h) */
     if (posix_memalign(&p, 64, bytes) != 0) return NULL;
     return p;
 }
@@ -84,6 +86,13 @@ void *fkm_calloc(size_t count, size_t elem) {
 }
 
 void fkm_free(void *p) { free(p); }
+
+char *fkm_strdup(const char *s) {
+    const size_t n = strlen(s) + 1;
+    char *p = (char *)fkm_alloc(n, 1);
+    if (p) memcpy(p, s, n);
+    return p;
+}
 
 double fkm_now_ms(void) {
     struct timespec ts;

@@ -24,13 +24,13 @@ static void cpu_destroy(void *p) {
     fkm_free(e->c); fkm_free(e->c_old); fkm_free(e->cterm); fkm_free(e->xterm); fkm_free(e->best);
     fkm_free(e->labels); fkm_free(e->prev); fkm_free(e->counts);
     fkm_cpu_ws_destroy(e->ws);
-    free(e);
+    fkm_free(e);
 }
 
 static fkm_status cpu_create(const fkm_problem *pb, void **out) {
     fkm_status st = FKM_OK;
     const int64_t n = pb->n, d = pb->d, k = pb->k;
-    cpu_engine *e = (cpu_engine *)calloc(1, sizeof *e);
+    cpu_engine *e = (cpu_engine *)fkm_calloc(1, sizeof *e);
     FKM_CHECK_ALLOC(e, "CPU engine");
     e->pb = *pb;
     e->c = (float *)fkm_alloc((size_t)(k * d), sizeof(float));

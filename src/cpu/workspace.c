@@ -14,31 +14,31 @@ struct fkm_cpu_ws {
     int nslots;
 };
 
-fkm_cpu_ws *fkm_cpu_ws_create(void) { return (fkm_cpu_ws *)calloc(1, sizeof(fkm_cpu_ws)); }
+fkm_cpu_ws *fkm_cpu_ws_create(void) { return (fkm_cpu_ws *)fkm_calloc(1, sizeof(fkm_cpu_ws)); }
 
 void fkm_cpu_ws_destroy(fkm_cpu_ws *ws) {
     if (!ws) return;
     for (int i = 0; i < ws->nslots; i++) fkm_free(ws->buf[i]);
-    free(ws->buf);
-    free(ws->size);
-    free(ws);
+    fkm_free(ws->buf);
+    fkm_free(ws->size);
+    fkm_free(ws);
 }
 
 int fkm_cpu_ws_reserve(fkm_cpu_ws *ws, int nslots) {
     if (nslots <= ws->nslots) return 0;
-    void **b = (void **)calloc((size_t)nslots, sizeof(void *));
-    size_t *s = (size_t *)calloc((size_t)nslots, sizeof(size_t));
+    void **b = (void **)fkm_calloc((size_t)nslots, sizeof(void *));
+    size_t *s = (size_t *)fkm_calloc((size_t)nslots, sizeof(size_t));
     if (!b || !s) {
-        free(b);
-        free(s);
+        fkm_free(b);
+        fkm_free(s);
         return -1;
     }
     if (ws->nslots) {
         memcpy(b, ws->buf, (size_t)ws->nslots * sizeof(void *));
         memcpy(s, ws->size, (size_t)ws->nslots * sizeof(size_t));
     }
-    free(ws->buf);
-    free(ws->size);
+    fkm_free(ws->buf);
+    fkm_free(ws->size);
     ws->buf = b;
     ws->size = s;
     ws->nslots = nslots;

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* "<dir>/.<base>.XXXXXX" (malloc'ed) and the directory part (malloc'ed). */
+/* "<dir>/.<base>.XXXXXX" and the directory part (fkm_alloc'ed: free() releases them, as realpath's). */
 static fkm_status temp_name(const char *path, char **tmpl, char **dir) {
     *tmpl = NULL;
     *dir = NULL;
@@ -22,8 +22,8 @@ static fkm_status temp_name(const char *path, char **tmpl, char **dir) {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     size_t dlen = slash ? (size_t)(slash - path) : 0;
-    *dir = (char *)malloc(dlen + 2);
-    *tmpl = (char *)malloc(n + 16);
+    *dir = (char *)fkm_alloc(dlen + 2, 1);
+    *tmpl = (char *)fkm_alloc(n + 16, 1);
     if (!*dir || !*tmpl) {
         free(*dir);
         free(*tmpl);
@@ -50,7 +50,7 @@ static fkm_status resolve_dest(const char *path, char **real) {
         *real = realpath(path, NULL);
         if (!*real) return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it is a symbolic link to a missing file", path);
     } else {
-        *real = strdup(path);
+        *real = fkm_strdup(path);
         if (!*real) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory");
     }
     if (stat(*real, &sb) == 0 && !S_ISREG(sb.st_mode)) {
@@ -228,7 +228,7 @@ fkm_status fkm_io_stage_vecs(const char *path, const void *data, fkm_io_format f
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "vecs writer: bad shape %lld x %lld (d must be in [1, 2^31))",
                         (long long)n, (long long)d);
     vecs_ctx v = {(const uint8_t *)data, n, d, NULL, (size_t)1 << 20};
-    v.buf = (uint8_t *)malloc(v.cap);
+    v.buf = (uint8_t *)fkm_alloc(v.cap, 1);
     if (!v.buf) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory writing '%s'", path);
     fkm_status st = stage_with(path, emit_vecs, &v, p);
     free(v.buf);
