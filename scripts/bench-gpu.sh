@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-gpu.sh -- `make bench-gpu`: ms per Lloyd iteration on the GPU for every row of
-# ../shared/design/targets.md (dev/cuda/bench_fit.cu, through the device-pointer API) and the plain
+# docs/targets.md (dev/cuda/bench_fit.cu, through the device-pointer API) and the plain
 # PyTorch materialising baseline (dev/cuda/torch_baseline.py) in the same run. Needs a GPU, nvcc,
 # and python3 with torch for the baseline (skipped without it).
 #

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-/* Near-tie margin of the exact precision (numerics.md): relative to |x|^2 + |c|^2. */
+/* Near-tie margin of the exact precision (docs/numerics.md): relative to |x|^2 + |c|^2. */
 #define EXACT_MARGIN 1e-5
 
 static double row_norm2(const double *v, int64_t d) {

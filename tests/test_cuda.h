@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Near-tie margins relative to |x|^2 + |c|^2 (numerics.md). */
+/* Near-tie margins relative to |x|^2 + |c|^2 (docs/numerics.md). */
 static inline double margin_of(fkm_precision p) {
     switch (p) {
     case FKM_PREC_TF32: return 2e-3;

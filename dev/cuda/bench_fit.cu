@@ -1,5 +1,5 @@
 /* bench_fit.cu -- ms per Lloyd iteration through the device-pointer API, for the rows of
- * ../shared/design/targets.md (or one case from the command line). Random normal data made on
+ * docs/targets.md (or one case from the command line). Random normal data made on
  * the GPU (never zeros), random initial centroids, fixed iterations, warm-up, median of reps.
  * With FKM_CU_PROFILE=1 (set here) the assignment kernel is timed too: TFLOP/s = 2BNKD / time.
  *

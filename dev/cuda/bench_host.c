@@ -1,4 +1,4 @@
-/* bench_host.c -- the host-resident row of ../shared/design/targets.md: N = 2^24, K = 4096,
+/* bench_host.c -- the host-resident row of docs/targets.md: N = 2^24, K = 4096,
  * D = 128 float32 in host memory, fitted with fkm_fit(device = cuda). The data is uploaded once
  * and stays on the GPU (the published implementation re-sends it over PCIe every iteration).
  * Prints one JSON line per precision: ms per iteration (median of the iterations' device-timed

@@ -6,7 +6,7 @@
 #              cp build-dev/tests/test_cuda* build-dev/bench_fit .devbin/ && strip .devbin/*
 # Usage: dev/cuda/run-prebuilt.sh MODE...   modes run in order:
 #   tests[:ENV=V;...]   test_cuda + test_cuda_fit with the given environment (e.g. tests:FKM_CU_KERNEL=16,20,24)
-#   bench[:ENV=V;...]   all rows of targets.md, plain, then with stage timers (FKM_CU_PROFILE=2)
+#   bench[:ENV=V;...]   all rows of docs/targets.md, plain, then with stage timers (FKM_CU_PROFILE=2)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
 #   host[:n,k,d,iters]  dev/cuda/bench_host (host data, device=cuda, uploaded once)
 #   init[:n,k,d,host]   dev/cuda/bench_init (k-means++ and k-means|| on the GPU, k-means|| on the host)
@@ -55,7 +55,7 @@ for m in "$@"; do
     env FKM_CU_PROFILE=2 $(echo "$e" | tr ';' ' ') timeout 120 $B/bench_fit $(echo "$a" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
     echo "[$n] case $a ${e:-default}: rc=$?"; tail -3 "$log.log" ;;
   host)
-    # the host-resident row (dev/cuda/bench_host.c): args n,k,d,iters (defaults: the targets.md row)
+    # the host-resident row (dev/cuda/bench_host.c): args n,k,d,iters (defaults: the docs/targets.md row)
     log=$OUTD/$n-host
     timeout 400 $B/bench_host $(echo "$rest" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
     echo "[$n] host-resident: rc=$?"; cat "$log.jsonl" ;;
@@ -69,7 +69,7 @@ for m in "$@"; do
     FKM_CU_PROFILE=1 timeout 500 $B/bench_stream $(echo "$rest" | tr ',' ' ') > "$log.jsonl" 2> "$log.log"
     echo "[$n] stream $rest: rc=$?"; cat "$log.jsonl"; grep -m4 "fkm scale" "$log.log"; tail -2 "$log.log" | grep -v "fkm scale" ;;
   torch)
-    # the plain PyTorch materialising baseline on the targets.md rows
+    # the plain PyTorch materialising baseline on the docs/targets.md rows
     log=$OUTD/$n-torch
     PYTHONUNBUFFERED=1 timeout 300 python3 dev/cuda/torch_baseline.py > "$log.jsonl" 2> "$log.log"
     echo "[$n] torch baseline: rc=$?"; cat "$log.jsonl" ;;

@@ -1,6 +1,6 @@
 """torch_baseline.py -- the plain PyTorch k-means iteration that materialises the N x K distance
 matrix (||x||^2 - 2 x.c + ||c||^2 by batched matmul, argmin, scatter-add update), timed with CUDA
-events on the rows of ../shared/design/targets.md. One JSON object per line on stdout.
+events on the rows of docs/targets.md. One JSON object per line on stdout.
 
 Run on a GPU machine:  python3 dev/cuda/torch_baseline.py [--quick]
 """

@@ -1,5 +1,5 @@
 """triton_reference.py -- the published Flash-KMeans (Triton) on the rows of
-../shared/design/targets.md, timed in the same run as ours (side by side).
+docs/targets.md, timed in the same run as ours (side by side).
 
 The reference is fetched (github svg-project/flash-kmeans) into the git-ignored third_party/
 folder and carried to the GPU machine; it is never committed. Run on a GPU machine:
