@@ -9,9 +9,11 @@
  * Streams: `stream` is a cudaStream_t (declared here as fkm_cuda_stream, the same type, so this
  * header needs no CUDA header). All device work is ordered on it; NULL (the legacy default
  * stream) makes the call use a stream of its own that starts after the work already queued on
- * the legacy stream. FKM_CU_GRAPH=1 in the environment captures the Lloyd iterations once and
- * replays them as a CUDA graph (experimental). The calls return after their
- * work has completed, because the stop rule is polled from the host every few iterations.
+ * the legacy stream. On a stream of the caller's, each batch of Lloyd iterations is captured once
+ * as a CUDA graph and replayed (not on the legacy stream, which cannot be captured, nor on a
+ * stream the caller is capturing itself; FKM_CU_GRAPH=0 in the environment turns it off). The
+ * calls return after their work has completed, because the stop rule is polled from the host
+ * every few iterations.
  *
  * Workspace: pass NULL to let the call allocate (cudaMalloc) and free it; or pass a device buffer
  * of at least the size reported by the matching *_workspace_size function for the same

@@ -225,7 +225,7 @@ fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const struct fkm_cu_assign_args_
  * assignment (also previous labels, changed, sort keys, counts; finished problems skipped) */
 fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode);
 const char *fkm_cu_kernel_name(int kern);
-/* distances.cu */
+/* prep.cu: the k distances of rows [row0, row0 + rows) into out_dev, rows x k (transform) */
 fkm_status fkm_cu_distances(fkm_cu_engine *e, float *out_dev, int64_t row0, int64_t rows);
 /* update.cu */
 fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, const fkm_cu_stop *stop,
