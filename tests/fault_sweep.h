@@ -25,7 +25,7 @@ typedef struct {
     unsigned char *bytes; /* outputs on success (test-owned) */
     size_t len;
     int dirty; /* a failure left something behind: why says what */
-    char why[256];
+    char why[400];
 } fault_outcome;
 
 typedef void (*fault_case_fn)(const void *arg, fault_outcome *o);

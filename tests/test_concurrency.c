@@ -21,6 +21,9 @@
 
 enum { N = 1500, D = 8, K = 9, B = 2, NCASES = 8 };
 static float *X, *W;
+#ifndef CONC_DEVICE /* tests/test_cuda_concurrency.c: the same on the GPU */
+#define CONC_DEVICE FKM_DEVICE_CPU
+#endif
 
 typedef struct {
     unsigned char *bytes;
@@ -44,7 +47,7 @@ static fkm_status run_case(int c, int threads, blob *out) {
     fkm_params p;
     fkm_params_default(&p);
     p.k = K;
-    p.device = FKM_DEVICE_CPU;
+    p.device = CONC_DEVICE;
     p.threads = threads;
     p.seed = 100 + (uint64_t)c;
     p.max_iter = 20;
@@ -93,7 +96,7 @@ static blob REF[NCASES];
 static int bad_call_checks(int tid, int i) {
     fkm_params p;
     fkm_params_default(&p);
-    p.device = FKM_DEVICE_CPU;
+    p.device = CONC_DEVICE;
     p.k = 1000000 + tid * 1000 + i;
     fkm_matrix m = {X, FKM_F32, N, D, NULL};
     fkm_result r;
@@ -155,7 +158,7 @@ static void *cancel_fit(void *arg) {
     cancel_job *j = (cancel_job *)arg;
     fkm_params p;
     fkm_params_default(&p);
-    p.k = K; p.device = FKM_DEVICE_CPU; p.threads = 1; p.init = FKM_INIT_RANDOM;
+    p.k = K; p.device = CONC_DEVICE; p.threads = 1; p.init = FKM_INIT_RANDOM;
     p.stop = FKM_STOP_FIXED; p.max_iter = 1000000; /* runs until cancelled (1e6 iterations: minutes) */
     p.progress_fn = watch_flag;
     p.progress_user = &j->flag;
@@ -196,6 +199,7 @@ static void test_cancel_from_other_thread(int nworkers) {
 }
 
 int main(void) {
+    if (CONC_DEVICE == FKM_DEVICE_CUDA && fkm_cuda_device_count() < 1) SKIP_ALL("no GPU");
     const char *es = getenv("FKM_STRESS_SECONDS"), *et = getenv("FKM_STRESS_THREADS");
     const double seconds = es ? atof(es) : 0;
     const int nthreads = et && atoi(et) > 0 ? atoi(et) : 8;

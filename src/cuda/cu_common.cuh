@@ -43,7 +43,7 @@ typedef struct {
     int converged; /* the stop rule was met at this iteration */
 } fkm_cu_stats;
 
-/* Stop rule evaluated on the device after each iteration (mirrors src/core/fit.c). */
+/* Stop rule evaluated on the device after each iteration: k_stop applies src/stop.h's rule. */
 typedef struct {
     int rule;       /* fkm_stop_rule, or -1: never stop (the core decides) */
     double tol;
@@ -113,6 +113,7 @@ typedef struct fkm_cu_engine {
     int kern16;              /* the fp16 persistent kernel id (resident or streamed) */
     int64_t dp16, dcp16;     /* fp16 row pitch of x16 and of the centroid image, in elements */
     float cert_scale;        /* FKM_CU_CERT_SCALE (tests: 0.5 halves the bound) */
+    int cert_rsv, rsv_raised; /* exact step: centroids staged in shared memory when small (FKM_CU_CERT_RSV=0: never); smem raised */
     int cert_list;           /* re-score kernel: 1 split over centroids, persistent (FKM_CU_CERT_LIST=0: a block per tile) */
     void *x16;               /* b*n rows of the scaled fp16 data */
     float2 *xq;              /* b*n: (P_x, Q_x) of the bound */
@@ -149,14 +150,14 @@ fkm_status fkm_cu_fail(cudaError_t e, const char *file, int line, const char *wh
 #ifdef FKM_CUDA_DEBUG
 #define CU_LAUNCHED(what)                                                              \
     do {                                                                               \
-        cudaError_t e_ = cudaGetLastError();                                           \
+        cudaError_t e_ = fkm_cu_fault_launch(cudaGetLastError());                      \
         if (e_ == cudaSuccess) e_ = cudaDeviceSynchronize();                           \
         if (e_ != cudaSuccess) return fkm_cu_fail(e_, __FILE__, __LINE__, what);       \
     } while (0)
 #else
 #define CU_LAUNCHED(what)                                                              \
     do {                                                                               \
-        cudaError_t e_ = cudaGetLastError();                                           \
+        cudaError_t e_ = fkm_cu_fault_launch(cudaGetLastError());                      \
         if (e_ != cudaSuccess) return fkm_cu_fail(e_, __FILE__, __LINE__, what);       \
     } while (0)
 #endif
@@ -240,4 +241,32 @@ int64_t fkm_cu_csort_entries(int64_t bk, int64_t total);
 size_t fkm_cu_csort_scan_bytes(int64_t entries);
 fkm_status fkm_cu_csort(fkm_cu_engine *e);
 size_t fkm_cu_var_scratch(int64_t b, int64_t n, int64_t d);
+
+/* ---- failure injection (test hook, src/fault.h; tests/test_cuda_faults.c). The engine's calls of
+ * the functions below go through these wrappers, so a test can fail the nth of them without a
+ * line in the engine: allocations fail with cudaErrorMemoryAllocation, the other calls (and the
+ * launch checks of CU_LAUNCHED) with cudaErrorLaunchFailure, a GPU fault in the middle of a fit.
+ * The failed call is not made. Disarmed, each costs one relaxed atomic load. A parenthesised name,
+ * (cudaMalloc)(...), is the CUDA function itself. */
+#include "../fault.h"
+static inline cudaError_t fkm_cu_fault_alloc(void **p, cudaError_t (*real)(void **, size_t), size_t bytes) {
+    if (fkm_fault_hit(FKM_FAULT_CUDA_ALLOC)) {
+        *p = NULL;
+        return cudaErrorMemoryAllocation;
+    }
+    return real(p, bytes);
+}
+static inline cudaError_t fkm_cu_fault_launch(cudaError_t e) {
+    return e == cudaSuccess && fkm_fault_hit(FKM_FAULT_CUDA_CALL) ? cudaErrorLaunchFailure : e;
+}
+#define cudaMalloc(p, bytes) fkm_cu_fault_alloc((void **)(p), (cudaMalloc), (bytes))
+#define cudaMallocHost(p, bytes) fkm_cu_fault_alloc((void **)(p), (cudaMallocHost), (bytes))
+#define cudaHostRegister(...) \
+    (fkm_fault_hit(FKM_FAULT_CUDA_ALLOC) ? cudaErrorMemoryAllocation : (cudaHostRegister)(__VA_ARGS__))
+#define FKM_CU_FAULT_CALL(call) (fkm_fault_hit(FKM_FAULT_CUDA_CALL) ? cudaErrorLaunchFailure : (call))
+#define cudaMemcpy(...) FKM_CU_FAULT_CALL((cudaMemcpy)(__VA_ARGS__))
+#define cudaMemcpyAsync(...) FKM_CU_FAULT_CALL((cudaMemcpyAsync)(__VA_ARGS__))
+#define cudaMemsetAsync(...) FKM_CU_FAULT_CALL((cudaMemsetAsync)(__VA_ARGS__))
+#define cudaStreamSynchronize(...) FKM_CU_FAULT_CALL((cudaStreamSynchronize)(__VA_ARGS__))
+#define cudaDeviceSynchronize() FKM_CU_FAULT_CALL((cudaDeviceSynchronize)())
 #endif
