@@ -1,6 +1,8 @@
-/* progress.c -- the progress bar (stderr, only when it is a terminal) and SIGINT: the first ^C makes
- * the progress callback return non-zero, so the library stops after the current iteration and
- * the CLI exits 130 without writing anything; a second ^C kills the process at once. */
+/* progress.c -- the progress bar (stderr, only when it is a terminal) and SIGINT/SIGTERM: the first
+ * makes the progress callback return non-zero, so the library stops after the current iteration
+ * and the CLI exits 130 without writing anything (outputs staged by then are discarded); a second
+ * kills the process at once. SIGTERM is handled as ^C: left to its default action, a kill while
+ * the outputs are written would leave their temporary files behind. */
 #define _GNU_SOURCE
 #include "cli.h"
 
@@ -10,7 +12,7 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t interrupted;
-static struct sigaction old_int;
+static struct sigaction old_int, old_term;
 static int installed;
 
 static void on_sigint(int sig) {
@@ -25,11 +27,13 @@ void cli_sigint_install(void) {
     sa.sa_flags = SA_RESETHAND; /* the next ^C gets the default action: terminate */
     sigemptyset(&sa.sa_mask);
     interrupted = 0;
-    if (sigaction(SIGINT, &sa, &old_int) == 0) installed = 1;
+    if (sigaction(SIGINT, &sa, &old_int) == 0) installed |= 1;
+    if (sigaction(SIGTERM, &sa, &old_term) == 0) installed |= 2;
 }
 
 void cli_sigint_restore(void) {
-    if (installed) sigaction(SIGINT, &old_int, NULL);
+    if (installed & 1) sigaction(SIGINT, &old_int, NULL);
+    if (installed & 2) sigaction(SIGTERM, &old_term, NULL);
     installed = 0;
 }
 

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# tests/cli_signals.sh BUILD_DIR -- SIGINT and SIGTERM at every moment of a CLI fit, the outputs'
+# writing included (issue 23, item 2). The signal is sent after delays that sweep the whole run
+# (reading, fitting, staging the three outputs, committing them); whenever it lands, either the
+# command finished first (exit 0, every output complete) or it exits 130 with one message and the
+# old outputs exactly as they were, no new file and no temporary left. FKM_STRESS_SECONDS=N runs
+# more delays.
+set -u
+B=$(cd "${1:-build}" && pwd)
+BIN="$B/flashkmeans"
+[ -x "$BIN" ] || { echo "SKIPPED: $BIN not built"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+check() { local what=$1; shift; if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi; }
+
+# 300k points of 8 uint8 values: labels of 1.2 MB and a report are written after a short fit
+head -c $((300000 * 8)) /dev/urandom > "$T/x.raw"
+O="$T/out"
+mkdir "$O"
+RUN=("$BIN" fit "$T/x.raw" --dim 8 --dtype u8 -k 16 --init random --stop fixed --iters 3 --threads 1 --quiet
+     -o "$O/c.npy" --labels "$O/l.npy" --report "$O/r.json")
+reset_old() { rm -f "$O"/* "$O"/.[!.]*; printf 'old centroids' > "$O/c.npy"; printf 'old labels' > "$O/l.npy"; }
+
+# a run without signals: its outputs and duration
+reset_old
+t0=$(date +%s%N)
+"${RUN[@]}" 2> "$T/err"
+check "clean run: exit 0 ($(head -c 200 "$T/err"))" test $? -eq 0
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+CSUM=$(cksum < "$O/c.npy")
+LSUM=$(cksum < "$O/l.npy")
+echo "clean run: ${ms} ms"
+
+finished=0
+stopped=0
+steps=10
+[ -n "${FKM_STRESS_SECONDS:-}" ] && steps=$(( FKM_STRESS_SECONDS * 1000 / (ms + 50) + 1 ))
+for sig in INT TERM; do
+    for i in $(seq 0 $((steps - 1))); do
+        reset_old
+        # delays from 0 to 1.2x the clean run, every moment of the run covered
+        delay=$(awk -v i=$i -v n=$steps -v ms=$ms 'BEGIN { printf "%.3f", (i + 0.5) / n * ms * 1.2 / 1000 }')
+        "${RUN[@]}" 2> "$T/err" &
+        pid=$!
+        sleep "$delay"
+        kill -s $sig $pid 2>/dev/null
+        wait $pid
+        rc=$?
+        what="SIG$sig after ${delay}s"
+        if [ $rc -eq 0 ]; then
+            finished=$((finished + 1))
+            check "$what: finished first: centroids complete" test "$(cksum < "$O/c.npy")" = "$CSUM"
+            check "$what: finished first: labels complete" test "$(cksum < "$O/l.npy")" = "$LSUM"
+            check "$what: finished first: three outputs, no temporary" test "$(ls -A "$O" | wc -l)" -eq 3
+        else
+            stopped=$((stopped + 1))
+            check "$what: exit 130 (got $rc; $(head -c 200 "$T/err"))" test $rc -eq 130
+            check "$what: one message" test "$(cat "$T/err")" = "flashkmeans: interrupted, no output written"
+            check "$what: old centroids untouched" test "$(cat "$O/c.npy")" = "old centroids"
+            check "$what: old labels untouched" test "$(cat "$O/l.npy")" = "old labels"
+            check "$what: no report, no temporary ($(ls -A "$O" | tr '\n' ' '))" test "$(ls -A "$O" | wc -l)" -eq 2
+        fi
+    done
+done
+echo "signals: $((2 * steps)) sent, $stopped stopped the command (nothing written), $finished after it had finished"
+check "some signals stopped the command" test $stopped -gt 0
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
