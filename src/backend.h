@@ -1,9 +1,12 @@
-/* backend.h -- the small internal interface that every compute engine (CPU, CUDA) implements.
+/* backend.h -- the small internal interface that every compute engine implements: the CPU
+ * engine, the CUDA engine (one GPU), the CUDA scale engine (host data over one or more GPUs) and
+ * the ranks of fkm_mpi_fit.
  *
- * The core (src/core/) owns parameter checking, dtype conversion, initialisation, the stop
- * rules, restarts and statistics. An engine owns the data once `create` has run and keeps the
- * centroids, labels and per-point distances wherever it computes (host memory or GPU memory),
- * so an iteration moves no data across PCIe: the core only reads back scalars (fkm_iter_stats).
+ * The core (src/core/) owns parameter checking, dtype conversion, initialisation, and the Lloyd
+ * driver (src/core/lloyd.c: the loop, the stop rule of src/stop.h, restarts, cancellation). An
+ * engine owns the data once `create` has run and keeps the centroids, labels and per-point
+ * distances wherever it computes (host memory or GPU memory), so an iteration moves no data
+ * across PCIe: the core only reads back scalars (fkm_iter_stats).
  */
 #ifndef FKM_BACKEND_H
 #define FKM_BACKEND_H
@@ -35,18 +38,21 @@ typedef struct {
 } fkm_problem;
 
 typedef struct fkm_backend {
-    const char *name;      /* "cpu", "cuda" */
+    const char *name;      /* "cpu", "cuda", "mpi" */
     fkm_device device;
 
-    /* Take the problem (GPU: upload). *eng receives the engine's state. */
-    fkm_status (*create)(const fkm_problem *pb, void **eng);
+    /* Take the problem (GPU: upload). *eng receives the engine's state and *ops the table that runs
+     * it: this one, or another that create chose for the problem (the CUDA backend hands a problem
+     * that outgrows one GPU, or asks for several, to the scale engine's table). The caller sets
+     * *ops to this table before the call and uses *ops for the engine from then on. */
+    fkm_status (*create)(const fkm_problem *pb, void **eng, const struct fkm_backend **ops);
     void (*destroy)(void *eng);
 
     /* Centroids in or out: host k x d float32. */
     fkm_status (*set_centroids)(void *eng, const float *c);
     fkm_status (*get_centroids)(void *eng, float *c);
 
-    /* One Lloyd iteration: assign every point to its nearest current centroid (ties -> lowest
+    /* One Lloyd iteration (collective when the engine has peers, as all hooks below): assign every point to its nearest current centroid (ties -> lowest
      * index; labels and per-point distances kept inside the engine), then, if `update`, replace
      * each centroid by the weighted mean of its points (COSINE: re-normalised; empty clusters
      * by `pol`). Fills inertia (of the assignment), shift, empty, changed; not ms. */
@@ -78,11 +84,17 @@ typedef struct fkm_backend {
      * Deterministic for a seed; not bitwise the core's choice (distances at the engine's
      * precision, sums in another order). */
     fkm_status (*kmeans_par)(void *eng, uint64_t seed, float *c);
-} fkm_backend;
 
-/* The core's stop rule (src/core/fit.c): iteration `it` (0-based) with statistics s, the previous
- * iteration's inertia and the data's mean feature variance. Engines that run the loop use it. */
-int fkm_stop_met(fkm_stop_rule rule, double tol, int it, const fkm_iter_stats *s, double prev_inertia, double var);
+    /* Optional (NULL: the core initialises by p->init with the hooks above): the whole
+     * initialisation, for an engine whose rows the host does not hold (fkm_mpi_fit: each rank
+     * holds a slice). Leaves k centroids current and copies them to host `c` (k x d). */
+    fkm_status (*init)(void *eng, const fkm_params *p, uint64_t seed, float *c);
+
+    /* Optional (NULL: the engine has no peers): combine this process's cancel request *cancel
+     * (0 or 1) with its peers' so that every peer stops after the same iteration (fkm_mpi_fit:
+     * the maximum over ranks). Called once per iteration by the core's loop. */
+    fkm_status (*agree_cancel)(void *eng, int *cancel);
+} fkm_backend;
 
 extern const fkm_backend fkm_cpu_backend;
 /* NULL in a CPU-only build. */

@@ -1,11 +1,12 @@
-/* fit.c -- the Lloyd driver: backend choice, restarts, stop rules, statistics, cancellation. */
+/* fit.c -- fkm_fit and fkm_fit_batch: checks, conversion, backend choice, results; the Lloyd loop
+ * itself (restarts, stop rule, cancellation) is the driver's, lloyd.c. */
 #include "../backend.h"
 #include "convert.h"
 #include "init.h"
+#include "lloyd.h"
 #include "select.h"
 #include "../threads.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,50 +24,6 @@ static double mean_variance(const float *x, int64_t n, int64_t d) {
         total += var > 0 ? var : 0;
     }
     return total / d;
-}
-
-int fkm_stop_met(fkm_stop_rule rule, double tol, int it, const fkm_iter_stats *s, double prev_inertia, double var) {
-    switch (rule) {
-    case FKM_STOP_SHIFT: return s->shift * s->shift <= tol * var;
-    case FKM_STOP_INERTIA:
-        if (it == 0) return 0;
-        if (prev_inertia == 0) return 1;
-        /* |prev| because inner-product inertia (sum of -x.c) is negative */
-        return prev_inertia - s->inertia <= tol * fabs(prev_inertia);
-    case FKM_STOP_LABELS: return it > 0 && s->changed == 0;
-    case FKM_STOP_FIXED: return 0;
-    }
-    return 0;
-}
-
-static fkm_status initial_centroids(const fkm_params *p, const fkm_backend *be, void *eng,
-                                    const fkm_problem *pb, uint64_t seed, float *c) {
-    const int64_t k = pb->k, d = pb->d;
-    switch (p->init) {
-    case FKM_INIT_ARRAY: {
-        fkm_status st = fkm_check_centroids(p->init_centroids, k, d, pb->metric, "init_centroids", c);
-        return st != FKM_OK ? st : be->set_centroids(eng, c);
-    }
-    case FKM_INIT_RANDOM: {
-        fkm_status st = fkm_init_random(pb->x, pb->n, d, k, seed, c);
-        return st != FKM_OK ? st : be->set_centroids(eng, c);
-    }
-    case FKM_INIT_KMEANSPP:
-        if (be->kmeanspp) return be->kmeanspp(eng, seed, c);
-        {
-            /* its parallel loops are n d (2 + ln k) multiply-adds, smaller than an iteration's */
-            const double work = (double)pb->n * d * (2 + (int)log((double)k));
-            const int threads = pb->threads_auto ? fkm_threads_cap(pb->threads, work) : pb->threads;
-            fkm_status st = fkm_init_kmeanspp(pb->x, pb->w, pb->n, d, k, seed, threads, c);
-            return st != FKM_OK ? st : be->set_centroids(eng, c);
-        }
-    case FKM_INIT_KMEANS_PARALLEL: { /* on the engine when it has it, else on the host's float32 rows */
-        if (be->kmeans_par) return be->kmeans_par(eng, seed, c);
-        fkm_status st = fkm_init_kmeans_parallel(pb->x, pb->w, pb->n, d, k, seed, pb->threads, c);
-        return st != FKM_OK ? st : be->set_centroids(eng, c);
-    }
-    }
-    return FKM_FAIL(FKM_ERR_INTERNAL, "unhandled init method");
 }
 
 /* Allocate the arrays of a result for k x d centroids, n labels, `iters` stats. */
@@ -92,47 +49,6 @@ void fkm_result_free(fkm_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* Run one restart from its initial centroids into `cur` (arrays allocated). Returns
- * FKM_ERR_CANCELLED when the progress callback asked to stop. */
-static fkm_status run_restart(const fkm_params *p, const fkm_backend *be, void *eng,
-                              const fkm_problem *pb, uint64_t seed, double var, fkm_result *cur) {
-    fkm_status st = FKM_OK;
-    FKM_TRY(initial_centroids(p, be, eng, pb, seed, cur->centroids));
-    cur->stop_reason = FKM_STOPPED_MAX_ITER;
-    const int iters = p->freeze_init ? 0 : p->max_iter;
-    double prev = 0.0;
-    if (be->run && !p->progress_fn && iters > 0) { /* engine-side loop: no host round trip per iteration */
-        int ran = 0, conv = 0;
-        FKM_TRY(be->run(eng, iters, p->empty, p->stop, p->tol, var, cur->stats, &ran, &conv));
-        cur->iterations = ran;
-        if (conv) cur->stop_reason = FKM_STOPPED_CONVERGED;
-    } else
-    for (int it = 0; it < iters; it++) {
-        fkm_iter_stats *s = &cur->stats[it];
-        double t0 = fkm_now_ms();
-        FKM_TRY(be->iterate(eng, 1, p->empty, s));
-        s->ms = fkm_now_ms() - t0;
-        cur->iterations = it + 1;
-        fkm_log(p, FKM_LOG_DEBUG, "iter %d: inertia %.9g shift %.3g empty %lld changed %lld rescored %lld (%.2f ms)",
-                it, s->inertia, s->shift, (long long)s->empty, (long long)s->changed, (long long)s->rescored, s->ms);
-        if (p->progress_fn && p->progress_fn(it, iters, s, p->progress_user)) {
-            cur->stop_reason = FKM_STOPPED_CANCELLED;
-            break;
-        }
-        if (fkm_stop_met(p->stop, p->tol, it, s, prev, var)) {
-            cur->stop_reason = FKM_STOPPED_CONVERGED;
-            break;
-        }
-        prev = s->inertia;
-    }
-    /* Labels and inertia always describe the returned centroids. */
-    FKM_TRY(be->get_centroids(eng, cur->centroids));
-    FKM_TRY(be->assign(eng, cur->labels, NULL, &cur->inertia));
-    if (cur->stop_reason == FKM_STOPPED_CANCELLED) st = FKM_FAIL(FKM_ERR_CANCELLED, "cancelled by the progress callback");
-cleanup:
-    return st;
-}
-
 /* One problem: x32 (n x d working copy), raw (caller's data of dtype t), weights w. */
 static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precision prec,
                           const float *x32, const void *raw, fkm_dtype t, const float *w, int64_t n,
@@ -152,27 +68,8 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
     FKM_TRY(fkm_result_alloc(&cur, p->k, n, d, iters));
     fkm_log(p, FKM_LOG_DEBUG, "cpu threads: %d (%s)", pb.threads,
             p->threads > 0 ? "as given" : "auto: from the size and the idle CPUs, looked at again between iterations");
-    FKM_TRY(be->create(&pb, &eng));
-    out->inertia = INFINITY;
-    for (int r = 0; r < p->n_init; r++) {
-        cur.iterations = 0;
-        st = run_restart(p, be, eng, &pb, seed + (uint64_t)r * 0x9E3779B9ull, var, &cur);
-        if (st != FKM_OK && st != FKM_ERR_CANCELLED) goto cleanup;
-        fkm_log(p, FKM_LOG_INFO, "restart %d: inertia %.9g after %d iterations (%s)", r, cur.inertia,
-                cur.iterations, fkm_stop_reason_str(cur.stop_reason));
-        if (cur.inertia < out->inertia || r == 0) { /* swap arrays: cur becomes the best so far */
-            fkm_result tmp = *out;
-            *out = cur;
-            cur = tmp;
-            out->best_init = r;
-        }
-        if (st == FKM_ERR_CANCELLED) {
-            out->stop_reason = FKM_STOPPED_CANCELLED; /* even when an earlier restart is kept */
-            break;
-        }
-    }
-    out->device = be->device;
-    out->precision = prec;
+    FKM_TRY(be->create(&pb, &eng, &be)); /* be: the engine create chose (CUDA: one GPU or the scale engine) */
+    st = fkm_lloyd_fit(p, be, eng, &pb, seed, var, out, &cur);
 cleanup:
     if (eng) be->destroy(eng);
     fkm_result_free(&cur);

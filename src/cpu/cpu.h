@@ -79,4 +79,13 @@ fkm_status fkm_cpu_update_ws(const float *x, const float *w, const int32_t *labe
 /* Sum of v[i] * (w ? w[i] : 1) in float64, in fixed-size chunks combined in order: the same
  * bits for any thread count. */
 double fkm_cpu_sum(const float *v, const float *w, int64_t n, int threads);
+
+/* terms.c, shared with src/mpi. The assignment's point terms: |x_i|^2 (L2), 1 (cosine), 0 (inner
+ * product), n of them; its centroid terms: |c|^2 (L2), else 0, k of them. */
+void fkm_cpu_xterm(const float *x, int64_t n, int64_t d, fkm_metric metric, int threads, float *xterm);
+void fkm_cpu_cterm(const float *c, int64_t k, int64_t d, fkm_metric metric, float *cterm);
+/* best[i] = sum_j (x_ij - c_{labels[i], j})^2 in float64, rounded to float: L2 distances handed
+ * to the caller without the expansion's cancellation. */
+void fkm_cpu_exact_l2(const float *x, const float *c, const int32_t *labels, int64_t n, int64_t d, int threads,
+                      float *best);
 #endif

@@ -27,7 +27,8 @@ static void cpu_destroy(void *p) {
     fkm_free(e);
 }
 
-static fkm_status cpu_create(const fkm_problem *pb, void **out) {
+static fkm_status cpu_create(const fkm_problem *pb, void **out, const fkm_backend **ops) {
+    (void)ops; /* this table runs every CPU engine */
     fkm_status st = FKM_OK;
     const int64_t n = pb->n, d = pb->d, k = pb->k;
     cpu_engine *e = (cpu_engine *)fkm_calloc(1, sizeof *e);
@@ -45,13 +46,7 @@ static fkm_status cpu_create(const fkm_problem *pb, void **out) {
     if (pb->threads_auto) fkm_threads_watch_init(&e->watch, fkm_threads_lloyd_size(n, d, k));
     FKM_CHECK_ALLOC(e->c && e->c_old && e->cterm && e->xterm && e->best && e->labels && e->prev && e->counts && e->ws,
                     "CPU engine arrays");
-#pragma omp parallel for num_threads(pb->threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float s = 0.0f;
-        const float *xi = pb->x + i * d;
-        for (int64_t j = 0; j < d; j++) s += xi[j] * xi[j];
-        e->xterm[i] = pb->metric == FKM_METRIC_L2 ? s : pb->metric == FKM_METRIC_COSINE ? 1.0f : 0.0f;
-    }
+    fkm_cpu_xterm(pb->x, n, d, pb->metric, pb->threads, e->xterm);
     *out = e;
     return FKM_OK;
 cleanup:
@@ -59,15 +54,7 @@ cleanup:
     return st;
 }
 
-static void refresh_cterm(cpu_engine *e) {
-    const int64_t d = e->pb.d;
-    for (int64_t c = 0; c < e->pb.k; c++) {
-        float s = 0.0f;
-        if (e->pb.metric == FKM_METRIC_L2)
-            for (int64_t j = 0; j < d; j++) s += e->c[c * d + j] * e->c[c * d + j];
-        e->cterm[c] = s;
-    }
-}
+static void refresh_cterm(cpu_engine *e) { fkm_cpu_cterm(e->c, e->pb.k, e->pb.d, e->pb.metric, e->cterm); }
 
 static fkm_status cpu_set_centroids(void *p, const float *c) {
     cpu_engine *e = (cpu_engine *)p;
@@ -198,27 +185,11 @@ cleanup:
     return st;
 }
 
-/* The expansion |x|^2 - 2x.c + |c|^2 picks labels exactly but loses relative accuracy in the
- * distance itself when x is close to c far from the origin (cancellation). The distances and the
- * inertia handed to the caller are recomputed as sum_j (x_j - c_j)^2 in float64: O(n d). */
-static void exact_l2_dist(cpu_engine *e) {
-    const int64_t n = e->pb.n, d = e->pb.d;
-#pragma omp parallel for num_threads(e->pb.threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        const float *xi = e->pb.x + i * d, *c = e->c + (int64_t)e->labels[i] * d;
-        double s = 0.0;
-        for (int64_t j = 0; j < d; j++) {
-            const double t = (double)xi[j] - c[j];
-            s += t * t;
-        }
-        e->best[i] = (float)s;
-    }
-}
-
 static fkm_status cpu_assign(void *p, int32_t *labels, float *dist, double *inertia) {
     cpu_engine *e = (cpu_engine *)p;
     run_assign(e);
-    if (e->pb.metric == FKM_METRIC_L2) exact_l2_dist(e);
+    if (e->pb.metric == FKM_METRIC_L2) /* distances without the expansion's cancellation (terms.c) */
+        fkm_cpu_exact_l2(e->pb.x, e->c, e->labels, e->pb.n, e->pb.d, e->pb.threads, e->best);
     if (labels) memcpy(labels, e->labels, (size_t)e->pb.n * sizeof(int32_t));
     if (dist) memcpy(dist, e->best, (size_t)e->pb.n * sizeof(float));
     if (inertia) *inertia = fkm_cpu_sum(e->best, e->pb.w, e->pb.n, e->pb.threads);
@@ -240,4 +211,5 @@ const fkm_backend fkm_cpu_backend = {
     "cpu", FKM_DEVICE_CPU, cpu_create, cpu_destroy, cpu_set_centroids, cpu_get_centroids,
     cpu_iterate, cpu_assign, cpu_distances, NULL, NULL, /* kmeanspp, run: the core's loop */
     NULL,                                                /* kmeans_par: the core's */
+    NULL, NULL,                                          /* init: the core's; agree_cancel: no peers */
 };

@@ -1,7 +1,7 @@
 /* backend.cu -- the CUDA engine behind the core's fkm_backend interface (host data: uploaded
  * once at create, kept on the GPU; only centroids, labels and scalars cross PCIe). A problem that
- * does not fit one GPU, or asks for several, runs on the scale engine instead (scale.cu), which
- * keeps what fits and streams the rest. */
+ * does not fit one GPU, or asks for several, create hands to the scale engine instead, a backend
+ * of its own (scale.cu: fkm_scale_backend), which keeps what fits and streams the rest. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,14 +10,12 @@
 
 typedef struct {
     fkm_cu_engine e;
-    fkm_cu_scale *s; /* non-NULL: the scale engine runs instead of e */
 } cuda_backend;
 
 static void cb_destroy(void *p) {
     cuda_backend *c = (cuda_backend *)p;
     if (!c) return;
-    if (c->s) fkm_scale_destroy(c->s);
-    else fkm_cu_close(&c->e);
+    fkm_cu_close(&c->e);
     free(c);
 }
 
@@ -69,7 +67,7 @@ static fkm_status upload(fkm_cu_engine *e, const fkm_problem *pb) {
     return FKM_OK;
 }
 
-static fkm_status cb_create(const fkm_problem *pb, void **out) {
+static fkm_status cb_create(const fkm_problem *pb, void **out, const fkm_backend **ops) {
     cuda_backend *c = (cuda_backend *)calloc(1, sizeof *c);
     if (!c) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the CUDA engine");
     fkm_cu_engine *e = &c->e;
@@ -86,11 +84,14 @@ static fkm_status cb_create(const fkm_problem *pb, void **out) {
             scale = 1;
         }
     }
-    if (st == FKM_OK && scale) {
-        memset(e, 0, sizeof *e);
-        st = fkm_scale_create(pb, ngpu, &c->s);
-        if (st != FKM_OK) free(c);
-        else *out = c;
+    if (st == FKM_OK && scale) { /* the scale engine's table runs it from here on */
+        free(c);
+        fkm_cu_scale *s = NULL;
+        st = fkm_scale_create(pb, ngpu, &s);
+        if (st == FKM_OK) {
+            *out = s;
+            *ops = &fkm_scale_backend;
+        }
         return st;
     }
     if (st == FKM_OK) st = fkm_cu_open(e, NULL, 0, 1, NULL);
@@ -119,7 +120,6 @@ static fkm_status cb_create(const fkm_problem *pb, void **out) {
 }
 
 static fkm_status cb_set_centroids(void *p, const float *c) {
-    if (((cuda_backend *)p)->s) return fkm_scale_set_centroids(((cuda_backend *)p)->s, c);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     CU_RET(cudaMemcpyAsync(e->c32, c, (size_t)(e->k * e->d) * sizeof(float), cudaMemcpyHostToDevice, e->stream));
     fkm_status st = fkm_cu_prep_centroids(e);
@@ -129,7 +129,6 @@ static fkm_status cb_set_centroids(void *p, const float *c) {
 }
 
 static fkm_status cb_get_centroids(void *p, float *c) {
-    if (((cuda_backend *)p)->s) return fkm_scale_get_centroids(((cuda_backend *)p)->s, c);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     CU_RET(cudaMemcpyAsync(c, e->c32, (size_t)(e->k * e->d) * sizeof(float), cudaMemcpyDeviceToHost, e->stream));
     CU_RET(cudaStreamSynchronize(e->stream));
@@ -137,11 +136,10 @@ static fkm_status cb_get_centroids(void *p, float *c) {
 }
 
 /* Greedy k-means++ (kmeanspp.cu) or k-means|| (kmeans_par.cu) on the GPU: the chosen rows become
- * the current centroids. The scale engine's data is on the host: it runs the core's versions. */
+ * the current centroids. */
 static fkm_status engine_init(void *p, fkm_init m, uint64_t seed, float *c) {
     cuda_backend *cb = (cuda_backend *)p;
     const int pp = m == FKM_INIT_KMEANSPP;
-    if (cb->s) return pp ? fkm_scale_kmeanspp(cb->s, seed, c) : fkm_scale_kmeans_par(cb->s, seed, c);
     fkm_status st = pp ? fkm_cu_kmeanspp(&cb->e, seed) : fkm_cu_kmeans_par(&cb->e, seed);
     if (st != FKM_OK) return st;
     if ((st = cb_get_centroids(p, c)) != FKM_OK) return st;
@@ -165,7 +163,6 @@ static void to_iter_stats(const fkm_cu_stats *h, fkm_iter_stats *s) {
 }
 
 static fkm_status cb_iterate(void *p, int update, fkm_empty_policy pol, fkm_iter_stats *s) {
-    if (((cuda_backend *)p)->s) return fkm_scale_iterate(((cuda_backend *)p)->s, update, pol, s);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     fkm_cu_stop stop = {-1, 0.0, INT32_MAX};
     fkm_status st = fkm_cu_iteration(e, update, pol, &stop, 0);
@@ -179,14 +176,12 @@ static fkm_status cb_iterate(void *p, int update, fkm_empty_policy pol, fkm_iter
 
 static fkm_status cb_run(void *p, int max_iter, fkm_empty_policy pol, fkm_stop_rule rule, double tol, double var,
                          fkm_iter_stats *st, int *ran, int *converged) {
-    if (((cuda_backend *)p)->s) return fkm_scale_run(((cuda_backend *)p)->s, max_iter, pol, rule, tol, var, st, ran, converged);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     CU_RET(cudaMemcpyAsync(e->var, &var, sizeof var, cudaMemcpyHostToDevice, e->stream));
     return fkm_cu_run(e, max_iter, pol, (int)rule, tol, st, ran, converged, NULL);
 }
 
 static fkm_status cb_assign(void *p, int32_t *labels, float *dist, double *inertia) {
-    if (((cuda_backend *)p)->s) return fkm_scale_assign(((cuda_backend *)p)->s, labels, dist, inertia);
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     fkm_status st = fkm_cu_assign(e, 1);
     /* L2: distances and inertia handed back recomputed exactly, as on the CPU (exact.cu) */
@@ -203,9 +198,6 @@ static fkm_status cb_assign(void *p, int32_t *labels, float *dist, double *inert
 }
 
 static fkm_status cb_distances(void *p, float *out) {
-    if (((cuda_backend *)p)->s)
-        return FKM_FAIL(FKM_ERR_NO_MEMORY, "transform: the data does not fit the GPU (or asks for several GPUs), and "
-                        "all n x k distances are computed on one GPU only; use device=cpu");
     fkm_cu_engine *e = &((cuda_backend *)p)->e;
     /* Blocks of rows so the device buffer stays bounded (64 MiB). */
     int64_t rows = ((int64_t)16 << 20) / e->k;
@@ -230,6 +222,7 @@ static fkm_status cb_distances(void *p, float *out) {
 static const fkm_backend cuda_be = {
     "cuda", FKM_DEVICE_CUDA, cb_create, cb_destroy, cb_set_centroids, cb_get_centroids,
     cb_iterate, cb_assign, cb_distances, cb_kmeanspp, cb_run, cb_kmeans_par,
+    NULL, NULL, /* init: the core's; agree_cancel: one process */
 };
 
 extern "C" const fkm_backend *fkm_cuda_backend_get(void) { return &cuda_be; }

@@ -660,26 +660,6 @@ extern "C" fkm_status fkm_scale_iterate(fkm_cu_scale *s, int update, fkm_empty_p
     return finalize(s, &out->shift);
 }
 
-extern "C" fkm_status fkm_scale_run(fkm_cu_scale *s, int max_iter, fkm_empty_policy pol, fkm_stop_rule rule,
-                                    double tol, double var, fkm_iter_stats *st, int *ran, int *converged) {
-    double prev = 0.0;
-    *ran = 0;
-    *converged = 0;
-    for (int it = 0; it < max_iter; it++) {
-        const double t0 = fkm_now_ms();
-        fkm_status e = fkm_scale_iterate(s, 1, pol, &st[it]);
-        if (e != FKM_OK) return e;
-        st[it].ms = fkm_now_ms() - t0;
-        *ran = it + 1;
-        if (fkm_stop_met(rule, tol, it, &st[it], prev, var)) {
-            *converged = 1;
-            break;
-        }
-        prev = st[it].inertia;
-    }
-    return FKM_OK;
-}
-
 extern "C" fkm_status fkm_scale_assign(fkm_cu_scale *s, int32_t *labels, float *dist, double *inertia) {
     const pass_kind pk = {1, 0, s->pb.metric == FKM_METRIC_L2 && s->x_exact && (dist || inertia)};
     fkm_status st = pass(s, &pk);
@@ -734,3 +714,33 @@ extern "C" fkm_status fkm_scale_feasible(const fkm_problem *pb) {
     if (st == FKM_OK) st = plan_gpu(pb, pb->cuda_device, slice_row0(pb->n, 1, ngpu), budget, pb->gpu_mem_limit, margin_of(ngpu), &pl);
     return st;
 }
+
+/* ---------------------------------------------------------------- the backend table */
+/* The scale engine behind the core's interface (src/backend.h). The CUDA backend's create hands a
+ * problem here when it outgrows one GPU or asks for several (backend.cu); the core's driver runs
+ * the Lloyd loop, one fkm_scale_iterate per iteration (each ends in host reads anyway). */
+static void sb_destroy(void *p) { fkm_scale_destroy((fkm_cu_scale *)p); }
+static fkm_status sb_set_centroids(void *p, const float *c) { return fkm_scale_set_centroids((fkm_cu_scale *)p, c); }
+static fkm_status sb_get_centroids(void *p, float *c) { return fkm_scale_get_centroids((fkm_cu_scale *)p, c); }
+static fkm_status sb_iterate(void *p, int update, fkm_empty_policy pol, fkm_iter_stats *st) {
+    return fkm_scale_iterate((fkm_cu_scale *)p, update, pol, st);
+}
+static fkm_status sb_assign(void *p, int32_t *labels, float *dist, double *inertia) {
+    return fkm_scale_assign((fkm_cu_scale *)p, labels, dist, inertia);
+}
+static fkm_status sb_distances(void *p, float *out) {
+    (void)p;
+    (void)out;
+    return FKM_FAIL(FKM_ERR_NO_MEMORY, "transform: the data does not fit the GPU (or asks for several GPUs), and "
+                    "all n x k distances are computed on one GPU only; use device=cpu");
+}
+static fkm_status sb_kmeanspp(void *p, uint64_t seed, float *c) { return fkm_scale_kmeanspp((fkm_cu_scale *)p, seed, c); }
+static fkm_status sb_kmeans_par(void *p, uint64_t seed, float *c) {
+    return fkm_scale_kmeans_par((fkm_cu_scale *)p, seed, c);
+}
+
+extern "C" const fkm_backend fkm_scale_backend = {
+    "cuda", FKM_DEVICE_CUDA, NULL /* made by the CUDA backend's create */, sb_destroy, sb_set_centroids,
+    sb_get_centroids, sb_iterate, sb_assign, sb_distances, sb_kmeanspp, NULL /* run: the core's loop */,
+    sb_kmeans_par, NULL, NULL /* init: the core's; agree_cancel: one process */,
+};

@@ -59,15 +59,15 @@ typedef struct fkm_cu_scale {
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* scale.cu: the backend's operations when the scale engine runs (backend.cu dispatches). */
+/* scale.cu: the scale engine's backend table (its engine made by fkm_scale_create, which the CUDA
+ * backend's create calls for the problems it hands over: backend.cu), and its operations. */
+extern const fkm_backend fkm_scale_backend;
 fkm_status fkm_scale_create(const fkm_problem *pb, int ngpu, fkm_cu_scale **out);
 void fkm_scale_destroy(fkm_cu_scale *s);
 fkm_status fkm_scale_set_centroids(fkm_cu_scale *s, const float *c);
 fkm_status fkm_scale_get_centroids(fkm_cu_scale *s, float *c);
 fkm_status fkm_scale_iterate(fkm_cu_scale *s, int update, fkm_empty_policy pol, fkm_iter_stats *st);
 fkm_status fkm_scale_assign(fkm_cu_scale *s, int32_t *labels, float *dist, double *inertia);
-fkm_status fkm_scale_run(fkm_cu_scale *s, int max_iter, fkm_empty_policy pol, fkm_stop_rule rule, double tol,
-                         double var, fkm_iter_stats *st, int *ran, int *converged);
 fkm_status fkm_scale_kmeanspp(fkm_cu_scale *s, uint64_t seed, float *c);
 fkm_status fkm_scale_kmeans_par(fkm_cu_scale *s, uint64_t seed, float *c);
 /* For device=auto: whether the scale engine can hold the problem (FKM_ERR_NO_MEMORY if not). */

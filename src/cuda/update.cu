@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "cu_device.cuh"
+#include "../stop.h"
 
 #define UPD_SLICE 128 /* features per lane group pass: 32 lanes x 4 */
 
@@ -448,15 +449,9 @@ __global__ void k_stop(int64_t b, fkm_cu_stop stop, const double *var, int32_t *
     fkm_cu_stats s = cur[p];
     const int it = iters[p];
     const double shift = sqrt(__longlong_as_double((long long)s.shift2)), prev = prev_inertia[p];
-    int conv = 0;
-    switch (stop.rule) {
-    case FKM_STOP_SHIFT: conv = shift * shift <= stop.tol * var[p]; break;
-    case FKM_STOP_INERTIA: /* |prev|: inner-product inertia is negative (as src/core/fit.c) */
-        conv = it > 0 && (prev == 0 || prev - s.inertia <= stop.tol * fabs(prev));
-        break;
-    case FKM_STOP_LABELS: conv = it > 0 && s.changed == 0; break;
-    default: break;
-    }
+    /* the host's rule itself (src/stop.h): the device loop stops where the core's would */
+    const int conv = fkm_stop_rule_met(stop.rule, stop.tol, it, shift, s.inertia, (long long)s.changed, prev,
+                                       stop.rule == FKM_STOP_SHIFT ? var[p] : 0.0);
     s.ran = 1;
     s.converged = conv;
     slot[p] = s;

@@ -4,22 +4,16 @@
  * rows -- the centroid sums, the inertia, the counts, the stop rule's variance, the k-means++
  * potentials, the farthest-point choice -- is reduced exactly (integers, fixed point, or an
  * argmax with ties to the lowest global row), so every rank holds the same centroids and the
- * result does not depend on the number of ranks. This file: setup and the iteration loop;
- * setup.c checks the arguments and builds the context. */
+ * result does not depend on the number of ranks. This file: the rank's engine behind the core's
+ * interface (src/backend.h; every hook collective) and the call, which runs the core's Lloyd
+ * driver (src/core/lloyd.c) over it; setup.c checks the arguments and builds the context. */
 #include "mpi_setup.h"
+#include "../core/lloyd.h"
 
 #include <math.h>
 #include <string.h>
 
-static void refresh_cterm(mpi_fit *f) {
-    const int64_t d = f->c.d;
-    for (int64_t ci = 0; ci < f->k; ci++) {
-        float s = 0.0f;
-        if (f->p->metric == FKM_METRIC_L2)
-            for (int64_t j = 0; j < d; j++) s += f->cen[ci * d + j] * f->cen[ci * d + j];
-        f->cterm[ci] = s;
-    }
-}
+static void refresh_cterm(mpi_fit *f) { fkm_cpu_cterm(f->cen, f->k, f->c.d, f->p->metric, f->cterm); }
 
 static void run_assign(mpi_fit *f) {
     if (f->c.n == 0) return;
@@ -82,7 +76,8 @@ static fkm_status fill_empty(mpi_fit *f) {
 }
 
 /* One Lloyd iteration over all ranks; fills s except ms. Collective. */
-static fkm_status iterate(mpi_fit *f, fkm_iter_stats *s) {
+static fkm_status mpi_iterate(void *eng, int update, fkm_empty_policy pol, fkm_iter_stats *s) {
+    mpi_fit *f = (mpi_fit *)eng;
     fkm_status st = FKM_OK;
     const int64_t n = f->c.n, d = f->c.d, k = f->k;
     run_assign(f);
@@ -98,9 +93,11 @@ static fkm_status iterate(mpi_fit *f, fkm_iter_stats *s) {
     s->rescored = 0; /* CPU ranks score in exact fp32 */
     memcpy(f->prev, f->labels, (size_t)n * sizeof(int32_t));
     s->empty = 0;
+    s->shift = 0.0;
+    if (!update) return FKM_OK; /* as the CPU engine: assignment statistics only */
     for (int64_t ci = 0; ci < k; ci++) s->empty += f->counts[ci] == 0;
     memcpy(f->cen_old, f->cen, (size_t)(k * d) * sizeof(float));
-    if (f->p->empty == FKM_EMPTY_FARTHEST && s->empty > 0) FKM_TRY(fill_empty(f));
+    if (pol == FKM_EMPTY_FARTHEST && s->empty > 0) FKM_TRY(fill_empty(f));
     FKM_TRY(fkm_mpi_update(&f->c, f->x, f->w, f->labels, k, f->colscale, f->wscale, f->work, f->cen, f->has_weight));
     for (int64_t ci = 0; ci < k; ci++) {
         float *cc = f->cen + ci * d;
@@ -130,22 +127,30 @@ cleanup:
     return st;
 }
 
-static int should_stop(const fkm_params *p, int it, const fkm_iter_stats *s, double prev, double var) {
-    switch (p->stop) {
-    case FKM_STOP_SHIFT: return s->shift * s->shift <= p->tol * var;
-    case FKM_STOP_INERTIA:
-        if (it == 0) return 0;
-        if (prev == 0) return 1;
-        return prev - s->inertia <= p->tol * fabs(prev);
-    case FKM_STOP_LABELS: return it > 0 && s->changed == 0;
-    case FKM_STOP_FIXED: return 0;
-    }
-    return 0;
+/* A fresh start from centroids now in f->cen: every label counts as changed. */
+static void fresh_start(mpi_fit *f) {
+    for (int64_t i = 0; i < f->c.n; i++) f->prev[i] = -1;
+    refresh_cterm(f);
 }
 
-static fkm_status set_initial(mpi_fit *f, uint64_t seed) {
+static fkm_status mpi_set_centroids(void *eng, const float *c) {
+    mpi_fit *f = (mpi_fit *)eng;
+    memcpy(f->cen, c, (size_t)(f->k * f->c.d) * sizeof(float));
+    fresh_start(f);
+    return FKM_OK;
+}
+
+static fkm_status mpi_get_centroids(void *eng, float *c) {
+    const mpi_fit *f = (const mpi_fit *)eng;
+    memcpy(c, f->cen, (size_t)(f->k * f->c.d) * sizeof(float));
+    return FKM_OK;
+}
+
+/* Every method on the rows of all ranks (init.c), the same centroids everywhere. Collective. */
+static fkm_status mpi_init(void *eng, const fkm_params *p, uint64_t seed, float *c) {
+    mpi_fit *f = (mpi_fit *)eng;
     fkm_status st = FKM_OK;
-    switch (f->p->init) {
+    switch (p->init) {
     case FKM_INIT_ARRAY: memcpy(f->cen, f->init, (size_t)(f->k * f->c.d) * sizeof(float)); break;
     case FKM_INIT_RANDOM: st = fkm_mpi_init_random(&f->c, f->x, seed, f->k, f->cen); break;
     case FKM_INIT_KMEANSPP: st = fkm_mpi_init_kmeanspp(&f->c, f->x, f->w, seed, f->k, f->cen); break;
@@ -153,65 +158,33 @@ static fkm_status set_initial(mpi_fit *f, uint64_t seed) {
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "init k-means|| is not implemented for fkm_mpi_fit; use k-means++ "
                         "or random (both independent of the rank count)");
     }
-    for (int64_t i = 0; i < f->c.n; i++) f->prev[i] = -1; /* every label counts as changed */
-    refresh_cterm(f);
+    fresh_start(f);
+    if (st == FKM_OK) memcpy(c, f->cen, (size_t)(f->k * f->c.d) * sizeof(float));
     return st;
 }
 
-/* Exact L2 distances of the final assignment (float64 sum of (x - c)^2, as the CPU engine). */
-static void exact_l2(mpi_fit *f) {
-    const int64_t d = f->c.d;
-#pragma omp parallel for num_threads(f->c.threads) schedule(static)
-    for (int64_t i = 0; i < f->c.n; i++) {
-        const float *xi = f->x + i * d, *cc = f->cen + (int64_t)f->labels[i] * d;
-        double s = 0.0;
-        for (int64_t j = 0; j < d; j++) {
-            const double t = (double)xi[j] - cc[j];
-            s += t * t;
-        }
-        f->best[i] = (float)s;
-    }
-}
-
-/* One restart into cur (arrays allocated). FKM_ERR_CANCELLED when any rank's callback asked. */
-static fkm_status run_restart(mpi_fit *f, uint64_t seed, fkm_result *cur) {
-    fkm_status st = FKM_OK;
-    const fkm_params *p = f->p;
-    FKM_TRY(set_initial(f, seed));
-    cur->stop_reason = FKM_STOPPED_MAX_ITER;
-    cur->iterations = 0;
-    const int iters = p->freeze_init ? 0 : p->max_iter;
-    double prev = 0.0;
-    for (int it = 0; it < iters; it++) {
-        fkm_iter_stats *s = &cur->stats[it];
-        const double t0 = fkm_now_ms();
-        FKM_TRY(iterate(f, s));
-        s->ms = fkm_now_ms() - t0;
-        cur->iterations = it + 1;
-        fkm_log(p, FKM_LOG_DEBUG, "iter %d: inertia %.9g shift %.3g empty %lld changed %lld rescored %lld (%.2f ms)",
-                it, s->inertia, s->shift, (long long)s->empty, (long long)s->changed, (long long)s->rescored, s->ms);
-        int cancel = p->progress_fn && p->progress_fn(it, iters, s, p->progress_user);
-        FKM_TRY(fkm_mpi_allreduce(&f->c, &cancel, 1, MPI_INT, MPI_MAX)); /* every rank stops together */
-        if (cancel) {
-            cur->stop_reason = FKM_STOPPED_CANCELLED;
-            break;
-        }
-        if (should_stop(p, it, s, prev, f->var)) {
-            cur->stop_reason = FKM_STOPPED_CONVERGED;
-            break;
-        }
-        prev = s->inertia;
-    }
-    /* Labels and inertia always describe the returned centroids. */
-    memcpy(cur->centroids, f->cen, (size_t)(f->k * f->c.d) * sizeof(float));
+/* Labels of this rank's rows; distances (L2: recomputed exactly, as the CPU engine); the global
+ * inertia (collective: every rank must ask for it). */
+static fkm_status mpi_assign(void *eng, int32_t *labels, float *dist, double *inertia) {
+    mpi_fit *f = (mpi_fit *)eng;
     run_assign(f);
-    if (p->metric == FKM_METRIC_L2) exact_l2(f);
-    if (f->c.n > 0) memcpy(cur->labels, f->labels, (size_t)f->c.n * sizeof(int32_t));
-    FKM_TRY(fkm_mpi_exact_sum(&f->c, f->best, f->w, f->c.n, &cur->inertia));
-    if (cur->stop_reason == FKM_STOPPED_CANCELLED) st = FKM_FAIL(FKM_ERR_CANCELLED, "cancelled by a progress callback");
-cleanup:
-    return st;
+    if (f->p->metric == FKM_METRIC_L2) fkm_cpu_exact_l2(f->x, f->cen, f->labels, f->c.n, f->c.d, f->c.threads, f->best);
+    if (labels && f->c.n > 0) memcpy(labels, f->labels, (size_t)f->c.n * sizeof(int32_t));
+    if (dist && f->c.n > 0) memcpy(dist, f->best, (size_t)f->c.n * sizeof(float));
+    return inertia ? fkm_mpi_exact_sum(&f->c, f->best, f->w, f->c.n, inertia) : FKM_OK;
 }
+
+/* A cancel request on any rank stops every rank after the same iteration. Collective. */
+static fkm_status mpi_agree_cancel(void *eng, int *cancel) {
+    return fkm_mpi_allreduce(&((mpi_fit *)eng)->c, cancel, 1, MPI_INT, MPI_MAX);
+}
+
+/* The rank's engine: made by fkm_mpi_setup (collective, from the communicator), not by create. */
+static const fkm_backend mpi_backend = {
+    "mpi", FKM_DEVICE_CPU, NULL, NULL, mpi_set_centroids, mpi_get_centroids, mpi_iterate, mpi_assign,
+    NULL, NULL, NULL, NULL, /* distances, kmeanspp, run, kmeans_par: not used, init covers every method */
+    mpi_init, mpi_agree_cancel,
+};
 
 fkm_status fkm_mpi_fit(MPI_Comm comm, const fkm_params *p, const fkm_matrix *local_x, int64_t global_row0,
                        fkm_result *out) {
@@ -224,25 +197,11 @@ fkm_status fkm_mpi_fit(MPI_Comm comm, const fkm_params *p, const fkm_matrix *loc
     st = fkm_mpi_result_alloc(&f, out);
     if (st == FKM_OK) st = fkm_mpi_result_alloc(&f, &cur);
     FKM_TRY(fkm_mpi_agree(&f.c, st));
-    out->inertia = INFINITY;
-    for (int r = 0; r < p->n_init; r++) {
-        st = run_restart(&f, p->seed + (uint64_t)r * 0x9E3779B9ull, &cur);
-        if (st != FKM_OK && st != FKM_ERR_CANCELLED) goto cleanup;
-        fkm_log(p, FKM_LOG_INFO, "restart %d: inertia %.9g after %d iterations (%s)", r, cur.inertia, cur.iterations,
-                fkm_stop_reason_str(cur.stop_reason));
-        if (cur.inertia < out->inertia || r == 0) { /* identical on every rank: the same restart is kept */
-            fkm_result tmp = *out;
-            *out = cur;
-            cur = tmp;
-            out->best_init = r;
-        }
-        if (st == FKM_ERR_CANCELLED) {
-            out->stop_reason = FKM_STOPPED_CANCELLED;
-            break;
-        }
-    }
-    out->device = FKM_DEVICE_CPU;
-    out->precision = FKM_PREC_EXACT;
+    /* this rank's rows as the driver sees them (it reads the sizes; mpi_init does the rest) */
+    const fkm_problem pb = {f.x, f.x, FKM_F32, f.w, f.c.n, f.c.d, f.k, p->metric, FKM_PREC_EXACT, f.c.threads,
+                            p->cuda_device, 0, p->init, 1, 0};
+    /* same restarts on every rank: identical inertias keep the same restart everywhere */
+    st = fkm_lloyd_fit(p, &mpi_backend, &f, &pb, p->seed, f.var, out, &cur);
 cleanup:
     fkm_result_free(&cur);
     if (st != FKM_OK && st != FKM_ERR_CANCELLED && out) fkm_result_free(out);

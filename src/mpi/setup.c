@@ -138,14 +138,7 @@ static fkm_status local_data(mpi_fit *f, const fkm_matrix *x) {
             return FKM_FAIL(FKM_ERR_BAD_INPUT, "weights[%lld] = %g is negative", (long long)(f->c.row0 + i),
                             (double)f->w[i]);
     }
-    const int64_t d = f->c.d;
-#pragma omp parallel for num_threads(f->c.threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) { /* as the CPU engine: |x|^2 in float, in feature order */
-        float s = 0.0f;
-        const float *xi = f->x + i * d;
-        for (int64_t j = 0; j < d; j++) s += xi[j] * xi[j];
-        f->xterm[i] = f->p->metric == FKM_METRIC_L2 ? s : f->p->metric == FKM_METRIC_COSINE ? 1.0f : 0.0f;
-    }
+    fkm_cpu_xterm(f->x, n, f->c.d, f->p->metric, f->c.threads, f->xterm); /* as the CPU engine */
     return FKM_OK;
 }
 
