@@ -79,15 +79,24 @@ static uint16_t to_f16(float f) {
     return (uint16_t)(sign | r);
 }
 
+/* 64-byte aligned, as the library's own buffers are, so that the timing does not depend on where
+ * malloc placed the data. NULL on failure or when count * elem overflows. */
+static void *alloc64(size_t count, size_t elem) {
+    void *p = NULL;
+    if (elem && count > SIZE_MAX / elem) return NULL;
+    const size_t bytes = count * elem;
+    return posix_memalign(&p, 64, bytes > 0 ? bytes : 64) == 0 ? p : NULL;
+}
+
 /* n points around k centres (N(0, 4^2) per coordinate), unit spread; dtype as requested. */
 static void *make_data(const bench_args *a) {
     const int64_t n = a->n, d = a->d, k = a->p.k;
     const size_t esz = fkm_dtype_size(a->dtype);
     float *ctr = (float *)malloc((size_t)(k * d) * sizeof(float));
-    void *x = fkm_alloc((size_t)n * (size_t)d, esz);
+    void *x = alloc64((size_t)n * (size_t)d, esz);
     if (!ctr || !x) {
         free(ctr);
-        fkm_free(x);
+        free(x);
         return NULL;
     }
     uint64_t s = a->p.seed * 0x2545F4914F6CDD1Dull + 1;
@@ -138,7 +147,7 @@ int cli_bench(int argc, char **argv) {
     fkm_matrix m = {x, a.dtype, a.n, a.d, NULL};
     fkm_result r;
     st = fkm_fit(&a.p, &m, &r);
-    fkm_free(x);
+    free(x);
     if (st != FKM_OK) return cli_fail(st, "bench");
     int it = r.iterations, skip = it > 1 ? 1 : 0;
     double *ms = (double *)malloc((size_t)it * sizeof *ms), mean = 0;

@@ -3,9 +3,10 @@
 #ifndef FKM_CLI_H
 #define FKM_CLI_H
 
+/* Only the public header and the io library (src/io/io.h, target flashkmeans_io): the CLI is a
+ * user of the library like any other. */
 #include "flashkmeans.h"
-#include "internal.h" /* fkm_alloc/fkm_free: io buffers */
-#include "io/io.h"
+#include "io.h"
 
 #include <stdint.h>
 
@@ -136,8 +137,10 @@ int cli_mpi_agree(int rc);
 int cli_mpi_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_io_array *out);
 /* fkm_mpi_fit on MPI_COMM_WORLD (fkm_fit when not on). */
 fkm_status cli_mpi_fit(const fkm_params *p, const fkm_matrix *x, int64_t row0, fkm_result *r);
-/* Rank 0's r gets all `total` labels in global row order. Collective; agreed exit code. */
-int cli_mpi_gather_labels(fkm_result *r, int64_t row0, int64_t total);
+/* Rank 0 receives all `total` labels in global row order into *all (malloc'ed, free with free();
+ * r itself, the library's, is left as it is); *all stays NULL on the other ranks and outside
+ * mpirun. Collective; agreed exit code. */
+int cli_mpi_gather_labels(const fkm_result *r, int64_t row0, int64_t total, int32_t **all);
 
 /* ---- commands */
 int cli_fit(int argc, char **argv);

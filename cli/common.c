@@ -293,7 +293,7 @@ int cli_load_f32(const char *path, const char *what, float **out, int64_t *rows,
     if (st != FKM_OK) return cli_error(st == FKM_ERR_NO_MEMORY ? CLI_FAIL : CLI_BAD, "%s: '%s': %s", what, path, fkm_last_error());
     for (int64_t i = 0; i < *rows * *cols; i++)
         if (!isfinite((*out)[i])) {
-            fkm_free(*out);
+            fkm_io_free(*out);
             *out = NULL;
             return cli_error(CLI_BAD, "%s '%s': row %lld column %lld is not finite", what, path, (long long)(i / *cols),
                              (long long)(i % *cols));

@@ -296,7 +296,8 @@ typedef struct {
     fkm_io_array x;
     float *init;
     int64_t *truth;
-    fkm_result r;
+    fkm_result r;        /* the library's result; under mpirun, this rank's rows' labels only */
+    int32_t *all_labels; /* rank 0 under mpirun: every rank's labels in global row order */
     cli_str rep;
     cli_outputs out;
 } fit_state;
@@ -342,7 +343,7 @@ static int prepare_fit(fit_args *a, fit_state *s, fit_info *fi) {
 }
 
 /* Rank 0 (or the only process): NMI/ARI, report, outputs staged then committed, summary. */
-static int finish_fit(fit_args *a, fit_state *s, fit_info *fi);
+static int finish_fit(fit_args *a, fit_state *s, const fkm_result *r, fit_info *fi);
 
 static int run_fit(fit_args *a, fit_state *s) {
     int rc;
@@ -365,33 +366,38 @@ static int run_fit(fit_args *a, fit_state *s) {
     if (st != FKM_OK) return cli_fail(st, a->input); /* fkm_mpi_fit: the same status on every rank */
     if (s->r.device == FKM_DEVICE_CUDA && fkm_gpu_memory_estimate(&a->p, &m, &fi.gpu_estimate) != FKM_OK)
         fi.gpu_estimate = 0; /* the report then says 0: unknown */
-    if ((rc = cli_mpi_gather_labels(&s->r, s->x.row0, s->x.total_n))) return rc;
-    return cli_mpi_agree(cli_mpi_rank() == 0 ? finish_fit(a, s, &fi) : 0);
+    if ((rc = cli_mpi_gather_labels(&s->r, s->x.row0, s->x.total_n, &s->all_labels))) return rc;
+    fkm_result all = s->r; /* what is written: s->r, with every rank's labels under mpirun */
+    if (s->all_labels) {
+        all.labels = s->all_labels;
+        all.n = s->x.total_n;
+    }
+    return cli_mpi_agree(cli_mpi_rank() == 0 ? finish_fit(a, s, &all, &fi) : 0);
 interrupted:
     if (cli_mpi_rank() == 0) fprintf(stderr, "flashkmeans: interrupted, no output written\n");
     return CLI_INTERRUPTED;
 }
 
-static int finish_fit(fit_args *a, fit_state *s, fit_info *fi) {
+static int finish_fit(fit_args *a, fit_state *s, const fkm_result *r, fit_info *fi) {
     int rc;
     if (s->truth) {
-        int64_t *pred = (int64_t *)malloc((size_t)s->r.n * sizeof *pred);
+        int64_t *pred = (int64_t *)malloc((size_t)r->n * sizeof *pred);
         if (!pred) return cli_error(CLI_FAIL, "out of memory computing NMI/ARI");
-        for (int64_t i = 0; i < s->r.n; i++) pred[i] = s->r.labels[i];
-        int bad = cli_agreement(s->truth, pred, s->r.n, &fi->nmi, &fi->ari);
+        for (int64_t i = 0; i < r->n; i++) pred[i] = r->labels[i];
+        int bad = cli_agreement(s->truth, pred, r->n, &fi->nmi, &fi->ari);
         free(pred);
         if (bad) return cli_error(CLI_FAIL, "out of memory computing NMI/ARI");
         fi->have_truth = 1;
     }
     if (a->out_report) {
-        build_report(&s->rep, a, &s->r, fi);
+        build_report(&s->rep, a, r, fi);
         if (s->rep.oom) return cli_error(CLI_FAIL, "out of memory building the report");
     }
-    if ((rc = stage_outputs(a, &s->r, &s->rep, &s->out))) return rc;
+    if ((rc = stage_outputs(a, r, &s->rep, &s->out))) return rc;
     if (cli_interrupted()) goto interrupted;
     if ((rc = cli_outputs_commit(&s->out))) return rc;
     cli_sigint_restore();
-    if (!a->quiet) print_summary(a, &s->r, fi);
+    if (!a->quiet) print_summary(a, r, fi);
     return CLI_OK;
 interrupted:
     cli_outputs_discard(&s->out);
@@ -416,9 +422,10 @@ static int fit_main(int argc, char **argv) {
     cli_sigint_restore();
     cli_outputs_discard(&s.out);
     fkm_result_free(&s.r);
+    free(s.all_labels);
     cli_str_free(&s.rep);
-    fkm_free(s.init);
-    fkm_free(s.truth);
+    fkm_io_free(s.init);
+    fkm_io_free(s.truth);
     fkm_io_close(&s.x);
     return rc;
 }

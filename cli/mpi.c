@@ -32,8 +32,9 @@ fkm_status cli_mpi_fit(const fkm_params *p, const fkm_matrix *x, int64_t row0, f
     (void)row0;
     return fkm_fit(p, x, r);
 }
-int cli_mpi_gather_labels(fkm_result *r, int64_t row0, int64_t total) {
+int cli_mpi_gather_labels(const fkm_result *r, int64_t row0, int64_t total, int32_t **all) {
     (void)r; (void)row0; (void)total;
+    *all = NULL;
     return 0;
 }
 #else
@@ -91,13 +92,14 @@ fkm_status cli_mpi_fit(const fkm_params *p, const fkm_matrix *x, int64_t row0, f
 
 enum { CHUNK = 1 << 28 }; /* labels per message: MPI counts are int */
 
-/* Rank 0 receives every rank's labels at their global rows (r->labels becomes total long,
- * r->n = total); the others send theirs. Collective; returns an agreed exit code. */
-int cli_mpi_gather_labels(fkm_result *r, int64_t row0, int64_t total) {
+/* Rank 0 receives every rank's labels at their global rows into *out (total long); the others
+ * send theirs. Collective; returns an agreed exit code. */
+int cli_mpi_gather_labels(const fkm_result *r, int64_t row0, int64_t total, int32_t **out) {
+    *out = NULL;
     if (!on) return 0;
     int rc = 0;
     int64_t mine[2] = {row0, r->n}, *all = rank == 0 ? (int64_t *)malloc((size_t)size * 2 * sizeof(int64_t)) : NULL;
-    int32_t *lab = rank == 0 ? (int32_t *)fkm_alloc((size_t)total, sizeof(int32_t)) : NULL;
+    int32_t *lab = rank == 0 ? (int32_t *)malloc((size_t)(total ? total : 1) * sizeof(int32_t)) : NULL;
     if (rank == 0 && (!all || !lab)) rc = cli_error(CLI_FAIL, "out of memory gathering %lld labels", (long long)total);
     if ((rc = cli_mpi_agree(rc))) goto done;
     MPI_Gather(mine, 2, MPI_INT64_T, all, 2, MPI_INT64_T, 0, MPI_COMM_WORLD);
@@ -108,9 +110,7 @@ int cli_mpi_gather_labels(fkm_result *r, int64_t row0, int64_t total) {
                 const int64_t m = all[2 * q + 1] - off < CHUNK ? all[2 * q + 1] - off : CHUNK;
                 MPI_Recv(lab + all[2 * q] + off, (int)m, MPI_INT32_T, q, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             }
-        fkm_free(r->labels);
-        r->labels = lab;
-        r->n = total;
+        *out = lab;
         lab = NULL;
     } else {
         for (int64_t off = 0; off < r->n; off += CHUNK) {
@@ -120,7 +120,7 @@ int cli_mpi_gather_labels(fkm_result *r, int64_t row0, int64_t total) {
     }
 done:
     free(all);
-    fkm_free(lab);
+    free(lab);
     return rc;
 }
 #endif

@@ -79,8 +79,8 @@ static int run_predict(predict_args *a, predict_state *s) {
     if (cd != s->x.d)
         return cli_error(CLI_BAD, "centroids '%s' have dimension %lld, the input has %lld", a->centroids, (long long)cd,
                          (long long)s->x.d);
-    s->labels = (int32_t *)fkm_alloc((size_t)s->x.n, sizeof(int32_t));
-    s->dist = (float *)fkm_alloc((size_t)s->x.n, sizeof(float));
+    s->labels = (int32_t *)malloc((size_t)s->x.n * sizeof(int32_t));
+    s->dist = (float *)malloc((size_t)s->x.n * sizeof(float));
     if (!s->labels || !s->dist) return cli_error(CLI_FAIL, "out of memory for %lld labels", (long long)s->x.n);
     fkm_matrix m = {s->x.data, s->x.dtype, s->x.n, s->x.d, NULL};
     double t0 = cli_now_ms();
@@ -118,9 +118,9 @@ int cli_predict(int argc, char **argv) {
     memset(&s, 0, sizeof s);
     rc = run_predict(&a, &s);
     cli_outputs_discard(&s.out);
-    fkm_free(s.c);
-    fkm_free(s.dist);
-    fkm_free(s.labels);
+    fkm_io_free(s.c);
+    free(s.dist);
+    free(s.labels);
     fkm_io_close(&s.x);
     return rc;
 }

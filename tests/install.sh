@@ -39,5 +39,12 @@ check cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAK
 check cmake --build "$tmp/cm/b"
 check env LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/cm/b/t"
 check test -x "$tmp/prefix/bin/flashkmeans"
+# The library reads no files: the readers (src/io, zlib) are the CLI's and the tests' static
+# library flashkmeans_io: the shared library needs no libz, and no installed library holds them.
+no_zlib() { readelf -d "$tmp/prefix/lib/libflashkmeans.so.0" >"$tmp/dyn.txt" && ! grep -q 'NEEDED.*libz\.' "$tmp/dyn.txt"; }
+no_io() { nm --defined-only "$1" >"$tmp/syms.txt" 2>/dev/null && ! grep -q ' [A-Za-z] fkm_io_read$' "$tmp/syms.txt"; }
+check no_zlib
+check no_io "$tmp/prefix/lib/libflashkmeans.a"
+check no_io "$tmp/prefix/lib/libflashkmeans.so.0"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,4 +1,6 @@
-/* io.h -- file readers and atomic writers (library-internal, used by the CLI and the tests).
+/* io.h -- file readers and atomic writers: the static library flashkmeans_io, used by the CLI and
+ * the tests, not part of libflashkmeans (nor installed). It sits on the library: errors are
+ * reported through fkm_last_error() like the library's own.
  *
  * Readers: .npy (v1/v2/v3, C or Fortran order), .fvecs/.bvecs/.ivecs, IDX (MNIST format) and raw
  * binary. Any of them may be gzip-compressed (detected by the 1f 8b magic, needs zlib).
@@ -75,14 +77,17 @@ fkm_status fkm_io_read_part(const char *path, const fkm_io_read_opts *opts, int6
 /* Release the mapping or buffer and zero *a. Safe on a zeroed array. */
 void fkm_io_close(fkm_io_array *a);
 
-/* Copy of a as float32 (n*d, allocated with fkm_alloc, free with fkm_free). Values outside the
- * float32 range are an FKM_ERR_FORMAT error (e.g. float64 1e300). NaN/Inf are copied as they are. */
+/* Copy of a as float32 (n*d, free with fkm_io_free). Values outside the float32 range are an
+ * FKM_ERR_FORMAT error (e.g. float64 1e300). NaN/Inf are copied as they are. */
 fkm_status fkm_io_to_f32(const fkm_io_array *a, float **out);
 
 /* Read a 1-D label file (or n x 1) of integers stored as any dtype (npy i1..i8/u1..u8/f4/f8 with
- * integral values, IDX, ivecs with d = 1): *labels is n int64 (fkm_alloc, free with fkm_free). */
+ * integral values, IDX, ivecs with d = 1): *labels is n int64 (free with fkm_io_free). */
 fkm_status fkm_io_read_labels(const char *path, const fkm_io_read_opts *opts, int64_t **labels,
                               int64_t *n);
+
+/* Free a buffer that fkm_io_to_f32 or fkm_io_read_labels returned. NULL is fine. */
+void fkm_io_free(void *p);
 
 /* ---------------------------------------------------------------- writers
  * Outputs are written atomically: the bytes go to a temporary file in the destination's

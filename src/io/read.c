@@ -128,6 +128,8 @@ fkm_status fkm_io_to_f32(const fkm_io_array *a, float **out) {
     return FKM_OK;
 }
 
+void fkm_io_free(void *p) { fkm_free(p); }
+
 fkm_status fkm_io_read_labels(const char *path, const fkm_io_read_opts *opts, int64_t **labels, int64_t *n) {
     fkm_status st = FKM_OK;
     fkm_io_array a;
