@@ -2,10 +2,11 @@
 # run-prebuilt.sh -- run GPU test/bench binaries built elsewhere (same nvcc, sm_90a) and carried to
 # the device machine in .devbin/ (git-ignored), so no device time goes to compiling.
 # Build here:  cmake -S . -B build-dev -DFKM_CUDA=ON -DFKM_CUDA_ARCHS=90a -DCMAKE_BUILD_TYPE=Release
-#              cmake --build build-dev --target test_cuda test_cuda_fit && nvcc ... bench_fit (see bench_fit.cu)
-#              cp build-dev/tests/test_cuda* build-dev/bench_fit .devbin/ && strip .devbin/*
+#              cmake --build build-dev --target flashkmeans test_cuda test_cuda_fit ...
+#              dev/cuda/pack-prebuilt.sh build-dev   (.devbin/ and its archive .devpack/devbin.tar.xz;
+#              carry ".devpack": .devbin/ is unpacked from it here when missing)
 # Usage: dev/cuda/run-prebuilt.sh MODE...   modes run in order:
-#   tests[:ENV=V;...]   test_cuda + test_cuda_fit with the given environment (e.g. tests:FKM_CU_KERNEL=16,20,24)
+#   tests[:ENV=V;...]   every GPU test program present with the given environment (e.g. tests:FKM_CU_KERNEL=16,20,24)
 #   bench[:ENV=V;...]   all rows of docs/targets.md, plain, then with stage timers (FKM_CU_PROFILE=2)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
 #   host[:n,k,d,iters]  dev/cuda/bench_host (host data, device=cuda, uploaded once)
@@ -24,6 +25,7 @@ set -u
 cd "$(dirname "$0")/../.."
 B=.devbin
 OUTD=${OUT:-/tmp/out}
+if [ ! -d $B ] && [ -f .devpack/devbin.tar.xz ]; then tar xJf .devpack/devbin.tar.xz || exit 2; fi
 mkdir -p "$OUTD"
 export LD_LIBRARY_PATH=$PWD/$B/lib:${LD_LIBRARY_PATH:-}
 n=0
@@ -33,7 +35,8 @@ for m in "$@"; do
   rest=${m#*:}; [ "$rest" = "$m" ] && rest=""
   case $kind in
   tests)
-    for t in test_cuda_cert test_cuda test_cuda_fit test_cuda_init test_cuda_par test_cuda_mem test_cuda_scale test_cuda_large; do
+    for t in test_cuda_cert test_cuda test_cuda_fit test_cuda_init test_cuda_par test_cuda_mem test_cuda_scale test_cuda_large \
+             test_cuda_faults test_cuda_concurrency; do
       [ -x $B/$t ] || continue
       log=$OUTD/$n-$t.log
       env $(echo "$rest" | tr ';' ' ') timeout 240 $B/$t > "$log" 2>&1
