@@ -117,6 +117,16 @@ typedef enum {
     FKM_PREC_BF16 = 4   /* GPU only: bf16 tensor cores, fp32 accumulate (margin ~1e-2) */
 } fkm_precision;
 
+typedef enum {
+    FKM_ALGO_LLOYD = 0,   /* default: every point scored against every centroid each iteration */
+    FKM_ALGO_ELKAN = 1,   /* CPU, L2: Elkan's bounds (one lower bound per point and centroid,
+                             n x k floats; Hamerly's when they cannot be allocated) skip the scores
+                             that provably cannot win. Same labels, centroids, statistics and
+                             iterations as FKM_ALGO_LLOYD, bit for bit (docs/algorithm.md) */
+    FKM_ALGO_HAMERLY = 2  /* CPU, L2: Hamerly's bounds (one lower bound per point): the same
+                             results as FKM_ALGO_LLOYD, bit for bit; less memory than Elkan's */
+} fkm_algorithm;
+
 typedef enum { FKM_LOG_ERROR = 0, FKM_LOG_WARN = 1, FKM_LOG_INFO = 2, FKM_LOG_DEBUG = 3 } fkm_log_level;
 
 /* Log sink: called from the calling thread only. `msg` is valid during the call. */
@@ -173,6 +183,11 @@ typedef struct {
                                      (loaded at run time: libnccl.so.2). Default 1; 0 = every GPU
                                      from cuda_device on. Results are bitwise the same for any
                                      count (docs/scale.md). */
+    fkm_algorithm algorithm;      /* default FKM_ALGO_LLOYD. ELKAN and HAMERLY need metric L2
+                                     (FKM_ERR_INVALID_ARG otherwise); they change the speed of the
+                                     CPU engine only, never a result. A GPU fit (and each rank of
+                                     fkm_mpi_fit) runs Lloyd for them: a full pass of the GPU is
+                                     faster than bounds there, and its labels are Lloyd's. */
 } fkm_params;
 
 /* Fill *p with the defaults documented above. */

@@ -35,6 +35,8 @@ typedef struct {
     int gpu_count;         /* fkm_params.gpu_count: GPUs from cuda_device on (0: all) */
     int threads_auto;      /* fkm_params.threads was 0: `threads` may be chosen again as the load
                               changes (threads.h); otherwise it is the caller's and stays */
+    fkm_algorithm algorithm; /* fkm_params.algorithm: the CPU engine's iterations skip, by bounds,
+                              scores that cannot win (same bits); other engines run Lloyd */
 } fkm_problem;
 
 typedef struct fkm_backend {

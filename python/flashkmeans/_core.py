@@ -39,6 +39,8 @@ _STOPS = {"shift": _lib.FKM_STOP_SHIFT, "inertia": _lib.FKM_STOP_INERTIA,
 _INITS = {"k-means++": _lib.FKM_INIT_KMEANSPP, "kmeans++": _lib.FKM_INIT_KMEANSPP,
           "random": _lib.FKM_INIT_RANDOM,
           "k-means||": _lib.FKM_INIT_KMEANS_PARALLEL}
+_ALGORITHMS = {"lloyd": _lib.FKM_ALGO_LLOYD, "elkan": _lib.FKM_ALGO_ELKAN,
+               "hamerly": _lib.FKM_ALGO_HAMERLY}
 _EMPTY = {"farthest": _lib.FKM_EMPTY_FARTHEST, "keep": _lib.FKM_EMPTY_KEEP}
 _DEVICE_NAMES = {_lib.FKM_DEVICE_CPU: "cpu", _lib.FKM_DEVICE_CUDA: "cuda"}
 _PREC_NAMES = {v: k for k, v in _PRECISIONS.items()}
@@ -104,7 +106,8 @@ def parse_gpu_mem(value):
 
 def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_centroids=None,
                 n_init=1, seed=0, metric="l2", device="auto", precision="auto", threads=None,
-                verbose=0, freeze_init=False, empty="farthest", gpu_mem_limit=None, gpus=None):
+                verbose=0, freeze_init=False, empty="farthest", gpu_mem_limit=None, gpus=None,
+                algorithm="lloyd"):
     """fkm_params from Python values. init_centroids (a C-contiguous float32 k x d array) must
     stay alive while the params are used: the caller keeps it."""
     p = _lib.fkm_params()
@@ -128,6 +131,7 @@ def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_
     p.threads = 0 if threads is None or threads < 0 else int(threads)
     p.verbose = int(verbose)
     p.gpu_mem_limit = parse_gpu_mem(gpu_mem_limit)
+    p.algorithm = _choice(_ALGORITHMS, algorithm, "algorithm")
     if gpus is not None:  # GPUs from cuda_device on (0: all); None keeps the default, 1
         if isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 64:
             raise ValueError("gpus must be an int in [0, 64] (0 = every GPU), got %r" % (gpus,))

@@ -18,6 +18,7 @@ FKM_F32, FKM_F64, FKM_F16, FKM_BF16, FKM_U8 = 0, 1, 2, 3, 4
 FKM_METRIC_L2, FKM_METRIC_COSINE, FKM_METRIC_IP = 0, 1, 2
 FKM_INIT_KMEANSPP, FKM_INIT_RANDOM, FKM_INIT_ARRAY, FKM_INIT_KMEANS_PARALLEL = 0, 1, 2, 3
 FKM_STOP_SHIFT, FKM_STOP_INERTIA, FKM_STOP_LABELS, FKM_STOP_FIXED = 0, 1, 2, 3
+FKM_ALGO_LLOYD, FKM_ALGO_ELKAN, FKM_ALGO_HAMERLY = 0, 1, 2
 FKM_STOPPED_CONVERGED, FKM_STOPPED_MAX_ITER, FKM_STOPPED_CANCELLED = 0, 1, 2
 FKM_EMPTY_FARTHEST, FKM_EMPTY_KEEP = 0, 1
 FKM_DEVICE_AUTO, FKM_DEVICE_CPU, FKM_DEVICE_CUDA = 0, 1, 2
@@ -68,6 +69,7 @@ class fkm_params(ctypes.Structure):
         ("progress_user", ctypes.c_void_p),
         ("gpu_mem_limit", ctypes.c_size_t),
         ("gpu_count", ctypes.c_int),
+        ("algorithm", c_enum),
     ]
 
 

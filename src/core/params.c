@@ -55,5 +55,10 @@ fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d) {
     if (p->cuda_device < 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "cuda_device must be >= 0 (got %d)", p->cuda_device);
     if (p->gpu_count < 0 || p->gpu_count > 64)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "gpu_count must be in [0, 64] (got %d; 0 = every GPU)", p->gpu_count);
+    if ((unsigned)p->algorithm > FKM_ALGO_HAMERLY)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown algorithm %d", (int)p->algorithm);
+    if (p->algorithm != FKM_ALGO_LLOYD && p->metric != FKM_METRIC_L2)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "algorithm %s needs metric l2 (got %s): its bounds are Euclidean",
+                        p->algorithm == FKM_ALGO_ELKAN ? "elkan" : "hamerly", fkm_metric_str(p->metric));
     return fkm_check_cpu_precision(p);
 }

@@ -80,6 +80,23 @@ fkm_status fkm_cpu_update_ws(const float *x, const float *w, const int32_t *labe
  * bits for any thread count. */
 double fkm_cpu_sum(const float *v, const float *w, int64_t n, int threads);
 
+/* elkan.c: the bounded assignment of FKM_ALGO_ELKAN / FKM_ALGO_HAMERLY (L2 only). Labels and
+ * best[] bitwise those of fkm_cpu_assign for the same centroids; the scores skipped are those that
+ * provably cannot win under the kernels' own fp32 rounding (the proof is at the top of elkan.c).
+ * create: x is the engine's n x d data (kept by the caller); NULL when out of memory. ELKAN keeps
+ * n x k float bounds and falls back to HAMERLY's n when they cannot be allocated. reset: the
+ * centroids were replaced, the next assignment scores everything. assign: labels [in,out] (the
+ * previous assignment's, read while the bounds are valid), best [out]; returns the number of
+ * scores computed (n k when everything was scored). */
+typedef struct fkm_cpu_bounds fkm_cpu_bounds;
+fkm_cpu_bounds *fkm_cpu_bounds_create(fkm_algorithm algo, const float *x, int64_t n, int64_t d, int64_t k,
+                                      int threads);
+void fkm_cpu_bounds_destroy(fkm_cpu_bounds *b);
+void fkm_cpu_bounds_reset(fkm_cpu_bounds *b);
+int64_t fkm_cpu_bounds_scored(const fkm_cpu_bounds *b);
+fkm_algorithm fkm_cpu_bounds_algorithm(const fkm_cpu_bounds *b); /* the one running (see create) */
+int64_t fkm_cpu_assign_bounded(fkm_cpu_bounds *b, const fkm_cpu_assign_args *a, int32_t *labels, float *best);
+
 /* terms.c, shared with src/mpi. The assignment's point terms: |x_i|^2 (L2), 1 (cosine), 0 (inner
  * product), n of them; its centroid terms: |c|^2 (L2), else 0, k of them. */
 void fkm_cpu_xterm(const float *x, int64_t n, int64_t d, fkm_metric metric, int threads, float *xterm);

@@ -14,6 +14,7 @@ typedef struct {
     int32_t *labels, *prev;
     int64_t *counts;
     fkm_cpu_ws *ws; /* assignment and update scratch, kept across iterations */
+    fkm_cpu_bounds *bounds; /* FKM_ALGO_ELKAN / HAMERLY: the iterations' bounded assignment; NULL: Lloyd */
     fkm_threads_watch watch; /* fkm_threads_recheck's memory of the load it saw */
 } cpu_engine;
 
@@ -24,6 +25,7 @@ static void cpu_destroy(void *p) {
     fkm_free(e->c); fkm_free(e->c_old); fkm_free(e->cterm); fkm_free(e->xterm); fkm_free(e->best);
     fkm_free(e->labels); fkm_free(e->prev); fkm_free(e->counts);
     fkm_cpu_ws_destroy(e->ws);
+    fkm_cpu_bounds_destroy(e->bounds);
     fkm_free(e);
 }
 
@@ -47,6 +49,10 @@ static fkm_status cpu_create(const fkm_problem *pb, void **out, const fkm_backen
     FKM_CHECK_ALLOC(e->c && e->c_old && e->cterm && e->xterm && e->best && e->labels && e->prev && e->counts && e->ws,
                     "CPU engine arrays");
     fkm_cpu_xterm(pb->x, n, d, pb->metric, pb->threads, e->xterm);
+    if (pb->algorithm != FKM_ALGO_LLOYD && pb->metric == FKM_METRIC_L2) {
+        e->bounds = fkm_cpu_bounds_create(pb->algorithm, pb->x, n, d, k, pb->threads);
+        FKM_CHECK_ALLOC(e->bounds, "the bounds of algorithm elkan/hamerly");
+    }
     *out = e;
     return FKM_OK;
 cleanup:
@@ -60,6 +66,7 @@ static fkm_status cpu_set_centroids(void *p, const float *c) {
     cpu_engine *e = (cpu_engine *)p;
     memcpy(e->c, c, (size_t)(e->pb.k * e->pb.d) * sizeof(float));
     for (int64_t i = 0; i < e->pb.n; i++) e->prev[i] = -1; /* new centroids: every label counts as changed */
+    if (e->bounds) fkm_cpu_bounds_reset(e->bounds);
     refresh_cterm(e);
     return FKM_OK;
 }
@@ -70,6 +77,8 @@ static fkm_status cpu_get_centroids(void *p, float *c) {
     return FKM_OK;
 }
 
+static void run_assign_bounded(cpu_engine *e);
+
 static void run_assign(cpu_engine *e) {
     fkm_cpu_assign_args a = {e->pb.x, e->xterm, e->c, e->cterm, e->pb.n, e->pb.d, e->pb.k,
                              e->pb.metric == FKM_METRIC_L2 ? 2.0f : 1.0f,
@@ -77,6 +86,11 @@ static void run_assign(cpu_engine *e) {
                               * rounding (1 - x.c of equal unit vectors can be -6e-8) */
                              e->pb.metric != FKM_METRIC_IP, e->pb.threads};
     fkm_cpu_assign_ws(&a, e->labels, e->best, e->ws);
+}
+
+static void run_assign_bounded(cpu_engine *e) {
+    fkm_cpu_assign_args a = {e->pb.x, e->xterm, e->c, e->cterm, e->pb.n, e->pb.d, e->pb.k, 2.0f, 1, e->pb.threads};
+    fkm_cpu_assign_bounded(e->bounds, &a, e->labels, e->best);
 }
 
 static int cmp_far(const void *a, const void *b, void *ctx);
@@ -143,7 +157,8 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
     /* Load may have come or gone since the last iteration: a worker that has to share its core
      * with another process would hold up every barrier of this one (threads.h). */
     if (e->pb.threads_auto) e->pb.threads = fkm_threads_recheck(e->pb.threads, &e->watch);
-    run_assign(e);
+    if (e->bounds) run_assign_bounded(e); /* same labels and distances, fewer scores */
+    else run_assign(e);
     s->inertia = fkm_cpu_sum(e->best, e->pb.w, n, e->pb.threads);
     s->changed = 0;
     for (int64_t i = 0; i < n; i++) s->changed += e->labels[i] != e->prev[i];
@@ -162,6 +177,9 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
     FKM_TRY(fkm_cpu_update_ws(e->pb.x, e->pb.w, e->labels, n, d, k, e->pb.threads, e->c, e->counts, e->ws));
     if (e->pb.metric == FKM_METRIC_COSINE)
         for (int64_t c = 0; c < k; c++) {
+            /* an empty cluster kept its centroid (no donor, or KEEP), already unit: dividing by
+             * its float32 norm again could move it by an ulp (contract §5: bit for bit) */
+            if (e->counts[c] == 0) continue;
             double s2 = 0.0;
             for (int64_t j = 0; j < d; j++) s2 += (double)e->c[c * d + j] * e->c[c * d + j];
             if (s2 == 0.0) { /* antipodal points cancel: keep the previous direction */
