@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PY ?= /usr/bin/python3
 
-.PHONY: all build configure demo test test-asan bench-cpu gpu-check bench-gpu bench-side install clean deps fuzz-smoke fuzz-long
+.PHONY: all build configure demo test test-asan soak bench-cpu gpu-check bench-gpu bench-side install clean deps fuzz-smoke fuzz-long
 
 all: build
 
@@ -26,6 +26,13 @@ test: build
 
 test-asan:
 	@$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DFKM_SANITIZE=ON -DFKM_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug"
+
+# Differential soak test (tests/test_soak.c; ctest runs it for 20 s): random cases for SOAK_SECONDS
+# on the CPU engine and, when a GPU is present, the CUDA engine, against the float64 oracle.
+# SOAK_ARGS adds options: --big (wider shapes, for a GPU), --seed S, --json FILE.
+SOAK_SECONDS ?= 600
+soak: build
+	@FKM_SOURCE_DIR=$(CURDIR) $(BUILD)/tests/test_soak --seconds $(SOAK_SECONDS) --quiet $(SOAK_ARGS)
 
 # libFuzzer targets (clang): 60 s per target / 10 min per target; see fuzz/Makefile.
 fuzz-smoke:
