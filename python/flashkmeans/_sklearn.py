@@ -1,9 +1,13 @@
 """flashkmeans.KMeans: a scikit-learn estimator over libflashkmeans.
 
 Differences from sklearn.cluster.KMeans that users may notice (see docs/python.md):
-  * n_init defaults to 1 (sklearn 1.2: 10) -- one exact run is usually what GPU users want;
-    n_init="auto" follows scikit-learn 1.4 (10 for init="random", else 1; a callable init is
-    called once, so "auto" gives it 1 where scikit-learn gives 10);
+  * n_init's default is the installed scikit-learn's: "warn" up to 1.3 (10 runs and its
+    FutureWarning), "auto" from 1.4 and without scikit-learn (1 run for k-means++, 10 for random);
+    n_init="auto" follows scikit-learn 1.4 (a callable init is called once, so "auto" gives it 1
+    where scikit-learn gives 10);
+  * algorithm="elkan" gives exactly the labels, centres and iterations of "lloyd" (bounds skip
+    only the distances that cannot change the result under flashkmeans's own float32 rounding);
+    CPU only -- a GPU fit runs Lloyd for it;
   * an int random_state is the library seed itself, so the C API / CLI with that seed agrees;
   * tol compares the largest squared centroid move (sklearn: the sum of them) with
     tol * mean feature variance; stop="inertia" | "labels" | "fixed" are also available;
@@ -21,7 +25,7 @@ from ._dlpack import imported as _imported
 from ._compat import (HAVE_SKLEARN, BaseEstimator, ClassNamePrefixFeaturesOutMixin,
                       ClusterMixin, ConvergenceWarning, TransformerMixin, check_is_fitted,
                       seed_from, warn)
-from ._errors import InvalidArgumentError
+from ._errors import BadInputError, InvalidArgumentError
 
 _SKLEARN_DTYPES = [np.float64, np.float32, np.float16, np.uint8]
 _FAST_DTYPES = tuple(np.dtype(t) for t in _SKLEARN_DTYPES)
@@ -35,6 +39,29 @@ def _check_int(value, name, low):
     if not isinstance(value, (numbers.Integral, np.integer)) or isinstance(value, bool) or value < low:
         raise ValueError("%s must be an integer >= %d, got %r" % (name, low, value))
     return int(value)
+
+
+def _sklearn_n_init_default():
+    """The installed scikit-learn's default n_init ("warn" in 1.2 and 1.3, "auto" from 1.4), or
+    "auto" without scikit-learn."""
+    if not HAVE_SKLEARN:
+        return "auto"
+    try:
+        import inspect
+        from sklearn.cluster import KMeans as _SkKMeans
+
+        value = inspect.signature(_SkKMeans.__init__).parameters["n_init"].default
+    except Exception:  # pragma: no cover - a scikit-learn we do not know
+        return "auto"
+    return value if value in ("warn", "auto") or isinstance(value, int) else "auto"
+
+
+_N_INIT_DEFAULT = _sklearn_n_init_default()
+# algorithm= values: scikit-learn 1.2's, plus flashkmeans's "hamerly". "elkan" runs the bounds
+# measured fastest here: Hamerly's, 4-8x faster to convergence than the engine's Elkan bounds
+# (whose n x k bound updates cost more than the scores they save) on blobs n=1e5-2e5, d=8-16,
+# k=32-64 (bench/results/elkan-*.md). Every choice gives Lloyd's results bit for bit.
+_ALGORITHM_ENGINE = {"lloyd": "lloyd", "elkan": "hamerly", "hamerly": "hamerly"}
 
 
 def _check_verbose(value):
@@ -51,7 +78,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     k-means++ on them: faster for large k), "random", an (n_clusters, n_features)
     array or a callable(X, n_clusters, random_state) returning one), n_init (an int >= 1, or
     "auto": 10 for "random", else 1, as in scikit-learn 1.4 -- except that a callable init,
-    which flashkmeans calls once, also gets 1), max_iter, tol, random_state,
+    which flashkmeans calls once, also gets 1; or "warn": 10 with scikit-learn 1.2's
+    FutureWarning; the default is the installed scikit-learn's), max_iter, tol, random_state,
+    algorithm ("lloyd"; "elkan": the same results, bit for bit, with fewer distance computations
+    on the CPU (exact bounds -- Hamerly's, measured the faster here -- docs/algorithm.md); a GPU
+    fit runs Lloyd for it; "hamerly": the same as "elkan"; "auto" and "full" as in
+    scikit-learn 1.2: "lloyd" with its FutureWarning; "elkan" with n_clusters=1 is "lloyd" with
+    its RuntimeWarning; Euclidean metric only),
     metric ("l2", "cosine", "ip"), precision ("auto", "exact", "tf32", "fp16", "bf16"),
     device ("auto", "cpu", "cuda", "cuda:N"), stop ("shift", "inertia", "labels", "fixed"),
     n_threads (CPU threads; None = chosen by the library from the problem's size and the idle
@@ -73,9 +106,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     clusters (duplicate points) warns with scikit-learn's ConvergenceWarning.
     """
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
-                 random_state=None, metric="l2", precision="auto", device="auto", stop="shift",
-                 n_threads=None, verbose=0, gpu_mem_limit=None, gpus=1, copy_x=True):
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300,
+                 tol=1e-4, random_state=None, metric="l2", precision="auto", device="auto",
+                 stop="shift", n_threads=None, verbose=0, gpu_mem_limit=None, gpus=1, copy_x=True,
+                 algorithm="lloyd"):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -91,6 +125,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self.gpu_mem_limit = gpu_mem_limit
         self.gpus = gpus
         self.copy_x = copy_x
+        self.algorithm = algorithm
 
     # ------------------------------------------------------------ input checking
     def _check_X(self, X, reset):
@@ -138,12 +173,18 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     def _initial(self, data, d, k, seed):
         """-> (init string or None, float32 init array or None, n_init)."""
         init = self.init
-        if isinstance(self.n_init, str) and self.n_init == "auto":
+        n_init = self.n_init
+        if isinstance(n_init, str) and n_init == "warn":
+            # scikit-learn 1.2's default and words (its tests match them): 10 runs, and a warning
+            warn("The default value of `n_init` will change from 10 to 'auto' in 1.4. Set the "
+                 "value of `n_init` explicitly to suppress the warning", FutureWarning)
+            n_init = 10
+        if isinstance(n_init, str) and n_init == "auto":
             # scikit-learn 1.4: one run for a greedy seeding or given centres, 10 for "random".
             # A callable is called once here (its centres are then given centres): one run.
             n_init = 10 if isinstance(init, str) and init == "random" else 1
         else:
-            n_init = _check_int(self.n_init, "n_init", 1)
+            n_init = _check_int(n_init, "n_init", 1)
         self._n_init = n_init  # scikit-learn's private attribute, which its tests read
         if isinstance(init, str):
             if init not in _core._INITS:
@@ -180,6 +221,24 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
             raise ValueError("tol must be a number >= 0, got %r" % (self.tol,))
         return k, max_iter, seed_from(self.random_state)
 
+    def _checked_algorithm(self, k):
+        """The engine's algorithm for self.algorithm, with scikit-learn 1.2's warnings."""
+        algo = self.algorithm
+        if isinstance(algo, str) and algo in ("auto", "full"):
+            warn("algorithm='%s' is deprecated, it will be removed in 1.3. Using 'lloyd' instead."
+                 % algo, FutureWarning)
+            algo = "lloyd"
+        if not isinstance(algo, str) or algo not in _ALGORITHM_ENGINE:
+            raise ValueError("The 'algorithm' parameter of %s must be a str among {'auto', 'elkan', "
+                             "'full', 'hamerly', 'lloyd'}. Got %r instead."
+                             % (type(self).__name__, algo))
+        if algo != "lloyd" and k == 1:
+            warn("algorithm='%s' doesn't make sense for a single cluster. Using 'lloyd' instead."
+                 % algo, RuntimeWarning)
+            algo = "lloyd"
+        self._algorithm = algo  # scikit-learn's private attribute, which its tests read
+        return _ALGORITHM_ENGINE[algo]
+
     # ------------------------------------------------------------ estimator API
     def fit(self, X, y=None, sample_weight=None):
         """Compute k-means clustering of X (n_samples, n_features); returns self. A torch tensor
@@ -191,12 +250,16 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         hm = self._check_X(X, reset=True)
         n = hm.shape[0]
         k, max_iter, seed = self._checked_params(n)
+        algorithm = self._checked_algorithm(k)
         init, init_array, n_init = self._initial(hm.array, hm.shape[1], k, seed)
         w = weights_vector(sample_weight, n)
         p = self._params(k, max_iter=max_iter, tol=self.tol, stop=self.stop,
                          init=init or "k-means++", init_centroids=init_array, n_init=n_init,
-                         seed=seed)
-        r = _core.fit(p, hm, w)
+                         seed=seed, algorithm=algorithm)
+        verbose = _check_verbose(self.verbose)
+        r = _core.fit(p, hm, w, on_iter=self._print_iteration if verbose else None)
+        if verbose:
+            self._print_convergence(r, hm)
         self.cluster_centers_ = _like(r.centroids.astype(self._out_dtype(hm), copy=False), X)
         self.labels_ = _like(r.labels, X)
         self.inertia_ = r.inertia
@@ -208,6 +271,25 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self._n_features_out = k
         self._warn_distinct(np.unique(r.labels).size, k)
         return self
+
+    @staticmethod
+    def _print_iteration(it, max_iter, stats):
+        # scikit-learn's verbose lines on stdout (its tests match them); the library's own
+        # messages still go to stderr
+        if it == 0:
+            print("Initialization complete")
+        print("Iteration %d, inertia %s." % (it, stats["inertia"]))
+
+    def _print_convergence(self, r, hm):
+        if r.stop_reason != "converged" or not r.iterations:
+            return
+        last = r.stats_dicts()[-1]
+        if last["changed"] == 0:
+            print("Converged at iteration %d: strict convergence." % (r.iterations - 1))
+        elif self.stop == "shift":
+            var = float(np.mean(np.var(np.asarray(hm.array, dtype=np.float64), axis=0)))
+            print("Converged at iteration %d: center shift %s within tolerance %s."
+                  % (r.iterations - 1, last["shift"] ** 2, self.tol * var))
 
     def _warn_distinct(self, distinct, k):
         # scikit-learn's warning and words, for its metric only: under cosine and inner product
@@ -224,6 +306,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         n, d = X.shape
         self.n_features_in_ = d
         k, max_iter, seed = self._checked_params(n)
+        self._checked_algorithm(k)  # validated and warned as on the host; the GPU runs Lloyd
         init, init_array, n_init = self._initial(X, d, k, seed)
         kmeans_fit_cuda(self, X, k, max_iter, seed, init, init_array, n_init, sample_weight)
         self._n_features_out = k
@@ -275,10 +358,39 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
             out = distances(self._check_cuda_X(X), self.cluster_centers_, self.metric)
             return out.sqrt_() if l2 else out
         hm = self._check_X(X, reset=False)
+        if l2 and hm.array.dtype == np.float64:
+            # float64 input: float64 distances, computed as scikit-learn's euclidean_distances
+            # computes them (|x|^2 - 2 x.c + |c|^2 in float64, clipped at 0, a zero diagonal
+            # when X is the centres array itself), so that they agree with its to ~1e-12
+            # instead of the float32 expansion's ~1e-3 absolute near zero
+            return self._transform64(hm.array, X is self.cluster_centers_)
         out = _core.transform(self._params(1), hm, self._centroids32())
         if l2:
             np.sqrt(out, out=out)
         return _like(out.astype(self._out_dtype(hm), copy=False), X)
+
+    def _transform64(self, X, same):
+        bad = ~np.isfinite(X)
+        if bad.any():  # the library's error and words (it checks in its own conversion pass)
+            i, j = np.argwhere(bad)[0]
+            raise BadInputError("transform: data[%d][%d] is %s (input contains NaN or infinity) "
+                                "[flashkmeans: bad input data]"
+                                % (i, j, "NaN" if np.isnan(X[i, j]) else "Inf"))
+        C = np.asarray(self.cluster_centers_, dtype=np.float64)
+        out = np.empty((X.shape[0], C.shape[0]), dtype=np.float64)
+        cc = np.einsum("ij,ij->i", C, C)
+        step = max(1, (1 << 22) // max(1, C.shape[0]))  # rows per chunk: ~32 MB of distances
+        for i in range(0, X.shape[0], step):
+            xb = X[i:i + step]
+            d = xb @ C.T
+            d *= -2
+            d += np.einsum("ij,ij->i", xb, xb)[:, None]
+            d += cc[None, :]
+            np.maximum(d, 0, out=d)
+            out[i:i + step] = d
+        if same:
+            np.fill_diagonal(out, 0)
+        return np.sqrt(out, out=out)
 
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the (weighted) inertia of X under the fitted centres."""

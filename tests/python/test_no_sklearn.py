@@ -38,10 +38,13 @@ SCRIPT = textwrap.dedent(r"""
     except ValueError:
         pass
     import warnings
-    with warnings.catch_warnings(record=True) as rec:
+    import contextlib, io
+    out = io.StringIO()
+    with warnings.catch_warnings(record=True) as rec, contextlib.redirect_stdout(out):
         warnings.simplefilter("always")
         flashkmeans.KMeans(4, random_state=0, verbose=True, copy_x=False).fit(
             np.asarray([[0, 0], [0, 1], [1, 0], [1, 0]], dtype=np.float32))
+    assert out.getvalue().startswith("Initialization complete\nIteration 0, inertia"), out.getvalue()
     assert [w.category for w in rec] == [_compat.ConvergenceWarning], rec
     assert rec[0].filename == "<string>", rec[0].filename
     for bad, msg in [(np.zeros(5), "Reshape your data"), (np.zeros((3, 0)), "0 feature(s)"),
