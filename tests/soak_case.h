@@ -25,6 +25,7 @@ typedef struct {
     int64_t n, d, k, b;
     int kind, dtype, metric, wkind, init, freeze, stop, max_iter, n_init, empty, threads;
     int gpu_prec; /* the precision of the GPU run (the CPU runs exact) */
+    int algo;     /* fkm_algorithm of the CPU run (L2 only; Lloyd's bits, checked) */
     double tol;
 } soak_case;
 
@@ -36,6 +37,7 @@ static const char *const soak_init_names[] = {"kmeans++", "random", "array", "km
 static const char *const soak_stop_names[] = {"shift", "inertia", "labels", "fixed"};
 static const char *const soak_empty_names[] = {"farthest", "keep"};
 static const char *const soak_prec_names[] = {"auto", "exact", "tf32", "fp16", "bf16"};
+static const char *const soak_algo_names[] = {"lloyd", "elkan", "hamerly"};
 
 static inline int64_t soak_pick(uint64_t *s, int64_t lo, int64_t hi) { /* uniform in [lo, hi] */
     return lo + (int64_t)(gen_next(s) % (uint64_t)(hi - lo + 1));
@@ -70,6 +72,7 @@ static inline soak_case soak_draw(uint64_t seed, int big) {
     c.empty = (int)soak_pick(&s, 0, 1);
     c.threads = (int)soak_pick(&s, 0, 2);
     c.gpu_prec = (int)soak_pick(&s, 1, 4);
+    c.algo = c.metric == FKM_METRIC_L2 ? (int)soak_pick(&s, 0, 2) : 0; /* drawn last: older lines keep their draws */
     return c;
 }
 
@@ -77,11 +80,11 @@ static inline void soak_format(const soak_case *c, char *buf, size_t len) {
     snprintf(buf, len,
              "seed=%" PRIu64 " n=%" PRId64 " d=%" PRId64 " k=%" PRId64 " b=%" PRId64
              " data=%s dtype=%s metric=%s weights=%s init=%s freeze=%d stop=%s max_iter=%d tol=%.17g"
-             " n_init=%d empty=%s threads=%d gpu_prec=%s",
+             " n_init=%d empty=%s threads=%d gpu_prec=%s%s%s",
              c->seed, c->n, c->d, c->k, c->b, soak_kind_names[c->kind], soak_dtype_names[c->dtype],
              soak_metric_names[c->metric], soak_w_names[c->wkind], soak_init_names[c->init], c->freeze,
              soak_stop_names[c->stop], c->max_iter, c->tol, c->n_init, soak_empty_names[c->empty], c->threads,
-             soak_prec_names[c->gpu_prec]);
+             soak_prec_names[c->gpu_prec], c->algo ? " algo=" : "", c->algo ? soak_algo_names[c->algo] : "");
 }
 
 static inline int soak_name(const char *v, const char *const *names, int count) {
@@ -98,6 +101,7 @@ static inline int soak_parse(const char *line, soak_case *out) {
     const char *p = strstr(buf, "seed=");
     if (!p) { fprintf(stderr, "soak: no seed= in '%s'\n", line); return -1; }
     soak_case c = soak_draw(strtoull(p + 5, NULL, 10), 0);
+    c.algo = 0; /* lines without algo= ran Lloyd */
     for (char *t = strtok_r(buf, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save)) {
         char *eq = strchr(t, '=');
         if (!eq) continue;
@@ -123,11 +127,12 @@ static inline int soak_parse(const char *line, soak_case *out) {
         SOAK_ENUM("stop", stop, soak_stop_names, 4)
         SOAK_ENUM("empty", empty, soak_empty_names, 2)
         SOAK_ENUM("gpu_prec", gpu_prec, soak_prec_names, 5)
+        SOAK_ENUM("algo", algo, soak_algo_names, 3)
 #undef SOAK_ENUM
         else { fprintf(stderr, "soak: unknown key '%s'\n", k); return -1; }
         if (e < 0) { fprintf(stderr, "soak: bad value '%s' for %s\n", v, k); return -1; }
     }
-    if (c.n < 1 || c.d < 1 || c.k < 1 || c.k > c.n || c.b < 1 || c.max_iter < 0 || c.n_init < 1) {
+    if (c.n < 1 || c.d < 1 || c.k < 1 || c.k > c.n || c.b < 1 || (c.algo && c.metric != FKM_METRIC_L2) || c.max_iter < 0 || c.n_init < 1) {
         fprintf(stderr, "soak: inconsistent case '%s'\n", line);
         return -1;
     }

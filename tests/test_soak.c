@@ -304,6 +304,7 @@ static void run_device(const soak_case *c, fkm_device dev, const void *data, con
     p.seed = c->seed, p.metric = (fkm_metric)c->metric, p.empty = (fkm_empty_policy)c->empty, p.device = dev;
     p.threads = c->threads;
     p.precision = dev == FKM_DEVICE_CUDA ? (fkm_precision)c->gpu_prec : FKM_PREC_EXACT;
+    p.algorithm = (fkm_algorithm)c->algo; /* a GPU fit runs Lloyd for elkan/hamerly: the same bits */
     const double margin = margin_of(p.precision);
     const char *dn = dev == FKM_DEVICE_CUDA ? "gpu" : "cpu";
     const size_t esz = fkm_dtype_size((fkm_dtype)c->dtype);
@@ -335,6 +336,19 @@ static void run_device(const soak_case *c, fkm_device dev, const void *data, con
         EXPECT(st == FKM_OK && same_result(&r[pi], &again), "%s: a fit of this problem alone (seed + %" PRId64 "%s) is not bitwise equal",
                what, pi, dev == FKM_DEVICE_CPU ? ", other thread count" : "");
         fkm_result_free(&again);
+        if (p.algorithm != FKM_ALGO_LLOYD) { /* elkan/hamerly: Lloyd's results and statistics, bit for bit */
+            q = p, q.seed = p.seed + (uint64_t)pi, q.algorithm = FKM_ALGO_LLOYD;
+            st = fkm_fit(&q, &m, &again);
+            S.fits++;
+            int same = st == FKM_OK && same_result(&r[pi], &again);
+            for (int t = 0; same && t < again.iterations; t++) {
+                fkm_iter_stats u = r[pi].stats[t], v = again.stats[t];
+                u.ms = v.ms = 0, u.rescored = v.rescored = 0;
+                same = !memcmp(&u, &v, sizeof u);
+            }
+            EXPECT(same, "%s: algorithm %s differs from Lloyd", what, soak_algo_names[c->algo]);
+            fkm_result_free(&again);
+        }
         if (c->n_init > 1 && c->init != FKM_INIT_ARRAY) { /* restart r alone: seed + r * 0x9E3779B9 */
             int best = -1;
             double bi = INFINITY;
