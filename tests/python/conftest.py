@@ -22,6 +22,13 @@ def pytest_configure(config):
     except ImportError as e:
         print("cannot import flashkmeans here: %s" % e)
         pytest.exit("SKIPPED: %s" % e, returncode=77)
+    try:  # scikit-learn's own KMeans tests (test_sklearn_suite.py): its fixtures, the deselections
+        import sklearn  # noqa: F401
+    except ImportError:
+        return
+    import sklearn_suite
+
+    config.pluginmanager.register(sklearn_suite, "sklearn_suite")
 
 
 @pytest.fixture(scope="session")
