@@ -224,6 +224,16 @@ static void check_update(const char *what, const soak_case *c, fkm_params p, con
             mx[lab[i] * d + j] = fmax(mx[lab[i] * d + j], fabs(wr[i * d + j]));
         }
     }
+    /* The engines' documented sums: CPU float64 (then one float32 rounding: 2^-23 of the largest
+     * value is ample); CUDA fp32 over chunks of at most 256 points, then float64 (docs/cuda.md:
+     * 255 u of the largest value), on its copy of the data: fp16/bf16 for those precisions
+     * (rounding of float32 data: 2^-11 / 2^-8 relative, 2^-25 absolute under fp16's subnormals). */
+    double rel = 0x1p-23, abs_tol = 0;
+    if (p.device == FKM_DEVICE_CUDA) {
+        rel = 256 * 0x1p-24;
+        if (p.precision == FKM_PREC_FP16 && c->dtype != FKM_F16) rel += 0x1p-11, abs_tol = 0x1p-24;
+        if (p.precision == FKM_PREC_BF16 && c->dtype != FKM_BF16) rel += 0x1p-8;
+    }
     const float *c1 = b.centroids;
     for (int64_t l = 0; l < k && !unsure; l++) {
         if (cnt[l] == 0) {
@@ -240,11 +250,11 @@ static void check_update(const char *what, const soak_case *c, fkm_params p, con
         int64_t badj = -1;
         double want = 0;
         for (int64_t j = 0; j < d && badj < 0; j++) {
-            double tol = 0x1p-23 * mx[l * d + j];
+            double tol = rel * mx[l * d + j] + abs_tol;
             want = sum[l * d + j] / cnt[l];
             if (c->metric == FKM_METRIC_COSINE) {
                 if (nm == 0) { want = a.centroids[l * d + j]; tol = 0; }
-                else { want /= nm; tol = 0x1p-23 + 0x1p-22 * mx[l * d + j] / nm; }
+                else { want /= nm; tol = 0x1p-23 + (rel + 0x1p-23) * mx[l * d + j] / nm + abs_tol / nm; }
             }
             if (!(fabs((double)c1[l * d + j] - want) <= tol)) badj = j;
         }
