@@ -86,13 +86,15 @@ int main(void) {
     if (fkm_cuda_device_count() < 1) SKIP_ALL("no GPU");
     const char *em = getenv("FKM_FAULT_MAX");
     const int64_t max_events = em ? atoll(em) : 0;
-    double *x64 = malloc(sizeof(double) * N * D);
-    X = malloc(sizeof(float) * N * D);
-    gen_blobs(3, N, D, 8, 1.0, x64, X);
+    /* B problems of N rows: the batch case reads them all (N rows alone: a read past the end,
+     * a segmentation fault on the first GPU run) */
+    double *x64 = malloc(sizeof(double) * B * N * D);
+    X = malloc(sizeof(float) * B * N * D);
+    gen_blobs(3, B * N, D, 8, 1.0, x64, X);
     free(x64);
-    W = malloc(sizeof(float) * N);
+    W = malloc(sizeof(float) * B * N);
     uint64_t s = 1;
-    for (int i = 0; i < N; i++) W[i] = (float)(0.5 + gen_unif(&s));
+    for (int i = 0; i < B * N; i++) W[i] = (float)(0.5 + gen_unif(&s));
     C0 = malloc(sizeof(float) * K * D);
     memcpy(C0, X + 7 * D, sizeof(float) * K * D);
 
