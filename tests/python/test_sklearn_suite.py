@@ -9,6 +9,13 @@ pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
 import sklearn_suite  # noqa: E402
+
+if not sklearn_suite.supported():
+    import sklearn
+
+    pytest.skip("scikit-learn %s installed: the suite's deselections are written for %sx"
+                % (sklearn.__version__, sklearn_suite.SUPPORTED), allow_module_level=True)
+
 from sklearn.conftest import global_dtype  # noqa: E402,F401  (the fixture, used by the suite)
 
 globals().update(sklearn_suite.load_suite())
