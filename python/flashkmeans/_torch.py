@@ -67,6 +67,25 @@ def _matrix(x, code, weights=None):
     return m
 
 
+def _workspace(size_fn, p, m, dev, *extra):
+    """The library's workspace as a torch uint8 tensor on dev, or None. From torch's caching
+    allocator, a repeated call finds its block free and skips the cudaMalloc and the cudaFree
+    (which waits for the whole GPU) that the library would make on its own; torch keeps the
+    block for its next allocations (torch.cuda.empty_cache() gives it back). With a
+    gpu_mem_limit the library allocates itself, so that the cap counts the workspace."""
+    if p.gpu_mem_limit:
+        return None
+    size = ctypes.c_size_t(0)
+    if size_fn(ctypes.byref(p), ctypes.byref(m), *extra, ctypes.byref(size)) != _lib.FKM_OK:
+        return None  # the call itself reports the problem
+    if size.value == 0:
+        return None
+    try:
+        return _torch().empty(size.value, dtype=_torch().uint8, device=dev)
+    except RuntimeError:  # out of memory in torch's allocator: the library's own check reports it
+        return None
+
+
 def _weights(w, b, n, dev):
     if w is None:
         return None
@@ -114,9 +133,11 @@ def cuda_fit(x3, k, *, max_iter=300, tol=1e-4, stop="shift", init="random", init
     iters, inertia = (ctypes.c_int * b)(), (ctypes.c_double * b)()
     info = _lib.fkm_cuda_fit_info()
     with torch.cuda.device(dev), _core._Call(p, progress=False) as call:
+        ws = _workspace(_lib.lib.fkm_cuda_fit_workspace_size, p, m, dev)
         st = _lib.lib.fkm_cuda_fit(ctypes.byref(p), ctypes.byref(m), centroids.data_ptr(),
-                                   labels.data_ptr(), iters, inertia, ctypes.byref(info), None, 0,
-                                   _stream(dev))
+                                   labels.data_ptr(), iters, inertia, ctypes.byref(info),
+                                   ws.data_ptr() if ws is not None else None,
+                                   ws.numel() if ws is not None else 0, _stream(dev))
     call.finish(st, "cuda fit")
     last_call.clear()
     last_call.update(op="fit", input=x3.data_ptr(), data=m.data, centroids=centroids.data_ptr(),
@@ -150,9 +171,11 @@ def cuda_predict(x, centroids, *, metric="l2", precision="auto", want_dist=False
     p = _core.make_params(1, metric=metric, precision=precision, device="cuda:%d" % dev.index)
     m = _matrix(x, code, _weights(weights, b, n, dev))
     with torch.cuda.device(dev), _core._Call(p, progress=False) as call:
+        ws = _workspace(_lib.lib.fkm_cuda_predict_workspace_size, p, m, dev, ctypes.c_int64(k))
         st = _lib.lib.fkm_cuda_predict(ctypes.byref(p), ctypes.byref(m), c.data_ptr(), k,
                                        labels.data_ptr(), dist.data_ptr() if want_dist else None,
-                                       inertia, None, 0, _stream(dev))
+                                       inertia, ws.data_ptr() if ws is not None else None,
+                                       ws.numel() if ws is not None else 0, _stream(dev))
     call.finish(st, "cuda predict")
     last_call.clear()
     last_call.update(op="predict", data=m.data, labels=labels.data_ptr(),
