@@ -42,9 +42,10 @@ static int cert_plan(fkm_cu_engine *e) {
         e->kern16 = ps;
     else
         return 0;
-    const char *s = getenv("FKM_CU_CERT_SCALE"), *l = getenv("FKM_CU_CERT_LIST");
+    const char *s = getenv("FKM_CU_CERT_SCALE"), *l = getenv("FKM_CU_CERT_LIST"), *v = getenv("FKM_CU_CERT_RSV");
     e->cert_scale = s && *s ? (float)atof(s) : 1.0f;
     e->cert_list = !(l && *l && atoi(l) == 0);
+    e->cert_rsv = !(v && *v && atoi(v) == 0);
     return 1;
 }
 
@@ -210,19 +211,21 @@ fkm_status fkm_cu_cert_prep_c(fkm_cu_engine *e) {
 
 #define RSV_WARPS 8 /* warps per block of the resolve kernel, 32 rows each */
 
-/* A warp per 32 rows: the exact score of the candidate i1 (cert_exact's chain: the SIMT kernel's
- * bits), the rows staged through shared memory 32 features at a time so that the float32 data is
- * read coalesced; the point is proven (cert_proves) or joins its problem's list (cert_append; with
- * the split re-score kernel its label becomes -1 - its list position). A problem with coff lists
- * nothing (the SIMT kernel takes every row), and a warp with no row to prove reads nothing. The
- * 32 loads of a full stage go out together, and the centroid's 32 features too: one at a time, as a loop whose count the
- * compiler does not know, each waited for the last (0.69 ms for the 1 GB of N = 4M D = 64 under
- * ncu, H100). */
-__global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_assign_args a, int64_t bn) {
-    __shared__ float xs[RSV_WARPS][32][33];
-    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    const int64_t row0 = ((int64_t)blockIdx.x * RSV_WARPS + w) * 32;
-    if (row0 >= bn) return;
+/* The exact step, a warp per 32 rows: the exact score of the candidate i1 (cert_exact's chain: the
+ * SIMT kernel's bits), the rows staged through shared memory 32 features at a time so that the
+ * float32 data is read coalesced; the point is proven (cert_proves) or joins its problem's list
+ * (cert_append; with the split re-score kernel its label becomes -1 - its list position). A
+ * problem with coff lists nothing (the SIMT kernel takes every row), and a warp with no row to
+ * prove reads nothing. The 32 loads of a full stage go out together, and the centroid's 32
+ * features too (one load at a time, each waited for, took 0.69 ms for the 1 GB of N = 4M D = 64
+ * under ncu, H100). */
+/* One warp's 32 rows from row0 (the body of both resolve kernels). CS: the centroids come from
+ * shared memory cs (every problem's, pitch csp floats) instead of the float32 image in global
+ * memory; a float4 gather there costs a few bank wavefronts, in L1 one per lane's line. */
+template <bool CS>
+__device__ __forceinline__ void resolve_warp(const fkm_cu_assign_args &a, int64_t bn, int64_t row0, float (*xs)[33],
+                                             const float *cs, int64_t csp) {
+    const int lane = threadIdx.x & 31;
     const int64_t g = row0 + lane, dp = a.x32_pitch;
     const int rows = (int)min((int64_t)32, bn - row0);
     const int64_t prob = lane < rows ? g / a.n : 0;
@@ -232,7 +235,7 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
     const bool live = run && !a.coff[prob];
     if (!__any_sync(0xffffffffu, live)) return; /* finished or coff: nothing to read */
     const int lab = live ? a.labels[g] : 0;
-    const float *cr = a.c32 + (prob * a.kp + lab) * a.c32_pitch;
+    const float *cr = CS ? cs + (prob * a.kp + lab) * csp : a.c32 + (prob * a.kp + lab) * a.c32_pitch;
     const float *xw = a.x32 + row0 * dp;
     float acc = 0.0f;
     for (int64_t f0 = 0; f0 < dp; f0 += 32) {
@@ -243,29 +246,31 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
 #pragma unroll
             for (int r = 0; r < 32; r++) v[r] = __ldg(xw + r * dp + f);
 #pragma unroll
-            for (int r = 0; r < 32; r++) xs[w][r][lane] = v[r];
+            for (int r = 0; r < 32; r++) xs[r][lane] = v[r];
         } else {
-            for (int r = 0; r < rows; r++) xs[w][r][lane] = f < dp ? xw[r * dp + f] : 0.0f;
+            for (int r = 0; r < rows; r++) xs[r][lane] = f < dp ? xw[r * dp + f] : 0.0f;
         }
         __syncwarp();
         if (live && m == 32) {
             float4 cv[8];
 #pragma unroll
-            for (int q = 0; q < 8; q++) cv[q] = __ldg(reinterpret_cast<const float4 *>(cr + f0) + q);
+            for (int q = 0; q < 8; q++)
+                cv[q] = CS ? reinterpret_cast<const float4 *>(cr + f0)[q] : __ldg(reinterpret_cast<const float4 *>(cr + f0) + q);
 #pragma unroll
             for (int q = 0; q < 8; q++) {
-                acc = fmaf(xs[w][lane][4 * q], cv[q].x, acc);
-                acc = fmaf(xs[w][lane][4 * q + 1], cv[q].y, acc);
-                acc = fmaf(xs[w][lane][4 * q + 2], cv[q].z, acc);
-                acc = fmaf(xs[w][lane][4 * q + 3], cv[q].w, acc);
+                acc = fmaf(xs[lane][4 * q], cv[q].x, acc);
+                acc = fmaf(xs[lane][4 * q + 1], cv[q].y, acc);
+                acc = fmaf(xs[lane][4 * q + 2], cv[q].z, acc);
+                acc = fmaf(xs[lane][4 * q + 3], cv[q].w, acc);
             }
         } else if (live) {
             for (int j = 0; j < m; j += 4) {
-                const float4 cv = __ldg(reinterpret_cast<const float4 *>(cr + f0 + j));
-                acc = fmaf(xs[w][lane][j], cv.x, acc);
-                acc = fmaf(xs[w][lane][j + 1], cv.y, acc);
-                acc = fmaf(xs[w][lane][j + 2], cv.z, acc);
-                acc = fmaf(xs[w][lane][j + 3], cv.w, acc);
+                const float4 cv = CS ? *reinterpret_cast<const float4 *>(cr + f0 + j)
+                                     : __ldg(reinterpret_cast<const float4 *>(cr + f0 + j));
+                acc = fmaf(xs[lane][j], cv.x, acc);
+                acc = fmaf(xs[lane][j + 1], cv.y, acc);
+                acc = fmaf(xs[lane][j + 2], cv.z, acc);
+                acc = fmaf(xs[lane][j + 3], cv.w, acc);
             }
         }
         __syncwarp();
@@ -278,6 +283,56 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_as
     }
     const int pos = cert_append(a, prob, need, g - prob * a.n);
     if (pos >= 0 && a.ukey) a.labels[g] = -1 - pos;
+}
+
+__global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve(const fkm_cu_assign_args a, int64_t bn) {
+    __shared__ float xs[RSV_WARPS][32][33];
+    const int w = threadIdx.x >> 5;
+    const int64_t row0 = ((int64_t)blockIdx.x * RSV_WARPS + w) * 32;
+    if (row0 < bn) resolve_warp<false>(a, bn, row0, xs[w], NULL, 0);
+}
+
+/* The same with every problem's centroids staged once per block in shared memory (persistent
+ * blocks striding over the warps' row groups): for small b * k * d, where the centroid gathers,
+ * not the data, bounded the kernel. Pitch csp = c32_pitch + 4 floats: consecutive centroid rows
+ * start in different 16-byte bank groups. */
+__global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve_cs(const fkm_cu_assign_args a, int64_t bn, int64_t csp) {
+    __shared__ float xs[RSV_WARPS][32][33];
+    extern __shared__ float4 cs4[];
+    float *cs = reinterpret_cast<float *>(cs4);
+    const int64_t rows = (bn / a.n) * a.kp, q4 = a.c32_pitch / 4; /* b * kp rows of q4 float4 */
+    for (int64_t i = threadIdx.x; i < rows * q4; i += blockDim.x) {
+        const int64_t r = i / q4, q = i - r * q4;
+        cs4[r * (csp / 4) + q] = __ldg(reinterpret_cast<const float4 *>(a.c32 + r * a.c32_pitch) + q);
+    }
+    __syncthreads();
+    const int w = threadIdx.x >> 5;
+    for (int64_t row0 = ((int64_t)blockIdx.x * RSV_WARPS + w) * 32; row0 < bn; row0 += (int64_t)gridDim.x * RSV_WARPS * 32)
+        resolve_warp<true>(a, bn, row0, xs[w], cs, csp);
+}
+
+/* The exact step's launch: centroids in shared memory when every problem's fit in RSV_CS_BYTES
+ * (and FKM_CU_CERT_RSV is not 0), else straight from global memory. */
+#define RSV_CS_BYTES (96 * 1024)
+#define RSV_XS_BYTES (sizeof(float) * RSV_WARPS * 32 * 33) /* xs of each resolve kernel */
+static fkm_status cert_resolve(fkm_cu_engine *e, const fkm_cu_assign_args &r, int64_t bn) {
+    const int64_t warps = (bn + 31) / 32, csp = r.c32_pitch + 4;
+    const size_t cs = (size_t)(e->b * e->kp * csp) * sizeof(float);
+    if (e->cert_rsv && r.c32_pitch % 4 == 0 && cs <= RSV_CS_BYTES) {
+        /* the static transpose buffers count against the 48 KB default too */
+        if (cs + RSV_XS_BYTES > 48 * 1024 && (size_t)e->rsv_raised < cs) {
+            CU_RET(cudaFuncSetAttribute((const void *)k_cert_resolve_cs, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)cs));
+            e->rsv_raised = (int)cs;
+        }
+        int per = 0;
+        CU_RET(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, k_cert_resolve_cs, RSV_WARPS * 32, cs));
+        const int64_t need = (warps + RSV_WARPS - 1) / RSV_WARPS, most = (int64_t)e->sm_count * (per > 0 ? per : 1);
+        k_cert_resolve_cs<<<(unsigned)(need < most ? need : most), RSV_WARPS * 32, cs, e->stream>>>(r, bn, csp);
+    } else {
+        k_cert_resolve<<<(unsigned)((warps + RSV_WARPS - 1) / RSV_WARPS), RSV_WARPS * 32, 0, e->stream>>>(r, bn);
+    }
+    CU_LAUNCHED("certified mode: exact scores");
+    return FKM_OK;
 }
 
 #define FIN_TILES 4  /* SIMT tiles of 64 rows per block step (two warps each) */
@@ -410,9 +465,8 @@ fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
     r.ulist = e->ulist;
     r.ucount = e->ucount;
     r.ukey = e->ukey;
-    const int64_t bn = e->b * e->n, warps = (bn + 31) / 32;
-    k_cert_resolve<<<(unsigned)((warps + RSV_WARPS - 1) / RSV_WARPS), RSV_WARPS * 32, 0, e->stream>>>(r, bn);
-    CU_LAUNCHED("certified mode: exact scores");
+    const int64_t bn = e->b * e->n;
+    if ((st = cert_resolve(e, r, bn)) != FKM_OK) return st;
     if ((st = fkm_cu_assign_simt_list(e, &r)) != FKM_OK) return st;
     const int64_t steps = (r.total_tiles + FIN_TILES - 1) / FIN_TILES; /* the SIMT kernel's b * tiles */
     const int64_t grid = steps < (int64_t)e->sm_count * 8 ? steps : (int64_t)e->sm_count * 8;
