@@ -2,7 +2,8 @@
 # gpu-check.sh -- `make gpu-check`, run on a GPU machine (through the device tool here):
 #   1. configure + build with CUDA (Release; FKM_CUDA_ARCHS, default "90a;80": sm_90a + sm_80 + PTX)
 #   2. ctest: the CPU suite and the GPU tests (tests/test_cuda*.c)
-#   3. compute-sanitizer memcheck, racecheck and initcheck on small GPU cases
+#   3. compute-sanitizer memcheck (with the leak check), racecheck, initcheck and synccheck on every
+#      GPU test program at small sizes (FKM_TEST_SMALL, FKM_FAULT_MAX; SAN_TESTS / SAN_TOOLS choose)
 #   4. the benchmark table (scripts/bench-gpu.sh), short table last
 # Logs and JSON go to $OUT (default BUILD/gpu-check). Exit status: non-zero if any step failed.
 # SKIP_BUILD=1 uses an existing BUILD; SKIP_BENCH=1 stops after the sanitizers.
@@ -37,12 +38,18 @@ grep -E "tests passed|passed,|Failed|FAIL|SKIPPED|Skipped|\*\*\*" "$OUTDIR/ctest
 
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
 if [ -n "$SAN" ]; then
-  for tool in memcheck racecheck initcheck; do
+  # every GPU test program but test_cuda_large (its sizes are the point); the programs without a
+  # small mode are short already, test_cuda_faults is cut to its first events per sweep
+  tests=${SAN_TESTS:-$(cd "$BUILD/tests" && ls test_cuda* 2>/dev/null | grep -v -e '^test_cuda_large$' -e '\.' )}
+  for tool in ${SAN_TOOLS:-memcheck racecheck initcheck synccheck}; do
     small=1
     [ $tool = racecheck ] && small=2
-    for t in test_cuda test_cuda_fit test_cuda_init test_cuda_par; do
+    extra=""
+    [ $tool = memcheck ] && extra="--leak-check full"
+    for t in $tests; do
       step "compute-sanitizer $tool $t (FKM_TEST_SMALL=$small)"
-      FKM_TEST_SMALL=$small timeout "${SAN_TIMEOUT:-600}" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/$t" \
+      FKM_TEST_SMALL=$small FKM_FAULT_MAX=${FKM_FAULT_MAX:-8} FKM_STRESS_THREADS=${FKM_STRESS_THREADS:-2} \
+        timeout "${SAN_TIMEOUT:-600}" "$SAN" --tool $tool $extra --error-exitcode 3 "$BUILD/tests/$t" \
         > "$OUTDIR/sanitizer-$tool-$t.log" 2>&1
       rc=$?
       tail -3 "$OUTDIR/sanitizer-$tool-$t.log"

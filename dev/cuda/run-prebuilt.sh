@@ -19,7 +19,8 @@
 #                       C engine (.devbin/bench_fit); ARGS are side.py's, e.g. "side:--quick --rows 1-12"
 #                       (FKM_COMMIT=<hash> names the commit when the tree has no .git; SIDE_TIMEOUT, default 560 s)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
-#   san:TOOL[,TEST]     compute-sanitizer TOOL on the GPU tests, or on TEST (FKM_TEST_SMALL=1, racecheck 2)
+#   san:TOOL[,TEST]     compute-sanitizer TOOL (memcheck with the leak check, racecheck, initcheck, synccheck)
+#                       on every GPU test program but test_cuda_large, or on TEST (FKM_TEST_SMALL=1, racecheck 2)
 # Logs go to $OUT; one summary line per step on stdout.
 set -u
 cd "$(dirname "$0")/../.."
@@ -103,10 +104,13 @@ for m in "$@"; do
   san)
     # san:TOOL on the four test programs, san:TOOL,test_x on one
     tool=${rest%%,*}; only=${rest#*,}; [ "$only" = "$rest" ] && only=""
-    for t in ${only:-test_cuda test_cuda_fit test_cuda_init test_cuda_par}; do
+    # default: every carried GPU test program but test_cuda_large (as scripts/gpu-check.sh)
+    for t in ${only:-$(cd $B && ls test_cuda* | grep -v -e '^test_cuda_large$' -e '\.')}; do
       small=1; [ "$tool" = racecheck ] && small=2
+      extra=""; [ "$tool" = memcheck ] && extra="--leak-check full"
       log=$OUTD/$n-san-$tool-$t.log
-      FKM_TEST_SMALL=$small timeout 400 compute-sanitizer --tool "$tool" --error-exitcode 3 $B/$t > "$log" 2>&1
+      FKM_TEST_SMALL=$small FKM_FAULT_MAX=${FKM_FAULT_MAX:-8} FKM_STRESS_THREADS=${FKM_STRESS_THREADS:-2} \
+        timeout 400 compute-sanitizer --tool "$tool" $extra --error-exitcode 3 $B/$t > "$log" 2>&1
       echo "[$n] $tool $t: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
       # where: each distinct kernel/API site once, with the first host frame of the library
       grep -E "^=========     at |Host API memory" "$log" | sed 's/0x[0-9a-f]*//g' | sort | uniq -c | sort -rn | head -6
