@@ -4,6 +4,8 @@
     km = flashkmeans.KMeans(n_clusters=256, random_state=0).fit(X)      # scikit-learn style
     km = flashkmeans.Kmeans(d, 256, niter=25); km.train(x)               # FAISS style
     labels, centroids, iters = flashkmeans.batch_kmeans(xb, 16)          # b x n x d problems
+    flashkmeans.patch_sklearn()        # sklearn.cluster.KMeans -> flashkmeans where supported
+    python3 -m flashkmeans.accel script.py                               # the same, no code change
 
 The binding is pure Python over the public C header (ctypes); see docs/python.md.
 """
@@ -16,9 +18,27 @@ from ._batch import batch_kmeans
 from ._faiss import Kmeans
 from ._sklearn import KMeans
 
+
+
+def patch_sklearn():
+    """Route sklearn.cluster.KMeans to flashkmeans where the call is supported, scikit-learn's
+    own class otherwise; each decision logged on the "flashkmeans.accel" logger (flashkmeans.accel,
+    docs/python.md). Needs scikit-learn."""
+    from . import accel
+
+    accel.patch_sklearn()
+
+
+def unpatch_sklearn():
+    """Undo patch_sklearn(): sklearn.cluster.KMeans is scikit-learn's own class again."""
+    from . import accel
+
+    accel.unpatch_sklearn()
+
+
 __version__ = _lib.version()
 library_path = _lib.library_path
 
-__all__ = ["KMeans", "Kmeans", "batch_kmeans", "cuda_device_count", "library_path", "FlashKMeansError", "InvalidArgumentError",
+__all__ = ["KMeans", "Kmeans", "batch_kmeans", "cuda_device_count", "library_path", "patch_sklearn", "unpatch_sklearn", "FlashKMeansError", "InvalidArgumentError",
            "BadInputError", "FormatError", "OutOfMemoryError", "IOFailure", "NoCudaError",
            "CudaError", "CancelledError", "InternalError"]
