@@ -4,7 +4,7 @@
 
 #include "../../include/flashkmeans_cuda.h"
 #include "cu_memory.cuh"
-#include "tuning.cuh"
+#include "assign/tuning.cuh"
 
 static fkm_precision resolve_prec(const fkm_params *p, fkm_dtype t) {
     if (p->precision != FKM_PREC_AUTO) return p->precision;

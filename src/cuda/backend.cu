@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cu_memory.cuh"
-#include "scale.cuh"
+#include "scale/scale.cuh"
 
 typedef struct {
     fkm_cu_engine e;

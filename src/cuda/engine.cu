@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cu_common.cuh"
-#include "tuning.cuh"
+#include "assign/tuning.cuh"
 
 extern "C" fkm_status fkm_cu_fail(cudaError_t e, const char *file, int line, const char *what) {
     (void)cudaGetLastError(); /* clear the error if it is not sticky, so later calls can run */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cu_memory.cuh"
-#include "scale.cuh"
+#include "scale/scale.cuh"
 
 extern "C" {
 #include "../core/select.h"

@@ -19,7 +19,7 @@
 
 #include <cudaTypedefs.h>
 
-#include "../../../src/cuda/assign_wgmma.cuh" /* mbarrier, bulk copy and wgmma helpers it shares */
+#include "../../../src/cuda/assign/assign_wgmma.cuh" /* mbarrier, bulk copy and wgmma helpers it shares */
 
 #define W2_BN 64
 #define W2_TILE (W2_BN * WG_KB) /* 8 KB per staged centroid block */

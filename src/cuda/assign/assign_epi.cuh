@@ -4,7 +4,7 @@
 #ifndef FKM_CU_ASSIGN_EPI_CUH
 #define FKM_CU_ASSIGN_EPI_CUH
 
-#include "cu_common.cuh"
+#include "../cu_common.cuh"
 
 typedef struct fkm_cu_assign_args_s {
     const char *x;          /* compute-type points, b*n rows */

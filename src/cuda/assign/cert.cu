@@ -16,7 +16,7 @@
 #include <stdlib.h>
 
 #include "assign_ps.cuh"
-#include "cu_device.cuh"
+#include "../cu_device.cuh"
 #include "tuning.cuh"
 
 #define U32 0x1p-24 /* unit roundoff of float32 */

@@ -6,7 +6,7 @@
  * recomputed here as sum_j (x_j - c_j)^2 in float64 for the chosen centroid, and the per-tile
  * inertia partials rewritten from them in a fixed order (so k_policy's sum stays deterministic).
  * Only when the GPU copy of the data holds the caller's values exactly (e->x_exact). */
-#include "cu_device.cuh"
+#include "../cu_device.cuh"
 #include "tuning.cuh"
 
 /* grid (tiles, b), 256 threads: a warp per row (lanes over features), rows of the tile strided

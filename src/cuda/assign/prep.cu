@@ -6,7 +6,7 @@
 #include <cuda_fp16.h>
 #include <math.h>
 
-#include "cu_device.cuh"
+#include "../cu_device.cuh"
 
 /* Record the first bad element (lowest linear index wins): code 1 NaN, 2 Inf, 3 too large,
  * 4 all-zero row under cosine. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend.h"
+#include "../../backend.h"
 #include "assign_wgmma_smem.h"
 
 const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG] = {

@@ -4,7 +4,7 @@
 #ifndef FKM_CU_DRAW_CUH
 #define FKM_CU_DRAW_CUH
 
-#include "cu_device.cuh"
+#include "../cu_device.cuh"
 
 /* The sum of v over the 256 threads of a block in a fixed tree (the same bits every run); red:
  * 256 doubles of shared memory. Every thread gets the sum. */

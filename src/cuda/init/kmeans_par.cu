@@ -24,8 +24,8 @@
 
 #include <cub/device/device_radix_sort.cuh>
 
-#include "cu_device.cuh"
-#include "cu_memory.cuh"
+#include "../cu_device.cuh"
+#include "../cu_memory.cuh"
 #include "draw.cuh"
 #include "par.cuh"
 

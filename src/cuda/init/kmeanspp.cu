@@ -20,8 +20,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "cu_device.cuh"
-#include "cu_memory.cuh"
+#include "../cu_device.cuh"
+#include "../cu_memory.cuh"
 #include "draw.cuh"
 
 #define PP_PB 1024   /* points per block at most: the unit of the per-block sums */

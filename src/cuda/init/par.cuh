@@ -4,7 +4,7 @@
 #ifndef FKM_CU_PAR_CUH
 #define FKM_CU_PAR_CUH
 
-#include "cu_common.cuh"
+#include "../cu_common.cuh"
 
 /* The splitmix64 finaliser: the draws' hash (as the host's init_par.c) and the rows' hash. */
 __device__ __forceinline__ uint64_t par_mix(uint64_t z) {

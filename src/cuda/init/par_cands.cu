@@ -12,9 +12,9 @@
  * dropped duplicate move to its representative (the same values: the same distance). */
 #include <cub/device/device_radix_sort.cuh>
 
-#include "cu_device.cuh"
+#include "../cu_device.cuh"
 #include "par.cuh"
-#include "tuning.cuh"
+#include "../assign/tuning.cuh"
 
 __device__ __forceinline__ float par_ld(const par_args &a, int64_t p, int64_t row, int64_t j) {
     return load_as_float(a.x, fkm_ct_dtype(a.ct), (p * a.n + row) * a.dp + j);

@@ -9,7 +9,7 @@
  * the update's sums and every bit after them are unchanged -- in three launches plus a scan. */
 #include <cub/device/device_scan.cuh>
 
-#include "cu_common.cuh"
+#include "../cu_common.cuh"
 
 #define FKM_CS_T 1024 /* points per tile: one per thread */
 

@@ -20,8 +20,8 @@
 
 #include <type_traits>
 
-#include "cu_device.cuh"
-#include "../stop.h"
+#include "../cu_device.cuh"
+#include "../../stop.h"
 
 #define UPD_SLICE 128 /* features per lane group pass: 32 lanes x 4 */
 

@@ -6,7 +6,7 @@
  * lo += q & (2^32 - 1)) and added with integer atomics: integer addition is associative, so the
  * totals are the same bits whatever the order, the chunking, or the GPU that added them. The
  * total hi * 2^32 + lo is turned into a double with one rounding and divided by s_j. */
-#include "cu_device.cuh"
+#include "../cu_device.cuh"
 #include "scale.cuh"
 
 #define FX_MASK 0xffffffffll

@@ -18,13 +18,13 @@
 
 #include <cub/device/device_radix_sort.cuh>
 
-#include "cu_memory.cuh"
+#include "../cu_memory.cuh"
 #include "scale.cuh"
-#include "tuning.cuh"
-#include "../fixed.h"
+#include "../assign/tuning.cuh"
+#include "../../fixed.h"
 
 extern "C" {
-#include "../core/init.h"
+#include "../../core/init.h"
 }
 
 /* Bytes kept free on each GPU beyond the plan: CUDA's and NCCL's own buffers, fragmentation. */

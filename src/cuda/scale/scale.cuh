@@ -11,7 +11,7 @@
 #ifndef FKM_CU_SCALE_CUH
 #define FKM_CU_SCALE_CUH
 
-#include "cu_common.cuh"
+#include "../cu_common.cuh"
 
 #define FKM_SCALE_MAX_GPUS 64
 #define FKM_SCALE_MAX_SLOTS 4 /* staging buffers per GPU: 2 (default) .. 4, FKM_CU_SCALE_SLOTS */
