@@ -1,7 +1,7 @@
 /* backend.cu -- the CUDA engine behind the core's fkm_backend interface (host data: uploaded
  * once at create, kept on the GPU; only centroids, labels and scalars cross PCIe). A problem that
  * does not fit one GPU, or asks for several, create hands to the scale engine instead, a backend
- * of its own (scale.cu: fkm_scale_backend), which keeps what fits and streams the rest. */
+ * of its own (scale/: fkm_scale_backend), which keeps what fits and streams the rest. */
 #include <stdlib.h>
 #include <string.h>
 

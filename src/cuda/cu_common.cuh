@@ -178,7 +178,7 @@ static inline cudaError_t fkm_cu_record(fkm_cu_engine *e, cudaEvent_t ev) {
     return e->capturing ? cudaEventRecordWithFlags(ev, e->stream, cudaEventRecordExternal) : cudaEventRecord(ev, e->stream);
 }
 
-/* ---- engine.cu */
+/* ---- engine.cu (fkm_cu_run, the loop: iteration/loop.cu) */
 /* Sizes and kernel choice for b problems of n x d, k clusters (no allocation). */
 fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t d, int64_t k, fkm_metric metric,
                        fkm_precision prec);

@@ -6,7 +6,7 @@
 
 #include "cu_common.cuh"
 
-/* Host data on its way to the GPU (backend.cu, scale.cu): the caller's half data as is when it is
+/* Host data on its way to the GPU (backend.cu, scale/plan.cu): the caller's half data as is when it is
  * the compute type (and needs no normalisation), else the core's float32 copy (normalised for
  * cosine). */
 static inline int fkm_cu_upload_raw(int ctype, fkm_metric metric, fkm_dtype raw_dtype) {

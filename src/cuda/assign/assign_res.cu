@@ -22,7 +22,7 @@ static int res_raised[16][4][3][2]; /* op 3: the certified pass */
  * RES_BM rows of one problem, 128-byte swizzle (the layout the wgmma descriptors address); rows
  * past a problem's end and columns past the pitch read as zeros. The encoder comes through the
  * runtime, so no link against libcuda. Encoding is host-only work (no device call), done per
- * launch because views (scale.cu) move x. */
+ * launch because views (scale/) move x. */
 static fkm_status res_xmap(CUtensorMap *m, const fkm_cu_assign_args &a, int64_t b, int64_t rows, int es) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
     if (!encode) {

@@ -59,8 +59,9 @@ typedef struct fkm_cu_scale {
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* scale.cu: the scale engine's backend table (its engine made by fkm_scale_create, which the CUDA
- * backend's create calls for the problems it hands over: backend.cu), and its operations. */
+/* The scale engine's backend table (pipeline.cu; its engine made by fkm_scale_create, plan.cu, which
+ * the CUDA backend's create calls for the problems it hands over: backend.cu), and its operations
+ * (plan.cu: create, destroy, feasible, wanted; pipeline.cu: assign, centroids, init; reduce.cu: iterate). */
 extern const fkm_backend fkm_scale_backend;
 fkm_status fkm_scale_create(const fkm_problem *pb, int ngpu, fkm_cu_scale **out);
 void fkm_scale_destroy(fkm_cu_scale *s);
@@ -74,6 +75,22 @@ fkm_status fkm_scale_kmeans_par(fkm_cu_scale *s, uint64_t seed, float *c);
 fkm_status fkm_scale_feasible(const fkm_problem *pb);
 /* GPUs the problem asks for (*ngpu), and *use = 1 when that is several (or FKM_CU_SCALE=1). */
 fkm_status fkm_scale_wanted(const fkm_problem *pb, int *ngpu, int *use);
+
+/* Internal to the scale engine: pipeline.cu's passes, used by plan.cu and reduce.cu. */
+typedef struct {
+    int mode;   /* 2: an iteration's assignment (statistics, sort keys); 1: labels and distances */
+    int sums;   /* fixed-point sums of the piece */
+    int exact;  /* exact float64 L2 distances (final assignment) */
+} fkm_scale_pass_kind;
+const char *fkm_scale_host_row(const fkm_cu_scale *s, int64_t row);
+void fkm_scale_pin_streamed(fkm_cu_scale *s, int gi);
+fkm_status fkm_scale_first_pass(fkm_cu_scale *s);
+fkm_status fkm_scale_set_dev(const fkm_cu_scale *s, int gi);
+fkm_status fkm_scale_pass(fkm_cu_scale *s, const fkm_scale_pass_kind *pk);
+fkm_status fkm_scale_prefetch(fkm_cu_scale *s);
+fkm_status fkm_scale_sync_all(fkm_cu_scale *s);
+fkm_status fkm_scale_fetch_scal(fkm_cu_scale *s, int gi, int first, int count);
+fkm_status fkm_scale_global_inertia(fkm_cu_scale *s, double *out);
 
 /* fx.cu: fixed-point kernels (enqueued on e->stream) */
 fkm_status fkm_fx_colmax(fkm_cu_engine *v, const float *w, float *colmax);
