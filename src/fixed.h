@@ -1,5 +1,5 @@
 /* fixed.h -- the power-of-two scale of the 64-bit fixed-point sums shared by fkm_mpi_fit
- * (src/mpi) and the CUDA scale engine (src/cuda/scale.cu): one formula, so both quantise a value
+ * (src/mpi) and the CUDA scale engine (src/cuda/scale/): one formula, so both quantise a value
  * the same way. */
 #ifndef FKM_FIXED_H
 #define FKM_FIXED_H

@@ -1,7 +1,7 @@
 /* stop.h -- the stop rule, written once (docs/algorithm.md, "Stop rules").
  *
  * The host driver (src/core/lloyd.c) and the CUDA engine's device-side loop (k_stop in
- * src/cuda/update.cu) both call fkm_stop_rule_met, so a fit stops at the same iteration whichever
+ * src/cuda/iteration/update.cu) both call fkm_stop_rule_met, so a fit stops at the same iteration whichever
  * side runs the loop, and a CPU test of this function (tests/test_stop_rule.c) tests the rule the
  * GPU applies. A pure function of scalars: no state, no memory, __host__ __device__ under nvcc. */
 #ifndef FKM_STOP_H

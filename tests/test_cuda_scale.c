@@ -1,4 +1,4 @@
-/* test_cuda_scale.c -- the scale engine (src/cuda/scale.cu): host data streamed through a small
+/* test_cuda_scale.c -- the scale engine (src/cuda/scale/): host data streamed through a small
  * GPU-memory cap, and several GPUs with NCCL.
  *  - streaming (a cap that keeps a part resident, small chunks) gives the same bits as the scale
  *    engine holding everything: centroids, labels, inertia, every iteration's statistics;

@@ -1,4 +1,4 @@
-/* bench_stream.c -- issue 5's benchmarks of the scale engine (src/cuda/scale.cu):
+/* bench_stream.c -- issue 5's benchmarks of the scale engine (src/cuda/scale/):
  *   stream:  N = 2^25, K = 4096, D = 128 float32 in host memory with the GPU-memory cap at 4 GiB,
  *            so most rows are streamed every iteration; with the pinned host->device copy
  *            ceiling measured in the same run (cudaMemcpy of 1 GiB from cudaMallocHost memory,

@@ -6,7 +6,7 @@ Results are written by the library straight into tensors allocated here on the i
 and the work is ordered on torch's current stream of that device. `last_call` records the
 pointers of the latest call so tests can verify zero-copy by pointer identity.
 
-k-means++ and k-means|| initialisation run on the GPU (src/cuda/kmeanspp.cu, kmeans_par.cu). What the device API does not
+k-means++ and k-means|| initialisation run on the GPU (src/cuda/init/kmeanspp.cu, kmeans_par.cu). What the device API does not
 do (yet): n_init > 1, per-iteration statistics and progress callbacks (so Ctrl-C is honoured only when the
 call returns).
 """

@@ -95,7 +95,7 @@ def test_sklearn_front_end_on_device():
 
 
 def test_kmeans_parallel_on_device():
-    """init="k-means||" on CUDA tensors runs on the GPU (src/cuda/kmeans_par.cu): no host copy,
+    """init="k-means||" on CUDA tensors runs on the GPU (src/cuda/init/kmeans_par.cu): no host copy,
     the same centres twice, distinct data rows, every well separated blob found, batches."""
     X, C = _problems(2, 20000, 32, 40, seed=6)
     x = _cuda(X[0])

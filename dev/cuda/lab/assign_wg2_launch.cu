@@ -1,5 +1,5 @@
 /* assign_wg2_launch.cu -- host side of the persistent wgmma kernel (assign_wg2.cuh), kept with it
- * in the kernel lab. This is what src/cuda/assign.cu, tuning.cu and engine.cu did for it while it
+ * in the kernel lab. This is what src/cuda/assign/assign.cu, assign/tuning.cu and engine.cu did for it while it
  * was opt-in there (FKM_CU_KERNEL=25..33, until the move to dev/cuda/lab/); not built into the
  * library. Compile check (sm_90a, from the repository root):
  *   nvcc -std=c++17 -arch=sm_90a -Isrc -Iinclude -c dev/cuda/lab/assign_wg2_launch.cu -o /tmp/wg2.o

@@ -1,6 +1,6 @@
 /* gather_probe.cu -- how fast can a warp-per-row gather read rows of X in a permuted order?
  *
- * The update's sums (src/cuda/update.cu, k_chunks) read every row of X once, in the order of the
+ * The update's sums (src/cuda/iteration/update.cu, k_chunks) read every row of X once, in the order of the
  * points sorted by cluster: effectively a random permutation of the rows over the whole array
  * (N = 8M fp16 D = 128: 2 GB at 2.1 TB/s against a 3.0 TB/s copy). This probe times the same
  * access pattern (one warp per chunk of 256 positions, 8 rows in flight, 256-byte rows summed
