@@ -6,6 +6,7 @@
  *
  *   test_soak [--seconds S] [--seed S] [--big] [--cpu-only] [--quiet] [--json FILE]
  *   test_soak --case 'seed=... n=... ...'     replay one case (the line a failure prints)
+ *   test_soak --case '...' --shrink             the smallest failing variant of it (a reproducer)
  *
  * Without arguments (ctest): the regression cases of tests/soak_regressions.txt, then random cases
  * for FKM_SOAK_SECONDS (default 20) from a seed printed first (FKM_SOAK_SEED to choose it). Every
@@ -17,7 +18,7 @@
 
 static struct {
     int64_t cases, gpu_cases, fits, failed_cases, checks, fails, label_bad, near_ties, points, update_unsure;
-    int quiet;
+    int quiet, silent; /* silent: a shrink attempt, nothing printed */
 } S;
 static char case_line[1024];
 static const char *argv0 = "test_soak";
@@ -26,8 +27,9 @@ static int case_failed;
 #define FAIL(...)                                                                  \
     do {                                                                           \
         S.fails++;                                                                 \
-        if (!case_failed) printf("FAIL case: %s\n", case_line);                    \
+        if (!case_failed && !S.silent) printf("FAIL case: %s\n", case_line);       \
         case_failed = 1;                                                           \
+        if (S.silent) break;                                                       \
         printf("  FAIL %s:%d: ", __FILE__, __LINE__);                              \
         printf(__VA_ARGS__);                                                       \
         putchar('\n');                                                             \
@@ -396,10 +398,59 @@ static void run_case(const soak_case *c, int gpu) {
     S.cases++;
     S.gpu_cases += gpu;
     S.failed_cases += case_failed;
-    if (case_failed) printf("  replay: %s --case '%s'\n", argv0, case_line);
+    if (S.silent) {}
+    else if (case_failed) printf("  replay: %s --case '%s'   (--shrink: a smaller failing case)\n", argv0, case_line);
     else if (!S.quiet) printf("ok %.3fs cpu%s %s\n", now_s() - t0, gpu ? "+gpu" : " (gpu skipped)", case_line);
     fflush(stdout);
     free(x64); free(data); free(w); free(c0);
+}
+
+/* --shrink: smaller and simpler variants of a failing case, kept while they still fail (any
+ * check), until none of the steps below fails; prints the smallest and runs it once more loudly. */
+static int fails_silently(const soak_case *c, int gpu) {
+    const int quiet = S.quiet;
+    const __typeof__(S) saved = S;
+    S.silent = 1;
+    run_case(c, gpu);
+    const int f = case_failed;
+    S = saved, S.quiet = quiet;
+    return f;
+}
+
+static void shrink(soak_case c, int gpu) {
+    if (!fails_silently(&c, gpu)) { printf("soak: --shrink: the case passes, nothing to shrink\n"); return; }
+    int tries = 0;
+    for (int changed = 1; changed && tries < 400;) {
+        changed = 0;
+        for (int step = 0; step < 16 && !changed; step++) {
+            soak_case t = c;
+            switch (step) {
+            case 0: t.b = 1; break;
+            case 1: t.n_init = 1; break;
+            case 2: t.wkind = SOAK_W_NONE; break;
+            case 3: t.algo = 0; break;
+            case 4: t.threads = 1; break;
+            case 5: t.max_iter /= 2; break;
+            case 6: t.max_iter = t.max_iter > 0 ? t.max_iter - 1 : 0; break;
+            case 7: t.n = t.n / 2 > 0 ? t.n / 2 : 1; break;
+            case 8: t.n = t.n > 1 ? t.n - 1 : 1; break;
+            case 9: t.d = t.d / 2 > 0 ? t.d / 2 : 1; break;
+            case 10: t.d = t.d > 1 ? t.d - 1 : 1; break;
+            case 11: t.k = t.k / 2 > 0 ? t.k / 2 : 1; break;
+            case 12: t.k = t.k > 1 ? t.k - 1 : 1; break;
+            case 13: t.stop = FKM_STOP_FIXED; break;
+            case 14: t.freeze = 0; break;
+            default: t.dtype = FKM_F32; break;
+            }
+            if (t.k > t.n) t.k = t.n;
+            if (!memcmp(&t, &c, sizeof t)) continue;
+            tries++;
+            if (fails_silently(&t, gpu)) c = t, changed = 1;
+        }
+    }
+    soak_format(&c, case_line, sizeof case_line);
+    printf("soak: --shrink: %d variants tried; smallest failing case:\n%s\n", tries, case_line);
+    run_case(&c, gpu);
 }
 
 static int run_file(const char *path, int gpu) {
@@ -423,7 +474,7 @@ int main(int argc, char **argv) {
     const char *env = getenv("FKM_SOAK_SECONDS"), *src = getenv("FKM_SOURCE_DIR"), *json = NULL, *one = NULL;
     double seconds = env ? atof(env) : 20;
     uint64_t seed = getenv("FKM_SOAK_SEED") ? strtoull(getenv("FKM_SOAK_SEED"), NULL, 10) : (uint64_t)time(NULL);
-    int big = 0, cpu_only = 0, regressions = 1;
+    int big = 0, cpu_only = 0, regressions = 1, do_shrink = 0;
     argv0 = argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -435,7 +486,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--cpu-only")) cpu_only = 1;
         else if (!strcmp(a, "--no-regressions")) regressions = 0;
         else if (!strcmp(a, "--quiet")) S.quiet = 1;
-        else { fprintf(stderr, "usage: %s [--seconds S] [--seed S] [--big] [--cpu-only] [--no-regressions] [--quiet] [--json FILE] | --case LINE\n", argv[0]); return 2; }
+        else if (!strcmp(a, "--shrink")) do_shrink = 1;
+        else { fprintf(stderr, "usage: %s [--seconds S] [--seed S] [--big] [--cpu-only] [--no-regressions] [--quiet] [--json FILE] | --case LINE [--shrink]\n", argv[0]); return 2; }
     }
     const int ngpu = fkm_cuda_device_count(), gpu = ngpu > 0 && !cpu_only;
     printf("soak: %s; GPU side %s\n", fkm_version(), gpu ? "on" : cpu_only ? "off (--cpu-only)" : "SKIPPED (no CUDA GPU)");
@@ -443,7 +495,8 @@ int main(int argc, char **argv) {
     if (one) {
         soak_case c;
         if (soak_parse(one, &c)) return 2;
-        run_case(&c, gpu);
+        if (do_shrink) shrink(c, gpu);
+        else run_case(&c, gpu);
     } else {
         char path[4096];
         snprintf(path, sizeof path, "%s/tests/soak_regressions.txt", src ? src : ".");
