@@ -10,11 +10,11 @@
 #include <omp.h>
 #endif
 
-enum { B_N, B_D, B_K, B_ITERS, B_DEVICE, B_PRECISION, B_THREADS, B_SEED, B_DTYPE, B_HELP, B_COUNT };
+enum { B_N, B_D, B_K, B_ITERS, B_DEVICE, B_PRECISION, B_THREADS, B_SEED, B_DTYPE, B_VERBOSE, B_HELP, B_COUNT };
 static const cli_opt bench_opts[B_COUNT] = {
     [B_N] = {"n", 'n', 1}, [B_D] = {"d", 'd', 1}, [B_K] = {"k", 'k', 1}, [B_ITERS] = {"iters", 0, 1},
     [B_DEVICE] = {"device", 0, 1}, [B_PRECISION] = {"precision", 0, 1}, [B_THREADS] = {"threads", 0, 1},
-    [B_SEED] = {"seed", 0, 1}, [B_DTYPE] = {"dtype", 0, 1}, [B_HELP] = {"help", 'h', 0},
+    [B_SEED] = {"seed", 0, 1}, [B_DTYPE] = {"dtype", 0, 1}, [B_VERBOSE] = {"verbose", 'v', 0}, [B_HELP] = {"help", 'h', 0},
 };
 
 typedef struct {
@@ -45,6 +45,7 @@ static int on_opt(void *ctx, int idx, const char *v) {
         if (a->dtype != FKM_F32 && a->dtype != FKM_F16 && a->dtype != FKM_BF16)
             return cli_error(CLI_BAD, "invalid value '%s' for --dtype: bench generates f32, f16 or bf16", v);
         return 0;
+    case B_VERBOSE: cli_verbose(&a->p); return 0;
     case B_HELP: a->help = 1; return 0;
     }
     return cli_error(CLI_FAIL, "internal: unhandled option");
@@ -133,9 +134,19 @@ int cli_bench(int argc, char **argv) {
     int rc = cli_parse(argc, argv, bench_opts, B_COUNT, on_opt, on_pos, &a);
     if (rc) return rc;
     if (a.help) {
-        printf("usage: flashkmeans bench [-n N] [-d D] [-k K] [--iters I] [--device auto|cpu|cuda]\n"
-               "                        [--precision ...] [--threads T] [--seed S] [--dtype f32|f16|bf16]\n"
-               "  Gaussian blobs (defaults n=100000 d=128 k=256, 10 iterations); prints ms per iteration.\n");
+        printf("usage: flashkmeans bench [options]\n"
+               "  Gaussian blobs, random init, a fixed number of iterations; prints ms per iteration.\n"
+               "  -n N                    points (default 100000)\n"
+               "  -d D                    features (default 128)\n"
+               "  -k K                    clusters (default 256)\n"
+               "  --iters I               iterations (default 10)\n"
+               "  --device auto|cpu|cuda  (default auto: a GPU when present)\n"
+               "  --precision auto|exact|tf32|fp16|bf16   GPU arithmetic (default auto)\n"
+               "  --threads T             CPU threads (default 0: chosen from the problem's size and the idle CPUs)\n"
+               "  --seed S                random seed of the data and the init (default 0)\n"
+               "  --dtype f32|f16|bf16    element type of the generated data (default f32)\n"
+               "  -v, --verbose           library log messages on stderr (-vv: debug messages too)\\n"
+               "  -h, --help              this help\n");
         return CLI_OK;
     }
     a.p.stop = FKM_STOP_FIXED;
@@ -145,6 +156,7 @@ int cli_bench(int argc, char **argv) {
     void *x = make_data(&a);
     if (!x) return cli_error(CLI_FAIL, "out of memory for %lld x %lld points", (long long)a.n, (long long)a.d);
     fkm_matrix m = {x, a.dtype, a.n, a.d, NULL};
+    if (a.p.verbose) a.p.log_fn = cli_log_stderr;
     fkm_result r;
     st = fkm_fit(&a.p, &m, &r);
     free(x);

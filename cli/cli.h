@@ -42,6 +42,11 @@ typedef struct {
 int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, int (*on_opt)(void *, int, const char *),
               int (*on_pos)(void *, const char *), void *ctx);
 
+/* -v / --verbose (each one more: 2 info, 3 debug) and the log callback it installs (stderr,
+ * "flashkmeans: [level] message"). */
+void cli_verbose(fkm_params *p);
+void cli_log_stderr(fkm_log_level level, const char *msg, void *user);
+
 /* Strict value parsers: the whole string must be a number in range. Return 0 or CLI_BAD (after
  * printing the error line naming the option). */
 int cli_int64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);

@@ -72,14 +72,21 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, int (*on_op
             if (idx < 0) return cli_error(CLI_BAD, "unknown option '%.*s' (see --help)", (int)(len + 2), a);
             if (eq && !opts[idx].takes_value) return cli_error(CLI_BAD, "option --%s takes no value", opts[idx].name);
             if (eq) val = eq + 1;
-        } else { /* -k, -k value, -kvalue */
-            for (int j = 0; j < nopts; j++)
-                if (opts[j].short_name && opts[j].short_name == a[1]) idx = j;
-            if (idx < 0) return cli_error(CLI_BAD, "unknown option '%s' (see --help)", a);
-            if (a[2]) {
-                if (!opts[idx].takes_value) return cli_error(CLI_BAD, "unknown option '%s' (see --help)", a);
-                val = a + 2;
+        } else { /* -k, -k value, -kvalue; flags may be grouped as getopt does: -vv, -qv, -vk5 */
+            const char *c = a + 1;
+            for (;;) {
+                idx = -1;
+                for (int j = 0; j < nopts; j++)
+                    if (opts[j].short_name && opts[j].short_name == *c) idx = j;
+                if (idx < 0) {
+                    if (c == a + 1) return cli_error(CLI_BAD, "unknown option '%s' (see --help)", a);
+                    return cli_error(CLI_BAD, "unknown option '-%c' in '%s' (see --help)", *c, a);
+                }
+                if (opts[idx].takes_value || !c[1]) break;
+                if ((rc = on_opt(ctx, idx, NULL)) != 0) return rc; /* a flag, and more letters follow */
+                c++;
             }
+            if (c[1]) val = c + 1;
         }
         if (opts[idx].takes_value && !val) {
             if (i + 1 >= argc) return cli_error(CLI_BAD, "option %s needs a value", a);
@@ -88,6 +95,15 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, int nopts, int (*on_op
         if ((rc = on_opt(ctx, idx, val)) != 0) return rc;
     }
     return 0;
+}
+
+/* -v: info messages; -v -v (or -vv): debug too. */
+void cli_verbose(fkm_params *p) { p->verbose = p->verbose < 2 ? 2 : 3; }
+
+void cli_log_stderr(fkm_log_level level, const char *msg, void *user) {
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    (void)user;
+    fprintf(stderr, "flashkmeans: [%s] %s\n", names[level <= FKM_LOG_DEBUG ? level : FKM_LOG_DEBUG], msg);
 }
 
 int cli_int64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out) {

@@ -41,30 +41,31 @@ static void usage(FILE *f) {
             "usage: flashkmeans fit INPUT -k K [options]\n"
             "  INPUT: .npy .fvecs .bvecs .ivecs IDX (-ubyte, .idx; .gz ok) or .raw/.bin with --dim/--dtype\n"
             "  -k K                    clusters (may be omitted with --init FILE: K = its rows)\n"
-            "  --iters N               maximum iterations (default 300; exactly N with --stop fixed)\n"
+            "  --iters N, --max-iter N maximum iterations (default 300; exactly N with --stop fixed)\n"
             "  --tol T                 tolerance of the stop rule (default 1e-4)\n"
             "  --stop shift|inertia|labels|fixed   stop rule (default shift)\n"
-            "  --init METHOD|FILE      initial centroids: kmeans++ (default), k-means|| (faster for\n"
-            "                          large k), random, or a file of K x d centroids\n"
+            "  --init METHOD|FILE      initial centroids (default kmeans++): kmeans++, 'k-means||' (faster\n"
+            "                          for large k; quote it), random, or a file of K x d centroids\n"
             "  --n-init R              restarts, the lowest inertia is kept (default 1)\n"
             "  --seed S                random seed (default 0)\n"
             "  --metric l2|cosine|ip   distance (default l2)\n"
             "  --device auto|cpu|cuda  (default auto: a GPU when present)\n"
             "  --precision auto|exact|tf32|fp16|bf16   GPU arithmetic (default auto)\n"
             "  --threads T             CPU threads (default 0: chosen from the problem's size and the idle CPUs)\n"
-            "  --gpu-mem SIZE          cap on the GPU memory of the fit: 4G, 512M, 1.5G (K M G T: powers\n"
-            "                          of 1024; fractions need a unit) or whole bytes; 0 (default): no cap\n"
-            "                          but the free memory; rows that do not fit are streamed from host memory\n"
+            "  --gpu-mem SIZE          cap on the GPU memory of the fit (default 0: no cap but the GPU's free\n"
+            "                          memory): 4G, 512M, 1.5G (K M G T: powers of 1024; fractions need a\n"
+            "                          unit) or whole bytes; rows that do not fit are streamed from host memory\n"
             "  --gpus G                GPUs a CUDA fit uses (default 1; 0: all); sums all-reduced with NCCL\n"
             "  --empty farthest|keep   empty-cluster policy (default farthest)\n"
-            "  -o FILE                 write the centroids (k x d float32): FILE.npy or FILE.fvecs\n"
+            "  -o, --output FILE       write the centroids (k x d float32): FILE.npy or FILE.fvecs\n"
             "  --labels FILE           write the labels (n int32): FILE.npy or FILE.ivecs\n"
             "  --report FILE.json      write a report (parameters, per-iteration statistics, timing)\n"
             "                          (the format follows the name; no extension: .npy, JSON for --report)\n"
             "  --truth LABELS          compare with true labels: NMI and ARI\n"
             "  --dim D --dtype f32|f64|f16|bf16|u8   shape and type of raw input\n"
             "  -q, --quiet             no summary on stdout, no progress bar\n"
-            "  -v, --verbose           library log messages on stderr\n");
+            "  -v, --verbose           library log messages on stderr (-vv: debug messages too)\\n"
+            "  -h, --help              this help\n");
 }
 
 static int on_pos(void *ctx, const char *w) {
@@ -117,7 +118,7 @@ static int on_opt(void *ctx, int idx, const char *v) {
     case O_DIM: return cli_int64("--dim", v, 1, INT32_MAX, &a->dim);
     case O_DTYPE: a->has_dtype = 1; return cli_dtype("--dtype", v, &a->dtype);
     case O_EMPTY: if (cli_choice("--empty", v, empty_names, 2, &i)) return CLI_BAD; a->p.empty = (fkm_empty_policy)i; return 0;
-    case O_VERBOSE: a->p.verbose = a->p.verbose < 3 ? a->p.verbose + 2 : 3; return 0;
+    case O_VERBOSE: cli_verbose(&a->p); return 0;
     case O_GPUMEM: return cli_size("--gpu-mem", v, &a->p.gpu_mem_limit);
     case O_GPUS: {
         int64_t g = 0;
@@ -128,12 +129,6 @@ static int on_opt(void *ctx, int idx, const char *v) {
     case O_HELP: a->help = 1; return 0;
     }
     return cli_error(CLI_FAIL, "internal: unhandled option");
-}
-
-static void log_to_stderr(fkm_log_level level, const char *msg, void *user) {
-    static const char *const names[] = {"error", "warning", "info", "debug"};
-    (void)user;
-    fprintf(stderr, "flashkmeans: [%s] %s\n", names[level <= FKM_LOG_DEBUG ? level : FKM_LOG_DEBUG], msg);
 }
 
 static const float *row_base;
@@ -209,7 +204,7 @@ static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, con
     }
     cli_str_add(s, "{\n  \"version\": \"%s\",\n  \"command\": \"fit\",\n  \"input\": ", fkm_version());
     cli_str_json_string(s, a->input);
-    cli_str_add(s, ",\n  \"format\": \"%s\",\n  \"dtype\": \"%s\",\n", fkm_io_format_str(fkm_io_guess_format(a->input)),
+    cli_str_add(s, ",\n  \"format\": \"%s\",\n  \"dtype\": \"%s\",\n", fkm_io_format_str(fi->x->format),
                 cli_dtype_str(fi->x->dtype));
     cli_str_add(s, "  \"n\": %lld,\n  \"d\": %lld,\n  \"k\": %lld,\n", (long long)r->n, (long long)r->d, (long long)r->k);
     cli_str_add(s, "  \"metric\": \"%s\",\n  \"init\": ", fkm_metric_str(a->p.metric));
@@ -354,7 +349,7 @@ static int run_fit(fit_args *a, fit_state *s) {
     cli_progress_init(&pr, a->quiet || cli_mpi_rank() != 0);
     a->p.progress_fn = cli_progress_cb;
     a->p.progress_user = &pr;
-    if (a->p.verbose) a->p.log_fn = log_to_stderr;
+    if (a->p.verbose) a->p.log_fn = cli_log_stderr;
     fkm_matrix m = {s->x.data, s->x.dtype, s->x.n, s->x.d, NULL};
     cli_sigint_install();
     double t0 = cli_now_ms();

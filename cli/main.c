@@ -9,14 +9,19 @@ static void usage(FILE *f) {
     fprintf(f,
             "flashkmeans %s -- exact k-means (Lloyd) on CPUs and GPUs\n"
             "usage:\n"
-            "  flashkmeans fit INPUT -k K [--iters N] [--tol T] [--stop shift|inertia|labels|fixed]\n"
-            "                  [--init kmeans++|k-means|||random|FILE.npy] [--n-init R] [--seed S] [--metric l2|cosine|ip]\n"
-            "                  [--device auto|cpu|cuda] [--precision auto|exact|tf32|fp16|bf16] [--threads T]\n"
-            "                  [-o centroids.npy] [--labels labels.npy] [--report report.json] [--truth LABELS]\n"
-            "                  [--quiet] [--dim D --dtype f32|f64|f16|bf16|u8]\n"
-            "  flashkmeans predict INPUT --centroids C.npy [--labels out.npy] [--metric ...] [--device ...]\n"
-            "  flashkmeans bench [-n N] [-d D] [-k K] [--iters I] [--device auto|cpu|cuda]\n"
-            "  flashkmeans COMMAND --help     options of one command\n"
+            "  flashkmeans fit INPUT -k K [--iters|--max-iter N] [--tol T] [--stop shift|inertia|labels|fixed]\n"
+            "      [--init kmeans++|'k-means||'|random|FILE] [--n-init R] [--seed S] [--metric l2|cosine|ip]\n"
+            "      [--device auto|cpu|cuda] [--precision auto|exact|tf32|fp16|bf16] [--threads T]\n"
+            "      [--gpu-mem SIZE] [--gpus G] [--empty farthest|keep] [-o|--output centroids.npy] [--labels labels.npy]\n"
+            "      [--report report.json] [--plot plot.svg] [--truth LABELS] [-q] [-v]\n"
+            "      [--dim D --dtype f32|f64|f16|bf16|u8]\n"
+            "  flashkmeans predict INPUT -c|--centroids C.npy [--labels out.npy] [--distances dist.npy]\n"
+            "      [--metric l2|cosine|ip] [--device auto|cpu|cuda] [--precision ...] [--threads T]\n"
+            "      [--dim D --dtype T] [-q] [-v]\n"
+            "  flashkmeans bench [-n N] [-d D] [-k K] [--iters I] [--device auto|cpu|cuda] [--precision ...]\n"
+            "      [--threads T] [--seed S] [--dtype f32|f16|bf16] [-v]\n"
+            "  flashkmeans COMMAND --help     options of one command, with their defaults\n"
+            "  -q, --quiet: nothing on stdout; -v, --verbose: log messages on stderr (-vv: debug too)\n"
             "exit codes: 0 ok, 2 bad input or usage, 1 other failure, 130 interrupted\n",
             fkm_version());
 }

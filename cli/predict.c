@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { P_CENTROIDS, P_LABELS, P_DIST, P_METRIC, P_DEVICE, P_PRECISION, P_THREADS, P_DIM, P_DTYPE, P_QUIET, P_HELP, P_COUNT };
+enum { P_CENTROIDS, P_LABELS, P_DIST, P_METRIC, P_DEVICE, P_PRECISION, P_THREADS, P_DIM, P_DTYPE, P_QUIET, P_VERBOSE, P_HELP, P_COUNT };
 static const cli_opt predict_opts[P_COUNT] = {
     [P_CENTROIDS] = {"centroids", 'c', 1}, [P_LABELS] = {"labels", 0, 1}, [P_DIST] = {"distances", 0, 1},
     [P_METRIC] = {"metric", 0, 1}, [P_DEVICE] = {"device", 0, 1}, [P_PRECISION] = {"precision", 0, 1},
     [P_THREADS] = {"threads", 0, 1}, [P_DIM] = {"dim", 0, 1}, [P_DTYPE] = {"dtype", 0, 1},
-    [P_QUIET] = {"quiet", 'q', 0}, [P_HELP] = {"help", 'h', 0},
+    [P_QUIET] = {"quiet", 'q', 0}, [P_VERBOSE] = {"verbose", 'v', 0}, [P_HELP] = {"help", 'h', 0},
 };
 
 typedef struct {
@@ -25,15 +25,19 @@ typedef struct {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: flashkmeans predict INPUT --centroids C.npy [options]\n"
-            "  --centroids FILE        k x d centroids (e.g. written by fit -o)\n"
+            "  -c, --centroids FILE    k x d centroids (e.g. the file fit wrote with -o)\n"
             "  --labels FILE           write the label of each point (n int32): FILE.npy or FILE.ivecs\n"
             "  --distances FILE        write each point's distance to its centroid (n float32:\n"
             "                          squared L2; 1 - cos for cosine; -x.c for ip): FILE.npy or FILE.fvecs\n"
             "                          (the format follows the name; no extension: .npy)\n"
-            "  --metric l2|cosine|ip   (default l2)\n"
-            "  --device auto|cpu|cuda  --precision auto|exact|tf32|fp16|bf16  --threads T\n"
+            "  --metric l2|cosine|ip   distance (default l2)\n"
+            "  --device auto|cpu|cuda  (default auto: a GPU when present)\n"
+            "  --precision auto|exact|tf32|fp16|bf16   GPU arithmetic (default auto)\n"
+            "  --threads T             CPU threads (default 0: chosen from the problem's size and the idle CPUs)\n"
             "  --dim D --dtype f32|f64|f16|bf16|u8   shape and type of raw input\n"
-            "  -q, --quiet             no summary on stdout\n");
+            "  -q, --quiet             no summary on stdout\n"
+            "  -v, --verbose           library log messages on stderr (-vv: debug messages too)\\n"
+            "  -h, --help              this help\n");
 }
 
 static int on_pos(void *ctx, const char *w) {
@@ -56,6 +60,7 @@ static int on_opt(void *ctx, int idx, const char *v) {
     case P_DIM: return cli_int64("--dim", v, 1, INT32_MAX, &a->dim);
     case P_DTYPE: a->has_dtype = 1; return cli_dtype("--dtype", v, &a->dtype);
     case P_QUIET: a->quiet = 1; return 0;
+    case P_VERBOSE: cli_verbose(&a->p); return 0;
     case P_HELP: a->help = 1; return 0;
     }
     return cli_error(CLI_FAIL, "internal: unhandled option");
@@ -83,6 +88,7 @@ static int run_predict(predict_args *a, predict_state *s) {
     s->dist = (float *)malloc((size_t)s->x.n * sizeof(float));
     if (!s->labels || !s->dist) return cli_error(CLI_FAIL, "out of memory for %lld labels", (long long)s->x.n);
     fkm_matrix m = {s->x.data, s->x.dtype, s->x.n, s->x.d, NULL};
+    if (a->p.verbose) a->p.log_fn = cli_log_stderr;
     double t0 = cli_now_ms();
     fkm_status st = fkm_predict(&a->p, &m, s->c, k, s->labels, s->dist);
     double ms = cli_now_ms() - t0;

@@ -31,13 +31,21 @@ check() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL:
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 if command -v pkg-config >/dev/null; then
     check cc $san "$tmp/t.c" $(pkg-config --cflags --libs flashkmeans) -o "$tmp/t_pc"
-    check env LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/t_pc"
+    # found at run time through the rpath pkg-config gave, without LD_LIBRARY_PATH
+    check env -u LD_LIBRARY_PATH "$tmp/t_pc"
+    # static: libflashkmeans.a and what `pkg-config --static` lists (the CUDA runtime and
+    # libstdc++ too in a CUDA build), no shared libflashkmeans
+    check cc $san "$tmp/t.c" $(pkg-config --cflags flashkmeans) "$tmp/prefix/lib/libflashkmeans.a" \
+        $(pkg-config --static --libs flashkmeans | sed 's/ -lflashkmeans / /') -o "$tmp/t_static"
+    check env -u LD_LIBRARY_PATH "$tmp/t_static"
+    no_shared() { readelf -d "$tmp/t_static" >"$tmp/dyn_static.txt" && ! grep -q 'NEEDED.*libflashkmeans' "$tmp/dyn_static.txt"; }
+    check no_shared
 fi
 mkdir -p "$tmp/cm"
 printf 'cmake_minimum_required(VERSION 3.18)\nproject(t C)\nfind_package(flashkmeans REQUIRED)\nadd_executable(t %s)\ntarget_link_libraries(t flashkmeans::flashkmeans)\n' "$tmp/t.c" > "$tmp/cm/CMakeLists.txt"
 check cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$san"
 check cmake --build "$tmp/cm/b"
-check env LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/cm/b/t"
+check env -u LD_LIBRARY_PATH "$tmp/cm/b/t" # CMake puts the library's directory in the build rpath
 check test -x "$tmp/prefix/bin/flashkmeans"
 # The library reads no files: the readers (src/io, zlib) are the CLI's and the tests' static
 # library flashkmeans_io: the shared library needs no libz, and no installed library holds them.

@@ -24,7 +24,7 @@ static void session_close(session *s) {
 /* Validate inputs, convert the data, create an engine and load the centroids (normalised for
  * cosine). k may exceed n here: predicting few points against many centroids is fine. */
 static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix *x,
-                               const float *centroids, int64_t k) {
+                               const float *centroids, int64_t k, const char *what) {
     fkm_status st = FKM_OK;
     const float *x32 = NULL;
     memset(s, 0, sizeof *s);
@@ -52,6 +52,8 @@ static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix
                       0 /* one pass: chosen once */, FKM_ALGO_LLOYD /* one pass: nothing to bound */};
     FKM_TRY(s->be->create(&pb, &s->eng, &s->be)); /* s->be: the engine create chose */
     FKM_TRY(s->be->set_centroids(s->eng, s->c));
+    fkm_log(p, FKM_LOG_INFO, "%s: n=%lld d=%lld k=%lld on %s (%s)", what, (long long)x->n, (long long)d, (long long)k,
+            s->be->name, fkm_precision_str(prec));
     return FKM_OK;
 cleanup:
     session_close(s);
@@ -62,7 +64,7 @@ fkm_status fkm_predict(const fkm_params *p, const fkm_matrix *x, const float *ce
                        int32_t *labels, float *dist) {
     session s;
     if (!labels) return FKM_FAIL(FKM_ERR_INVALID_ARG, "labels pointer is NULL");
-    fkm_status st = session_open(&s, p, x, centroids, k);
+    fkm_status st = session_open(&s, p, x, centroids, k, "predict");
     if (st == FKM_OK) st = s.be->assign(s.eng, labels, dist, NULL);
     session_close(&s);
     return st;
@@ -72,7 +74,7 @@ fkm_status fkm_score(const fkm_params *p, const fkm_matrix *x, const float *cent
                      double *inertia) {
     session s;
     if (!inertia) return FKM_FAIL(FKM_ERR_INVALID_ARG, "inertia pointer is NULL");
-    fkm_status st = session_open(&s, p, x, centroids, k);
+    fkm_status st = session_open(&s, p, x, centroids, k, "score");
     if (st == FKM_OK) st = s.be->assign(s.eng, NULL, NULL, inertia);
     session_close(&s);
     return st;
@@ -82,7 +84,7 @@ fkm_status fkm_transform(const fkm_params *p, const fkm_matrix *x, const float *
                          float *out) {
     session s;
     if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "output pointer is NULL");
-    fkm_status st = session_open(&s, p, x, centroids, k);
+    fkm_status st = session_open(&s, p, x, centroids, k, "transform");
     if (st == FKM_OK) {
         st = s.be->distances ? s.be->distances(s.eng, out)
                              : FKM_FAIL(FKM_ERR_INTERNAL, "backend %s cannot compute distances", s.be->name);

@@ -57,6 +57,7 @@ typedef struct {
     int64_t row0;      /* global index of the first row held (fkm_io_read_part; 0 otherwise) */
     int64_t total_n;   /* rows in the whole file (= n unless read with fkm_io_read_part) */
     char src_dtype[8]; /* the file's element type as written, e.g. "<f4", "u8", "i32" (for messages) */
+    fkm_io_format format; /* the format it was read as (from its name or, for .npy, its content) */
     /* private: what fkm_io_close releases */
     void *map_;
     size_t map_len_;
@@ -94,10 +95,15 @@ void fkm_io_free(void *p);
  * directory ("<dir>/.<name>.XXXXXX"), which is fsync'ed and then renamed over the destination.
  * Any failure removes the temporary file and leaves an existing destination untouched.
  * Staging and committing are separate so that a program can stage all its outputs, then commit
- * them only when everything succeeded. */
+ * them only when everything succeeded. A destination that is a stream (a pipe, a fifo, a
+ * terminal, /dev/null; /dev/stdout) cannot be renamed over: its bytes are staged in an unnamed
+ * temporary file and written into it at commit. */
 typedef struct {
-    char *tmp; /* the staged temporary file (NULL when nothing is staged) */
-    char *dst; /* its destination */
+    char *tmp;  /* the staged temporary file (NULL when nothing is staged) */
+    char *dst;  /* its destination */
+    int stream; /* dst is a stream (fifo, pipe, terminal, /dev/null, socket), not a regular file:
+                   the bytes wait in the unnamed file fd and are written into dst at commit */
+    int fd;
 } fkm_io_pending;
 
 /* Element types the npy writer takes. */

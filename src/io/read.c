@@ -83,6 +83,7 @@ static fkm_status read_rows(const char *path, const fkm_io_read_opts *opts, int6
     }
     fkm_io_src_close(&s); /* no-op when the array took over the bytes */
     if (st != FKM_OK) fkm_io_close(out);
+    else out->format = f;
     return st;
 }
 

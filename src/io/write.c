@@ -42,24 +42,41 @@ static fkm_status temp_name(const char *path, char **tmpl, char **dir) {
 
 /* The file to replace: `path`, or for a symbolic link the file it points to (so that the link
  * survives). Only regular files are replaced: renaming over a device node or a fifo (say
- * /dev/stdout) would replace the node itself. *real is malloc'ed. */
-static fkm_status resolve_dest(const char *path, char **real) {
+ * /dev/stdout) would replace the node itself. Such a stream (a fifo, a character device such as a
+ * terminal or /dev/null, a socket; /dev/stdout on a pipe is a link to one) is written into
+ * instead, at commit (*stream = 1). *real is malloc'ed. */
+static fkm_status resolve_dest(const char *path, char **real, int *stream) {
     struct stat sb;
     *real = NULL;
-    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+    *stream = 0;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        if (S_ISDIR(sb.st_mode)) return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it is a directory, not a file", path);
+        if (!S_ISFIFO(sb.st_mode) && !S_ISCHR(sb.st_mode) && !S_ISSOCK(sb.st_mode))
+            return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it is neither a regular file nor a stream", path);
+        *stream = 1;
+    }
+    if (!*stream && lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
         *real = realpath(path, NULL);
         if (!*real) return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it is a symbolic link to a missing file", path);
     } else {
         *real = fkm_strdup(path);
         if (!*real) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of memory");
     }
-    if (stat(*real, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-        free(*real);
-        *real = NULL;
-        return FKM_FAIL(FKM_ERR_IO, "cannot write '%s': it is %s, not a regular file", path,
-                        S_ISDIR(sb.st_mode) ? "a directory" : "a device, fifo or socket");
-    }
     return FKM_OK;
+}
+
+/* An unnamed temporary file that holds a stream's bytes until commit: nothing reaches the stream
+ * unless every output was staged. -1 with errno set on failure. */
+static int anon_temp(void) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/.flashkmeans.XXXXXX", dir);
+    fd = mkostemp(tmpl, O_CLOEXEC);
+    if (fd >= 0) unlink(tmpl);
+    return fd;
 }
 
 static int write_full(int fd, const void *buf, size_t len) {
@@ -99,8 +116,24 @@ static fkm_status stage_with(const char *path, emit_fn emit, void *ctx, fkm_io_p
     fkm_status st = FKM_OK;
     char *tmpl = NULL, *dir = NULL, *real = NULL;
     int fd = -1;
+    int stream = 0;
     memset(pend, 0, sizeof *pend);
-    FKM_TRY(resolve_dest(path, &real));
+    FKM_TRY(resolve_dest(path, &real, &stream));
+    if (stream) {
+        fd = anon_temp();
+        if (fd < 0) {
+            st = FKM_FAIL(FKM_ERR_IO, "cannot create a temporary file to stage '%s': %s", path, strerror(errno));
+        } else if (emit(fd, ctx) != 0) {
+            st = FKM_FAIL(FKM_ERR_IO, "cannot stage '%s': %s", path, strerror(errno));
+        } else {
+            pend->stream = 1;
+            pend->fd = fd;
+            pend->dst = real;
+            fd = -1;
+            real = NULL;
+        }
+        goto cleanup;
+    }
     FKM_TRY(temp_name(real, &tmpl, &dir));
     fd = mkostemp(tmpl, O_CLOEXEC);
     if (fd < 0) {
@@ -235,8 +268,33 @@ fkm_status fkm_io_stage_vecs(const char *path, const void *data, fkm_io_format f
     return st;
 }
 
+/* A stream's bytes, copied from its staged unnamed file into the stream. */
+static fkm_status commit_stream(fkm_io_pending *p) {
+    fkm_status st = FKM_OK;
+    int out = open(p->dst, O_WRONLY | O_CLOEXEC);
+    if (out < 0 || lseek(p->fd, 0, SEEK_SET) != 0) {
+        st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", p->dst, strerror(errno));
+    } else {
+        char buf[1 << 16];
+        for (;;) {
+            ssize_t r = read(p->fd, buf, sizeof buf);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0 || (r > 0 && write_full(out, buf, (size_t)r) != 0)) {
+                st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", p->dst, strerror(errno));
+                break;
+            }
+            if (r == 0) break;
+        }
+    }
+    if (out >= 0 && close(out) != 0 && st == FKM_OK)
+        st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", p->dst, strerror(errno));
+    fkm_io_discard(p);
+    return st;
+}
+
 fkm_status fkm_io_commit(fkm_io_pending *p) {
     fkm_status st = FKM_OK;
+    if (p->stream) return commit_stream(p);
     if (!p->tmp) return FKM_FAIL(FKM_ERR_INTERNAL, "commit of an output that was not staged");
     if (rename(p->tmp, p->dst) != 0) {
         st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", p->dst, strerror(errno));
@@ -262,6 +320,7 @@ fkm_status fkm_io_commit(fkm_io_pending *p) {
 
 void fkm_io_discard(fkm_io_pending *p) {
     if (!p) return;
+    if (p->stream) close(p->fd);
     if (p->tmp) unlink(p->tmp);
     free(p->tmp);
     free(p->dst);
@@ -277,7 +336,12 @@ fkm_status fkm_io_write_npy(const char *path, const void *data, fkm_npy_type t, 
 fkm_status fkm_io_check_writable(const char *path) {
     fkm_status st = FKM_OK;
     char *tmpl = NULL, *dir = NULL, *real = NULL;
-    FKM_TRY(resolve_dest(path, &real));
+    int stream = 0;
+    FKM_TRY(resolve_dest(path, &real, &stream));
+    if (stream) {
+        if (access(path, W_OK) != 0) st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        goto cleanup;
+    }
     FKM_TRY(temp_name(real, &tmpl, &dir));
     int fd = mkostemp(tmpl, O_CLOEXEC);
     if (fd < 0) {
