@@ -79,7 +79,7 @@ const char *cli_dtype_str(fkm_dtype t);
 
 /* ---- outputs: all staged first, then committed together */
 typedef struct {
-    fkm_io_pending p[4];
+    fkm_io_pending p[8];
     int count;
 } cli_outputs;
 /* What an output holds, which decides the formats its name may ask for (cli_output_format). */
@@ -87,7 +87,8 @@ typedef enum {
     CLI_IN = 0,   /* an input: read in the format its name or content says */
     CLI_OUT_F32,  /* float32 rows (centroids, distances): .npy or .fvecs */
     CLI_OUT_I32,  /* int32 values (labels): .npy or .ivecs */
-    CLI_OUT_JSON  /* the report: .json */
+    CLI_OUT_JSON, /* the report: .json */
+    CLI_OUT_SVG   /* the plot: .svg */
 } cli_kind;
 /* A file a command reads or writes: its path (NULL: not given), how messages name it, e.g.
  * "the input data file" for an input, "--labels" for an output, and what it holds. */
@@ -102,7 +103,7 @@ typedef struct {
  * (cli_output_format), or when it cannot be written. Nothing is written either way. */
 int cli_check_outputs(const cli_file *inputs, int nin, const cli_file *outputs, int nout);
 /* The format output o is written in, from its name's extension (a trailing .gz included):
- * CLI_OUT_F32 .npy or .fvecs, CLI_OUT_I32 .npy or .ivecs, CLI_OUT_JSON .json; a name without an
+ * CLI_OUT_F32 .npy or .fvecs, CLI_OUT_I32 .npy or .ivecs, CLI_OUT_JSON .json, CLI_OUT_SVG .svg; a name without an
  * extension is .npy (the report: JSON, reported as FKM_FMT_UNKNOWN). Any other name: CLI_BAD
  * after one error line saying which extensions that output takes. */
 int cli_output_format(const cli_file *o, fkm_io_format *fmt);
@@ -166,6 +167,16 @@ void cli_str_add(cli_str *s, const char *fmt, ...)
 void cli_str_json_string(cli_str *s, const char *v);
 void cli_str_json_number(cli_str *s, double v);
 void cli_str_free(cli_str *s);
+
+/* ---- the plot of a fit (cli/plot.c): a self-contained SVG (docs/cli.md, --plot) */
+typedef struct {
+    const char *input;        /* shown in the title */
+    const fkm_io_array *x;    /* the rows this process holds (rank 0's under mpirun): the sample */
+    const fkm_params *p;      /* metric */
+    const fkm_result *r;      /* labels: r->labels[x->row0 + i] is row i's */
+} cli_plot_in;
+/* Append the SVG to s (s->oom on out of memory). 0, or an exit code after one error line. */
+int cli_plot_svg(cli_str *s, const cli_plot_in *in);
 
 double cli_now_ms(void);
 #endif

@@ -401,6 +401,10 @@ int cli_output_format(const cli_file *o, fkm_io_format *fmt) {
     const int gz = ext && strcasecmp(ext, "gz") == 0; /* any case, as the readers */
     *fmt = f;
     if (gz) return cli_error(CLI_BAD, "%s '%s': outputs are not compressed: drop the .gz", o->what, o->path);
+    if (o->kind == CLI_OUT_SVG) {
+        if (f == FKM_FMT_UNKNOWN && (!ext || strcasecmp(ext, "svg") == 0)) return 0;
+        return cli_error(CLI_BAD, "%s '%s': the plot is SVG: name it .svg (or give it no extension)", o->what, o->path);
+    }
     if (o->kind == CLI_OUT_JSON) {
         if (f == FKM_FMT_UNKNOWN && (!ext || strcasecmp(ext, "json") == 0)) return 0;
         return cli_error(CLI_BAD, "%s '%s': the report is JSON: name it .json (or give it no extension)", o->what,

@@ -13,7 +13,7 @@
 
 enum {
     O_K, O_ITERS, O_MAXITER, O_TOL, O_STOP, O_INIT, O_NINIT, O_SEED, O_METRIC, O_DEVICE, O_PRECISION, O_THREADS,
-    O_OUT, O_LABELS, O_REPORT, O_TRUTH, O_QUIET, O_DIM, O_DTYPE, O_EMPTY, O_VERBOSE, O_GPUMEM, O_GPUS, O_HELP, O_COUNT
+    O_OUT, O_LABELS, O_REPORT, O_TRUTH, O_QUIET, O_DIM, O_DTYPE, O_EMPTY, O_VERBOSE, O_GPUMEM, O_GPUS, O_PLOT, O_HELP, O_COUNT
 };
 static const cli_opt fit_opts[O_COUNT] = {
     [O_K] = {"k", 'k', 1}, [O_ITERS] = {"iters", 0, 1}, [O_MAXITER] = {"max-iter", 0, 1}, [O_TOL] = {"tol", 0, 1},
@@ -22,7 +22,7 @@ static const cli_opt fit_opts[O_COUNT] = {
     [O_THREADS] = {"threads", 0, 1}, [O_OUT] = {"output", 'o', 1}, [O_LABELS] = {"labels", 0, 1},
     [O_REPORT] = {"report", 0, 1}, [O_TRUTH] = {"truth", 0, 1}, [O_QUIET] = {"quiet", 'q', 0}, [O_DIM] = {"dim", 0, 1},
     [O_DTYPE] = {"dtype", 0, 1}, [O_EMPTY] = {"empty", 0, 1}, [O_VERBOSE] = {"verbose", 'v', 0},
-    [O_GPUMEM] = {"gpu-mem", 0, 1}, [O_GPUS] = {"gpus", 0, 1}, [O_HELP] = {"help", 'h', 0},
+    [O_GPUMEM] = {"gpu-mem", 0, 1}, [O_GPUS] = {"gpus", 0, 1}, [O_PLOT] = {"plot", 0, 1}, [O_HELP] = {"help", 'h', 0},
 };
 
 static const char *const stop_names[] = {"shift", "inertia", "labels", "fixed"};
@@ -30,7 +30,7 @@ static const char *const empty_names[] = {"farthest", "keep"};
 
 typedef struct {
     fkm_params p;
-    const char *input, *init_file, *out_c, *out_labels, *out_report, *truth;
+    const char *input, *init_file, *out_c, *out_labels, *out_report, *out_plot, *truth;
     int has_k, quiet, help, has_dtype;
     int64_t dim;
     fkm_dtype dtype;
@@ -60,6 +60,8 @@ static void usage(FILE *f) {
             "  -o, --output FILE       write the centroids (k x d float32): FILE.npy or FILE.fvecs\n"
             "  --labels FILE           write the labels (n int32): FILE.npy or FILE.ivecs\n"
             "  --report FILE.json      write a report (parameters, per-iteration statistics, timing)\n"
+            "  --plot FILE.svg         draw the fit: convergence, cluster sizes, a PCA projection of a sample,\n"
+            "                          28x28 centroids as images (one self-contained SVG for a browser)\n"
             "                          (the format follows the name; no extension: .npy, JSON for --report)\n"
             "  --truth LABELS          compare with true labels: NMI and ARI\n"
             "  --dim D --dtype f32|f64|f16|bf16|u8   shape and type of raw input\n"
@@ -113,6 +115,7 @@ static int on_opt(void *ctx, int idx, const char *v) {
     case O_OUT: a->out_c = v; return 0;
     case O_LABELS: a->out_labels = v; return 0;
     case O_REPORT: a->out_report = v; return 0;
+    case O_PLOT: a->out_plot = v; return 0;
     case O_TRUTH: a->truth = v; return 0;
     case O_QUIET: a->quiet = 1; return 0;
     case O_DIM: return cli_int64("--dim", v, 1, INT32_MAX, &a->dim);
@@ -267,20 +270,25 @@ static void print_summary(const fit_args *a, const fkm_result *r, const fit_info
 }
 
 /* The outputs fit writes, in the format each name asks for (cli_output_format). */
-static void fit_outputs(const fit_args *a, cli_file outs[3]) {
+enum { FIT_OUTPUTS = 4 };
+static void fit_outputs(const fit_args *a, cli_file outs[FIT_OUTPUTS]) {
     outs[0] = (cli_file){a->out_c, "-o", CLI_OUT_F32};
     outs[1] = (cli_file){a->out_labels, "--labels", CLI_OUT_I32};
     outs[2] = (cli_file){a->out_report, "--report", CLI_OUT_JSON};
+    outs[3] = (cli_file){a->out_plot, "--plot", CLI_OUT_SVG};
 }
 
 /* Stage every requested output (nothing is visible until cli_outputs_commit). */
-static int stage_outputs(const fit_args *a, const fkm_result *r, const cli_str *rep, cli_outputs *o) {
-    cli_file outs[3];
+static int stage_outputs(const fit_args *a, const fkm_result *r, const cli_str *rep, const cli_str *plot,
+                         cli_outputs *o) {
+    cli_file outs[FIT_OUTPUTS];
     int rc = 0;
     fit_outputs(a, outs);
     if (a->out_c) rc = cli_stage_output(&outs[0], r->centroids, 2, r->k, r->d, o);
     if (rc == 0 && a->out_labels) rc = cli_stage_output(&outs[1], r->labels, 1, r->n, 1, o);
     if (rc == 0 && a->out_report && fkm_io_stage_bytes(a->out_report, rep->buf, rep->len, &o->p[o->count++]) != FKM_OK)
+        rc = cli_error(CLI_FAIL, "%s", fkm_last_error());
+    if (rc == 0 && a->out_plot && fkm_io_stage_bytes(a->out_plot, plot->buf, plot->len, &o->p[o->count++]) != FKM_OK)
         rc = cli_error(CLI_FAIL, "%s", fkm_last_error());
     if (rc) cli_outputs_discard(o);
     return rc;
@@ -293,7 +301,7 @@ typedef struct {
     int64_t *truth;
     fkm_result r;        /* the library's result; under mpirun, this rank's rows' labels only */
     int32_t *all_labels; /* rank 0 under mpirun: every rank's labels in global row order */
-    cli_str rep;
+    cli_str rep, plot;
     cli_outputs out;
 } fit_state;
 
@@ -303,9 +311,9 @@ static int prepare_fit(fit_args *a, fit_state *s, fit_info *fi) {
     int rc;
     const cli_file ins[3] = {{a->input, "the input data file", CLI_IN}, {a->init_file, "the --init file", CLI_IN},
                              {a->truth, "the --truth file", CLI_IN}};
-    cli_file outs[3];
+    cli_file outs[FIT_OUTPUTS];
     fit_outputs(a, outs);
-    if (cli_mpi_rank() == 0 && (rc = cli_check_outputs(ins, 3, outs, 3))) return rc;
+    if (cli_mpi_rank() == 0 && (rc = cli_check_outputs(ins, 3, outs, FIT_OUTPUTS))) return rc;
     double t0 = cli_now_ms();
     if ((rc = cli_mpi_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
     fi->load_ms = cli_now_ms() - t0;
@@ -388,7 +396,11 @@ static int finish_fit(fit_args *a, fit_state *s, const fkm_result *r, fit_info *
         build_report(&s->rep, a, r, fi);
         if (s->rep.oom) return cli_error(CLI_FAIL, "out of memory building the report");
     }
-    if ((rc = stage_outputs(a, r, &s->rep, &s->out))) return rc;
+    if (a->out_plot) {
+        const cli_plot_in pin = {a->input, &s->x, &a->p, r};
+        if ((rc = cli_plot_svg(&s->plot, &pin))) return rc;
+    }
+    if ((rc = stage_outputs(a, r, &s->rep, &s->plot, &s->out))) return rc;
     if (cli_interrupted()) goto interrupted;
     if ((rc = cli_outputs_commit(&s->out))) return rc;
     cli_sigint_restore();
@@ -419,6 +431,7 @@ static int fit_main(int argc, char **argv) {
     fkm_result_free(&s.r);
     free(s.all_labels);
     cli_str_free(&s.rep);
+    cli_str_free(&s.plot);
     fkm_io_free(s.init);
     fkm_io_free(s.truth);
     fkm_io_close(&s.x);

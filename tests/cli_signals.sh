@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/cli_signals.sh BUILD_DIR -- SIGINT and SIGTERM at every moment of a CLI fit, the outputs'
 # writing included (issue 23, item 2). The signal is sent after delays that sweep the whole run
-# (reading, fitting, staging the three outputs, committing them); whenever it lands, either the
+# (reading, fitting, staging the four outputs, committing them); whenever it lands, either the
 # command finished first (exit 0, every output complete) or it exits 130 with one message and the
 # old outputs exactly as they were, no new file and no temporary left (or, sent before the CLI has
 # installed its handler, the signal's default action kills it with nothing touched). FKM_STRESS_SECONDS=N runs
@@ -21,7 +21,7 @@ head -c $((300000 * 8)) /dev/urandom > "$T/x.raw"
 O="$T/out"
 mkdir "$O"
 RUN=("$BIN" fit "$T/x.raw" --dim 8 --dtype u8 -k 16 --init random --stop fixed --iters 3 --threads 1 --quiet
-     -o "$O/c.npy" --labels "$O/l.npy" --report "$O/r.json")
+     -o "$O/c.npy" --labels "$O/l.npy" --report "$O/r.json" --plot "$O/p.svg")
 reset_old() { rm -f "$O"/* "$O"/.[!.]*; printf 'old centroids' > "$O/c.npy"; printf 'old labels' > "$O/l.npy"; }
 
 # a run without signals: its outputs and duration
@@ -63,14 +63,15 @@ for sig in INT TERM; do
             finished=$((finished + 1))
             check "$what: finished first: centroids complete" test "$(cksum < "$O/c.npy")" = "$CSUM"
             check "$what: finished first: labels complete" test "$(cksum < "$O/l.npy")" = "$LSUM"
-            check "$what: finished first: three outputs, no temporary" test "$(ls -A "$O" | wc -l)" -eq 3
+            check "$what: finished first: four outputs, no temporary" test "$(ls -A "$O" | wc -l)" -eq 4
+            check "$what: finished first: the plot complete" test "$(tail -n1 "$O/p.svg")" = "</svg>"
         else
             stopped=$((stopped + 1))
             check "$what: exit 130 (got $rc; $(head -c 200 "$T/err"))" test $rc -eq 130
             check "$what: one message" test "$(cat "$T/err")" = "flashkmeans: interrupted, no output written"
             check "$what: old centroids untouched" test "$(cat "$O/c.npy")" = "old centroids"
             check "$what: old labels untouched" test "$(cat "$O/l.npy")" = "old labels"
-            check "$what: no report, no temporary ($(ls -A "$O" | tr '\n' ' '))" test "$(ls -A "$O" | wc -l)" -eq 2
+            check "$what: no report, no plot, no temporary ($(ls -A "$O" | tr '\n' ' '))" test "$(ls -A "$O" | wc -l)" -eq 2
         fi
     done
 done

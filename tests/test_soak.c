@@ -393,6 +393,7 @@ static void run_case(const soak_case *c, int gpu) {
     void *data = soak_data(c, x64);
     float *w = soak_weights(c), *c0 = soak_init(c, x64);
     const double t0 = now_s();
+    const int64_t ties0 = S.near_ties;
     run_device(c, FKM_DEVICE_CPU, data, x64, w, c0);
     if (gpu) run_device(c, FKM_DEVICE_CUDA, data, x64, w, c0);
     S.cases++;
@@ -400,7 +401,8 @@ static void run_case(const soak_case *c, int gpu) {
     S.failed_cases += case_failed;
     if (S.silent) {}
     else if (case_failed) printf("  replay: %s --case '%s'   (--shrink: a smaller failing case)\n", argv0, case_line);
-    else if (!S.quiet) printf("ok %.3fs cpu%s %s\n", now_s() - t0, gpu ? "+gpu" : " (gpu skipped)", case_line);
+    else if (!S.quiet)
+        printf("ok %.3fs ties %" PRId64 " cpu%s %s\n", now_s() - t0, S.near_ties - ties0, gpu ? "+gpu" : " (gpu skipped)", case_line);
     fflush(stdout);
     free(x64); free(data); free(w); free(c0);
 }

@@ -82,6 +82,10 @@ void fkm_io_close(fkm_io_array *a);
  * FKM_ERR_FORMAT error (e.g. float64 1e300). NaN/Inf are copied as they are. */
 fkm_status fkm_io_to_f32(const fkm_io_array *a, float **out);
 
+/* Rows rows[0..m-1] of a (indices into the rows held, 0 <= rows[i] < a->n) as float32, into
+ * out (m x d, the caller's). Values outside the float32 range become +-Inf. */
+void fkm_io_rows_to_f32(const fkm_io_array *a, const int64_t *rows, int64_t m, float *out);
+
 /* Read a 1-D label file (or n x 1) of integers stored as any dtype (npy i1..i8/u1..u8/f4/f8 with
  * integral values, IDX, ivecs with d = 1): *labels is n int64 (free with fkm_io_free). */
 fkm_status fkm_io_read_labels(const char *path, const fkm_io_read_opts *opts, int64_t **labels,

@@ -106,6 +106,16 @@ void fkm_io_close(fkm_io_array *a) {
     memset(a, 0, sizeof *a);
 }
 
+void fkm_io_rows_to_f32(const fkm_io_array *a, const int64_t *rows, int64_t m, float *out) {
+    const size_t d = (size_t)a->d;
+    for (int64_t i = 0; i < m; i++)
+        for (size_t j = 0; j < d; j++) {
+            const size_t at = (size_t)rows[i] * d + j;
+            out[(size_t)i * d + j] = a->dtype == FKM_F64 ? (float)((const double *)a->data)[at]
+                                                         : fkm_elem_to_float(a->data, a->dtype, at);
+        }
+}
+
 fkm_status fkm_io_to_f32(const fkm_io_array *a, float **out) {
     *out = NULL;
     const size_t count = (size_t)a->n * (size_t)a->d;
