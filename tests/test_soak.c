@@ -7,6 +7,7 @@
  *   test_soak [--seconds S] [--seed S] [--big] [--cpu-only] [--quiet] [--json FILE]
  *   test_soak --case 'seed=... n=... ...'     replay one case (the line a failure prints)
  *   test_soak --case '...' --shrink             the smallest failing variant of it (a reproducer)
+ *   --self-cross: the CPU-vs-GPU check with the CPU standing in for the GPU (tests the harness)
  *
  * Without arguments (ctest): the regression cases of tests/soak_regressions.txt, then random cases
  * for FKM_SOAK_SECONDS (default 20) from a seed printed first (FKM_SOAK_SEED to choose it). Every
@@ -19,6 +20,7 @@
 static struct {
     int64_t cases, gpu_cases, fits, failed_cases, checks, fails, label_bad, near_ties, points, update_unsure;
     int quiet, silent; /* silent: a shrink attempt, nothing printed */
+    int self_cross;    /* --self-cross: cross_check with the CPU in the GPU's place (no GPU needed) */
 } S;
 static char case_line[1024];
 static const char *argv0 = "test_soak";
@@ -385,6 +387,53 @@ static void run_device(const soak_case *c, fkm_device dev, const void *data, con
     free(r);
 }
 
+/* CPU against GPU directly: the GPU's predict (at the case's precision) on the centroids of the
+ * CPU fit of problem 0 gives the CPU's labels, except where the two centroids' oracle distances
+ * are within the GPU precision's margin; its distances match the oracle's within it. */
+static void cross_check(const soak_case *c, const void *data, const double *x64, const float *w, const float *c0) {
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = c->k, p.max_iter = c->max_iter, p.tol = c->tol, p.stop = (fkm_stop_rule)c->stop, p.init = (fkm_init)c->init;
+    p.init_centroids = c->init == FKM_INIT_ARRAY ? c0 : NULL, p.freeze_init = c->freeze, p.seed = c->seed;
+    p.metric = (fkm_metric)c->metric, p.empty = (fkm_empty_policy)c->empty, p.device = FKM_DEVICE_CPU;
+    fkm_matrix m = {data, (fkm_dtype)c->dtype, c->n, c->d, w};
+    fkm_result r;
+    S.checks++;
+    if (fkm_fit(&p, &m, &r) != FKM_OK) { FAIL("cross: cpu fit: %s", fkm_last_error()); return; }
+    p.device = S.self_cross ? FKM_DEVICE_CPU : FKM_DEVICE_CUDA;
+    p.precision = S.self_cross ? FKM_PREC_EXACT : (fkm_precision)c->gpu_prec;
+    int32_t *lab = malloc((size_t)c->n * sizeof(int32_t));
+    float *dist = malloc((size_t)c->n * sizeof(float));
+    fkm_status st = fkm_predict(&p, &m, r.centroids, c->k, lab, dist);
+    S.fits += 2;
+    if (st != FKM_OK) FAIL("cross: gpu predict: %s: %s", fkm_status_str(st), fkm_last_error());
+    else {
+        double *cd = malloc((size_t)(c->k * c->d) * sizeof(double));
+        for (int64_t i = 0; i < c->k * c->d; i++) cd[i] = r.centroids[i];
+        const double margin = margin_of(p.precision);
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < c->n; i++) {
+            const double *x = x64 + i * c->d;
+            if (lab[i] < 0 || lab[i] >= c->k) { bad++; if (first < 0) first = i; continue; }
+            const double *cg = cd + (int64_t)lab[i] * c->d, *cc = cd + (int64_t)r.labels[i] * c->d;
+            const double dg = ref_dist(x, cg, c->d, c->metric), dc = ref_dist(x, cc, c->d, c->metric);
+            const double sc = fmax(tie_scale(x, cg, c->d, c->metric), tie_scale(x, cc, c->d, c->metric));
+            const double want = c->metric != FKM_METRIC_IP && dg < 0 ? 0 : dg;
+            if ((lab[i] != r.labels[i] && fabs(dg - dc) > margin * sc) || !(fabs((double)dist[i] - want) <= margin * sc + 1e-6)) {
+                bad++;
+                if (first < 0) first = i;
+            }
+        }
+        S.checks++;
+        if (bad)
+            FAIL("cross: %" PRId64 " of %" PRId64 " GPU labels/distances on the CPU fit's centroids beyond the %s margin (first: point %" PRId64
+                 ", gpu %d dist %.9g, cpu %d)", bad, c->n, soak_prec_names[p.precision], first, lab[first], (double)dist[first], r.labels[first]);
+        free(cd);
+    }
+    free(lab); free(dist);
+    fkm_result_free(&r);
+}
+
 static void run_case(const soak_case *c, int gpu) {
     soak_format(c, case_line, sizeof case_line);
     case_failed = 0;
@@ -396,6 +445,7 @@ static void run_case(const soak_case *c, int gpu) {
     const int64_t ties0 = S.near_ties;
     run_device(c, FKM_DEVICE_CPU, data, x64, w, c0);
     if (gpu) run_device(c, FKM_DEVICE_CUDA, data, x64, w, c0);
+    if (gpu || S.self_cross) cross_check(c, data, x64, w, c0);
     S.cases++;
     S.gpu_cases += gpu;
     S.failed_cases += case_failed;
@@ -489,7 +539,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-regressions")) regressions = 0;
         else if (!strcmp(a, "--quiet")) S.quiet = 1;
         else if (!strcmp(a, "--shrink")) do_shrink = 1;
-        else { fprintf(stderr, "usage: %s [--seconds S] [--seed S] [--big] [--cpu-only] [--no-regressions] [--quiet] [--json FILE] | --case LINE [--shrink]\n", argv[0]); return 2; }
+        else if (!strcmp(a, "--self-cross")) S.self_cross = 1;
+        else { fprintf(stderr, "usage: %s [--seconds S] [--seed S] [--big] [--cpu-only] [--no-regressions] [--quiet] [--self-cross] [--json FILE] | --case LINE [--shrink]\n", argv[0]); return 2; }
     }
     const int ngpu = fkm_cuda_device_count(), gpu = ngpu > 0 && !cpu_only;
     printf("soak: %s; GPU side %s\n", fkm_version(), gpu ? "on" : cpu_only ? "off (--cpu-only)" : "SKIPPED (no CUDA GPU)");
