@@ -18,8 +18,15 @@ build: configure
 deps:
 	@bash scripts/deps.sh
 
-demo: deps build
-	@bash scripts/demo.sh $(BUILD)
+# make demo: only what the demo needs (scripts/deps.sh demo), the CLI alone in $(DEMO_BUILD)
+# with the CUDA engine only where a GPU is present (DEMO_CUDA=ON|OFF to choose; scripts/demo-build.sh),
+# the compiler's output in $(DEMO_BUILD)/build.log; then the demo, which draws $(DEMO_BUILD)/fashion-mnist.svg.
+DEMO_BUILD ?= build-demo
+DEMO_CUDA ?= AUTO
+demo:
+	@bash scripts/deps.sh demo
+	@bash scripts/demo-build.sh $(DEMO_BUILD) $(DEMO_CUDA)
+	@bash scripts/demo.sh $(DEMO_BUILD)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -61,4 +68,4 @@ install: build
 	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX),)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(DEMO_BUILD)

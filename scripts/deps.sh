@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages flashkmeans' demo, tests and CPU benchmarks use, if missing.
+# Usage: bash scripts/deps.sh [demo]
 set -euo pipefail
-pkgs=(cmake gcc make zlib1g-dev pkg-config valgrind python3-numpy python3-pytest dataset-fashion-mnist)
-# Open MPI: fkm_mpi_fit and `mpirun ... flashkmeans fit` (docs/mpi.md); FKM_MPI=AUTO builds them when found.
-pkgs+=(openmpi-bin libopenmpi-dev)
+# `deps.sh demo` (make demo): only what the demo builds and reads; the rest is for the tests.
+pkgs=(cmake gcc make zlib1g-dev dataset-fashion-mnist)
+if [ "${1:-}" != demo ]; then
+    pkgs+=(pkg-config valgrind python3-numpy python3-pytest)
+    # Open MPI: fkm_mpi_fit and `mpirun ... flashkmeans fit` (docs/mpi.md); FKM_MPI=AUTO builds them when found.
+    pkgs+=(openmpi-bin libopenmpi-dev)
+fi
 # OpenBLAS: without it Debian's FAISS and numpy fall back to the reference BLAS (20x slower).
 [ "${FKM_BENCH_DEPS:-0}" = 1 ] && pkgs+=(python3-faiss python3-sklearn libopenblas0-pthread)
 missing=()
