@@ -251,6 +251,34 @@ FKM_API fkm_status fkm_transform(const fkm_params *p, const fkm_matrix *x, const
 FKM_API fkm_status fkm_score(const fkm_params *p, const fkm_matrix *x, const float *centroids,
                              int64_t k, double *inertia);
 
+/* ---------------------------------------------------------------- sparse input (CPU) */
+/* A sparse n x d matrix in CSR form (scipy.sparse.csr_matrix's arrays). All pointers are host,
+ * [in], owned by the caller and only read during the call. Row i holds the nnz_i = indptr[i+1] -
+ * indptr[i] entries indices/data[indptr[i] .. indptr[i+1]), columns strictly increasing within the
+ * row (canonical: no duplicates; scipy's sum_duplicates() gives that); absent entries are 0. */
+typedef struct {
+    int64_t n, d;
+    const int64_t *indptr;  /* [in] host n + 1 offsets: indptr[0] = 0, non-decreasing */
+    const int32_t *indices; /* [in] host indptr[n] column indices in [0, d) */
+    const float *data;      /* [in] host indptr[n] values (finite) */
+    const float *weights;   /* [in] optional host n non-negative sample weights (not all 0); NULL = all 1 */
+} fkm_csr;
+
+/* fkm_fit, fkm_predict, fkm_transform and fkm_score for a CSR matrix, with the same params,
+ * outputs and ownership (results: [out,lib], freed by fkm_result_free). The matrix is never
+ * made dense: the CPU engine scores x.c over each row's entries (docs/algorithm.md, "Sparse
+ * input": float64 sums of the exact float32 products, |x|^2 from the row's entries). CPU only:
+ * device=cuda is refused (FKM_ERR_INVALID_ARG); device=auto runs on the CPU, with a warning
+ * through the log callback when a GPU is present. Metric l2 only and init array, random or
+ * k-means++ (others: FKM_ERR_INVALID_ARG); algorithm elkan/hamerly run Lloyd (same results). */
+FKM_API fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out);
+FKM_API fkm_status fkm_predict_csr(const fkm_params *p, const fkm_csr *x, const float *centroids,
+                                   int64_t k, int32_t *labels, float *dist);
+FKM_API fkm_status fkm_transform_csr(const fkm_params *p, const fkm_csr *x, const float *centroids,
+                                     int64_t k, float *out);
+FKM_API fkm_status fkm_score_csr(const fkm_params *p, const fkm_csr *x, const float *centroids,
+                                 int64_t k, double *inertia);
+
 /* Peak GPU memory, in bytes, that fkm_fit with device=cuda would allocate for x (one problem of
  * x->n points; fkm_fit_batch runs its problems one after another, so the same peak) on GPU
  * p->cuda_device with these params: the data's copy on the GPU (plus the staging buffer of the

@@ -37,6 +37,8 @@ typedef struct {
                               changes (threads.h); otherwise it is the caller's and stays */
     fkm_algorithm algorithm; /* fkm_params.algorithm: the CPU engine's iterations skip, by bounds,
                               scores that cannot win (same bits); other engines run Lloyd */
+    const fkm_csr *csr;    /* sparse input (fkm_fit_csr ...): x and raw are NULL, only the CPU sparse
+                              engine (fkm_cpu_sparse_backend) takes it; NULL for dense input */
 } fkm_problem;
 
 typedef struct fkm_backend {
@@ -99,6 +101,8 @@ typedef struct fkm_backend {
 } fkm_backend;
 
 extern const fkm_backend fkm_cpu_backend;
+/* The CPU engine for CSR input (src/cpu/sparse.c): Lloyd with sparse x.c, metric l2 only. */
+extern const fkm_backend fkm_cpu_sparse_backend;
 /* NULL in a CPU-only build. */
 const fkm_backend *fkm_cuda_backend_get(void);
 /* Whether a fit of x with p fits GPU p->cuda_device: FKM_OK, or FKM_ERR_NO_MEMORY (message with

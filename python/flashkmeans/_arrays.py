@@ -35,6 +35,34 @@ def is_sparse(x):
     return hasattr(x, "tocsr") or (is_torch(x) and x.layout != __import__("torch").strided)
 
 
+def is_scipy_sparse(x):
+    mod = type(x).__module__
+    if not mod.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse as sp
+
+    return sp.issparse(x)
+
+
+class CsrMatrix:
+    """A scipy sparse matrix as fkm_csr's arrays (canonical CSR: int64 indptr, int32 sorted unique
+    column indices, float32 values): no dense copy. The arrays keep the memory alive."""
+
+    __slots__ = ("indptr", "indices", "data", "shape", "source_dtype")
+
+    def __init__(self, X):
+        if X.format != "csr":
+            X = X.tocsr()  # CSC, COO, ...: a conversion of the entries, never dense
+        if not X.has_canonical_format:  # duplicates summed, columns sorted, on a copy
+            X = X.copy()
+            X.sum_duplicates()
+        self.source_dtype = X.dtype
+        self.shape = X.shape
+        self.indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
+        self.indices = np.ascontiguousarray(X.indices, dtype=np.int32)
+        self.data = np.ascontiguousarray(X.data, dtype=np.float32)
+
+
 class HostMatrix:
     """A C-contiguous host array plus its fkm_dtype. `array` keeps the memory alive."""
 

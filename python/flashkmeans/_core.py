@@ -22,6 +22,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import _lib
+from ._arrays import CsrMatrix
 from ._compat import warn as _warn
 from ._errors import check, error_for
 
@@ -220,6 +221,26 @@ def _matrix(hm, weights=None):
     return m
 
 
+def _csr(cm, weights=None):
+    from ctypes import POINTER, c_float, c_int32, c_int64
+
+    m = _lib.fkm_csr()
+    m.n, m.d = cm.shape
+    m.indptr = cm.indptr.ctypes.data_as(POINTER(c_int64))
+    m.indices = cm.indices.ctypes.data_as(POINTER(c_int32))
+    m.data = cm.data.ctypes.data_as(POINTER(c_float))
+    if weights is not None:
+        m.weights = weights.ctypes.data_as(POINTER(c_float))
+    return m
+
+
+def _args(hm, weights=None):
+    """(the C matrix struct, the entry point's suffix): dense fkm_matrix or sparse fkm_csr."""
+    if isinstance(hm, CsrMatrix):
+        return _csr(hm, weights), "_csr"
+    return _matrix(hm, weights), ""
+
+
 def _copy_out(ptr, dtype, shape):
     """Copy library-owned memory into a new numpy array (one memcpy)."""
     a = np.empty(shape, dtype)
@@ -304,10 +325,10 @@ def _want_progress(params):
 def fit(params, hm, weights=None, on_iter=None):
     """fkm_fit on a HostMatrix -> FitResult. on_iter(iteration, max_iter, stats dict), if given,
     runs after every iteration (installing the progress callback, on a GPU too)."""
-    m = _matrix(hm, weights)
+    m, sfx = _args(hm, weights)
     r = _lib.fkm_result()
     with _Call(params, on_iter is not None or _want_progress(params), on_iter) as call:
-        st = _lib.lib.fkm_fit(ctypes.byref(params), ctypes.byref(m), ctypes.byref(r))
+        st = getattr(_lib.lib, "fkm_fit" + sfx)(ctypes.byref(params), ctypes.byref(m), ctypes.byref(r))
     try:
         call.finish(st, "fit")
         return FitResult(r, own=True)
@@ -338,12 +359,12 @@ def _centroid_args(centroids):
 def predict(params, hm, centroids, want_dist=False):
     """fkm_predict -> (labels int32 (n,), distances float32 (n,) or None)."""
     c, cp, k = _centroid_args(centroids)
-    m = _matrix(hm)
+    m, sfx = _args(hm)
     labels = np.empty(hm.shape[0], dtype=np.int32)
     dist = np.empty(hm.shape[0], dtype=np.float32) if want_dist else None
     dp = dist.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) if want_dist else None
     with _Call(params) as call:
-        st = _lib.lib.fkm_predict(ctypes.byref(params), ctypes.byref(m), cp, k,
+        st = getattr(_lib.lib, "fkm_predict" + sfx)(ctypes.byref(params), ctypes.byref(m), cp, k,
                                   labels.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), dp)
     call.finish(st, "predict")
     return labels, dist
@@ -352,10 +373,10 @@ def predict(params, hm, centroids, want_dist=False):
 def transform(params, hm, centroids):
     """fkm_transform -> n x k float32 distances (squared L2 / 1 - cos / -x.c)."""
     c, cp, k = _centroid_args(centroids)
-    m = _matrix(hm)
+    m, sfx = _args(hm)
     out = np.empty((hm.shape[0], k), dtype=np.float32)
     with _Call(params) as call:
-        st = _lib.lib.fkm_transform(ctypes.byref(params), ctypes.byref(m), cp, k,
+        st = getattr(_lib.lib, "fkm_transform" + sfx)(ctypes.byref(params), ctypes.byref(m), cp, k,
                                     out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
     call.finish(st, "transform")
     return out
@@ -364,10 +385,10 @@ def transform(params, hm, centroids):
 def score(params, hm, centroids, weights=None):
     """fkm_score -> float64 (weighted) inertia."""
     c, cp, k = _centroid_args(centroids)
-    m = _matrix(hm, weights)
+    m, sfx = _args(hm, weights)
     inertia = ctypes.c_double(0.0)
     with _Call(params) as call:
-        st = _lib.lib.fkm_score(ctypes.byref(params), ctypes.byref(m), cp, k, ctypes.byref(inertia))
+        st = getattr(_lib.lib, "fkm_score" + sfx)(ctypes.byref(params), ctypes.byref(m), cp, k, ctypes.byref(inertia))
     call.finish(st, "score")
     return inertia.value
 

@@ -83,6 +83,17 @@ class fkm_matrix(ctypes.Structure):
     ]
 
 
+class fkm_csr(ctypes.Structure):
+    _fields_ = [
+        ("n", ctypes.c_int64),
+        ("d", ctypes.c_int64),
+        ("indptr", ctypes.POINTER(ctypes.c_int64)),
+        ("indices", ctypes.POINTER(ctypes.c_int32)),
+        ("data", ctypes.POINTER(ctypes.c_float)),
+        ("weights", ctypes.POINTER(ctypes.c_float)),
+    ]
+
+
 class fkm_result(ctypes.Structure):
     _fields_ = [
         ("k", ctypes.c_int64),
@@ -177,6 +188,13 @@ _proto("fkm_predict", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_float), c
 _proto("fkm_transform", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_float), ctypes.c_int64,
        P(ctypes.c_float))
 _proto("fkm_score", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_float), ctypes.c_int64,
+       P(ctypes.c_double))
+_proto("fkm_fit_csr", c_enum, P(fkm_params), P(fkm_csr), P(fkm_result))
+_proto("fkm_predict_csr", c_enum, P(fkm_params), P(fkm_csr), P(ctypes.c_float), ctypes.c_int64,
+       P(ctypes.c_int32), P(ctypes.c_float))
+_proto("fkm_transform_csr", c_enum, P(fkm_params), P(fkm_csr), P(ctypes.c_float), ctypes.c_int64,
+       P(ctypes.c_float))
+_proto("fkm_score_csr", c_enum, P(fkm_params), P(fkm_csr), P(ctypes.c_float), ctypes.c_int64,
        P(ctypes.c_double))
 _proto("fkm_cuda_device_count", ctypes.c_int)
 _proto("fkm_gpu_memory_estimate", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_size_t))

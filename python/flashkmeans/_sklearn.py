@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._arrays import (HostMatrix, dlpack_values, host_matrix, is_bfloat16, is_cuda_tensor,
+from ._arrays import (CsrMatrix, HostMatrix, dlpack_values, is_scipy_sparse, host_matrix, is_bfloat16, is_cuda_tensor,
                       is_torch, like as _like, weights_vector)
 from ._dlpack import imported as _imported
 from ._compat import (HAVE_SKLEARN, BaseEstimator, ClassNamePrefixFeaturesOutMixin,
@@ -28,6 +28,7 @@ from ._compat import (HAVE_SKLEARN, BaseEstimator, ClassNamePrefixFeaturesOutMix
 from ._errors import BadInputError, InvalidArgumentError
 
 _SKLEARN_DTYPES = [np.float64, np.float32, np.float16, np.uint8]
+SPARSE_INPUT = True  # scipy CSR/CSC (and other formats, converted to CSR) on the CPU: fkm_*_csr
 _FAST_DTYPES = tuple(np.dtype(t) for t in _SKLEARN_DTYPES)
 try:  # scikit-learn >= 1.6 moved BaseEstimator._validate_data to a function
     from sklearn.utils.validation import validate_data as _validate_data
@@ -141,12 +142,15 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
                 and not is_bfloat16(getattr(X, "dtype", None)):
             # NaN/Inf are left to the library, which checks them in its single conversion pass
             # and names the first bad position.
-            kw = dict(reset=reset, accept_sparse=False, dtype=_SKLEARN_DTYPES, order="C")
+            kw = dict(reset=reset, accept_sparse=["csr", "csc"], dtype=_SKLEARN_DTYPES, order="C")
             if _validate_data is not None:  # scikit-learn >= 1.6
                 X = _validate_data(self, X, ensure_all_finite=False, **kw)
             else:
                 X = self._validate_data(X, force_all_finite=False, **kw)
-            return host_matrix(X)
+            # sparse: the library's CSR arrays, never a dense copy (fkm_fit_csr, CPU only)
+            return CsrMatrix(X) if is_scipy_sparse(X) else host_matrix(X)
+        if is_scipy_sparse(X):
+            return self._check_hm(CsrMatrix(X), reset)
         return self._check_hm(host_matrix(X), reset)
 
     def _check_hm(self, hm, reset):
@@ -168,7 +172,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
                                  gpu_mem_limit=self.gpu_mem_limit, gpus=self.gpus, **extra)
 
     def _out_dtype(self, hm):
-        return np.float64 if hm.array.dtype == np.float64 else np.float32
+        dt = hm.source_dtype if isinstance(hm, CsrMatrix) else hm.array.dtype
+        return np.float64 if dt == np.float64 else np.float32
 
     def _initial(self, data, d, k, seed):
         """-> (init string or None, float32 init array or None, n_init)."""
@@ -251,7 +256,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         n = hm.shape[0]
         k, max_iter, seed = self._checked_params(n)
         algorithm = self._checked_algorithm(k)
-        init, init_array, n_init = self._initial(hm.array, hm.shape[1], k, seed)
+        init, init_array, n_init = self._initial(X if isinstance(hm, CsrMatrix) else hm.array,
+                                                 hm.shape[1], k, seed)
         w = weights_vector(sample_weight, n)
         p = self._params(k, max_iter=max_iter, tol=self.tol, stop=self.stop,
                          init=init or "k-means++", init_centroids=init_array, n_init=n_init,
@@ -287,7 +293,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         if last["changed"] == 0:
             print("Converged at iteration %d: strict convergence." % (r.iterations - 1))
         elif self.stop == "shift":
-            var = float(np.mean(np.var(np.asarray(hm.array, dtype=np.float64), axis=0)))
+            if isinstance(hm, CsrMatrix):
+                from scipy.sparse import csr_matrix
+
+                S = csr_matrix((hm.data.astype(np.float64), hm.indices, hm.indptr), shape=hm.shape)
+                mean = np.asarray(S.mean(axis=0)).ravel()
+                var = float(np.mean(np.asarray(S.multiply(S).mean(axis=0)).ravel() - mean * mean))
+            else:
+                var = float(np.mean(np.var(np.asarray(hm.array, dtype=np.float64), axis=0)))
             print("Converged at iteration %d: center shift %s within tolerance %s."
                   % (r.iterations - 1, last["shift"] ** 2, self.tol * var))
 
@@ -358,7 +371,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
             out = distances(self._check_cuda_X(X), self.cluster_centers_, self.metric)
             return out.sqrt_() if l2 else out
         hm = self._check_X(X, reset=False)
-        if l2 and hm.array.dtype == np.float64:
+        if l2 and not isinstance(hm, CsrMatrix) and hm.array.dtype == np.float64:
             # float64 input: float64 distances, computed as scikit-learn's euclidean_distances
             # computes them (|x|^2 - 2 x.c + |c|^2 in float64, clipped at 0, a zero diagonal
             # when X is the centres array itself), so that they agree with its to ~1e-12

@@ -60,7 +60,8 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
     /* CPU threads from the size of an iteration and the idle CPUs; when the caller left them to
      * us, the CPU engine looks at the load again between iterations (threads.h) */
     fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, fkm_threads_lloyd(p->threads, n, d, p->k),
-                      p->cuda_device, p->gpu_mem_limit, p->init, p->gpu_count, p->threads == 0, p->algorithm};
+                      p->cuda_device, p->gpu_mem_limit, p->init, p->gpu_count, p->threads == 0, p->algorithm,
+                      NULL /* dense */};
     const int iters = p->max_iter;
     const double var = p->stop == FKM_STOP_SHIFT ? mean_variance(x32, n, d) : 0.0;
 

@@ -17,7 +17,7 @@ float fkm_sqdist_f32(const float *a, const float *b, int64_t d) {
 }
 
 /* Index i with cum[i-1] <= r < cum[i] (cum is an inclusive prefix sum), clamped to [0, n). */
-static int64_t search_cum(const double *cum, int64_t n, double r) {
+int64_t fkm_init_search_cum(const double *cum, int64_t n, double r) {
     int64_t lo = 0, hi = n - 1;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
@@ -47,7 +47,7 @@ fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t 
 
     /* First centre: drawn with probability proportional to the weight. */
     for (int64_t i = 0; i < n; i++) cum[i] = (i ? cum[i - 1] : 0.0) + (w ? w[i] : 1.0);
-    int64_t first = search_cum(cum, n, fkm_rng_uniform(&rng) * cum[n - 1]);
+    int64_t first = fkm_init_search_cum(cum, n, fkm_rng_uniform(&rng) * cum[n - 1]);
     memcpy(c, x + first * d, (size_t)d * sizeof(float));
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; i++) closest[i] = fkm_sqdist_f32(x + i * d, c, d);
@@ -58,7 +58,7 @@ fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t 
         double pot = cum[n - 1];
         for (int t = 0; t < trials; t++) {
             /* All points coincide with chosen centres: any point is as good as another. */
-            ids[t] = pot > 0 ? search_cum(cum, n, fkm_rng_uniform(&rng) * pot)
+            ids[t] = pot > 0 ? fkm_init_search_cum(cum, n, fkm_rng_uniform(&rng) * pot)
                              : (int64_t)(fkm_rng_next(&rng) % (uint64_t)n);
         }
 #pragma omp parallel for num_threads(threads) schedule(static)

@@ -9,6 +9,9 @@ fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t 
 fkm_status fkm_init_kmeans_parallel(const float *x, const float *w, int64_t n, int64_t d, int64_t k,
                                     uint64_t seed, int threads, float *c);
 fkm_status fkm_init_random(const float *x, int64_t n, int64_t d, int64_t k, uint64_t seed, float *c);
+/* Index i with cum[i-1] <= r < cum[i] (cum: an inclusive prefix sum), clamped to [0, n): the
+ * draw of k-means++ (also the sparse engine's, src/cpu/sparse.c). */
+int64_t fkm_init_search_cum(const double *cum, int64_t n, double r);
 /* Squared distance in float32, summed in index order without FMA contraction: every caller (the
  * host k-means++, the MPI ranks' k-means++) gets the same bits for the same rows. */
 float fkm_sqdist_f32(const float *a, const float *b, int64_t d);

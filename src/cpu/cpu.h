@@ -76,6 +76,11 @@ fkm_status fkm_cpu_update(const float *x, const float *w, const int32_t *labels,
 fkm_status fkm_cpu_update_ws(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d,
                              int64_t k, int threads, float *c, int64_t *counts, fkm_cpu_ws *ws);
 
+/* engine.c: the FKM_EMPTY_FARTHEST policy on an assignment (labels, best distances, counts of
+ * weighted points per cluster): each empty cluster, in index order, takes the farthest donor. */
+fkm_status fkm_cpu_fill_empty(int32_t *labels, float *best, int64_t *counts, const float *w, int64_t n,
+                              int64_t k);
+
 /* Sum of v[i] * (w ? w[i] : 1) in float64, in fixed-size chunks combined in order: the same
  * bits for any thread count. */
 double fkm_cpu_sum(const float *v, const float *w, int64_t n, int threads);

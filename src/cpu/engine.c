@@ -93,54 +93,18 @@ static void run_assign_bounded(cpu_engine *e) {
     fkm_cpu_assign_bounded(e->bounds, &a, e->labels, e->best);
 }
 
-static int cmp_far(const void *a, const void *b, void *ctx);
-
 /* A point may leave its cluster for an empty one when it has weight and its cluster keeps
  * another point (counts are of weighted points). Counts only decrease while empties are filled,
  * so a point that is not a donor never becomes one again. */
-static int is_donor(const cpu_engine *e, int64_t i) {
-    return e->counts[e->labels[i]] > 1 && !(e->pb.w && !(e->pb.w[i] > 0));
+static int is_donor(const int32_t *labels, const int64_t *counts, const float *w, int64_t i) {
+    return counts[labels[i]] > 1 && !(w && !(w[i] > 0));
 }
 
-static void move_point(cpu_engine *e, int64_t i, int64_t c) {
-    e->counts[e->labels[i]]--;
-    e->labels[i] = (int32_t)c;
-    e->counts[c] = 1;
-    e->best[i] = 0.0f;
-}
-
-/* FKM_EMPTY_FARTHEST: each empty cluster, in index order, takes the donor farthest from its
- * centroid (lowest index on ties). With no donor left the cluster keeps its previous centroid.
- * Few empties: one scan per empty cluster; many: one sort of all points. Same picks either way. */
-static fkm_status fill_empty(cpu_engine *e) {
-    const int64_t n = e->pb.n, k = e->pb.k;
-    int64_t nempty = 0;
-    for (int64_t c = 0; c < k; c++) nempty += e->counts[c] == 0;
-    if (nempty == 0) return FKM_OK;
-    if (nempty <= 32) {
-        for (int64_t c = 0; c < k; c++) {
-            if (e->counts[c] != 0) continue;
-            int64_t far = -1;
-            for (int64_t i = 0; i < n; i++)
-                if (is_donor(e, i) && (far < 0 || e->best[i] > e->best[far])) far = i;
-            if (far < 0) break;
-            move_point(e, far, c);
-        }
-        return FKM_OK;
-    }
-    int64_t *order = (int64_t *)fkm_alloc((size_t)n, sizeof(int64_t));
-    if (!order) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the empty-cluster policy");
-    for (int64_t i = 0; i < n; i++) order[i] = i;
-    qsort_r(order, (size_t)n, sizeof(int64_t), cmp_far, e->best);
-    int64_t pos = 0;
-    for (int64_t c = 0; c < k && pos < n; c++) {
-        if (e->counts[c] != 0) continue;
-        while (pos < n && !is_donor(e, order[pos])) pos++;
-        if (pos == n) break;
-        move_point(e, order[pos++], c);
-    }
-    fkm_free(order);
-    return FKM_OK;
+static void move_point(int32_t *labels, float *best, int64_t *counts, int64_t i, int64_t c) {
+    counts[labels[i]]--;
+    labels[i] = (int32_t)c;
+    counts[c] = 1;
+    best[i] = 0.0f;
 }
 
 static int cmp_far(const void *a, const void *b, void *ctx) {
@@ -148,6 +112,41 @@ static int cmp_far(const void *a, const void *b, void *ctx) {
     int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
     if (best[i] != best[j]) return best[i] > best[j] ? -1 : 1;
     return i < j ? -1 : i > j;
+}
+
+/* FKM_EMPTY_FARTHEST: each empty cluster, in index order, takes the donor farthest from its
+ * centroid (lowest index on ties). With no donor left the cluster keeps its previous centroid.
+ * Few empties: one scan per empty cluster; many: one sort of all points. Same picks either way.
+ * Shared by the dense and the sparse engine (cpu.h). */
+fkm_status fkm_cpu_fill_empty(int32_t *labels, float *best, int64_t *counts, const float *w, int64_t n,
+                              int64_t k) {
+    int64_t nempty = 0;
+    for (int64_t c = 0; c < k; c++) nempty += counts[c] == 0;
+    if (nempty == 0) return FKM_OK;
+    if (nempty <= 32) {
+        for (int64_t c = 0; c < k; c++) {
+            if (counts[c] != 0) continue;
+            int64_t far = -1;
+            for (int64_t i = 0; i < n; i++)
+                if (is_donor(labels, counts, w, i) && (far < 0 || best[i] > best[far])) far = i;
+            if (far < 0) break;
+            move_point(labels, best, counts, far, c);
+        }
+        return FKM_OK;
+    }
+    int64_t *order = (int64_t *)fkm_alloc((size_t)n, sizeof(int64_t));
+    if (!order) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the empty-cluster policy");
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof(int64_t), cmp_far, best);
+    int64_t pos = 0;
+    for (int64_t c = 0; c < k && pos < n; c++) {
+        if (counts[c] != 0) continue;
+        while (pos < n && !is_donor(labels, counts, w, order[pos])) pos++;
+        if (pos == n) break;
+        move_point(labels, best, counts, order[pos++], c);
+    }
+    fkm_free(order);
+    return FKM_OK;
 }
 
 static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_iter_stats *s) {
@@ -173,7 +172,7 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
     /* A cluster holding only zero-weight points has no mean: it counts as empty (algorithm.md). */
     for (int64_t i = 0; i < n; i++) e->counts[e->labels[i]] += !e->pb.w || e->pb.w[i] > 0;
     for (int64_t c = 0; c < k; c++) s->empty += e->counts[c] == 0;
-    if (pol == FKM_EMPTY_FARTHEST) FKM_TRY(fill_empty(e));
+    if (pol == FKM_EMPTY_FARTHEST) FKM_TRY(fkm_cpu_fill_empty(e->labels, e->best, e->counts, e->pb.w, n, k));
     FKM_TRY(fkm_cpu_update_ws(e->pb.x, e->pb.w, e->labels, n, d, k, e->pb.threads, e->c, e->counts, e->ws));
     if (e->pb.metric == FKM_METRIC_COSINE)
         for (int64_t c = 0; c < k; c++) {

@@ -199,7 +199,8 @@ fkm_status fkm_mpi_fit(MPI_Comm comm, const fkm_params *p, const fkm_matrix *loc
     FKM_TRY(fkm_mpi_agree(&f.c, st));
     /* this rank's rows as the driver sees them (it reads the sizes; mpi_init does the rest) */
     const fkm_problem pb = {f.x, f.x, FKM_F32, f.w, f.c.n, f.c.d, f.k, p->metric, FKM_PREC_EXACT, f.c.threads,
-                            p->cuda_device, 0, p->init, 1, 0, FKM_ALGO_LLOYD /* ranks run Lloyd (flashkmeans.h) */};
+                            p->cuda_device, 0, p->init, 1, 0, FKM_ALGO_LLOYD /* ranks run Lloyd (flashkmeans.h) */,
+                            NULL /* dense */};
     /* same restarts on every rank: identical inertias keep the same restart everywhere */
     st = fkm_lloyd_fit(p, &mpi_backend, &f, &pb, p->seed, f.var, out, &cur);
 cleanup:

@@ -25,13 +25,14 @@ MODULE = "test_sklearn_suite.py"  # where the suite's tests are collected
 os.environ.setdefault("SKLEARN_RUN_FLOAT32_TESTS", "1")
 
 # Why each test left out is left out. Keys: a test name (all its parametrizations) or a full
-# pytest id "name[params]". Only three kinds: another estimator or function than KMeans, a private
-# helper of scikit-learn's implementation, or sparse input (issue 20, item 2: not yet supported;
-# flashkmeans.KMeans refuses scipy.sparse with a TypeError naming it).
+# pytest id "name[params]". Only two kinds (and one default): another estimator or function than
+# KMeans, or a private helper of scikit-learn's implementation. The 61 sparse-input cases run since
+# flashkmeans.KMeans takes scipy CSR/CSC (issue 20, item 2); 19 of them, like 33 dense cases
+# before them, are parametrized with the name "MiniBatchKMeans" (scikit-learn's class, which the
+# id rules below do not catch) and run scikit-learn's own estimator.
 _OTHER = "tests MiniBatchKMeans, which flashkmeans does not provide"
 _HELPER = "tests a private helper of scikit-learn's implementation, not the estimator"
 _FUNC = "tests a scikit-learn function (k_means / kmeans_plusplus), not the KMeans estimator"
-_SPARSE = "sparse input (scipy CSR): not supported yet (issue 20, item 2)"
 
 DESELECTED = {
     # ---- MiniBatchKMeans only
@@ -60,13 +61,9 @@ DESELECTED = {
         "pins scikit-learn 1.2's transitional default n_init='warn' (10 runs and a FutureWarning); "
         "flashkmeans.KMeans's default is n_init=1 (docs/python.md). n_init='warn' passed explicitly "
         "behaves as scikit-learn 1.2 (test_algorithm.py)",
-    # ---- sparse input (ids that do not say so)
-    "test_dense_sparse": _SPARSE,              # fits X_csr beside X
-    "test_predict_dense_sparse": _SPARSE,      # predicts X_csr
-    "test_predict_does_not_change_cluster_centers[True]": _SPARSE,  # is_sparse=True
 }
 # Parametrized tests: the MiniBatchKMeans cases (Estimator1 / Klass1 / the MiniBatchKMeans
-# entry of a tuple list) and the sparse cases are matched by their pytest ids.
+# entry of a tuple list) are matched by their pytest ids.
 _MB = ("Estimator1", "Klass1")
 
 
@@ -88,8 +85,6 @@ def _reason(name, params):
         return _OTHER
     if name == "test_feature_names_out" and "MiniBatchKMeans" in params:
         return _OTHER
-    if any(p in ("sparse", "csr_matrix", "data1") for p in parts):
-        return _SPARSE
     return None
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from flashkmeans import _lib
 
-STRUCTS = ["fkm_iter_stats", "fkm_params", "fkm_matrix", "fkm_result"]
+STRUCTS = ["fkm_iter_stats", "fkm_params", "fkm_matrix", "fkm_result", "fkm_csr"]
 CUDA_STRUCTS = ["fkm_cuda_matrix", "fkm_cuda_fit_info"]  # include/flashkmeans_cuda.h
 
 

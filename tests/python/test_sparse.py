@@ -1,0 +1,67 @@
+"""scipy sparse input to flashkmeans.KMeans (issue 20, item 2): fkm_*_csr, never a dense copy.
+The C side (tests/test_sparse.c) checks labels against the float64 oracle and the dense engine;
+here the binding: CSR and CSC, float32/float64, fit/predict/transform/score equal to the dense
+fit on data whose sums are exact, weights, the CPU-only rule and bad input."""
+import numpy as np
+import pytest
+
+sp = pytest.importorskip("scipy.sparse")
+
+import flashkmeans  # noqa: E402
+
+
+def _ints(n=600, d=40, density=0.1, seed=0, dtype=np.float64):
+    rng = np.random.RandomState(seed)
+    X = (rng.randint(1, 4, size=(n, d)) * (rng.rand(n, d) < density)).astype(dtype)
+    return X
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("init", ["k-means++", "random", "array"])
+def test_sparse_equals_dense_on_exact_data(fmt, init):
+    X = _ints()
+    S = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    kw = dict(n_clusters=7, random_state=3, n_init=2 if init != "array" else 1,
+              init=X[:7] if init == "array" else init, device="cpu")
+    a = flashkmeans.KMeans(**kw).fit(S)
+    b = flashkmeans.KMeans(**kw).fit(X)
+    assert np.array_equal(a.labels_, b.labels_)
+    assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert a.cluster_centers_.dtype == np.float64 and a.n_iter_ == b.n_iter_
+    assert a.inertia_ == pytest.approx(b.inertia_, rel=1e-12)
+    assert np.array_equal(a.predict(S), b.predict(X))
+    assert a.score(S) == pytest.approx(b.score(X), rel=1e-12)
+    assert np.allclose(a.transform(S), b.transform(X), rtol=1e-5, atol=1e-5)
+
+
+def test_sparse_weights_float32_and_canonical_form():
+    X = _ints(dtype=np.float32, seed=1)
+    w = np.random.RandomState(2).randint(1, 4, size=X.shape[0]).astype(np.float64)
+    a = flashkmeans.KMeans(5, random_state=0, device="cpu").fit(sp.csr_matrix(X), sample_weight=w)
+    b = flashkmeans.KMeans(5, random_state=0, device="cpu").fit(X, sample_weight=w)
+    assert np.array_equal(a.labels_, b.labels_) and a.cluster_centers_.dtype == np.float32
+    # duplicates and unsorted columns: summed and sorted on a copy, the caller's matrix untouched
+    coo = sp.coo_matrix(X)
+    dup = sp.csr_matrix((np.r_[coo.data / 2, coo.data / 2], (np.r_[coo.row, coo.row], np.r_[coo.col, coo.col])),
+                        shape=X.shape)
+    dup.has_canonical_format = False
+    nnz = dup.nnz
+    c = flashkmeans.KMeans(5, random_state=0, device="cpu").fit(dup, sample_weight=w)
+    assert np.array_equal(c.labels_, b.labels_) and dup.nnz == nnz
+
+
+def test_sparse_errors():
+    S = sp.csr_matrix(_ints(n=50, d=6, density=0.5))
+    with pytest.raises(flashkmeans.InvalidArgumentError, match="CPU only"):
+        flashkmeans.KMeans(3, device="cuda").fit(S)
+    with pytest.raises(flashkmeans.InvalidArgumentError, match="metric l2 only"):
+        flashkmeans.KMeans(3, metric="cosine", device="cpu").fit(S)
+    with pytest.raises(flashkmeans.InvalidArgumentError, match="k-means"):
+        flashkmeans.KMeans(3, init="k-means||", device="cpu").fit(S)
+    bad = S.copy()
+    bad.data[4] = np.nan
+    with pytest.raises(flashkmeans.BadInputError, match=r"is NaN"):
+        flashkmeans.KMeans(3, device="cpu").fit(bad)
+    km = flashkmeans.KMeans(3, random_state=0, device="cpu").fit(S)
+    with pytest.raises(ValueError, match="features"):
+        km.predict(sp.csr_matrix(np.zeros((2, 5))))
