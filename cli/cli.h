@@ -68,6 +68,9 @@ int cli_device(const char *s, fkm_device *out);
 int cli_precision(const char *s, fkm_precision *out);
 
 /* ---- input */
+/* Draw a loading bar on stderr while an input is read from a pipe or inflated (only when stderr
+ * is a terminal); off by default. */
+void cli_load_progress(int on);
 /* Read the data file: format by extension; raw input needs dim > 0 and has_dtype. */
 int cli_load(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, fkm_io_array *out);
 /* cli_load of part `part` of `parts` of the rows (cli_mpi_load: this rank's part). */

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int cli_error(int code, const char *fmt, ...) {
     char msg[1024];
@@ -259,6 +260,32 @@ int cli_precision(const char *s, fkm_precision *out) {
     return rc;
 }
 
+static int load_bar; /* cli_load_progress */
+
+void cli_load_progress(int on) { load_bar = on && isatty(STDERR_FILENO); }
+
+typedef struct {
+    const char *path;
+    int drawn;
+} load_ctx;
+
+/* The loading bar: gzip input (a fraction of the compressed bytes) or a pipe (bytes so far). */
+static void load_cb(uint64_t done, uint64_t total, void *user) {
+    load_ctx *c = (load_ctx *)user;
+    if (total) {
+        const int width = 30, filled = (int)(done * (uint64_t)width / total);
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r[%s] loading %s: %.0f%% (%.1f MB of gzip)\033[K", bar, c->path, 100.0 * (double)done / (double)total,
+                (double)total / 1e6);
+    } else {
+        fprintf(stderr, "\rloading %s: %.1f MB read\033[K", c->path, (double)done / 1e6);
+    }
+    fflush(stderr);
+    c->drawn = 1;
+}
+
 /* Part `part` of `parts` (0 of 1: the whole file) of an input, with the raw-format options
  * checked; one error line and exit code on failure. */
 int cli_load_part(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype, int64_t part, int64_t parts,
@@ -278,7 +305,12 @@ int cli_load_part(const char *path, int64_t dim, int has_dtype, fkm_dtype dtype,
     } else if (f == FKM_FMT_RAW) {
         return cli_error(CLI_BAD, "raw input '%s' needs --dim D and --dtype f32|f64|f16|bf16|u8", path);
     }
-    fkm_status st = fkm_io_read_part(path, &o, part, parts, out);
+    load_ctx lc = {path, 0};
+    fkm_status st = fkm_io_read_part_progress(path, &o, part, parts, load_bar ? load_cb : NULL, &lc, out);
+    if (lc.drawn) {
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
+    }
     if (st != FKM_OK) return cli_error(st == FKM_ERR_NO_MEMORY ? CLI_FAIL : CLI_BAD, "%s", fkm_last_error());
     if (out->total_n == 0 || out->d == 0) {
         int rc = cli_error(CLI_BAD, "'%s' holds no data (%lld points of dimension %lld)", path, (long long)out->total_n,

@@ -315,6 +315,7 @@ static int prepare_fit(fit_args *a, fit_state *s, fit_info *fi) {
     fit_outputs(a, outs);
     if (cli_mpi_rank() == 0 && (rc = cli_check_outputs(ins, 3, outs, FIT_OUTPUTS))) return rc;
     double t0 = cli_now_ms();
+    cli_load_progress(!a->quiet && cli_mpi_rank() == 0);
     if ((rc = cli_mpi_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
     fi->load_ms = cli_now_ms() - t0;
     if (a->init_file) {
@@ -357,6 +358,14 @@ static int run_fit(fit_args *a, fit_state *s) {
     cli_progress_init(&pr, a->quiet || cli_mpi_rank() != 0);
     a->p.progress_fn = cli_progress_cb;
     a->p.progress_user = &pr;
+    if (pr.bar) { /* until the first iteration's bar replaces it */
+        const char *init = a->p.init == FKM_INIT_KMEANSPP ? "k-means++" : a->p.init == FKM_INIT_RANDOM ? "random"
+                           : a->p.init == FKM_INIT_KMEANS_PARALLEL ? "k-means||" : "the --init file";
+        fprintf(stderr, "\rinitialising: %s, k = %lld of %lld points\033[K", init, (long long)a->p.k,
+                (long long)s->x.total_n);
+        fflush(stderr);
+        pr.drawn = 1;
+    }
     if (a->p.verbose) a->p.log_fn = cli_log_stderr;
     fkm_matrix m = {s->x.data, s->x.dtype, s->x.n, s->x.d, NULL};
     cli_sigint_install();

@@ -78,6 +78,7 @@ static int run_predict(predict_args *a, predict_state *s) {
     const cli_file ins[2] = {{a->input, "the input data file", CLI_IN}, {a->centroids, "the --centroids file", CLI_IN}};
     const cli_file outs[2] = {{a->out_labels, "--labels", CLI_OUT_I32}, {a->out_dist, "--distances", CLI_OUT_F32}};
     if ((rc = cli_check_outputs(ins, 2, outs, 2))) return rc;
+    cli_load_progress(!a->quiet);
     if ((rc = cli_load(a->input, a->dim, a->has_dtype, a->dtype, &s->x))) return rc;
     int64_t k, cd;
     if ((rc = cli_load_f32(a->centroids, "--centroids", &s->c, &k, &cd))) return rc;

@@ -64,6 +64,10 @@ typedef struct {
     void *heap_;
 } fkm_io_array;
 
+/* Progress of a read that takes time: reading a pipe (total 0: unknown) or inflating a gzip file
+ * (done and total count compressed bytes). Called every few MiB, and once at the end. */
+typedef void (*fkm_io_progress_fn)(uint64_t done, uint64_t total, void *user);
+
 /* Read `path` into *out (zeroed on failure). opts may be NULL (guess the format; RAW then fails). */
 fkm_status fkm_io_read(const char *path, const fkm_io_read_opts *opts, fkm_io_array *out);
 /* Read only part `part` of `parts` (0 <= part < parts) of the rows of `path`: rows
@@ -77,6 +81,9 @@ fkm_status fkm_io_read_part(const char *path, const fkm_io_read_opts *opts, int6
                             fkm_io_array *out);
 /* Release the mapping or buffer and zero *a. Safe on a zeroed array. */
 void fkm_io_close(fkm_io_array *a);
+/* fkm_io_read_part with a progress callback (the CLI's loading bar). */
+fkm_status fkm_io_read_part_progress(const char *path, const fkm_io_read_opts *opts, int64_t part, int64_t parts,
+                                     fkm_io_progress_fn progress, void *user, fkm_io_array *out);
 
 /* Copy of a as float32 (n*d, free with fkm_io_free). Values outside the float32 range are an
  * FKM_ERR_FORMAT error (e.g. float64 1e300). NaN/Inf are copied as they are. */

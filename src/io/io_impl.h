@@ -21,12 +21,15 @@ typedef struct {
     uint8_t *heap;      /* malloc'ed buffer or NULL */
     int gz;             /* the bytes were gunzipped */
     int64_t part, parts; /* fkm_io_read_part: emit only this part of the rows (parts 0: all) */
+    fkm_io_progress_fn progress; /* while reading a pipe or inflating gzip; NULL: none */
+    void *progress_user;
 } fkm_io_src;
 
 /* Rows [*r0, *r1) of the n in the file that s's part covers (all of them when s->parts <= 1). */
 void fkm_io_part_rows(const fkm_io_src *s, int64_t n, int64_t *r0, int64_t *r1);
 
-fkm_status fkm_io_src_open(const char *path, fkm_io_src *s);
+/* progress (may be NULL) is called while the bytes are read from a pipe or inflated. */
+fkm_status fkm_io_src_open(const char *path, fkm_io_src *s, fkm_io_progress_fn progress, void *user);
 void fkm_io_src_close(fkm_io_src *s);
 
 /* One element type as stored in a file. kind: 'f' IEEE float (2/4/8 bytes), 'b' bfloat16,

@@ -48,7 +48,7 @@ const char *fkm_io_format_str(fkm_io_format f) {
 
 /* The whole file (parts == 1) or one part of its rows. */
 static fkm_status read_rows(const char *path, const fkm_io_read_opts *opts, int64_t part, int64_t parts,
-                            fkm_io_array *out) {
+                            fkm_io_progress_fn progress, void *user, fkm_io_array *out) {
     fkm_status st = FKM_OK;
     fkm_io_src s;
     if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "output array pointer is NULL");
@@ -56,7 +56,7 @@ static fkm_status read_rows(const char *path, const fkm_io_read_opts *opts, int6
     fkm_io_format f = opts && opts->format != FKM_FMT_UNKNOWN ? opts->format : fkm_io_guess_format(path);
     if (f == FKM_FMT_RAW && !opts)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "'%s': raw input needs the row length and the dtype", path);
-    st = fkm_io_src_open(path, &s);
+    st = fkm_io_src_open(path, &s, progress, user);
     if (st != FKM_OK) return st;
     if (parts > 1 && (s.gz || !s.map)) { /* every part would have to read (and inflate) it all */
         const int gz = s.gz;
@@ -88,7 +88,7 @@ static fkm_status read_rows(const char *path, const fkm_io_read_opts *opts, int6
 }
 
 fkm_status fkm_io_read(const char *path, const fkm_io_read_opts *opts, fkm_io_array *out) {
-    return read_rows(path, opts, 0, 1, out);
+    return read_rows(path, opts, 0, 1, NULL, NULL, out);
 }
 
 fkm_status fkm_io_read_part(const char *path, const fkm_io_read_opts *opts, int64_t part, int64_t parts,
@@ -96,7 +96,15 @@ fkm_status fkm_io_read_part(const char *path, const fkm_io_read_opts *opts, int6
     if (out) memset(out, 0, sizeof *out);
     if (parts < 1 || part < 0 || part >= parts)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "part %lld of %lld does not exist", (long long)part, (long long)parts);
-    return read_rows(path, opts, part, parts, out);
+    return read_rows(path, opts, part, parts, NULL, NULL, out);
+}
+
+fkm_status fkm_io_read_part_progress(const char *path, const fkm_io_read_opts *opts, int64_t part, int64_t parts,
+                                     fkm_io_progress_fn progress, void *user, fkm_io_array *out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (parts < 1 || part < 0 || part >= parts)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "part %lld of %lld does not exist", (long long)part, (long long)parts);
+    return read_rows(path, opts, part, parts, progress, user, out);
 }
 
 void fkm_io_close(fkm_io_array *a) {

@@ -35,6 +35,10 @@ static uint8_t *alloc_big(size_t bytes) {
     return (uint8_t *)p;
 }
 
+/* How often the progress callback is called: every PROGRESS_STEP bytes read from a pipe, and
+ * while inflating, after each call to inflate (given at most PROGRESS_STEP bytes in and out). */
+#define PROGRESS_STEP ((size_t)8 << 20)
+
 /* Read everything from a non-mappable descriptor (pipe, character device). */
 static fkm_status read_all(int fd, const char *path, fkm_io_src *s) {
     size_t cap = 1 << 16, len = 0;
@@ -59,7 +63,9 @@ static fkm_status read_all(int fd, const char *path, fkm_io_src *s) {
         }
         if (r == 0) break;
         len += (size_t)r;
+        if (s->progress && len / PROGRESS_STEP != (len - (size_t)r) / PROGRESS_STEP) s->progress(len, 0, s->progress_user);
     }
+    if (s->progress) s->progress(len, 0, s->progress_user);
     s->heap = buf;
     s->buf = buf;
     s->len = len;
@@ -99,16 +105,18 @@ static fkm_status gunzip(fkm_io_src *s) {
             out = nb;
             cap *= 2;
         }
-        /* zlib counts in uInt: feed and drain at most 1 GiB per call */
+        /* zlib counts in uInt: feed and drain at most 1 GiB per call (PROGRESS_STEP with a callback) */
+        const size_t step = s->progress ? PROGRESS_STEP : (size_t)1 << 30;
         size_t avail_in = in_len - pos, avail_out = cap - len;
         z.next_in = (Bytef *)(in + pos);
-        z.avail_in = (uInt)(avail_in > (1u << 30) ? (1u << 30) : avail_in);
+        z.avail_in = (uInt)(avail_in > step ? step : avail_in);
         z.next_out = out + len;
-        z.avail_out = (uInt)(avail_out > (1u << 30) ? (1u << 30) : avail_out);
+        z.avail_out = (uInt)(avail_out > step ? step : avail_out);
         uInt give_in = z.avail_in, give_out = z.avail_out;
         int r = inflate(&z, Z_NO_FLUSH);
         pos += give_in - z.avail_in;
         len += give_out - z.avail_out;
+        if (s->progress) s->progress(pos, in_len, s->progress_user);
         if (r == Z_STREAM_END) {
             if (pos == in_len) break;
             if (in_len - pos >= 2 && in[pos] == 0x1f && in[pos + 1] == 0x8b) { /* next member */
@@ -144,10 +152,12 @@ cleanup:
 }
 #endif
 
-fkm_status fkm_io_src_open(const char *path, fkm_io_src *s) {
+fkm_status fkm_io_src_open(const char *path, fkm_io_src *s, fkm_io_progress_fn progress, void *user) {
     fkm_status st = FKM_OK;
     memset(s, 0, sizeof *s);
     s->path = path;
+    s->progress = progress;
+    s->progress_user = user;
     if (!path || !*path) return FKM_FAIL(FKM_ERR_INVALID_ARG, "empty file name");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return FKM_FAIL(FKM_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
