@@ -225,8 +225,12 @@ check "no temporary file left" test -z "$(ls -A "$T/o" | grep '^\.')"
 # ---------------------------------------------------------------- rendered
 if command -v rsvg-convert > /dev/null; then
     for f in p.svg ip lp.svg; do
-        rsvg-convert -w 960 "$T/$f" -o "$T/$f.png" 2> "$T/rsvg.err"
+        rsvg-convert "$T/$f" -o "$T/$f.png" 2> "$T/rsvg.err"
         check "rsvg-convert renders $f ($(head -c 200 "$T/rsvg.err"))" test $? -eq 0 -a -s "$T/$f.png"
+        # a PNG of the SVG's width, with more than a blank page's bytes
+        check "$f renders 960 pixels wide, not blank" "$PY" -c "
+import struct, sys; b = open('$T/$f.png', 'rb').read()
+sys.exit(0 if b[:8] == b'\x89PNG\r\n\x1a\n' and struct.unpack('>I', b[16:20])[0] == 960 and len(b) > 20000 else 1)"
     done
 else
     echo "rsvg-convert not installed (Debian librsvg2-bin): the SVG was parsed, not rendered"
