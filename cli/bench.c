@@ -145,7 +145,7 @@ int cli_bench(int argc, char **argv) {
                "  --threads T             CPU threads (default 0: chosen from the problem's size and the idle CPUs)\n"
                "  --seed S                random seed of the data and the init (default 0)\n"
                "  --dtype f32|f16|bf16    element type of the generated data (default f32)\n"
-               "  -v, --verbose           library log messages on stderr (-vv: debug messages too)\\n"
+               "  -v, --verbose           library log messages on stderr (-vv: debug messages too)\n"
                "  -h, --help              this help\n");
         return CLI_OK;
     }

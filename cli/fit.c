@@ -66,7 +66,7 @@ static void usage(FILE *f) {
             "  --truth LABELS          compare with true labels: NMI and ARI\n"
             "  --dim D --dtype f32|f64|f16|bf16|u8   shape and type of raw input\n"
             "  -q, --quiet             no summary on stdout, no progress bar\n"
-            "  -v, --verbose           library log messages on stderr (-vv: debug messages too)\\n"
+            "  -v, --verbose           library log messages on stderr (-vv: debug messages too)\n"
             "  -h, --help              this help\n");
 }
 

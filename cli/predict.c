@@ -36,7 +36,7 @@ static void usage(FILE *f) {
             "  --threads T             CPU threads (default 0: chosen from the problem's size and the idle CPUs)\n"
             "  --dim D --dtype f32|f64|f16|bf16|u8   shape and type of raw input\n"
             "  -q, --quiet             no summary on stdout\n"
-            "  -v, --verbose           library log messages on stderr (-vv: debug messages too)\\n"
+            "  -v, --verbose           library log messages on stderr (-vv: debug messages too)\n"
             "  -h, --help              this help\n");
 }
 

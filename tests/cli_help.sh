@@ -56,6 +56,11 @@ def section(cmd):
 
 top = open(f"{tmp}/help.txt").read()
 check("k-means|||" not in top, "top-level --help prints k-means|||")
+# every help is plain text a terminal shows as it is: no escape written out, no overlong line
+for name in ("help", "help-fit", "help-predict", "help-bench"):
+    for i, line in enumerate(open(f"{tmp}/{name}.txt").read().splitlines()):
+        check("\\" not in line, f"{name}.txt line {i + 1} holds a backslash: {line!r}")
+        check(len(line) <= 110, f"{name}.txt line {i + 1} is {len(line)} columns long")
 n_opts = 0
 for cmd in ("fit", "predict", "bench"):
     helptext = open(f"{tmp}/help-{cmd}.txt").read()
