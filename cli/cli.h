@@ -122,9 +122,9 @@ typedef struct {
     double t0;
     int drawn;
 } cli_progress;
-/* Install the SIGINT handler (first ^C asks the fit to stop; a second one kills). */
+/* Install the SIGINT/SIGTERM handler (the first asks the fit to stop; a second one kills), for
+ * the rest of the process's life. */
 void cli_sigint_install(void);
-void cli_sigint_restore(void);
 int cli_interrupted(void);
 void cli_progress_init(cli_progress *pr, int quiet);
 int cli_progress_cb(int iter, int max_iter, const fkm_iter_stats *s, void *user);

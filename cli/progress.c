@@ -2,7 +2,8 @@
  * makes the progress callback return non-zero, so the library stops after the current iteration
  * and the CLI exits 130 without writing anything (outputs staged by then are discarded); a second
  * kills the process at once. SIGTERM is handled as ^C: left to its default action, a kill while
- * the outputs are written would leave their temporary files behind. */
+ * the outputs are written would leave their temporary files behind. The handlers stay until the
+ * process exits: after the outputs are committed a signal has nothing left to stop. */
 #define _GNU_SOURCE
 #include "cli.h"
 
@@ -12,8 +13,6 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t interrupted;
-static struct sigaction old_int, old_term;
-static int installed;
 
 static void on_sigint(int sig) {
     (void)sig;
@@ -27,14 +26,8 @@ void cli_sigint_install(void) {
     sa.sa_flags = SA_RESETHAND; /* the next ^C gets the default action: terminate */
     sigemptyset(&sa.sa_mask);
     interrupted = 0;
-    if (sigaction(SIGINT, &sa, &old_int) == 0) installed |= 1;
-    if (sigaction(SIGTERM, &sa, &old_term) == 0) installed |= 2;
-}
-
-void cli_sigint_restore(void) {
-    if (installed & 1) sigaction(SIGINT, &old_int, NULL);
-    if (installed & 2) sigaction(SIGTERM, &old_term, NULL);
-    installed = 0;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 int cli_interrupted(void) { return interrupted != 0; }
