@@ -110,4 +110,10 @@ void fkm_cpu_cterm(const float *c, int64_t k, int64_t d, fkm_metric metric, floa
  * to the caller without the expansion's cancellation. */
 void fkm_cpu_exact_l2(const float *x, const float *c, const int32_t *labels, int64_t n, int64_t d, int threads,
                       float *best);
+/* The largest centroid move: sqrt(max_c sum_j (c_cj - c_old_cj)^2), sums in float64 in feature
+ * order (the iteration's shift statistic). */
+double fkm_cpu_max_shift(const float *c, const float *c_old, int64_t k, int64_t d);
+/* counts[c] = points labelled c with a positive weight (all of them without weights); returns
+ * how many clusters have none (empty: a cluster of zero-weight points has no mean). */
+int64_t fkm_cpu_count_labels(const int32_t *labels, const float *w, int64_t n, int64_t k, int64_t *counts);
 #endif

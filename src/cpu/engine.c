@@ -168,10 +168,8 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
     if (!update) return FKM_OK;
     memcpy(e->c_old, e->c, (size_t)(k * d) * sizeof(float));
     /* Counts first (cheap) so the empty policy can move points before the sums. */
-    memset(e->counts, 0, (size_t)k * sizeof(int64_t));
     /* A cluster holding only zero-weight points has no mean: it counts as empty (algorithm.md). */
-    for (int64_t i = 0; i < n; i++) e->counts[e->labels[i]] += !e->pb.w || e->pb.w[i] > 0;
-    for (int64_t c = 0; c < k; c++) s->empty += e->counts[c] == 0;
+    s->empty = fkm_cpu_count_labels(e->labels, e->pb.w, n, k, e->counts);
     if (pol == FKM_EMPTY_FARTHEST) FKM_TRY(fkm_cpu_fill_empty(e->labels, e->best, e->counts, e->pb.w, n, k));
     FKM_TRY(fkm_cpu_update_ws(e->pb.x, e->pb.w, e->labels, n, d, k, e->pb.threads, e->c, e->counts, e->ws));
     if (e->pb.metric == FKM_METRIC_COSINE)
@@ -188,15 +186,7 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
             const double inv = 1.0 / sqrt(s2);
             for (int64_t j = 0; j < d; j++) e->c[c * d + j] = (float)(e->c[c * d + j] * inv);
         }
-    for (int64_t c = 0; c < k; c++) {
-        double m = 0.0;
-        for (int64_t j = 0; j < d; j++) {
-            double t = (double)e->c[c * d + j] - e->c_old[c * d + j];
-            m += t * t;
-        }
-        if (m > s->shift) s->shift = m;
-    }
-    s->shift = sqrt(s->shift);
+    s->shift = fkm_cpu_max_shift(e->c, e->c_old, k, d);
     refresh_cterm(e);
 cleanup:
     return st;

@@ -208,20 +208,10 @@ static fkm_status sp_iterate(void *p, int upd, fkm_empty_policy pol, fkm_iter_st
     s->rescored = 0;
     if (!upd) return FKM_OK;
     memcpy(e->c_old, e->c, (size_t)(k * d) * sizeof(float));
-    memset(e->counts, 0, (size_t)k * sizeof(int64_t));
-    for (int64_t i = 0; i < n; i++) e->counts[e->labels[i]] += !e->pb.w || e->pb.w[i] > 0;
-    for (int64_t c = 0; c < k; c++) s->empty += e->counts[c] == 0;
+    s->empty = fkm_cpu_count_labels(e->labels, e->pb.w, n, k, e->counts);
     if (pol == FKM_EMPTY_FARTHEST) FKM_TRY(fkm_cpu_fill_empty(e->labels, e->best, e->counts, e->pb.w, n, k));
     FKM_TRY(update(e));
-    for (int64_t c = 0; c < k; c++) {
-        double m = 0.0;
-        for (int64_t j = 0; j < d; j++) {
-            double t = (double)e->c[c * d + j] - e->c_old[c * d + j];
-            m += t * t;
-        }
-        if (m > s->shift) s->shift = m;
-    }
-    s->shift = sqrt(s->shift);
+    s->shift = fkm_cpu_max_shift(e->c, e->c_old, k, d);
     refresh(e);
 cleanup:
     return st;

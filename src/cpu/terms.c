@@ -3,6 +3,9 @@
  * distances with the same bits. */
 #include "cpu.h"
 
+#include <math.h>
+#include <string.h>
+
 void fkm_cpu_xterm(const float *x, int64_t n, int64_t d, fkm_metric metric, int threads, float *xterm) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; i++) { /* |x|^2 in float, in feature order */
@@ -37,4 +40,25 @@ void fkm_cpu_exact_l2(const float *x, const float *c, const int32_t *labels, int
         }
         best[i] = (float)s;
     }
+}
+
+double fkm_cpu_max_shift(const float *c, const float *c_old, int64_t k, int64_t d) {
+    double sh = 0.0;
+    for (int64_t ci = 0; ci < k; ci++) {
+        double m = 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            const double t = (double)c[ci * d + j] - c_old[ci * d + j];
+            m += t * t;
+        }
+        if (m > sh) sh = m;
+    }
+    return sqrt(sh);
+}
+
+int64_t fkm_cpu_count_labels(const int32_t *labels, const float *w, int64_t n, int64_t k, int64_t *counts) {
+    int64_t empty = 0;
+    memset(counts, 0, (size_t)k * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) counts[labels[i]] += !w || w[i] > 0;
+    for (int64_t c = 0; c < k; c++) empty += counts[c] == 0;
+    return empty;
 }

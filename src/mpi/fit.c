@@ -112,16 +112,7 @@ static fkm_status mpi_iterate(void *eng, int update, fkm_empty_policy pol, fkm_i
         const double inv = 1.0 / sqrt(s2);
         for (int64_t j = 0; j < d; j++) cc[j] = (float)(cc[j] * inv);
     }
-    double sh = 0.0;
-    for (int64_t ci = 0; ci < k; ci++) {
-        double m = 0.0;
-        for (int64_t j = 0; j < d; j++) {
-            const double t = (double)f->cen[ci * d + j] - f->cen_old[ci * d + j];
-            m += t * t;
-        }
-        if (m > sh) sh = m;
-    }
-    s->shift = sqrt(sh);
+    s->shift = fkm_cpu_max_shift(f->cen, f->cen_old, k, d);
     refresh_cterm(f);
 cleanup:
     return st;
