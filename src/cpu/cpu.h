@@ -113,6 +113,14 @@ void fkm_cpu_exact_l2(const float *x, const float *c, const int32_t *labels, int
 /* The largest centroid move: sqrt(max_c sum_j (c_cj - c_old_cj)^2), sums in float64 in feature
  * order (the iteration's shift statistic). */
 double fkm_cpu_max_shift(const float *c, const float *c_old, int64_t k, int64_t d);
+/* fixed_sums.c, shared by src/mpi (reduced over ranks) and fkm_partial_sums (reduced by the
+ * caller): per-cluster sums of w_i x_ij and of w_i over n rows in 64-bit fixed point, each term
+ * trunc(w_i x_ij colscale[j]) resp. trunc(w_i wscale) in two int64 limbs. work [out]: 2 k d + 2 k
+ * int64 -- the k d high limbs of the sums, their k d low limbs, then k high and k low limbs of the
+ * weights; every low limb in [0, 2^32). The same integers for any thread count and any split of
+ * the rows (integer sums). Needs |w_i x_ij colscale[j]| < 2^52 and w_i wscale < 2^52. */
+void fkm_cpu_fx_cluster_sums(const float *x, const float *w, const int32_t *labels, int64_t n, int64_t d, int64_t k,
+                             const double *colscale, double wscale, int threads, int64_t *work);
 /* counts[c] = points labelled c with a positive weight (all of them without weights); returns
  * how many clusters have none (empty: a cluster of zero-weight points has no mean). */
 int64_t fkm_cpu_count_labels(const int32_t *labels, const float *w, int64_t n, int64_t k, int64_t *counts);
