@@ -251,6 +251,33 @@ FKM_API fkm_status fkm_transform(const fkm_params *p, const fkm_matrix *x, const
 FKM_API fkm_status fkm_score(const fkm_params *p, const fkm_matrix *x, const float *centroids,
                              int64_t k, double *inertia);
 
+/* ---------------------------------------------------------------- distributed fits */
+/* One Lloyd iteration's local half on a block of rows, for a driver that spreads a problem's rows
+ * over processes or machines and combines the blocks itself (the Dask front end; docs/api.md,
+ * docs/mpi.md "Determinism"). On the CPU engine (device auto or cpu; cuda is FKM_ERR_INVALID_ARG):
+ *   labels: [out] n int32, nearest of the k centroids ([in] host k x d float32; unit-normalised
+ *           for cosine as fkm_predict does), ties to the lowest index -- fkm_predict's labels.
+ *   dist:   [out] optional n float32 (NULL to skip): the assignment's distance as a Lloyd
+ *           iteration's statistics see it (the fp32 expansion, clamped at 0 for L2; not
+ *           recomputed in float64 as fkm_predict's L2 distances are).
+ *   sums:   [out] 2 k d + 2 k int64: per-cluster sums in 64-bit fixed point. Row i adds to its
+ *           cluster c the integers trunc(w_i x_ij col_scale[j]) (column j) and trunc(w_i
+ *           weight_scale) (the weight), x the float32 working value (cosine: the unit row), each
+ *           carried as two limbs hi += q >> 32, lo += q & (2^32 - 1). Layout: the k d high limbs
+ *           of the column sums (row-major k x d), their k d low limbs, the k high limbs of the
+ *           weight sums, their k low limbs; every low limb in [0, 2^32). The exact sum is
+ *           hi 2^32 + lo.
+ * col_scale ([in] d) and weight_scale must be finite and > 0 and keep every term below 2^52
+ * (else FKM_ERR_INVALID_ARG): take them as 2^(52 - e) for a max |w x_j| (resp. max w) over ALL
+ * blocks below 2^e, i.e. frexp(max, &e). Integer addition being associative, adding the blocks'
+ * limbs (then carrying lo >> 32 into hi) gives the same integers for any split of the rows, and
+ * centroid c_j = (float)(((double)(hi 2^32 + lo) / col_scale[j]) / (wsum / weight_scale)) is
+ * then fkm_mpi_fit's centroid bit for bit. Weights (x->weights) may be NULL (all 1) or all zero in
+ * a block; they must be finite and >= 0. k may exceed n. */
+FKM_API fkm_status fkm_partial_sums(const fkm_params *p, const fkm_matrix *x, const float *centroids, int64_t k,
+                                    const double *col_scale, double weight_scale, int32_t *labels, float *dist,
+                                    int64_t *sums);
+
 /* ---------------------------------------------------------------- sparse input (CPU) */
 /* A sparse n x d matrix in CSR form (scipy.sparse.csr_matrix's arrays). All pointers are host,
  * [in], owned by the caller and only read during the call. Row i holds the nnz_i = indptr[i+1] -
