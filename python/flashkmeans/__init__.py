@@ -2,6 +2,7 @@
 
     import flashkmeans
     km = flashkmeans.KMeans(n_clusters=256, random_state=0).fit(X)      # scikit-learn style
+    mb = flashkmeans.MiniBatchKMeans(256).partial_fit(batch)            # approximate, incremental
     km = flashkmeans.Kmeans(d, 256, niter=25); km.train(x)               # FAISS style
     labels, centroids, iters = flashkmeans.batch_kmeans(xb, 16)          # b x n x d problems
     flashkmeans.patch_sklearn()        # sklearn.cluster.KMeans -> flashkmeans where supported
@@ -17,6 +18,7 @@ from ._errors import (BadInputError, CancelledError, CudaError, FlashKMeansError
 from ._batch import batch_kmeans
 from ._faiss import Kmeans
 from ._sklearn import KMeans
+from ._minibatch import MiniBatchKMeans
 
 
 
@@ -39,6 +41,6 @@ def unpatch_sklearn():
 __version__ = _lib.version()
 library_path = _lib.library_path
 
-__all__ = ["KMeans", "Kmeans", "batch_kmeans", "cuda_device_count", "library_path", "patch_sklearn", "unpatch_sklearn", "FlashKMeansError", "InvalidArgumentError",
+__all__ = ["KMeans", "MiniBatchKMeans", "Kmeans", "batch_kmeans", "cuda_device_count", "library_path", "patch_sklearn", "unpatch_sklearn", "FlashKMeansError", "InvalidArgumentError",
            "BadInputError", "FormatError", "OutOfMemoryError", "IOFailure", "NoCudaError",
            "CudaError", "CancelledError", "InternalError"]

@@ -275,8 +275,24 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self.precision_ = r.precision
         self.stop_reason_ = r.stop_reason
         self._n_features_out = k
+        # per-centre weight of labels_ (float64, in sample order): partial_fit's counts
+        self.counts_ = np.bincount(r.labels, weights=w, minlength=k).astype(np.float64, copy=False)
+        self.n_steps_ = 0
         self._warn_distinct(np.unique(r.labels).size, k)
         return self
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the fitted centres with one mini-batch X (host data; docs/python.md,
+        "Incremental updates"). Unfitted: fit(X) (exact), counts_ = the weight of each cluster.
+        Fitted: X is labelled exactly under cluster_centers_, then each centre j that got
+        points moves to (N_j c_j + sum w_i x_i) / (N_j + W_j) and N_j += W_j (counts_ N,
+        scikit-learn's mini-batch rule, float64; no random reassignment): every centre is the
+        running mean of all the points it was given. labels_ and inertia_ become X's under the
+        new centres; n_steps_ counts the steps since fit. Approximate: the result is not the
+        exact k-means of all the data seen -- refit with init=cluster_centers_ for that."""
+        from ._minibatch import kmeans_partial_fit
+
+        return kmeans_partial_fit(self, X, sample_weight)
 
     @staticmethod
     def _print_iteration(it, max_iter, stats):
@@ -323,6 +339,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         init, init_array, n_init = self._initial(X, d, k, seed)
         kmeans_fit_cuda(self, X, k, max_iter, seed, init, init_array, n_init, sample_weight)
         self._n_features_out = k
+        self.counts_ = None  # partial_fit (CPU only) refuses a model fitted on the GPU
+        self.n_steps_ = 0
         self._warn_distinct(int(self.labels_.unique().numel()), k)
         return self
 

@@ -1,10 +1,11 @@
-"""pytest plugin: scikit-learn's own KMeans tests, run unmodified against flashkmeans.KMeans.
+"""pytest plugin: scikit-learn's own KMeans tests, run unmodified against flashkmeans.KMeans
+and flashkmeans.MiniBatchKMeans.
 
 test_sklearn_suite.py imports the installed scikit-learn's sklearn/cluster/tests/test_k_means.py
-(load_suite below) with sklearn.cluster.KMeans replaced by flashkmeans.KMeans while the module
-is imported, so every test of the module, its parametrize lists (`[KMeans, MiniBatchKMeans]`)
-included, sees flashkmeans.KMeans under the name KMeans; scikit-learn's name is restored
-right after. The file itself is not copied or changed. conftest.py registers this module as a
+(load_suite below) with sklearn.cluster.KMeans and sklearn.cluster.MiniBatchKMeans replaced by
+flashkmeans.KMeans and flashkmeans.MiniBatchKMeans while the module is imported, so every test
+of the module, its parametrize lists (`[KMeans, MiniBatchKMeans]`) included, sees flashkmeans's
+classes under scikit-learn's names; scikit-learn's names are restored right after. The file itself is not copied or changed. conftest.py registers this module as a
 plugin: it supplies what scikit-learn's conftest.py would (the global_random_seed and
 global_dtype fixtures; SKLEARN_RUN_FLOAT32_TESTS=1 unless set) and deselects, at collection,
 the tests listed in DESELECTED, each with its reason. A deselected id that no longer exists in
@@ -25,27 +26,22 @@ MODULE = "test_sklearn_suite.py"  # where the suite's tests are collected
 os.environ.setdefault("SKLEARN_RUN_FLOAT32_TESTS", "1")
 
 # Why each test left out is left out. Keys: a test name (all its parametrizations) or a full
-# pytest id "name[params]". Only two kinds (and one default): another estimator or function than
-# KMeans, or a private helper of scikit-learn's implementation. The 61 sparse-input cases run since
-# flashkmeans.KMeans takes scipy CSR/CSC (issue 20, item 2); 19 of them, like 33 dense cases
-# before them, are parametrized with the name "MiniBatchKMeans" (scikit-learn's class, which the
-# id rules below do not catch) and run scikit-learn's own estimator.
-_OTHER = "tests MiniBatchKMeans, which flashkmeans does not provide"
+# pytest id "name[params]". Only two kinds (and one default): a function other than the
+# estimators, or a private helper of scikit-learn's implementation. The 61 sparse-input cases run
+# since flashkmeans.KMeans takes scipy CSR/CSC (issue 20, item 2). The MiniBatchKMeans tests and
+# cases run against flashkmeans.MiniBatchKMeans (issue 22, item 3); before it, the 52 cases
+# parametrized with the class (ids "...-MiniBatchKMeans-...", which the old id rules missed) ran
+# scikit-learn's own MiniBatchKMeans and the 10 MiniBatchKMeans-only tests were left out.
 _HELPER = "tests a private helper of scikit-learn's implementation, not the estimator"
 _FUNC = "tests a scikit-learn function (k_means / kmeans_plusplus), not the KMeans estimator"
+_STEP = ("tests scikit-learn's private _mini_batch_step (and _labels_inertia) called directly, "
+         "not the estimator; flashkmeans.MiniBatchKMeans's step is checked against a float64 "
+         "reference of the same rule in test_minibatch.py")
 
 DESELECTED = {
-    # ---- MiniBatchKMeans only
-    "test_minibatch_update_consistency": _OTHER,
-    "test_minibatch_kmeans_partial_fit_init": _OTHER,
-    "test_minibatch_kmeans_verbose": _OTHER,
-    "test_minibatch_kmeans_warning_init_size": _OTHER,
-    "test_minibatch_sensible_reassign": _OTHER,
-    "test_minibatch_reassign": _OTHER,
-    "test_minibatch_with_many_reassignments": _OTHER,
-    "test_minibatch_kmeans_init_size": _OTHER,
-    "test_minibatch_declared_convergence": _OTHER,
-    "test_minibatch_iter_steps": _OTHER,
+    # ---- scikit-learn's mini-batch step function, called directly
+    "test_minibatch_update_consistency": _STEP,
+    "test_minibatch_reassign": _STEP,
     # ---- private helpers and other functions
     "test_relocate_empty_clusters": _HELPER,   # _relocate_empty_clusters_dense/_sparse
     "test_euclidean_distance": _HELPER,        # _euclidean_dense_dense_wrapper
@@ -62,48 +58,32 @@ DESELECTED = {
         "flashkmeans.KMeans's default is n_init=1 (docs/python.md). n_init='warn' passed explicitly "
         "behaves as scikit-learn 1.2 (test_algorithm.py)",
 }
-# Parametrized tests: the MiniBatchKMeans cases (Estimator1 / Klass1 / the MiniBatchKMeans
-# entry of a tuple list) are matched by their pytest ids.
-_MB = ("Estimator1", "Klass1")
-
-
 def _reason(name, params):
     """The reason a collected test of the suite is left out, or None."""
     if name in DESELECTED:
         return DESELECTED[name]
     full = "%s[%s]" % (name, params) if params is not None else name
-    if full in DESELECTED:
-        return DESELECTED[full]
-    if params is None:
-        return None
-    parts = params.split("-")
-    if any(p in _MB for p in parts):
-        return _OTHER
-    if name == "test_kmeans_predict" and "Estimator_algorithm2" in parts:
-        return _OTHER  # (MiniBatchKMeans, None)
-    if name in ("test_change_n_init_future_warning", "test_n_init_auto") and "Klass1-default_n_init1" in params:
-        return _OTHER
-    if name == "test_feature_names_out" and "MiniBatchKMeans" in params:
-        return _OTHER
-    return None
+    return DESELECTED.get(full)
 
 
 def load_suite():
-    """The installed scikit-learn's test_k_means module, imported with KMeans = flashkmeans.KMeans.
-    Returns {name: test function}."""
+    """The installed scikit-learn's test_k_means module, imported with KMeans = flashkmeans.KMeans
+    and MiniBatchKMeans = flashkmeans.MiniBatchKMeans. Returns {name: test function}."""
     import sklearn.cluster
     import flashkmeans
 
     if SUITE in sys.modules:
         mod = sys.modules[SUITE]
     else:
-        original = sklearn.cluster.KMeans
+        original = sklearn.cluster.KMeans, sklearn.cluster.MiniBatchKMeans
         sklearn.cluster.KMeans = flashkmeans.KMeans
+        sklearn.cluster.MiniBatchKMeans = flashkmeans.MiniBatchKMeans
         try:
             mod = importlib.import_module(SUITE)
         finally:
-            sklearn.cluster.KMeans = original
+            sklearn.cluster.KMeans, sklearn.cluster.MiniBatchKMeans = original
     assert mod.KMeans is flashkmeans.KMeans, "the suite was imported before the swap"
+    assert mod.MiniBatchKMeans is flashkmeans.MiniBatchKMeans, "the suite was imported before the swap"
     return {n: f for n, f in vars(mod).items() if n.startswith("test_") and callable(f)}
 
 

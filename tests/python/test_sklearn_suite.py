@@ -1,8 +1,9 @@
 """scikit-learn's sklearn/cluster/tests/test_k_means.py, unmodified, against flashkmeans.KMeans
-(issue 20, item 3). The tests are the installed scikit-learn's own functions, imported by
-sklearn_suite.load_suite with KMeans swapped; sklearn_suite.py (a plugin registered by
-conftest.py) supplies scikit-learn's fixtures and deselects, with a reason each, the tests of
-other estimators and of private helpers (sparse input runs: issue 20, item 2)."""
+(issue 20, item 3) and flashkmeans.MiniBatchKMeans (issue 22, item 3). The tests are the
+installed scikit-learn's own functions, imported by sklearn_suite.load_suite with both classes
+swapped; sklearn_suite.py (a plugin registered by conftest.py) supplies scikit-learn's fixtures
+and deselects, with a reason each, the tests of other functions and of private helpers (sparse
+input runs: issue 20, item 2)."""
 import pytest
 
 pytest.importorskip("sklearn")
@@ -34,3 +35,4 @@ def test_suite_uses_flashkmeans():
     import sys
 
     assert sys.modules[sklearn_suite.SUITE].KMeans is flashkmeans.KMeans
+    assert sys.modules[sklearn_suite.SUITE].MiniBatchKMeans is flashkmeans.MiniBatchKMeans
