@@ -31,6 +31,7 @@ from ._arrays import (CsrMatrix, HostMatrix, dlpack_values, is_cuda_tensor, is_s
 from ._compat import (HAVE_SKLEARN, BaseEstimator, ClassNamePrefixFeaturesOutMixin,
                       ClusterMixin, TransformerMixin, warn)
 from ._dlpack import imported as _imported
+from ._errors import BadInputError
 from . import _lib
 from ._sklearn import KMeans, _check_int, _check_verbose, _validate_data
 
@@ -46,7 +47,7 @@ def refuse_cuda(est, X, what):
                         "KMeans(device='cuda', init=previous_centers)" % (type(est).__name__, what))
 
 
-def validated(est, X, reset):
+def validated(est, X, reset, what):
     """X -> a HostMatrix (dense; the library's dtypes kept, as KMeans keeps them) or a canonical
     scipy CSR matrix (float32/float64: its values are summed in the update as they are)."""
     if is_scipy_sparse(X):
@@ -66,8 +67,35 @@ def validated(est, X, reset):
             raise ValueError("Found array with shape %s: need at least 1 sample and 1 feature"
                              % (X.shape,))
         est._check_hm(X, reset)
+        _check_finite(X, what)
         return X
-    return est._check_X(X, reset)
+    hm = est._check_X(X, reset)
+    _check_finite(hm, what)
+    return hm
+
+
+def _check_finite(data, what):
+    """NaN / Inf anywhere in X, named at its position in X (the library checks each batch, whose
+    positions would not be the caller's), with the library's words."""
+    if isinstance(data, HostMatrix):
+        a = data.array
+        if a.dtype.kind != "f":
+            return  # uint8, and bfloat16's bits: checked by the library (no NaN in uint8)
+        bad = ~np.isfinite(a)
+        if not bad.any():
+            return
+        i, j = (int(v) for v in np.argwhere(bad)[0])
+        v = a[i, j]
+    else:
+        bad = ~np.isfinite(data.data)
+        if not bad.any():
+            return
+        e = int(np.argmax(bad))
+        i = int(np.searchsorted(data.indptr, e, side="right") - 1)
+        j, v = int(data.indices[e]), data.data[e]
+    raise BadInputError("%s: data[%d][%d] is %s (input contains NaN or infinity) "
+                        "[flashkmeans: bad input data]"
+                        % (what, i, j, "NaN" if np.isnan(v) else ("+Inf" if v > 0 else "-Inf")))
 
 
 def _rows(data, idx):
@@ -470,7 +498,7 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         """Compute the centres from mini-batches of X (scikit-learn's MiniBatchKMeans.fit)."""
         X = _imported(X)
         refuse_cuda(self, X, "fit")
-        data = validated(self, X, reset=True)
+        data = validated(self, X, True, "fit")
         n = data.shape[0]
         k, init = self._check_params(n, data)
         rs = _random_state(self.random_state)
@@ -529,7 +557,7 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         X = _imported(X)
         refuse_cuda(self, X, "partial_fit")
         has_centers = hasattr(self, "cluster_centers_")
-        data = validated(self, X, reset=not has_centers)
+        data = validated(self, X, not has_centers, "partial_fit")
         n = data.shape[0]
         if not hasattr(self, "_random_state"):
             self._random_state = _random_state(self.random_state)
@@ -575,7 +603,7 @@ def kmeans_partial_fit(est, X, sample_weight):
     if str(getattr(est, "metric", "l2")) not in ("l2", "euclidean", "sqeuclidean"):
         raise ValueError("KMeans.partial_fit: the mini-batch update is for metric 'l2', got %r"
                          % (est.metric,))
-    data = validated(est, X, reset=False)
+    data = validated(est, X, False, "partial_fit")
     n = data.shape[0]
     w = weights64(sample_weight, n)
     threads = None if est.n_threads is None else _check_int(est.n_threads, "n_threads", 0)
