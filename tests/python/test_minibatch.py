@@ -182,6 +182,36 @@ def test_fit_matches_reference_loop():
     assert est.inertia_ == -est.score(X)
 
 
+def test_same_draws_as_scikit_learn():
+    """With an array init scikit-learn 1.2's MiniBatchKMeans makes the same RandomState draws in
+    the same order (validation rows, init rows, batches, reassignment choices); on float64 data,
+    where its state is float64 too, it then gives the same centres (to rounding), counts and
+    labels: the same rule on the same rows."""
+    sklearn = pytest.importorskip("sklearn")
+    if not sklearn.__version__.startswith("1.2."):
+        pytest.skip("the draw order is compared with scikit-learn 1.2's")
+    from sklearn.cluster import MiniBatchKMeans as SkMiniBatchKMeans
+
+    X, _, _ = blobs(n=3000, d=6, k=8, seed=13, dtype="float64", spread=2.0)
+    w = np.random.RandomState(3).uniform(0.5, 2, size=X.shape[0])
+    kw = dict(n_clusters=8, init=X[:8].copy(), n_init=1, batch_size=64, max_iter=4, tol=0.0,
+              max_no_improvement=None, random_state=0, reassignment_ratio=0.05)
+    ours = flashkmeans.MiniBatchKMeans(**kw).fit(X, sample_weight=w)
+    theirs = SkMiniBatchKMeans(**kw).fit(X, sample_weight=w)
+    assert ours.n_steps_ == theirs.n_steps_ == 4 * 3000 // 64
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours.counts_, theirs._counts, rtol=1e-12)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    # partial_fit streams too
+    ours = flashkmeans.MiniBatchKMeans(**kw)
+    theirs = SkMiniBatchKMeans(**kw)
+    for i in range(0, 3000, 300):
+        ours.partial_fit(X[i:i + 300])
+        theirs.partial_fit(X[i:i + 300])
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours.counts_, theirs._counts, rtol=1e-12)
+
+
 # ---------------------------------------------------------------- (b) same seed, same bits
 def _bits(est):
     return (est.cluster_centers_.tobytes(), est.counts_.tobytes(), est.labels_.tobytes(),
