@@ -101,7 +101,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     Attributes after fit: cluster_centers_, labels_, inertia_, n_iter_, n_features_in_,
     iteration_stats_ (per-iteration dicts: inertia, shift, empty, changed, rescored, ms; rescored:
     points re-scored in exact fp32 because the GPU's certified tensor-core pass could not prove
-    their label, 0 on the CPU and for non-exact precisions), device_, precision_, stop_reason_.
+    their label, 0 on the CPU and for non-exact precisions), device_, precision_, stop_reason_,
+    counts_ (float64 weight of each cluster in labels_; partial_fit's per-centre counts),
+    n_steps_ (partial_fit steps since fit). partial_fit(X) on a fitted estimator is one
+    mini-batch step (scikit-learn's rule, approximate; see partial_fit and docs/python.md).
     get_feature_names_out() gives "kmeans0".."kmeans{k-1}" and set_output() configures
     transform's output, as in scikit-learn. A fit whose labels use fewer than n_clusters
     clusters (duplicate points) warns with scikit-learn's ConvergenceWarning.
