@@ -370,6 +370,30 @@ def predict(params, hm, centroids, want_dist=False):
     return labels, dist
 
 
+def partial_sums(params, hm, centroids, col_scale, weight_scale, weights=None):
+    """fkm_partial_sums on one block -> (labels int32 (n,), the assignment's distances float32
+    (n,), fixed-point sums int64 (2 k d + 2 k,)). Used by flashkmeans.dask on the workers."""
+    from ctypes import POINTER, c_double, c_float, c_int32, c_int64
+
+    c, cp, k = _centroid_args(centroids)
+    m = _matrix(hm, weights)
+    n, d = hm.shape
+    cs = np.ascontiguousarray(col_scale, dtype=np.float64)
+    if cs.shape != (d,):
+        raise ValueError("col_scale must have shape (%d,), got %s" % (d, cs.shape))
+    labels = np.empty(n, dtype=np.int32)
+    dist = np.empty(n, dtype=np.float32)
+    sums = np.empty(2 * k * d + 2 * k, dtype=np.int64)
+    with _Call(params) as call:
+        st = _lib.lib.fkm_partial_sums(ctypes.byref(params), ctypes.byref(m), cp, k,
+                                       cs.ctypes.data_as(POINTER(c_double)), float(weight_scale),
+                                       labels.ctypes.data_as(POINTER(c_int32)),
+                                       dist.ctypes.data_as(POINTER(c_float)),
+                                       sums.ctypes.data_as(POINTER(c_int64)))
+    call.finish(st, "partial sums")
+    return labels, dist, sums
+
+
 def transform(params, hm, centroids):
     """fkm_transform -> n x k float32 distances (squared L2 / 1 - cos / -x.c)."""
     c, cp, k = _centroid_args(centroids)

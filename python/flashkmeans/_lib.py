@@ -197,6 +197,11 @@ _proto("fkm_transform_csr", c_enum, P(fkm_params), P(fkm_csr), P(ctypes.c_float)
 _proto("fkm_score_csr", c_enum, P(fkm_params), P(fkm_csr), P(ctypes.c_float), ctypes.c_int64,
        P(ctypes.c_double))
 _proto("fkm_cuda_device_count", ctypes.c_int)
+# fkm_partial_sums (the Dask front end, flashkmeans.dask); absent from libraries built before it.
+HAVE_PARTIAL_SUMS = hasattr(lib, "fkm_partial_sums")
+if HAVE_PARTIAL_SUMS:
+    _proto("fkm_partial_sums", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_float), ctypes.c_int64,
+           P(ctypes.c_double), ctypes.c_double, P(ctypes.c_int32), P(ctypes.c_float), P(ctypes.c_int64))
 _proto("fkm_gpu_memory_estimate", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_size_t))
 for _n in ("fkm_device_str", "fkm_precision_str", "fkm_stop_reason_str", "fkm_metric_str"):
     _proto(_n, ctypes.c_char_p, c_enum)
