@@ -259,6 +259,9 @@ def parse_args(argv=None):
                     "one process, one GPU. See bench/README.md.")
     ap.add_argument("--rows", help="comma-separated row ids, 1-based numbers or ranges such as 1-12 (default: all; "
                                    "--list shows them)")
+    ap.add_argument("--shape", action="append", default=[], metavar="B,N,K,D,DTYPE",
+                    help="an extra per-iteration row on CUDA tensors, e.g. 10000,256,16,4,fp16 (repeatable); "
+                         "with --shape only those rows run, unless --rows names others too")
     ap.add_argument("--quick", action="store_true", help="small sizes (at most %d points a row)" % QUICK_POINTS)
     ap.add_argument("--list", action="store_true", help="print the rows and exit")
     ap.add_argument("--reference", default=os.path.join(REPO, "third_party", "flash-kmeans"),
@@ -276,10 +279,26 @@ def parse_args(argv=None):
     if a.reps < 1:
         ap.error("--reps must be at least 1")
     try:
-        a.selected = select_rows(a.rows)
+        extra = [shape_row(spec) for spec in a.shape]
+        a.selected = (select_rows(a.rows) if a.rows or not extra else []) + extra
     except ValueError as e:
         ap.error(str(e))
     return a
+
+
+def shape_row(spec):
+    """'B,N,K,D,DTYPE' -> an 'iter' Row (id 'shape-B-N-K-D-DTYPE')."""
+    parts = spec.split(",")
+    if len(parts) != 5 or parts[4] not in C_DTYPE:
+        raise ValueError("--shape %r: want B,N,K,D,DTYPE with DTYPE one of %s" % (spec, ", ".join(C_DTYPE)))
+    try:
+        b, n, k, d = (int(v) for v in parts[:4])
+    except ValueError:
+        raise ValueError("--shape %r: B, N, K and D must be integers" % spec) from None
+    if min(b, n, k, d) < 1 or k > n:
+        raise ValueError("--shape %r: need B, N, K, D >= 1 and K <= N" % spec)
+    return Row("shape-%d-%d-%d-%d-%s" % (b, n, k, d, parts[4]), "B=%d N=%d K=%d D=%d %s" % (b, n, k, d, parts[4]),
+               "iter", b, n, k, d, parts[4], 0)
 
 
 def list_rows(quick=False):

@@ -259,3 +259,14 @@ def test_cpu_pass_over_every_kind_of_row(side, monkeypatch, tmp_path, capsys):
     args.selected = rows[:1]
     res, _ = side.run_all(torch, fk, None, args, meta, str(out))
     assert res[0]["c_note"] == "n/a" and res[0]["ratio"] is None and "reference" not in res[0]
+
+
+def test_shape_rows(side):
+    a = side.parse_args(["--shape", "10000,256,16,4,fp16", "--shape", "2,64,8,3,bf16"])
+    assert [r.id for r in a.selected] == ["shape-10000-256-16-4-fp16", "shape-2-64-8-3-bf16"]
+    assert a.selected[0][2:] == ("iter", 10000, 256, 16, 4, "fp16", 0)
+    a = side.parse_args(["--rows", "codebooks", "--shape", "1,8,2,1,fp32"])
+    assert [r.id for r in a.selected] == ["codebooks", "shape-1-8-2-1-fp32"]
+    for bad in ("1,2,3", "1,8,2,1,int8", "1,x,2,1,fp16", "1,4,8,1,fp16", "0,8,2,1,fp16"):
+        with pytest.raises(SystemExit):
+            side.parse_args(["--shape", bad])
