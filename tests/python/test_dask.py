@@ -155,6 +155,7 @@ def test_equals_mpi_fit(client, tmp_path):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_btl_vader_single_copy_mechanism="none", OMP_WAIT_POLICY="passive",
                OMPI_MCA_mpi_yield_when_idle="1")
+    env.pop("LD_PRELOAD", None)  # sanitizer builds: the CLI carries its own runtime, mpirun needs none
     for init, kw in (("random", {}), (str(tmp_path / "c0.npy"), dict(init=c0, stop="inertia", tol=1e-7))):
         out = [str(tmp_path / f) for f in ("c.npy", "l.npy", "r.json")]
         p = subprocess.run(["mpirun", "-np", "2", exe, "fit", str(tmp_path / "x.npy"), "-k", "10", "--seed", "7",
