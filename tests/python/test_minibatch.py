@@ -366,6 +366,19 @@ def test_pickle_keeps_the_state():
     assert _bits(a) == _bits(b)
 
 
+def test_cuda_tensors_refused():
+    """fit / partial_fit run on the CPU: CUDA tensors get a TypeError that names the way out."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch sees no CUDA GPU")
+    X = torch.randn(500, 4, device="cuda")
+    for est in (flashkmeans.MiniBatchKMeans(3, n_init=1), flashkmeans.KMeans(3)):
+        with pytest.raises(TypeError, match="runs on the CPU"):
+            est.partial_fit(X)
+    with pytest.raises(TypeError, match="runs on the CPU"):
+        flashkmeans.MiniBatchKMeans(3, n_init=1).fit(X)
+
+
 def test_without_sklearn(repo):
     script = textwrap.dedent(r"""
         import sys
