@@ -21,6 +21,8 @@ def test_docs_example_runs(repo, i, capsys):
     code = blocks[i]
     if code.lstrip().startswith("flashkmeans.KMeans(n_clusters=8, *"):
         pytest.skip("signature listing, not an example")
+    if "import flashkmeans.dask" in code:
+        pytest.importorskip("distributed", reason="the Dask example needs dask and distributed")
     if "import jax" in code:
         pytest.importorskip("jax")
     if "import torch" in code:
