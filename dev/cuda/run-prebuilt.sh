@@ -37,7 +37,7 @@ for m in "$@"; do
   case $kind in
   tests)
     for t in test_cuda_cert test_cuda test_cuda_fit test_cuda_init test_cuda_par test_cuda_mem test_cuda_scale test_cuda_large \
-             test_cuda_faults test_cuda_concurrency; do
+             test_cuda_faults test_cuda_concurrency test_cuda_tiny; do
       [ -x $B/$t ] || continue
       log=$OUTD/$n-$t.log
       env $(echo "$rest" | tr ';' ' ') timeout 240 $B/$t > "$log" 2>&1

@@ -163,9 +163,10 @@ extern "C" fkm_status fkm_cuda_fit(const fkm_params *p, const fkm_cuda_matrix *x
     (void)cudaEventRecord(t0, e.stream);
     if (p->stop == FKM_STOP_SHIFT && (st = fkm_cu_compute_var(&e)) != FKM_OK) goto done;
     if ((st = init_centroids(&e, p, centroids)) != FKM_OK) goto done;
-    if ((st = fkm_cu_run(&e, p->freeze_init ? 0 : p->max_iter, p->empty, (int)p->stop, p->tol, NULL, ran, NULL,
-                         &ms_it)) != FKM_OK)
-        goto done;
+    st = e.tiny ? fkm_cu_run_tiny(&e, p->freeze_init ? 0 : p->max_iter, p->empty, (int)p->stop, p->tol, ran, &ms_it)
+                : fkm_cu_run(&e, p->freeze_init ? 0 : p->max_iter, p->empty, (int)p->stop, p->tol, NULL, ran, NULL,
+                             &ms_it);
+    if (st != FKM_OK) goto done;
     /* Labels, distances and inertia of the returned centroids. */
     if ((st = fkm_cu_assign(&e, 1)) != FKM_OK) goto done;
     {
@@ -198,7 +199,9 @@ extern "C" fkm_status fkm_cuda_fit(const fkm_params *p, const fkm_cuda_matrix *x
         info->ms_assign = e.ms_assign;
         for (int g = 0; g < 7; g++) info->ms_stage[g] = g < FKM_CU_NSTAGE ? e.ms_stage[g] : 0.0;
         info->ms_total = tot;
-        info->kernel = e.cert ? (fkm_cu_kern_is_res(e.kern16) ? "cert-f16-res" : "cert-f16-ps") : fkm_cu_kernel_name(e.kern);
+        info->kernel = e.tiny ? (e.ctype == FKM_CT_F32 ? "tiny-f32" : e.ctype == FKM_CT_F16 ? "tiny-f16" : "tiny-bf16")
+                       : e.cert ? (fkm_cu_kern_is_res(e.kern16) ? "cert-f16-res" : "cert-f16-ps")
+                                : fkm_cu_kernel_name(e.kern);
         info->precision = e.prec;
         info->rescored = e.rescored;
     }

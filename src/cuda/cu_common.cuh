@@ -128,6 +128,9 @@ typedef struct fkm_cu_engine {
     int32_t *coff, *cskip;   /* b: the tensor-core pass is off for the rest of the fit (more than
                               * half re-scored); skip it (done or off) */
     int64_t rescored;        /* their sum over the iterations run (fkm_cu_run) */
+    int tiny;                /* many small problems: the whole loop of a problem in one block
+                              * (iteration/tiny.cu, fkm_cu_run_tiny) */
+    int64_t tiny_p;          /* its sorted points per sums chunk: a fit of one problem's upd_p */
 } fkm_cu_engine;
 
 #ifdef __cplusplus
@@ -189,6 +192,11 @@ fkm_status fkm_cu_open(fkm_cu_engine *e, void *ws, size_t ws_bytes, int need_cop
 void fkm_cu_close(fkm_cu_engine *e);
 fkm_status fkm_cu_run(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol, int rule, double tol,
                       fkm_iter_stats *st, int *ran, int *conv, double *ms);
+/* iteration/tiny.cu: whether this plan runs the tiny-problem loop (shapes it handles and the
+ * tuning rule), and the loop itself (the device API's fit: no per-iteration statistics). */
+int fkm_cu_tiny_pick(const fkm_cu_engine *e);
+fkm_status fkm_cu_run_tiny(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol, int rule, double tol, int *ran,
+                           double *ms);
 
 /* ---- kernels' host entry points (each enqueues on e->stream and checks the launch) */
 /* prep.cu */

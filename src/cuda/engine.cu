@@ -66,6 +66,8 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     e->keybits = 1;
     while (e->keybits < 32 && ((int64_t)1 << e->keybits) < b * k) e->keybits++;
     fkm_cu_cert_plan(e);
+    e->tiny = fkm_cu_tiny_pick(e);
+    e->tiny_p = fkm_cu_upd_chunk(n);
     return FKM_OK;
 }
 
@@ -94,9 +96,12 @@ size_t fkm_cu_layout(fkm_cu_engine *e, char *base, int need_copy) {
     PIECE(counts, int32_t, bk);
     PIECE(seg_start, int32_t, bk);
     PIECE(upd, int32_t, bk);
-    size_t part = (size_t)e->nchunks * 2 * (size_t)e->dp * sizeof(float), vs = fkm_cu_var_scratch(e->b, e->n, e->d);
+    /* the tiny loop cuts its chunks per problem (iteration/tiny.cu): up to b more of them */
+    const int64_t nch = e->tiny ? e->b * ((e->n + e->tiny_p - 1) / e->tiny_p) : e->nchunks;
+    const int64_t chunks = nch > e->nchunks ? nch : e->nchunks;
+    size_t part = (size_t)chunks * 2 * (size_t)e->dp * sizeof(float), vs = fkm_cu_var_scratch(e->b, e->n, e->d);
     PIECE(part, float, (part > vs ? part : vs) / sizeof(float));
-    PIECE(partw, double, e->nchunks * 2);
+    PIECE(partw, double, chunks * 2);
     PIECE(tile_inertia, double, e->b * e->tiles * e->tile_parts);
     PIECE(prev_inertia, double, e->b);
     PIECE(var, double, e->b);
