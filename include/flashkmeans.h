@@ -188,6 +188,20 @@ typedef struct {
                                      CPU engine only, never a result. A GPU fit (and each rank of
                                      fkm_mpi_fit) runs Lloyd for them: a full pass of the GPU is
                                      faster than bounds there, and its labels are Lloyd's. */
+    int64_t max_cluster_size;     /* 0 = no cap (default). > 0: a hard cap on the points of every
+                                     cluster of the fit (points, whatever their weights): each
+                                     iteration assigns by the capped step of docs/algorithm.md
+                                     ("Capped cluster sizes": nearest centroid while the cap does
+                                     not bind; else a regret-ordered greedy, kept only when it
+                                     beats the previous labels) and the update uses those labels.
+                                     Needs max_cluster_size * k >= n (else FKM_ERR_INVALID_ARG,
+                                     naming the numbers). CPU engine, dense input only: device=cuda,
+                                     fkm_fit_csr, fkm_mpi_fit and fkm_partial_sums refuse it
+                                     (FKM_ERR_INVALID_ARG); device=auto runs such a fit on the CPU.
+                                     The result's labels and inertia are the capped ones;
+                                     result.inertia_unconstrained is that of the nearest-centroid
+                                     labels of the same centroids. fkm_predict, fkm_transform and
+                                     fkm_score ignore it (a fit-time constraint). */
 } fkm_params;
 
 /* Fill *p with the defaults documented above. */
@@ -222,6 +236,10 @@ typedef struct {
     int best_init;              /* which restart (0-based) was kept */
     fkm_device device;          /* the device that ran: FKM_DEVICE_CPU or FKM_DEVICE_CUDA */
     fkm_precision precision;    /* the precision that ran (never AUTO) */
+    double inertia_unconstrained; /* inertia of the final centroids with every point at its nearest
+                                     centroid (fkm_score's value): equals `inertia` unless
+                                     params.max_cluster_size made the fit move points, when it is
+                                     lower (float64, weighted, as `inertia`) */
 } fkm_result;
 
 /* Free the library-owned arrays of r and zero it. Safe on a zeroed or already-freed result. */

@@ -39,6 +39,9 @@ typedef struct {
                               scores that cannot win (same bits); other engines run Lloyd */
     const fkm_csr *csr;    /* sparse input (fkm_fit_csr ...): x and raw are NULL, only the CPU sparse
                               engine (fkm_cpu_sparse_backend) takes it; NULL for dense input */
+    int64_t max_cluster_size; /* fkm_params.max_cluster_size (0: none): only the dense CPU engine
+                              takes it (the core refuses the others), and only for a fit: its
+                              assignments are capped (docs/algorithm.md) */
 } fkm_problem;
 
 typedef struct fkm_backend {
@@ -98,6 +101,11 @@ typedef struct fkm_backend {
      * (0 or 1) with its peers' so that every peer stops after the same iteration (fkm_mpi_fit:
      * the maximum over ranks). Called once per iteration by the core's loop. */
     fkm_status (*agree_cancel)(void *eng, int *cancel);
+
+    /* Optional (NULL: the engine never caps, so the assignment is the nearest-centroid one): after
+     * `assign`, the weighted inertia of the current centroids with every point at its nearest
+     * centroid (ties to the lowest index), reported as L2 distances are reported by `assign`. */
+    fkm_status (*unconstrained_inertia)(void *eng, double *inertia);
 } fkm_backend;
 
 extern const fkm_backend fkm_cpu_backend;

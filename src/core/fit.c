@@ -61,7 +61,7 @@ static fkm_status fit_one(const fkm_params *p, const fkm_backend *be, fkm_precis
      * us, the CPU engine looks at the load again between iterations (threads.h) */
     fkm_problem pb = {x32, raw, t, w, n, d, p->k, p->metric, prec, fkm_threads_lloyd(p->threads, n, d, p->k),
                       p->cuda_device, p->gpu_mem_limit, p->init, p->gpu_count, p->threads == 0, p->algorithm,
-                      NULL /* dense */};
+                      NULL /* dense */, p->max_cluster_size};
     const int iters = p->max_iter;
     const double var = p->stop == FKM_STOP_SHIFT ? mean_variance(x32, n, d) : 0.0;
 

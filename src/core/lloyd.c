@@ -90,6 +90,9 @@ static fkm_status run_restart(const fkm_params *p, const fkm_backend *be, void *
     /* Labels and inertia always describe the returned centroids. */
     FKM_TRY(be->get_centroids(eng, cur->centroids));
     FKM_TRY(be->assign(eng, cur->labels, NULL, &cur->inertia));
+    cur->inertia_unconstrained = cur->inertia;
+    if (p->max_cluster_size > 0 && be->unconstrained_inertia) /* capped labels: the nearest ones' too */
+        FKM_TRY(be->unconstrained_inertia(eng, &cur->inertia_unconstrained));
     if (cur->stop_reason == FKM_STOPPED_CANCELLED) /* with peers it may have been another's callback */
         st = FKM_FAIL(FKM_ERR_CANCELLED, be->agree_cancel ? "cancelled by a progress callback"
                                                           : "cancelled by the progress callback");

@@ -60,5 +60,19 @@ fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d) {
     if (p->algorithm != FKM_ALGO_LLOYD && p->metric != FKM_METRIC_L2)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "algorithm %s needs metric l2 (got %s): its bounds are Euclidean",
                         p->algorithm == FKM_ALGO_ELKAN ? "elkan" : "hamerly", fkm_metric_str(p->metric));
+    if (p->max_cluster_size < 0)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "max_cluster_size must be >= 0 (got %lld; 0 = no cap)",
+                        (long long)p->max_cluster_size);
+    if (p->max_cluster_size > 0) {
+        if (p->device == FKM_DEVICE_CUDA)
+            return FKM_FAIL(FKM_ERR_INVALID_ARG, "max_cluster_size = %lld runs on the CPU engine only: use device cpu "
+                            "or auto (auto runs a capped fit on the CPU)", (long long)p->max_cluster_size);
+        const int64_t need = n / p->k + (n % p->k != 0); /* ceil(n / k): no overflow */
+        if (p->max_cluster_size < need)
+            return FKM_FAIL(FKM_ERR_INVALID_ARG, "max_cluster_size = %lld is impossible: k = %lld clusters of at most "
+                            "%lld points hold %lld points, fewer than n = %lld; the smallest cap is ceil(n / k) = %lld",
+                            (long long)p->max_cluster_size, (long long)p->k, (long long)p->max_cluster_size,
+                            (long long)(p->max_cluster_size * p->k), (long long)n, (long long)need);
+    }
     return fkm_check_cpu_precision(p);
 }

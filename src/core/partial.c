@@ -60,6 +60,9 @@ fkm_status fkm_partial_sums(const fkm_params *p, const fkm_matrix *x, const floa
     const int64_t n = x->n, d = x->d;
     if (k > (INT64_MAX / 16 - 1) / (d + 1))
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "k x d = %lld x %lld is too large", (long long)k, (long long)d);
+    if (p->max_cluster_size != 0) /* the capped step needs every row at once, not a block */
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "fkm_partial_sums: max_cluster_size is not supported (got %lld; "
+                        "use 0): the capped assignment needs all rows at once", (long long)p->max_cluster_size);
     fkm_params q = *p;
     q.k = 1; /* k > n is fine for one block of a larger problem; validate the rest */
     q.init = FKM_INIT_KMEANSPP; /* init settings do not apply */

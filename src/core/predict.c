@@ -36,6 +36,7 @@ static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix
     q.k = 1; /* k > n is allowed here; validate the rest */
     q.init = FKM_INIT_KMEANSPP; /* init settings do not apply to predict/transform/score */
     q.freeze_init = 0;
+    q.max_cluster_size = 0; /* a fit-time constraint: predict gives each point its nearest centroid */
     FKM_TRY(fkm_params_validate(&q, x->n, x->d));
     fkm_precision prec = FKM_PREC_EXACT;
     FKM_TRY(fkm_choose_backend(p, &s->be));
@@ -49,7 +50,8 @@ static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix
     const int threads = fkm_threads_choose(p->threads, (double)x->n * d * k); /* n k d multiply-adds */
     /* gpu_mem_limit caps fits only; the GPU engine still checks its free memory before allocating */
     fkm_problem pb = {x32, x->data, x->dtype, x->weights, x->n, d, k, p->metric, prec, threads, p->cuda_device, 0, FKM_INIT_ARRAY, 1,
-                      0 /* one pass: chosen once */, FKM_ALGO_LLOYD /* one pass: nothing to bound */, NULL /* dense */};
+                      0 /* one pass: chosen once */, FKM_ALGO_LLOYD /* one pass: nothing to bound */, NULL /* dense */,
+                      0 /* no cap: predict gives the nearest centroid */};
     FKM_TRY(s->be->create(&pb, &s->eng, &s->be)); /* s->be: the engine create chose */
     FKM_TRY(s->be->set_centroids(s->eng, s->c));
     fkm_log(p, FKM_LOG_INFO, "%s: n=%lld d=%lld k=%lld on %s (%s)", what, (long long)x->n, (long long)d, (long long)k,

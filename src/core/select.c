@@ -34,6 +34,12 @@ fkm_status fkm_choose_backend(const fkm_params *p, const fkm_backend **out) {
 
 fkm_status fkm_choose_fit_backend(const fkm_params *p, const fkm_matrix *x, const fkm_backend **out) {
     fkm_status st = fkm_choose_backend(p, out);
+    if (st == FKM_OK && p->max_cluster_size > 0 && (*out)->device != FKM_DEVICE_CPU) {
+        /* validate refused device=cuda: this is auto with a GPU; the capped step is the CPU's */
+        fkm_log(p, FKM_LOG_INFO, "device=auto: max_cluster_size runs on the CPU engine");
+        *out = &fkm_cpu_backend;
+        return FKM_OK;
+    }
     /* device=cuda: the engine makes the same check itself before allocating (one plan less here) */
     if (st != FKM_OK || (*out)->device != FKM_DEVICE_CUDA || p->device != FKM_DEVICE_AUTO) return st;
     st = fkm_cuda_check_fit_memory(p, x);

@@ -108,6 +108,9 @@ fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out) {
     FKM_TRY(fkm_params_validate(p, x->n, x->d));
     fkm_precision prec;
     FKM_TRY(check_sparse_params(p, "fit", &prec));
+    if (p->max_cluster_size > 0)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "fit: max_cluster_size is not available for sparse input (got %lld; "
+                        "the capped assignment runs on the dense CPU engine)", (long long)p->max_cluster_size);
     if (p->init == FKM_INIT_KMEANS_PARALLEL)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "fit: init k-means|| is not available for sparse input (use "
                         "k-means++, random or an array)");
@@ -147,6 +150,7 @@ static fkm_status open_engine(const fkm_params *p, const fkm_csr *x, const float
     q.k = 1; /* k > n is allowed here; validate the rest */
     q.init = FKM_INIT_KMEANSPP;
     q.freeze_init = 0;
+    q.max_cluster_size = 0; /* a fit-time constraint, as for dense predict */
     FKM_TRY(fkm_params_validate(&q, x->n, x->d));
     fkm_precision prec;
     FKM_TRY(check_sparse_params(p, what, &prec));

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* qsort_r */
 /* engine.c -- the CPU backend: state, iteration, empty-cluster policy. */
 #include "cpu.h"
+#include "capped.h"
 #include "transform.h"
 #include "../threads.h"
 
@@ -16,6 +17,14 @@ typedef struct {
     fkm_cpu_ws *ws; /* assignment and update scratch, kept across iterations */
     fkm_cpu_bounds *bounds; /* FKM_ALGO_ELKAN / HAMERLY: the iterations' bounded assignment; NULL: Lloyd */
     fkm_threads_watch watch; /* fkm_threads_recheck's memory of the load it saw */
+    /* max_cluster_size (a fit's cap below n): the capped assignment's scratch; the labels of the
+     * last update (kept, valid when have_kept); the nearest-centroid distances of the last
+     * assign and their inertia (unc_inertia) */
+    fkm_cpu_capped *capped;
+    int32_t *kept, *unc;
+    float *unc_best;
+    int have_kept;
+    double unc_inertia;
 } cpu_engine;
 
 static void cpu_destroy(void *p) {
@@ -26,6 +35,8 @@ static void cpu_destroy(void *p) {
     fkm_free(e->labels); fkm_free(e->prev); fkm_free(e->counts);
     fkm_cpu_ws_destroy(e->ws);
     fkm_cpu_bounds_destroy(e->bounds);
+    fkm_cpu_capped_destroy(e->capped);
+    fkm_free(e->kept); fkm_free(e->unc); fkm_free(e->unc_best);
     fkm_free(e);
 }
 
@@ -49,7 +60,14 @@ static fkm_status cpu_create(const fkm_problem *pb, void **out, const fkm_backen
     FKM_CHECK_ALLOC(e->c && e->c_old && e->cterm && e->xterm && e->best && e->labels && e->prev && e->counts && e->ws,
                     "CPU engine arrays");
     fkm_cpu_xterm(pb->x, n, d, pb->metric, pb->threads, e->xterm);
-    if (pb->algorithm != FKM_ALGO_LLOYD && pb->metric == FKM_METRIC_L2) {
+    if (pb->max_cluster_size > 0 && pb->max_cluster_size < n) { /* a cap of n or more never binds */
+        e->capped = fkm_cpu_capped_create(n, k, pb->max_cluster_size);
+        e->kept = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
+        e->unc = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
+        e->unc_best = (float *)fkm_alloc((size_t)n, sizeof(float));
+        FKM_CHECK_ALLOC(e->capped && e->kept && e->unc && e->unc_best, "the capped assignment's arrays");
+    } else if (pb->algorithm != FKM_ALGO_LLOYD && pb->metric == FKM_METRIC_L2) {
+        /* (not with a cap: the bounds follow the nearest-centroid labels, capped ones are others) */
         e->bounds = fkm_cpu_bounds_create(pb->algorithm, pb->x, n, d, k, pb->threads);
         FKM_CHECK_ALLOC(e->bounds, "the bounds of algorithm elkan/hamerly");
     }
@@ -67,6 +85,7 @@ static fkm_status cpu_set_centroids(void *p, const float *c) {
     memcpy(e->c, c, (size_t)(e->pb.k * e->pb.d) * sizeof(float));
     for (int64_t i = 0; i < e->pb.n; i++) e->prev[i] = -1; /* new centroids: every label counts as changed */
     if (e->bounds) fkm_cpu_bounds_reset(e->bounds);
+    e->have_kept = 0; /* the capped step has no labels of these centroids yet */
     refresh_cterm(e);
     return FKM_OK;
 }
@@ -86,6 +105,14 @@ static void run_assign(cpu_engine *e) {
                               * rounding (1 - x.c of equal unit vectors can be -6e-8) */
                              e->pb.metric != FKM_METRIC_IP, e->pb.threads};
     fkm_cpu_assign_ws(&a, e->labels, e->best, e->ws);
+}
+
+static fkm_status run_assign_capped(cpu_engine *e, int32_t *unc, float *unc_best) {
+    fkm_cpu_assign_args a = {e->pb.x, e->xterm, e->c, e->cterm, e->pb.n, e->pb.d, e->pb.k,
+                             e->pb.metric == FKM_METRIC_L2 ? 2.0f : 1.0f, e->pb.metric != FKM_METRIC_IP,
+                             e->pb.threads};
+    return fkm_cpu_capped_assign(e->capped, &a, e->pb.w, e->have_kept ? e->kept : NULL, e->labels, e->best, unc,
+                                 unc_best);
 }
 
 static void run_assign_bounded(cpu_engine *e) {
@@ -156,7 +183,8 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
     /* Load may have come or gone since the last iteration: a worker that has to share its core
      * with another process would hold up every barrier of this one (threads.h). */
     if (e->pb.threads_auto) e->pb.threads = fkm_threads_recheck(e->pb.threads, &e->watch);
-    if (e->bounds) run_assign_bounded(e); /* same labels and distances, fewer scores */
+    if (e->capped) FKM_TRY(run_assign_capped(e, NULL, NULL));
+    else if (e->bounds) run_assign_bounded(e); /* same labels and distances, fewer scores */
     else run_assign(e);
     s->inertia = fkm_cpu_sum(e->best, e->pb.w, n, e->pb.threads);
     s->changed = 0;
@@ -188,18 +216,36 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
         }
     s->shift = fkm_cpu_max_shift(e->c, e->c_old, k, d);
     refresh_cterm(e);
+    if (e->capped) { /* within the cap (the empty policy only moves a point into an empty cluster) */
+        memcpy(e->kept, e->labels, (size_t)n * sizeof(int32_t));
+        e->have_kept = 1;
+    }
 cleanup:
     return st;
 }
 
 static fkm_status cpu_assign(void *p, int32_t *labels, float *dist, double *inertia) {
     cpu_engine *e = (cpu_engine *)p;
-    run_assign(e);
+    if (e->capped) {
+        fkm_status st = run_assign_capped(e, e->unc, e->unc_best);
+        if (st != FKM_OK) return st;
+        if (e->pb.metric == FKM_METRIC_L2)
+            fkm_cpu_exact_l2(e->pb.x, e->c, e->unc, e->pb.n, e->pb.d, e->pb.threads, e->unc_best);
+        e->unc_inertia = fkm_cpu_sum(e->unc_best, e->pb.w, e->pb.n, e->pb.threads);
+    } else {
+        run_assign(e);
+    }
     if (e->pb.metric == FKM_METRIC_L2) /* distances without the expansion's cancellation (terms.c) */
         fkm_cpu_exact_l2(e->pb.x, e->c, e->labels, e->pb.n, e->pb.d, e->pb.threads, e->best);
     if (labels) memcpy(labels, e->labels, (size_t)e->pb.n * sizeof(int32_t));
     if (dist) memcpy(dist, e->best, (size_t)e->pb.n * sizeof(float));
     if (inertia) *inertia = fkm_cpu_sum(e->best, e->pb.w, e->pb.n, e->pb.threads);
+    if (!e->capped) e->unc_inertia = fkm_cpu_sum(e->best, e->pb.w, e->pb.n, e->pb.threads);
+    return FKM_OK;
+}
+
+static fkm_status cpu_unconstrained_inertia(void *p, double *inertia) {
+    *inertia = ((cpu_engine *)p)->unc_inertia;
     return FKM_OK;
 }
 
@@ -219,4 +265,5 @@ const fkm_backend fkm_cpu_backend = {
     cpu_iterate, cpu_assign, cpu_distances, NULL, NULL, /* kmeanspp, run: the core's loop */
     NULL,                                                /* kmeans_par: the core's */
     NULL, NULL,                                          /* init: the core's; agree_cancel: no peers */
+    cpu_unconstrained_inertia,
 };

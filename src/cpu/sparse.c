@@ -358,4 +358,5 @@ const fkm_backend fkm_cpu_sparse_backend = {
     "cpu", FKM_DEVICE_CPU, sp_create, sp_destroy, sp_set_centroids, sp_get_centroids,
     sp_iterate, sp_assign, sp_distances, NULL, NULL, /* kmeanspp, run: none (init does it; the core's loop) */
     NULL, sp_init, NULL,                              /* kmeans_par: none; init: the whole of it; no peers */
+    NULL,                                             /* unconstrained_inertia: never capped */
 };

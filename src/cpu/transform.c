@@ -67,6 +67,14 @@ FMA_CLONES static void naive_rows(const fkm_cpu_assign_args *a, int64_t i0, int6
     }
 }
 
+void fkm_cpu_distance_row(const fkm_cpu_assign_args *a, int64_t i, float *out) {
+    fkm_cpu_assign_args one = *a;
+    one.x = a->x + i * a->d;
+    one.xterm = a->xterm + i;
+    one.n = 1;
+    naive_rows(&one, 0, 1, out);
+}
+
 static void distances_naive(const fkm_cpu_assign_args *a, float *out) {
     const int64_t chunk = 64, nch = (a->n + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(a->threads) schedule(dynamic, 1)

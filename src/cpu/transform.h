@@ -10,4 +10,6 @@
  * names (avx512, avx2, portable; "naive" = the unpacked loop); every one gives the same bits,
  * for any thread count. Falls back to the unpacked loop (same bits) when out of memory. */
 void fkm_cpu_distances(const fkm_cpu_assign_args *a, float *out);
+/* Row i alone (out: k floats), single-threaded, with the same bits as row i of fkm_cpu_distances. */
+void fkm_cpu_distance_row(const fkm_cpu_assign_args *a, int64_t i, float *out);
 #endif

@@ -175,6 +175,7 @@ static const fkm_backend mpi_backend = {
     "mpi", FKM_DEVICE_CPU, NULL, NULL, mpi_set_centroids, mpi_get_centroids, mpi_iterate, mpi_assign,
     NULL, NULL, NULL, NULL, /* distances, kmeanspp, run, kmeans_par: not used, init covers every method */
     mpi_init, mpi_agree_cancel,
+    NULL, /* unconstrained_inertia: max_cluster_size is refused (setup.c) */
 };
 
 fkm_status fkm_mpi_fit(MPI_Comm comm, const fkm_params *p, const fkm_matrix *local_x, int64_t global_row0,
@@ -191,7 +192,7 @@ fkm_status fkm_mpi_fit(MPI_Comm comm, const fkm_params *p, const fkm_matrix *loc
     /* this rank's rows as the driver sees them (it reads the sizes; mpi_init does the rest) */
     const fkm_problem pb = {f.x, f.x, FKM_F32, f.w, f.c.n, f.c.d, f.k, p->metric, FKM_PREC_EXACT, f.c.threads,
                             p->cuda_device, 0, p->init, 1, 0, FKM_ALGO_LLOYD /* ranks run Lloyd (flashkmeans.h) */,
-                            NULL /* dense */};
+                            NULL /* dense */, 0 /* no cap: refused by fkm_mpi_setup */};
     /* same restarts on every rank: identical inertias keep the same restart everywhere */
     st = fkm_lloyd_fit(p, &mpi_backend, &f, &pb, p->seed, f.var, out, &cur);
 cleanup:
