@@ -13,7 +13,7 @@
 
 enum {
     O_K, O_ITERS, O_MAXITER, O_TOL, O_STOP, O_INIT, O_NINIT, O_SEED, O_METRIC, O_DEVICE, O_PRECISION, O_THREADS,
-    O_OUT, O_LABELS, O_REPORT, O_TRUTH, O_QUIET, O_DIM, O_DTYPE, O_EMPTY, O_VERBOSE, O_GPUMEM, O_GPUS, O_PLOT, O_HELP, O_COUNT
+    O_OUT, O_LABELS, O_REPORT, O_TRUTH, O_QUIET, O_DIM, O_DTYPE, O_EMPTY, O_VERBOSE, O_GPUMEM, O_GPUS, O_PLOT, O_MAXSIZE, O_HELP, O_COUNT
 };
 static const cli_opt fit_opts[O_COUNT] = {
     [O_K] = {"k", 'k', 1}, [O_ITERS] = {"iters", 0, 1}, [O_MAXITER] = {"max-iter", 0, 1}, [O_TOL] = {"tol", 0, 1},
@@ -22,7 +22,8 @@ static const cli_opt fit_opts[O_COUNT] = {
     [O_THREADS] = {"threads", 0, 1}, [O_OUT] = {"output", 'o', 1}, [O_LABELS] = {"labels", 0, 1},
     [O_REPORT] = {"report", 0, 1}, [O_TRUTH] = {"truth", 0, 1}, [O_QUIET] = {"quiet", 'q', 0}, [O_DIM] = {"dim", 0, 1},
     [O_DTYPE] = {"dtype", 0, 1}, [O_EMPTY] = {"empty", 0, 1}, [O_VERBOSE] = {"verbose", 'v', 0},
-    [O_GPUMEM] = {"gpu-mem", 0, 1}, [O_GPUS] = {"gpus", 0, 1}, [O_PLOT] = {"plot", 0, 1}, [O_HELP] = {"help", 'h', 0},
+    [O_GPUMEM] = {"gpu-mem", 0, 1}, [O_GPUS] = {"gpus", 0, 1}, [O_PLOT] = {"plot", 0, 1},
+    [O_MAXSIZE] = {"max-cluster-size", 0, 1}, [O_HELP] = {"help", 'h', 0},
 };
 
 static const char *const stop_names[] = {"shift", "inertia", "labels", "fixed"};
@@ -57,6 +58,8 @@ static void usage(FILE *f) {
             "                          unit) or whole bytes; rows that do not fit are streamed from host memory\n"
             "  --gpus G                GPUs a CUDA fit uses (default 1; 0: all); sums all-reduced with NCCL\n"
             "  --empty farthest|keep   empty-cluster policy (default farthest)\n"
+            "  --max-cluster-size N    no cluster holds more than N points (default 0: no cap; N x K >= n);\n"
+            "                          a regret-ordered greedy assignment on the CPU (docs/algorithm.md)\n"
             "  -o, --output FILE       write the centroids (k x d float32): FILE.npy or FILE.fvecs\n"
             "  --labels FILE           write the labels (n int32): FILE.npy or FILE.ivecs\n"
             "  --report FILE.json      write a report (parameters, per-iteration statistics, timing)\n"
@@ -129,6 +132,7 @@ static int on_opt(void *ctx, int idx, const char *v) {
         a->p.gpu_count = (int)g;
         return 0;
     }
+    case O_MAXSIZE: return cli_int64("--max-cluster-size", v, 0, INT64_MAX, &a->p.max_cluster_size);
     case O_HELP: a->help = 1; return 0;
     }
     return cli_error(CLI_FAIL, "internal: unhandled option");
@@ -198,11 +202,14 @@ typedef struct {
 static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, const fit_info *fi) {
     const char *init = a->p.init == FKM_INIT_KMEANSPP ? "kmeans++" : a->p.init == FKM_INIT_RANDOM ? "random"
                        : a->p.init == FKM_INIT_KMEANS_PARALLEL ? "k-means||" : a->init_file;
-    int64_t empty_final = 0;
+    int64_t empty_final = 0, largest = 0;
     int64_t *sizes = (int64_t *)calloc((size_t)r->k, sizeof *sizes);
     if (sizes) {
         for (int64_t i = 0; i < r->n; i++) sizes[r->labels[i]]++;
-        for (int64_t c = 0; c < r->k; c++) empty_final += sizes[c] == 0;
+        for (int64_t c = 0; c < r->k; c++) {
+            empty_final += sizes[c] == 0;
+            largest = sizes[c] > largest ? sizes[c] : largest;
+        }
         free(sizes);
     }
     cli_str_add(s, "{\n  \"version\": \"%s\",\n  \"command\": \"fit\",\n  \"input\": ", fkm_version());
@@ -216,6 +223,7 @@ static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, con
                 (unsigned long long)a->p.seed, stop_names[a->p.stop]);
     cli_str_json_number(s, a->p.tol);
     cli_str_add(s, ",\n  \"max_iter\": %d,\n  \"empty_policy\": \"%s\",\n", a->p.max_iter, empty_names[a->p.empty]);
+    cli_str_add(s, "  \"max_cluster_size\": %lld,\n", (long long)a->p.max_cluster_size); /* 0: no cap */
     cli_str_add(s, "  \"device\": \"%s\",\n  \"precision\": \"%s\",\n  \"threads\": %d,\n", fkm_device_str(r->device),
                 fkm_precision_str(r->precision), resolved_threads(&a->p));
     if (cli_mpi_on()) cli_str_add(s, "  \"mpi_ranks\": %d,\n", cli_mpi_size()); /* threads: per rank */
@@ -225,7 +233,10 @@ static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, con
     cli_str_add(s, "  \"stop_reason\": \"%s\",\n  \"n_iter\": %d,\n  \"best_init\": %d,\n  \"inertia\": ",
                 fkm_stop_reason_str(r->stop_reason), r->iterations, r->best_init);
     cli_str_json_number(s, r->inertia);
-    cli_str_add(s, ",\n  \"empty_clusters\": %lld,\n  \"ms_per_iter\": ", (long long)empty_final);
+    cli_str_add(s, ",\n  \"inertia_unconstrained\": ");
+    cli_str_json_number(s, r->inertia_unconstrained);
+    cli_str_add(s, ",\n  \"largest_cluster\": %lld,\n  \"empty_clusters\": %lld,\n  \"ms_per_iter\": ",
+                (long long)largest, (long long)empty_final);
     cli_str_json_number(s, ms_per_iter(r));
     cli_str_add(s, ",\n  \"load_ms\": ");
     cli_str_json_number(s, fi->load_ms);
@@ -266,6 +277,9 @@ static void print_summary(const fit_args *a, const fkm_result *r, const fit_info
     printf("\n");
     printf("result   %d iterations (%s), inertia %.9g, %.3f ms/iteration, %.0f ms in all\n", r->iterations,
            fkm_stop_reason_str(r->stop_reason), r->inertia, ms_per_iter(r), fi->fit_ms);
+    if (a->p.max_cluster_size > 0)
+        printf("capped   at most %lld points per cluster: inertia %.9g, %.9g with every point at its nearest centroid\n",
+               (long long)a->p.max_cluster_size, r->inertia, r->inertia_unconstrained);
     if (fi->have_truth) printf("quality  NMI %.4f  ARI %.4f  (against %s)\n", fi->nmi, fi->ari, a->truth);
 }
 
