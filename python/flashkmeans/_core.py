@@ -13,6 +13,7 @@ cancelled, and the exception is re-raised once the C call is over.
 """
 import ctypes
 import math
+import numbers
 import re
 import signal
 import sys
@@ -108,7 +109,7 @@ def parse_gpu_mem(value):
 def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_centroids=None,
                 n_init=1, seed=0, metric="l2", device="auto", precision="auto", threads=None,
                 verbose=0, freeze_init=False, empty="farthest", gpu_mem_limit=None, gpus=None,
-                algorithm="lloyd"):
+                algorithm="lloyd", max_cluster_size=None):
     """fkm_params from Python values. init_centroids (a C-contiguous float32 k x d array) must
     stay alive while the params are used: the caller keeps it."""
     p = _lib.fkm_params()
@@ -133,6 +134,12 @@ def make_params(k, max_iter=300, tol=1e-4, stop="shift", init="k-means++", init_
     p.verbose = int(verbose)
     p.gpu_mem_limit = parse_gpu_mem(gpu_mem_limit)
     p.algorithm = _choice(_ALGORITHMS, algorithm, "algorithm")
+    if max_cluster_size is not None:  # None and 0: no cap
+        if isinstance(max_cluster_size, bool) or not isinstance(max_cluster_size, numbers.Integral) \
+                or not 0 <= max_cluster_size < 1 << 63:
+            raise ValueError("max_cluster_size must be None or an int >= 0 (0 = no cap), got %r"
+                             % (max_cluster_size,))
+        p.max_cluster_size = int(max_cluster_size)
     if gpus is not None:  # GPUs from cuda_device on (0: all); None keeps the default, 1
         if isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 64:
             raise ValueError("gpus must be an int in [0, 64] (0 = every GPU), got %r" % (gpus,))
@@ -288,6 +295,7 @@ class FitResult:
     def __init__(self, r, own=False):
         k, n, d, it = r.k, r.n, r.d, r.iterations
         self.inertia = float(r.inertia)
+        self.inertia_unconstrained = float(r.inertia_unconstrained)
         self.iterations = int(it)
         self.stop_reason = _STOP_REASONS.get(r.stop_reason, str(r.stop_reason))
         self.best_init = int(r.best_init)

@@ -70,6 +70,7 @@ class fkm_params(ctypes.Structure):
         ("gpu_mem_limit", ctypes.c_size_t),
         ("gpu_count", ctypes.c_int),
         ("algorithm", c_enum),
+        ("max_cluster_size", ctypes.c_int64),
     ]
 
 
@@ -108,6 +109,7 @@ class fkm_result(ctypes.Structure):
         ("best_init", ctypes.c_int),
         ("device", c_enum),
         ("precision", c_enum),
+        ("inertia_unconstrained", ctypes.c_double),
     ]
 
 

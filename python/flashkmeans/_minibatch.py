@@ -600,6 +600,9 @@ def kmeans_partial_fit(est, X, sample_weight):
         est.fit(X, sample_weight=sample_weight)
         est.n_steps_ = 1
         return est
+    if getattr(est, "max_cluster_size", None):  # a step of means cannot keep a cap: refuse, never ignore
+        raise ValueError("KMeans.partial_fit: max_cluster_size = %r is a constraint of fit; a mini-batch "
+                         "step does not keep it (refit with init=cluster_centers_)" % (est.max_cluster_size,))
     if str(getattr(est, "metric", "l2")) not in ("l2", "euclidean", "sqeuclidean"):
         raise ValueError("KMeans.partial_fit: the mini-batch update is for metric 'l2', got %r"
                          % (est.metric,))

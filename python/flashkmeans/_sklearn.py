@@ -96,9 +96,15 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     MemoryError; data larger than the cap is streamed from host memory), gpus (GPUs a CUDA fit
     uses from device's on, rows split among them, NCCL all-reduce; 0 = all; default 1),
     copy_x (scikit-learn's; accepted for compatibility: fit never modifies X, whether True or
-    False -- there is no in-place centring to undo).
+    False -- there is no in-place centring to undo), max_cluster_size (None or 0: no cap; an int
+    N: no cluster of the fit holds more than N points, whatever their weights -- the capped
+    assignment of docs/algorithm.md, a regret-ordered greedy, not an optimum; N * n_clusters must
+    be >= n_samples; host data on the CPU only: device="cuda" and CUDA tensors are refused,
+    device="auto" runs on the CPU; predict/transform/score are not capped).
 
-    Attributes after fit: cluster_centers_, labels_, inertia_, n_iter_, n_features_in_,
+    Attributes after fit: cluster_centers_, labels_, inertia_, inertia_unconstrained_ (inertia of
+    cluster_centers_ with every point at its nearest centre, what predict gives; equals inertia_
+    unless max_cluster_size moved points), n_iter_, n_features_in_,
     iteration_stats_ (per-iteration dicts: inertia, shift, empty, changed, rescored, ms; rescored:
     points re-scored in exact fp32 because the GPU's certified tensor-core pass could not prove
     their label, 0 on the CPU and for non-exact precisions), device_, precision_, stop_reason_,
@@ -113,7 +119,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300,
                  tol=1e-4, random_state=None, metric="l2", precision="auto", device="auto",
                  stop="shift", n_threads=None, verbose=0, gpu_mem_limit=None, gpus=1, copy_x=True,
-                 algorithm="lloyd"):
+                 algorithm="lloyd", max_cluster_size=None):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -130,6 +136,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self.gpus = gpus
         self.copy_x = copy_x
         self.algorithm = algorithm
+        self.max_cluster_size = max_cluster_size
 
     # ------------------------------------------------------------ input checking
     def _check_X(self, X, reset):
@@ -264,7 +271,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         w = weights_vector(sample_weight, n)
         p = self._params(k, max_iter=max_iter, tol=self.tol, stop=self.stop,
                          init=init or "k-means++", init_centroids=init_array, n_init=n_init,
-                         seed=seed, algorithm=algorithm)
+                         seed=seed, algorithm=algorithm, max_cluster_size=self.max_cluster_size)
         verbose = _check_verbose(self.verbose)
         r = _core.fit(p, hm, w, on_iter=self._print_iteration if verbose else None)
         if verbose:
@@ -272,6 +279,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self.cluster_centers_ = _like(r.centroids.astype(self._out_dtype(hm), copy=False), X)
         self.labels_ = _like(r.labels, X)
         self.inertia_ = r.inertia
+        self.inertia_unconstrained_ = r.inertia_unconstrained
         self.n_iter_ = r.iterations
         self.iteration_stats_ = r.stats_dicts()
         self.device_ = r.device
@@ -336,6 +344,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         if X.dim() != 2:
             raise ValueError("Expected 2D tensor, got %dD tensor instead" % X.dim())
         n, d = X.shape
+        if self.max_cluster_size:  # never ignored: the capped step is the CPU engine's
+            raise InvalidArgumentError(
+                "fit: max_cluster_size = %r runs on the CPU engine only: pass host data (a CUDA "
+                "tensor fits on the GPU) [flashkmeans: invalid argument]" % (self.max_cluster_size,))
         self.n_features_in_ = d
         k, max_iter, seed = self._checked_params(n)
         self._checked_algorithm(k)  # validated and warned as on the host; the GPU runs Lloyd
