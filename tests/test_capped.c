@@ -8,6 +8,7 @@
 #include "gen.h"
 
 #include <flashkmeans.h>
+#include "cpu/capped.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,7 +369,36 @@ static void test_refusals(void) {
     fkm_result_free(&r);
 }
 
+/* Rows kept whole, or in blocks with full points' rows recomputed: the same bits. */
+static void test_row_blocks(void) {
+    const int64_t n = 2000, d = 7, k = 24;
+    double *x64 = malloc((size_t)(n * d) * sizeof *x64);
+    float *x = malloc((size_t)(n * d) * sizeof *x), *w = malloc((size_t)n * sizeof *w);
+    gen_blobs(77, n, d, 4, 1.0, x64, x);
+    uint64_t g = 3;
+    for (int64_t i = 0; i < n; i++) w[i] = (float)(gen_unif(&g) * 2.0);
+    const int64_t caps[] = {84, 90, 200};
+    for (size_t c = 0; c < 3; c++)
+        for (int metric = 0; metric < 3; metric++) {
+            fkm_params p = base(k, caps[c], 2);
+            p.metric = (fkm_metric)metric;
+            fkm_result whole, blocks, one;
+            fit_and_check("rows kept", p, x, c == 1 ? w : NULL, n, d, &whole);
+            fkm_cpu_capped_set_limits(1, 5 * k + 3); /* blocks of 5 rows, every full row recomputed */
+            fit_and_check("rows in blocks", p, x, c == 1 ? w : NULL, n, d, &blocks);
+            fkm_cpu_capped_set_limits(1, 1); /* one row per block */
+            p.threads = 3;
+            fit_and_check("one row per block", p, x, c == 1 ? w : NULL, n, d, &one);
+            fkm_cpu_capped_set_limits(0, 0);
+            CHECK(same_result(&whole, &blocks) && same_result(&whole, &one),
+                  "kept rows and blocks differ (cap %lld metric %d)", (long long)caps[c], metric);
+            fkm_result_free(&whole); fkm_result_free(&blocks); fkm_result_free(&one);
+        }
+    free(x64); free(x); free(w);
+}
+
 int main(void) {
+    test_row_blocks();
     test_refusals();
     test_brute_force();
     test_weights();

@@ -1,12 +1,11 @@
-#define _GNU_SOURCE /* qsort_r */
 /* capped.c -- the capped assignment of fkm_params.max_cluster_size (capped.h; the rule and what it
  * optimises: docs/algorithm.md, "Capped cluster sizes").
  *
  * Cost: one pass of all n x k distances through the transform kernels (as much arithmetic as the
- * fused assignment, in row blocks of at most 2^22 distances), each row reduced to its M nearest
- * centroids. Only when some centroid is the first choice of more than cap points: one sort of the
- * n regrets and the greedy, O(n M) plus a single-threaded row of k distances for each point whose
- * M nearest are all full. Every distance is computed by one function of the point and centroid
+ * fused assignment; all rows kept up to 2^25 distances, else blocks of 2^22), each row reduced to
+ * its M nearest centroids. Only when some centroid is the first choice of more than cap points:
+ * one radix sort of the n regrets and the greedy, O(n M), plus a scan of the k distances of each
+ * point whose M nearest are all full (recomputed, single-threaded, when the rows are not kept). Every distance is computed by one function of the point and centroid
  * alone, and every choice is a sequential scan, so the result does not depend on the threads. */
 #include "capped.h"
 #include "transform.h"
@@ -15,23 +14,31 @@
 #include <string.h>
 
 enum { CAND = 4 };                  /* nearest centroids remembered per point */
-#define BLOCK_DISTANCES (1 << 22)   /* floats of one block of distance rows (16 MiB) */
+#define WHOLE_DISTANCES (1 << 25)   /* up to this many n x k floats (128 MiB) all rows are kept */
+#define BLOCK_DISTANCES (1 << 22)   /* else blocks of this many (16 MiB), rows recomputed as needed */
+
+static int64_t whole_limit = WHOLE_DISTANCES, block_limit = BLOCK_DISTANCES;
+
+void fkm_cpu_capped_set_limits(int64_t whole, int64_t block) {
+    whole_limit = whole > 0 ? whole : WHOLE_DISTANCES;
+    block_limit = block > 0 ? block : BLOCK_DISTANCES;
+}
 
 struct fkm_cpu_capped {
     int64_t n, k, cap, m;
     int32_t *cand;  /* n x m nearest centroids, nearest first (ties: lowest index) */
     float *cdist;   /* their distances */
     float *kdist;   /* distance of each point to its kept label */
-    double *regret;
-    int64_t *order, *count;
+    uint64_t *key, *key2; /* sort keys: the regrets' bits, reversed (radix sort) */
+    int64_t *order, *order2, *count, *hist;
     float *rows;    /* one block of distance rows; also the row of a point recomputed */
     int64_t block;  /* rows per block */
 };
 
 void fkm_cpu_capped_destroy(fkm_cpu_capped *cs) {
     if (!cs) return;
-    fkm_free(cs->cand); fkm_free(cs->cdist); fkm_free(cs->kdist); fkm_free(cs->regret);
-    fkm_free(cs->order); fkm_free(cs->count); fkm_free(cs->rows);
+    fkm_free(cs->cand); fkm_free(cs->cdist); fkm_free(cs->kdist); fkm_free(cs->key); fkm_free(cs->key2);
+    fkm_free(cs->order); fkm_free(cs->order2); fkm_free(cs->count); fkm_free(cs->hist); fkm_free(cs->rows);
     fkm_free(cs);
 }
 
@@ -40,44 +47,83 @@ fkm_cpu_capped *fkm_cpu_capped_create(int64_t n, int64_t k, int64_t cap) {
     if (!cs) return NULL;
     cs->n = n; cs->k = k; cs->cap = cap;
     cs->m = k < CAND ? k : CAND;
-    cs->block = BLOCK_DISTANCES / k > 0 ? BLOCK_DISTANCES / k : 1;
+    /* all n rows at once when they fit the budget (a full point's row is then read, not
+     * recomputed); else blocks */
+    cs->block = n <= whole_limit / k ? n : block_limit / k > 0 ? block_limit / k : 1;
     if (cs->block > n) cs->block = n;
     cs->cand = (int32_t *)fkm_alloc((size_t)(n * cs->m), sizeof(int32_t));
     cs->cdist = (float *)fkm_alloc((size_t)(n * cs->m), sizeof(float));
     cs->kdist = (float *)fkm_alloc((size_t)n, sizeof(float));
-    cs->regret = (double *)fkm_alloc((size_t)n, sizeof(double));
+    cs->key = (uint64_t *)fkm_alloc((size_t)n, sizeof(uint64_t));
+    cs->key2 = (uint64_t *)fkm_alloc((size_t)n, sizeof(uint64_t));
     cs->order = (int64_t *)fkm_alloc((size_t)n, sizeof(int64_t));
+    cs->order2 = (int64_t *)fkm_alloc((size_t)n, sizeof(int64_t));
     cs->count = (int64_t *)fkm_alloc((size_t)k, sizeof(int64_t));
+    cs->hist = (int64_t *)fkm_alloc((size_t)1 << 16, sizeof(int64_t));
     cs->rows = (float *)fkm_alloc((size_t)(cs->block * k), sizeof(float));
-    if (!(cs->cand && cs->cdist && cs->kdist && cs->regret && cs->order && cs->count && cs->rows)) {
+    if (!cs->rows && cs->block == n && n > block_limit / k) { /* no room for every row: blocks */
+        cs->block = block_limit / k > 0 ? block_limit / k : 1;
+        cs->rows = (float *)fkm_alloc((size_t)(cs->block * k), sizeof(float));
+    }
+    if (!(cs->cand && cs->cdist && cs->kdist && cs->key && cs->key2 && cs->order && cs->order2 && cs->count &&
+          cs->hist && cs->rows)) {
         fkm_cpu_capped_destroy(cs);
         return NULL;
     }
     return cs;
 }
 
-/* The m nearest of one row, nearest first; equal distances keep the lower index first. */
+/* The m nearest of one row, nearest first; equal distances keep the lower index first. Kept in
+ * locals (no aliasing with the row) so the common case is one compare per centroid. */
 static void nearest_m(const float *row, int64_t k, int64_t m, int32_t *cand, float *cdist) {
+    float dv[CAND];
+    int32_t dc[CAND];
     int64_t have = 0;
     for (int64_t c = 0; c < k; c++) {
         const float v = row[c];
-        if (have == m && !(v < cdist[m - 1])) continue;
+        if (have == m && !(v < dv[m - 1])) continue;
         int64_t j = have < m ? have++ : m - 1;
-        while (j > 0 && v < cdist[j - 1]) { /* strict: an equal distance stays ahead (lower index) */
-            cdist[j] = cdist[j - 1];
-            cand[j] = cand[j - 1];
+        while (j > 0 && v < dv[j - 1]) { /* strict: an equal distance stays ahead (lower index) */
+            dv[j] = dv[j - 1];
+            dc[j] = dc[j - 1];
             j--;
         }
-        cdist[j] = v;
-        cand[j] = (int32_t)c;
+        dv[j] = v;
+        dc[j] = (int32_t)c;
+    }
+    for (int64_t j = 0; j < m; j++) {
+        cdist[j] = dv[j];
+        cand[j] = dc[j];
     }
 }
 
-static int cmp_regret(const void *pa, const void *pb, void *ctx) {
-    const double *r = (const double *)ctx;
-    const int64_t i = *(const int64_t *)pa, j = *(const int64_t *)pb;
-    if (r[i] != r[j]) return r[i] > r[j] ? -1 : 1;
-    return i < j ? -1 : i > j;
+/* The indices 0..n-1 sorted by cs->key ascending, equal keys in index order: a stable LSD radix
+ * sort in four 16-bit passes between (key, order) and (key2, order2). Returns the array that holds
+ * the result (order or order2); a pass whose digit is the same for every key is skipped. */
+static const int64_t *radix_sorted(fkm_cpu_capped *cs) {
+    const int64_t n = cs->n;
+    uint64_t *key = cs->key, *key2 = cs->key2;
+    int64_t *order = cs->order, *order2 = cs->order2, *hist = cs->hist;
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(hist, 0, ((size_t)1 << 16) * sizeof(int64_t));
+        for (int64_t i = 0; i < n; i++) hist[(key[i] >> shift) & 0xFFFF]++;
+        if (hist[(key[0] >> shift) & 0xFFFF] == n) continue;
+        int64_t sum = 0;
+        for (int64_t b = 0; b < 1 << 16; b++) {
+            const int64_t c = hist[b];
+            hist[b] = sum;
+            sum += c;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t at = hist[(key[i] >> shift) & 0xFFFF]++;
+            key2[at] = key[i];
+            order2[at] = order[i];
+        }
+        uint64_t *tk = key; key = key2; key2 = tk;
+        int64_t *to = order; order = order2; order2 = to;
+    }
+    return order;
 }
 
 fkm_status fkm_cpu_capped_assign(fkm_cpu_capped *cs, const fkm_cpu_assign_args *a, const float *w,
@@ -113,16 +159,20 @@ fkm_status fkm_cpu_capped_assign(fkm_cpu_capped *cs, const fkm_cpu_assign_args *
         }
         return FKM_OK;
     }
-    /* 3. regret order, then each point to its nearest centroid with room */
+    /* 3. regret order, then each point to its nearest centroid with room. A regret is >= 0, so
+     * its float64 bits order like its value; reversed, an ascending sort is the descending order */
     for (int64_t i = 0; i < n; i++) {
         const double gap = m > 1 ? (double)cs->cdist[i * m + 1] - (double)cs->cdist[i * m] : 0.0;
-        cs->regret[i] = (w ? (double)w[i] : 1.0) * gap;
-        cs->order[i] = i;
+        double r = (w ? (double)w[i] : 1.0) * gap;
+        uint64_t bits;
+        if (!(r > 0)) r = 0.0; /* +0, never -0 */
+        memcpy(&bits, &r, sizeof bits);
+        cs->key[i] = ~bits;
     }
-    qsort_r(cs->order, (size_t)n, sizeof(int64_t), cmp_regret, cs->regret);
+    const int64_t *order = radix_sorted(cs);
     memset(cs->count, 0, (size_t)k * sizeof(int64_t));
     for (int64_t t = 0; t < n; t++) {
-        const int64_t i = cs->order[t];
+        const int64_t i = order[t];
         int64_t c = -1;
         float v = 0.0f;
         for (int64_t j = 0; j < m && c < 0; j++)
@@ -130,12 +180,16 @@ fkm_status fkm_cpu_capped_assign(fkm_cpu_capped *cs, const fkm_cpu_assign_args *
                 c = cs->cand[i * m + j];
                 v = cs->cdist[i * m + j];
             }
-        if (c < 0) { /* its m nearest are full: all its distances again (the same bits) */
-            fkm_cpu_distance_row(a, i, cs->rows);
+        if (c < 0) { /* its m nearest are full: its row (kept, or computed again: the same bits) */
+            const float *row = cs->rows + i * k;
+            if (cs->block < n) {
+                fkm_cpu_distance_row(a, i, cs->rows);
+                row = cs->rows;
+            }
             for (int64_t q = 0; q < k; q++)
-                if (cs->count[q] < cap && (c < 0 || cs->rows[q] < v)) {
+                if (cs->count[q] < cap && (c < 0 || row[q] < v)) {
                     c = q;
-                    v = cs->rows[q];
+                    v = row[q];
                 }
         }
         if (c < 0) return FKM_FAIL(FKM_ERR_INTERNAL, "capped assignment: no cluster has room (cap %lld, k %lld, n %lld)",

@@ -9,6 +9,10 @@
 typedef struct fkm_cpu_capped fkm_cpu_capped;
 fkm_cpu_capped *fkm_cpu_capped_create(int64_t n, int64_t k, int64_t cap);
 void fkm_cpu_capped_destroy(fkm_cpu_capped *cs);
+/* Test hook (not thread-safe; call before fitting; 0 = defaults): all n x k distance rows are kept
+ * when n k <= whole (default 2^25), else computed in blocks of `block` distances (default 2^22) and
+ * a full point's row is recomputed. The result never depends on them, only time and memory. */
+void fkm_cpu_capped_set_limits(int64_t whole, int64_t block);
 
 /* Assign the a->n points to a->k centroids with at most `cap` points per centroid:
  *   1. every point's distances with the assignment's arithmetic (fkm_cpu_distances, the same bits
