@@ -242,6 +242,13 @@ static void errors(void) {
     p.k = 100; /* k > N */
     st = fkm_mpi_fit(MPI_COMM_WORLD, &p, &m, r0, &r);
     CHECK(st == FKM_ERR_INVALID_ARG, "k > N: status %d on rank %d", (int)st, wrank);
+    p.k = 4;
+    p.max_cluster_size = wrank == 0 ? 0 : 16; /* refused on every rank, even with one rank capped */
+    if (wsize == 1) p.max_cluster_size = 16;
+    st = fkm_mpi_fit(MPI_COMM_WORLD, &p, &m, r0, &r);
+    CHECK(st == FKM_ERR_INVALID_ARG && strstr(fkm_last_error(), "max_cluster_size"), "cap: status %d on rank %d: %s",
+          (int)st, wrank, fkm_last_error());
+    p.max_cluster_size = 0;
     free(x);
 }
 

@@ -10,6 +10,8 @@
 #include "capped.h"
 #include "transform.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,27 +75,53 @@ fkm_cpu_capped *fkm_cpu_capped_create(int64_t n, int64_t k, int64_t cap) {
     return cs;
 }
 
-/* The m nearest of one row, nearest first; equal distances keep the lower index first. Kept in
- * locals (no aliasing with the row) so the common case is one compare per centroid. */
+/* The m nearest of one row, nearest first, equal distances by lower index: m passes, each the
+ * smallest (distance, index) above the previous one. Each pass runs LANES independent running
+ * minima (a lane keeps the lowest index of its minimum: strict <), a loop the compiler vectorises,
+ * then reduces the lanes by (distance, index). */
+enum { LANES = 16 };
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default"))) /* wider lanes; the same choices */
+#endif
 static void nearest_m(const float *row, int64_t k, int64_t m, int32_t *cand, float *cdist) {
-    float dv[CAND];
-    int32_t dc[CAND];
-    int64_t have = 0;
-    for (int64_t c = 0; c < k; c++) {
-        const float v = row[c];
-        if (have == m && !(v < dv[m - 1])) continue;
-        int64_t j = have < m ? have++ : m - 1;
-        while (j > 0 && v < dv[j - 1]) { /* strict: an equal distance stays ahead (lower index) */
-            dv[j] = dv[j - 1];
-            dc[j] = dc[j - 1];
-            j--;
-        }
-        dv[j] = v;
-        dc[j] = (int32_t)c;
-    }
+    float pv = -INFINITY;
+    int32_t pc = -1;
     for (int64_t j = 0; j < m; j++) {
-        cdist[j] = dv[j];
-        cand[j] = dc[j];
+        float lv[LANES];
+        int32_t lc[LANES];
+        for (int l = 0; l < LANES; l++) {
+            lv[l] = INFINITY;
+            lc[l] = INT32_MAX;
+        }
+        int64_t c0 = 0;
+        for (; c0 + LANES <= k; c0 += LANES)
+            for (int l = 0; l < LANES; l++) {
+                const float v = row[c0 + l];
+                const int32_t c = (int32_t)(c0 + l);
+                const int above = v > pv || (v == pv && c > pc);
+                const int take = above && v < lv[l];
+                lv[l] = take ? v : lv[l];
+                lc[l] = take ? c : lc[l];
+            }
+        for (int l = 0; c0 + l < k; l++) { /* the tail, one per lane */
+            const float v = row[c0 + l];
+            const int32_t c = (int32_t)(c0 + l);
+            if ((v > pv || (v == pv && c > pc)) && (v < lv[l] || (v == lv[l] && c < lc[l]))) {
+                lv[l] = v;
+                lc[l] = c;
+            }
+        }
+        float bv = lv[0];
+        int32_t bc = lc[0];
+        for (int l = 1; l < LANES; l++)
+            if (lv[l] < bv || (lv[l] == bv && lc[l] < bc)) {
+                bv = lv[l];
+                bc = lc[l];
+            }
+        cand[j] = bc;
+        cdist[j] = row[bc];
+        pv = bv;
+        pc = bc;
     }
 }
 

@@ -197,12 +197,15 @@ fkm_status fkm_mpi_setup(mpi_fit *f, MPI_Comm comm, const fkm_params *p, const f
     f->c.threads = fkm_resolve_threads(p->threads);
     FKM_TRY(gather_slices(&f->c, x, row0));
     FKM_TRY(same_params(&f->c, p));
+    /* agreed, so that a rank with a cap and one without stop together: the capped step needs every
+     * row in one process (fkm_fit) */
+    FKM_TRY(fkm_mpi_agree(&f->c, p->max_cluster_size == 0 ? FKM_OK
+                                 : FKM_FAIL(FKM_ERR_INVALID_ARG, "fkm_mpi_fit: max_cluster_size is not supported "
+                                            "(got %lld; use 0): the capped assignment runs in one process (fkm_fit)",
+                                            (long long)p->max_cluster_size)));
     FKM_TRY(fkm_params_validate(p, f->c.N, f->c.d));
     if (p->device == FKM_DEVICE_CUDA)
         FKM_TRY(FKM_FAIL(FKM_ERR_INVALID_ARG, "fkm_mpi_fit runs the CPU engine on every rank: use device auto or cpu"));
-    if (p->max_cluster_size > 0) /* the capped step needs every row on one process */
-        FKM_TRY(FKM_FAIL(FKM_ERR_INVALID_ARG, "fkm_mpi_fit: max_cluster_size is not supported (got %lld): the capped "
-                         "assignment runs on one process (fkm_fit)", (long long)p->max_cluster_size));
     fkm_precision prec;
     FKM_TRY(fkm_resolve_precision(p, &fkm_cpu_backend, x->dtype, &prec));
     if ((int64_t)p->k * f->c.d > INT_MAX / 2)
