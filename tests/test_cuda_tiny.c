@@ -16,6 +16,10 @@
 #include <cuda_runtime_api.h>
 #include <flashkmeans_cuda.h>
 
+/* The tiny loop is opt-in (FKM_CU_TINY=1) until it has passed on a GPU (tiny.cu's
+ * TINY_BY_DEFAULT); then this becomes NULL: the default itself. */
+#define FKM_TINY_TEST_DEFAULT "1"
+
 typedef struct {
     int64_t b, n, d, k;
     fkm_precision prec;
@@ -194,10 +198,6 @@ static void check_default(void) {
     cudaFree(dx);
     free(x64); free(x32); free(in);
 }
-
-/* The tiny loop is opt-in (FKM_CU_TINY=1) until it has passed on a GPU (tiny.cu's
- * TINY_BY_DEFAULT); then this becomes NULL: the default itself. */
-#define FKM_TINY_TEST_DEFAULT "1"
 
 static int64_t pick(uint64_t *r, const int64_t *v, int nv) { return v[gen_next(r) % (uint64_t)nv]; }
 
