@@ -36,14 +36,20 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     memset(e, 0, sizeof *e);
     e->dev = dev;
     CU_RET(cudaSetDevice(dev));
-    cudaDeviceProp prop;
-    CU_RET(cudaGetDeviceProperties(&prop, dev));
-    if (prop.major < 8)
+    /* Four attributes, not cudaGetDeviceProperties: that fills the whole struct (some of its
+     * fields are slow queries) and the plan runs on every call of the device API. */
+    int major = 0, minor = 0;
+    CU_RET(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    CU_RET(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    if (major < 8) {
+        cudaDeviceProp prop;
+        CU_RET(cudaGetDeviceProperties(&prop, dev));
         return FKM_FAIL(FKM_ERR_NO_CUDA, "GPU %d (%s) has compute capability %d.%d; the CUDA engine needs 8.0 or newer",
-                        dev, prop.name, prop.major, prop.minor);
-    e->sm_count = prop.multiProcessorCount;
-    e->cc_major = prop.major;
-    e->smem_optin = (int)prop.sharedMemPerBlockOptin;
+                        dev, prop.name, major, minor);
+    }
+    CU_RET(cudaDeviceGetAttribute(&e->sm_count, cudaDevAttrMultiProcessorCount, dev));
+    CU_RET(cudaDeviceGetAttribute(&e->smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    e->cc_major = major;
     if (b * n >= INT32_MAX || b * k >= INT32_MAX)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "the CUDA engine handles fewer than 2^31 points and centroids in all "
                         "(got %lld x %lld points, %lld x %lld centroids)", (long long)b, (long long)n, (long long)b,
