@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import _core
-from ._arrays import dlpack_values, float32_matrix, host_matrix, is_cuda_tensor, is_torch
+from ._arrays import HostMatrix, dlpack_values, float32_matrix, host_matrix, is_cuda_tensor, is_torch
 from ._dlpack import imported as _imported
 
 
@@ -12,8 +12,9 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
     """Fit k-means separately to each of the B problems in x, shape (B, N, D).
 
     Problem i uses seed `seed + i` (the C API's rule), so problem i gives the same result as a
-    single fit of x[i] with that seed. init: "k-means++", "k-means||", "random" or one (K, D)
-    array that starts every problem. Returns (labels (B, N) int32, centroids (B, K, D) float32,
+    single fit of x[i] with that seed. init: "k-means++", "k-means||", "random", one (K, D)
+    array that starts every problem, or a (B, K, D) array that starts problem i from init[i] (the
+    warm start of a loop: the previous call's centroids; on CUDA tensors no host round trip). Returns (labels (B, N) int32, centroids (B, K, D) float32,
     iterations (B,) int32) -- plus inertia (B,) float64 when return_inertia=True. numpy in, numpy
     out; a torch tensor in gives torch tensors on the same device. gpu_mem_limit: cap on the GPU
     memory (bytes or "4G"-style, None = no cap), see KMeans.
@@ -43,12 +44,34 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
     if init_array is not None:
         if is_torch(init_array):
             init_array = init_array.detach().cpu().numpy()
+        if np.ndim(init_array) == 3:  # one start per problem: problem i alone, from init[i]
+            init_array = float32_matrix(init_array, (b, k, d), "init")
+            return _per_problem(x, hm, w, init_array, k, max_iter=max_iter, tol=tol, stop=stop,
+                                n_init=n_init, seed=seed, metric=metric, precision=precision, device=device,
+                                threads=n_threads, verbose=verbose, gpu_mem_limit=gpu_mem_limit,
+                                return_inertia=return_inertia)
         init_array = float32_matrix(init_array, (k, d), "init")
     p = _core.make_params(k, max_iter=max_iter, tol=tol, stop=stop, init=init, n_init=n_init,
                           init_centroids=init_array,
                           seed=seed, metric=metric, precision=precision, device=device,
                           threads=n_threads, verbose=verbose, gpu_mem_limit=gpu_mem_limit)
-    res = _core.fit_batch(p, hm, w)
+    return _outputs(x, _core.fit_batch(p, hm, w), return_inertia)
+
+
+def _per_problem(x, hm, w, init3, k, *, return_inertia, seed, **opts):
+    """Problem i fitted alone from init3[i] with seed + i: what the batch rule promises."""
+    res = []
+    for i in range(hm.shape[0]):
+        p = _core.make_params(k, init="random", init_centroids=init3[i], seed=seed + i, **opts)
+        one = HostMatrix(hm.array[i:i + 1], hm.code, hm.source_dtype)
+        try:
+            res += _core.fit_batch(p, one, None if w is None else w[i:i + 1])
+        except ValueError as e:  # name the problem, as a batch fit does
+            raise ValueError("problem %d: %s" % (i, e)) from None
+    return _outputs(x, res, return_inertia)
+
+
+def _outputs(x, res, return_inertia):
     labels = np.stack([r.labels for r in res])
     centroids = np.stack([r.centroids for r in res])
     iters = np.array([r.iterations for r in res], dtype=np.int32)

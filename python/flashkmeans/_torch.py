@@ -112,16 +112,20 @@ def cuda_fit(x3, k, *, max_iter=300, tol=1e-4, stop="shift", init="random", init
     host_init, device_init = None, False
     if init_centroids is not None:
         init_centroids = _dlpack.values(init_centroids, "init_centroids")
+        if not isinstance(init_centroids, torch.Tensor) and np.ndim(init_centroids) == 3:
+            init_centroids = torch.from_numpy(np.ascontiguousarray(init_centroids, dtype=np.float32))
         if isinstance(init_centroids, torch.Tensor):
             c = init_centroids.detach().to(device=dev, dtype=torch.float32)
-            if tuple(c.shape[-2:]) != (k, d):
-                raise ValueError("init_centroids must have shape (%d, %d), got %s" % (k, d, tuple(c.shape)))
+            if tuple(c.shape) not in ((k, d), (b, k, d)):
+                raise ValueError("init_centroids must have shape (%d, %d) or (%d, %d, %d), got %s"
+                                 % (k, d, b, k, d, tuple(c.shape)))
             centroids.copy_(c.expand(b, k, d))  # the in/out buffer carries the initial centroids
             device_init = True
         else:
             host_init = np.ascontiguousarray(init_centroids, dtype=np.float32)
             if host_init.shape != (k, d):
-                raise ValueError("init_centroids must have shape (%d, %d), got %s" % (k, d, host_init.shape))
+                raise ValueError("init_centroids must have shape (%d, %d) or (%d, %d, %d), got %s"
+                                 % (k, d, b, k, d, host_init.shape))
     p = _core.make_params(k, max_iter=max_iter, tol=tol, stop=stop, init=init, n_init=n_init,
                           init_centroids=host_init, seed=seed, metric=metric, precision=precision,
                           device="cuda:%d" % dev.index, verbose=verbose, freeze_init=freeze_init,

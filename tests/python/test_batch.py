@@ -58,3 +58,26 @@ def test_batch_init_array():
         assert np.array_equal(km.cluster_centers_, c[i]) and np.array_equal(km.labels_, l[i])
     with pytest.raises(ValueError, match="init must have shape"):
         flashkmeans.batch_kmeans(xb, 5, init=c0[:4])
+
+
+def test_batch_init_per_problem():
+    """A (B, K, D) init starts problem i from init[i]: the same bits as problem i fitted alone
+    from init[i] with seed + i; the warm start of a loop (the previous call's centroids)."""
+    xb = np.random.RandomState(5).rand(3, 120, 4).astype(np.float32)
+    c0 = np.stack([xb[i, 10 * i:10 * i + 4] for i in range(3)])
+    l, c, it, inertia = flashkmeans.batch_kmeans(xb, 4, init=c0, stop="fixed", max_iter=3, seed=7,
+                                                 weights=np.ones((3, 120)), return_inertia=True)
+    for i in range(3):
+        km = flashkmeans.KMeans(4, init=c0[i], stop="fixed", max_iter=3, random_state=7 + i).fit(xb[i])
+        assert np.array_equal(km.cluster_centers_, c[i]) and np.array_equal(km.labels_, l[i])
+        assert km.inertia_ == inertia[i] and it[i] == 3
+    # warm start: continuing from the returned centroids = running longer in one call
+    l2, c2, _ = flashkmeans.batch_kmeans(xb, 4, init=c, stop="fixed", max_iter=2)
+    l5, c5, _ = flashkmeans.batch_kmeans(xb, 4, init=c0, stop="fixed", max_iter=5)
+    assert np.array_equal(c2, c5) and np.array_equal(l2, l5)
+    with pytest.raises(ValueError, match="init must have shape"):
+        flashkmeans.batch_kmeans(xb, 4, init=c0[:2])
+    bad = xb.copy()
+    bad[2, 5, 1] = np.inf
+    with pytest.raises(ValueError, match=r"problem 2: .*data\[5\]\[1\]"):
+        flashkmeans.batch_kmeans(bad, 4, init=c0)
