@@ -48,6 +48,30 @@ __device__ __forceinline__ T warp_sum(T v) {
     return v;
 }
 
+/* One warp: the new centroid src (d floats) replaces dst, for cosine re-normalised in float64.
+ * Returns the squared move |new - old|^2 (float64 per feature, lane-strided, then a xor tree: the
+ * same bits in every caller), or -1 when cosine finds a zero sum (antipodal points cancel: dst
+ * keeps the previous direction). Used by update.cu's k_post / k_centroids and the tiny loop. */
+__device__ __forceinline__ double fkm_post_row(const float *src, float *dst, int64_t d, int cosine) {
+    const int lane = threadIdx.x & 31;
+    double inv = 1.0;
+    if (cosine) {
+        double n2 = 0.0;
+        for (int64_t j = lane; j < d; j += 32) n2 += (double)src[j] * src[j];
+        n2 = warp_sum(n2);
+        if (n2 == 0.0) return -1.0;
+        inv = 1.0 / sqrt(n2);
+    }
+    double m = 0.0;
+    for (int64_t j = lane; j < d; j += 32) {
+        const float v = cosine ? (float)(src[j] * inv) : src[j];
+        const double t = (double)v - dst[j];
+        m += t * t;
+        dst[j] = v;
+    }
+    return warp_sum(m);
+}
+
 /* One warp writes padded centroid row r of problem prob into the compute copy cc (rounded to the
  * compute type; src: d values of type st (fkm_dtype); NULL: a padding row of zeros with cterm =
  * +inf) and its cterm. With `tiled`

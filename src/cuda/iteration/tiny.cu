@@ -408,22 +408,8 @@ __device__ void tiny_centroids(const tiny_args &a, const tiny_smem &s, int64_t p
         if (lane == 0) s.upd[c] = 0;
         if (!u) continue;
         float *dst = a.c32 + key * a.d;
-        double inv = 1.0;
-        if (a.cosine) {
-            double n2 = 0.0;
-            for (int64_t j = lane; j < a.d; j += 32) n2 += (double)src[j] * src[j];
-            n2 = warp_sum(n2);
-            if (n2 == 0.0) continue; /* antipodal points cancel: keep the previous direction */
-            inv = 1.0 / sqrt(n2);
-        }
-        double m = 0.0;
-        for (int64_t j = lane; j < a.d; j += 32) {
-            const float v = a.cosine ? (float)(src[j] * inv) : src[j];
-            const double t = (double)v - dst[j];
-            m += t * t;
-            dst[j] = v;
-        }
-        m = warp_sum(m);
+        const double m = fkm_post_row(src, dst, a.d, a.cosine);
+        if (m < 0.0) continue; /* cosine: a zero sum keeps the previous direction */
         if (lane == 0) atomicMax(s.shift2, (unsigned long long)__double_as_longlong(m));
         __syncwarp();
         fkm_cc_row(dst, p, c, a.d, a.kp, a.cc, a.dcp, CT, 0, a.l2, a.tiled, a.cterm);

@@ -350,24 +350,8 @@ __global__ void k_post(int64_t b, int64_t k, int64_t d, const float *cnew, float
     __syncwarp();
     if (lane == 0) upd[key] = 0;
     if (!u || done[key / k]) return;
-    const float *src = cnew + key * d;
-    float *dst = c32 + key * d;
-    double inv = 1.0;
-    if (cosine) {
-        double n2 = 0.0;
-        for (int64_t j = lane; j < d; j += 32) n2 += (double)src[j] * src[j];
-        n2 = warp_sum(n2);
-        if (n2 == 0.0) return; /* antipodal points cancel: keep the previous direction */
-        inv = 1.0 / sqrt(n2);
-    }
-    double m = 0.0;
-    for (int64_t j = lane; j < d; j += 32) {
-        const float v = cosine ? (float)(src[j] * inv) : src[j];
-        const double t = (double)v - dst[j];
-        m += t * t;
-        dst[j] = v;
-    }
-    m = warp_sum(m);
+    const double m = fkm_post_row(cnew + key * d, c32 + key * d, d, cosine);
+    if (m < 0.0) return; /* cosine: a zero sum keeps the previous direction */
     if (lane == 0) atomicMax(&cur[key / k].shift2, (unsigned long long)__double_as_longlong(m));
 }
 
@@ -416,22 +400,8 @@ __global__ void k_centroids(const cent_args a) {
     }
     if (!u) return;
     float *dst = a.c32 + key * a.d;
-    double inv = 1.0;
-    if (a.cosine) {
-        double n2 = 0.0;
-        for (int64_t j = lane; j < a.d; j += 32) n2 += (double)src[j] * src[j];
-        n2 = warp_sum(n2);
-        if (n2 == 0.0) return; /* antipodal points cancel: keep the previous direction */
-        inv = 1.0 / sqrt(n2);
-    }
-    double m = 0.0;
-    for (int64_t j = lane; j < a.d; j += 32) {
-        const float v = a.cosine ? (float)(src[j] * inv) : src[j];
-        const double t = (double)v - dst[j];
-        m += t * t;
-        dst[j] = v;
-    }
-    m = warp_sum(m);
+    const double m = fkm_post_row(src, dst, a.d, a.cosine);
+    if (m < 0.0) return; /* cosine: a zero sum keeps the previous direction */
     if (lane == 0) atomicMax(&a.cur[prob].shift2, (unsigned long long)__double_as_longlong(m));
     __syncwarp();
     fkm_cc_row(dst, prob, key - prob * a.k, a.d, a.kp, a.cc, a.dcp, a.ct, a.tf32, a.l2, a.tiled, a.cterm);
