@@ -33,7 +33,7 @@ from ._compat import (HAVE_SKLEARN, BaseEstimator, ClassNamePrefixFeaturesOutMix
 from ._dlpack import imported as _imported
 from ._errors import BadInputError
 from . import _lib
-from ._sklearn import KMeans, _check_int, _check_verbose, _validate_data
+from ._sklearn import KMeans, _check_int, _check_verbose, _sklearn_n_init_default, _validate_data
 
 _SPARSE_DTYPES = [np.float64, np.float32]
 
@@ -268,20 +268,7 @@ def _random_state(random_state):
                      % (random_state,))
 
 
-def _sklearn_n_init_default():
-    if not HAVE_SKLEARN:
-        return "auto"
-    try:
-        import inspect
-        from sklearn.cluster import MiniBatchKMeans as _Sk
-
-        value = inspect.signature(_Sk.__init__).parameters["n_init"].default
-    except Exception:  # pragma: no cover - a scikit-learn we do not know
-        return "auto"
-    return value if value in ("warn", "auto") or isinstance(value, int) else "auto"
-
-
-_N_INIT_DEFAULT = _sklearn_n_init_default()
+_N_INIT_DEFAULT = _sklearn_n_init_default("MiniBatchKMeans")
 
 
 class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):

@@ -42,16 +42,16 @@ def _check_int(value, name, low):
     return int(value)
 
 
-def _sklearn_n_init_default():
-    """The installed scikit-learn's default n_init ("warn" in 1.2 and 1.3, "auto" from 1.4), or
-    "auto" without scikit-learn."""
+def _sklearn_n_init_default(estimator="KMeans"):
+    """The installed scikit-learn's default n_init of sklearn.cluster.<estimator> ("warn" in 1.2
+    and 1.3, "auto" from 1.4), or "auto" without scikit-learn."""
     if not HAVE_SKLEARN:
         return "auto"
     try:
         import inspect
-        from sklearn.cluster import KMeans as _SkKMeans
+        import sklearn.cluster
 
-        value = inspect.signature(_SkKMeans.__init__).parameters["n_init"].default
+        value = inspect.signature(getattr(sklearn.cluster, estimator).__init__).parameters["n_init"].default
     except Exception:  # pragma: no cover - a scikit-learn we do not know
         return "auto"
     return value if value in ("warn", "auto") or isinstance(value, int) else "auto"
