@@ -16,6 +16,8 @@
 #include <string.h>
 
 enum { CAND = 4 };                  /* nearest centroids remembered per point */
+enum { PASSES = 8 };                /* local-search passes per assignment (step 5) */
+enum { SWAP_K = 1024 };             /* swaps need a k x k table: up to this k (16 MiB) */
 #define WHOLE_DISTANCES (1 << 25)   /* up to this many n x k floats (128 MiB) all rows are kept */
 #define BLOCK_DISTANCES (1 << 22)   /* else blocks of this many (16 MiB), rows recomputed as needed */
 
@@ -35,12 +37,18 @@ struct fkm_cpu_capped {
     int64_t *order, *order2, *count, *hist;
     float *rows;    /* one block of distance rows; also the row of a point recomputed */
     int64_t block;  /* rows per block */
+    /* the local search (step 5): per ordered pair of clusters (a, b), the point of a that gains
+     * most by moving to b (gain w (D_a - D_b), its index, its distance to b); pass stamps */
+    double *gain;
+    int32_t *garg, *stamp;
+    float *gdist;
 };
 
 void fkm_cpu_capped_destroy(fkm_cpu_capped *cs) {
     if (!cs) return;
     fkm_free(cs->cand); fkm_free(cs->cdist); fkm_free(cs->kdist); fkm_free(cs->key); fkm_free(cs->key2);
     fkm_free(cs->order); fkm_free(cs->order2); fkm_free(cs->count); fkm_free(cs->hist); fkm_free(cs->rows);
+    fkm_free(cs->gain); fkm_free(cs->garg); fkm_free(cs->gdist); fkm_free(cs->stamp);
     fkm_free(cs);
 }
 
@@ -67,8 +75,14 @@ fkm_cpu_capped *fkm_cpu_capped_create(int64_t n, int64_t k, int64_t cap) {
         cs->block = block_limit / k > 0 ? block_limit / k : 1;
         cs->rows = (float *)fkm_alloc((size_t)(cs->block * k), sizeof(float));
     }
+    cs->stamp = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
+    if (k <= SWAP_K) {
+        cs->gain = (double *)fkm_alloc((size_t)(k * k), sizeof(double));
+        cs->garg = (int32_t *)fkm_alloc((size_t)(k * k), sizeof(int32_t));
+        cs->gdist = (float *)fkm_alloc((size_t)(k * k), sizeof(float));
+    }
     if (!(cs->cand && cs->cdist && cs->kdist && cs->key && cs->key2 && cs->order && cs->order2 && cs->count &&
-          cs->hist && cs->rows)) {
+          cs->hist && cs->rows && cs->stamp && (k > SWAP_K || (cs->gain && cs->garg && cs->gdist)))) {
         fkm_cpu_capped_destroy(cs);
         return NULL;
     }
@@ -154,6 +168,90 @@ static const int64_t *radix_sorted(fkm_cpu_capped *cs) {
     return order;
 }
 
+/* Step 5, the local search: up to PASSES passes over the points in index order, each
+ *   - moving a point to the nearest cluster with room when that lowers w_i dist (relocation), and
+ *     recording, per ordered pair of clusters (a, b), the point of a that gains most by moving to b;
+ *   - then, for each pair a < b, swapping those two points when the swap lowers the capped inertia
+ *     (gain_ab + gain_ba > 0) and neither moved in this pass.
+ * Every change lowers the capped inertia and keeps every cluster within the cap; a pass without one
+ * ends it. Sequential with index tie-breaks: the same bits for any thread count. Rows: the kept
+ * matrix, or recomputed block by block (the same bits). Returns whether anything changed. */
+static int local_search(fkm_cpu_capped *cs, const fkm_cpu_assign_args *a, const float *w, int32_t *labels,
+                        float *best) {
+    const int64_t n = a->n, k = a->k, d = a->d, cap = cs->cap;
+    const int swaps = cs->gain != NULL;
+    int changed = 0;
+    memset(cs->count, 0, (size_t)k * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) cs->count[labels[i]]++;
+    for (int64_t i = 0; i < n; i++) cs->stamp[i] = -1;
+    for (int pass = 0; pass < PASSES; pass++) {
+        int improved = 0;
+        int64_t room = 0;
+        for (int64_t c = 0; c < k; c++) room += cs->count[c] < cap;
+        if (swaps)
+            for (int64_t q = 0; q < k * k; q++) {
+                cs->gain[q] = -INFINITY; /* a swap pays when the two gains add up to > 0 */
+                cs->garg[q] = -1;
+            }
+        for (int64_t i0 = 0; i0 < n; i0 += cs->block) {
+            const int64_t rows = n - i0 < cs->block ? n - i0 : cs->block;
+            if (cs->block < n) {
+                fkm_cpu_assign_args blk = *a;
+                blk.x = a->x + i0 * d;
+                blk.xterm = a->xterm + i0;
+                blk.n = rows;
+                fkm_cpu_distances(&blk, cs->rows);
+            }
+            for (int64_t r = 0; r < rows; r++) {
+                const int64_t i = i0 + r;
+                const float *row = cs->block < n ? cs->rows + r * k : cs->rows + i * k;
+                const double wi = w ? (double)w[i] : 1.0;
+                if (!(wi > 0)) continue; /* a zero-weight point gains nothing anywhere */
+                int64_t ca = labels[i];
+                if (room) {
+                    int64_t cb = -1;
+                    for (int64_t c = 0; c < k; c++)
+                        if (c != ca && cs->count[c] < cap && (cb < 0 || row[c] < row[cb])) cb = c;
+                    if (cb >= 0 && wi * ((double)row[ca] - (double)row[cb]) > 0) {
+                        if (--cs->count[ca] == cap - 1) room++;
+                        if (++cs->count[cb] == cap) room--;
+                        labels[i] = (int32_t)cb;
+                        best[i] = row[cb];
+                        cs->stamp[i] = pass;
+                        ca = cb;
+                        improved = 1;
+                    }
+                }
+                if (!swaps) continue;
+                double *g = cs->gain + ca * k;
+                for (int64_t c = 0; c < k; c++) {
+                    const double gi = wi * ((double)row[ca] - (double)row[c]);
+                    if (gi > g[c]) { /* strict: the lowest index on ties */
+                        g[c] = gi;
+                        cs->garg[ca * k + c] = (int32_t)i;
+                        cs->gdist[ca * k + c] = row[c];
+                    }
+                }
+            }
+        }
+        for (int64_t ca = 0; swaps && ca < k; ca++)
+            for (int64_t cb = ca + 1; cb < k; cb++) {
+                const int32_t i = cs->garg[ca * k + cb], j = cs->garg[cb * k + ca];
+                if (i < 0 || j < 0 || cs->stamp[i] == pass || cs->stamp[j] == pass) continue;
+                if (!(cs->gain[ca * k + cb] + cs->gain[cb * k + ca] > 0)) continue;
+                labels[i] = (int32_t)cb;
+                best[i] = cs->gdist[ca * k + cb];
+                labels[j] = (int32_t)ca;
+                best[j] = cs->gdist[cb * k + ca];
+                cs->stamp[i] = cs->stamp[j] = pass;
+                improved = 1;
+            }
+        changed |= improved;
+        if (!improved) break;
+    }
+    return changed;
+}
+
 fkm_status fkm_cpu_capped_assign(fkm_cpu_capped *cs, const fkm_cpu_assign_args *a, const float *w,
                                  const int32_t *kept, int32_t *labels, float *best, int32_t *unc, float *unc_best) {
     const int64_t n = a->n, k = a->k, d = a->d, m = cs->m, cap = cs->cap;
@@ -231,5 +329,7 @@ fkm_status fkm_cpu_capped_assign(fkm_cpu_capped *cs, const fkm_cpu_assign_args *
         memcpy(labels, kept, (size_t)n * sizeof(int32_t));
         memcpy(best, cs->kdist, (size_t)n * sizeof(float));
     }
+    /* 5. moves and swaps that lower the capped inertia */
+    local_search(cs, a, w, labels, best);
     return FKM_OK;
 }
