@@ -59,7 +59,7 @@ static void usage(FILE *f) {
             "  --gpus G                GPUs a CUDA fit uses (default 1; 0: all); sums all-reduced with NCCL\n"
             "  --empty farthest|keep   empty-cluster policy (default farthest)\n"
             "  --max-cluster-size N    no cluster holds more than N points (default 0: no cap; N x K >= n);\n"
-            "                          a regret-ordered greedy assignment on the CPU (docs/algorithm.md)\n"
+            "                          regret-ordered greedy + local search, on the CPU (docs/algorithm.md)\n"
             "  -o, --output FILE       write the centroids (k x d float32): FILE.npy or FILE.fvecs\n"
             "  --labels FILE           write the labels (n int32): FILE.npy or FILE.ivecs\n"
             "  --report FILE.json      write a report (parameters, per-iteration statistics, timing)\n"

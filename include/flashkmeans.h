@@ -193,7 +193,8 @@ typedef struct {
                                      iteration assigns by the capped step of docs/algorithm.md
                                      ("Capped cluster sizes": nearest centroid while the cap does
                                      not bind; else a regret-ordered greedy, kept only when it
-                                     beats the previous labels) and the update uses those labels.
+                                     beats the previous labels, then a local search of moves and
+                                     swaps) and the update uses those labels.
                                      Needs max_cluster_size * k >= n (else FKM_ERR_INVALID_ARG,
                                      naming the numbers). CPU engine, dense input only: device=cuda,
                                      fkm_fit_csr, fkm_mpi_fit and fkm_partial_sums refuse it

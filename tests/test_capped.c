@@ -384,6 +384,7 @@ static void test_row_blocks(void) {
         for (int metric = 0; metric < 3; metric++) {
             fkm_params p = base(k, caps[c], 2);
             p.metric = (fkm_metric)metric;
+            p.max_iter = 20; /* enough to move; blocks cost a pass of the kernels per search pass */
             const float *wc = c == 1 ? w : NULL;
             fkm_result whole, blocks, whole1, one;
             fit_and_check("rows kept", p, x, wc, n, d, &whole);

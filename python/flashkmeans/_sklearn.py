@@ -98,7 +98,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     copy_x (scikit-learn's; accepted for compatibility: fit never modifies X, whether True or
     False -- there is no in-place centring to undo), max_cluster_size (None or 0: no cap; an int
     N: no cluster of the fit holds more than N points, whatever their weights -- the capped
-    assignment of docs/algorithm.md, a regret-ordered greedy, not an optimum; N * n_clusters must
+    assignment of docs/algorithm.md, a regret-ordered greedy and a local search of moves and
+    swaps, not an optimum; N * n_clusters must
     be >= n_samples; host data on the CPU only: device="cuda" and CUDA tensors are refused,
     device="auto" runs on the CPU; predict/transform/score are not capped).
 
