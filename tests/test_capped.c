@@ -304,9 +304,9 @@ static void test_brute_force(void) {
         printf("brute force k=%d: %d problems, greedy above the optimum in %d, worst ratio %.4f\n", k, cases[k],
                nonopt[k], worst[k]);
     CHECK(nonopt[3] > 0, "expected the greedy to miss the optimum somewhere for k = 3 (it is not optimal)");
-    /* a regression guard on these fixed problems (measured, greedy + local search: 5 of 177 above,
-     * worst 1.1481; the greedy alone: 35, worst 2.5753) */
-    CHECK(worst[3] < 1.15 && nonopt[3] <= 5, "further from the optimum than measured for k = 3: %d, %.4f", nonopt[3],
+    /* a regression guard on these fixed problems (measured, greedy + 2 local-search passes: 6 of 177
+     * above, worst 1.1481; 8 passes: 5; the greedy alone: 35, worst 2.5753) */
+    CHECK(worst[3] < 1.15 && nonopt[3] <= 6, "further from the optimum than measured for k = 3: %d, %.4f", nonopt[3],
           worst[3]);
 }
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 enum { CAND = 4 };                  /* nearest centroids remembered per point */
-enum { PASSES = 8 };                /* local-search passes per assignment (step 5) */
+enum { PASSES = 2 };                /* local-search passes per assignment (step 5) */
 enum { SWAP_K = 1024 };             /* swaps need a k x k table: up to this k (16 MiB) */
 #define WHOLE_DISTANCES (1 << 25)   /* up to this many n x k floats (128 MiB) all rows are kept */
 #define BLOCK_DISTANCES (1 << 22)   /* else blocks of this many (16 MiB), rows recomputed as needed */
@@ -174,8 +174,47 @@ static const int64_t *radix_sorted(fkm_cpu_capped *cs) {
  *   - then, for each pair a < b, swapping those two points when the swap lowers the capped inertia
  *     (gain_ab + gain_ba > 0) and neither moved in this pass.
  * Every change lowers the capped inertia and keeps every cluster within the cap; a pass without one
- * ends it. Sequential with index tie-breaks: the same bits for any thread count. Rows: the kept
+ * ends it. The moves and swaps are sequential in index order; the gain table is a maximum with
+ * index tie-breaks, threaded by cluster: the same bits for any thread count. Rows: the kept
  * matrix, or recomputed block by block (the same bits). Returns whether anything changed. */
+/* Point i's gains to every cluster, kept in the table of its cluster ca when larger. The points of
+ * a cluster always come in increasing index order, so strict > keeps the lowest index on ties. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void record_gains(double *restrict g, int32_t *restrict garg, float *restrict gdist, int64_t k, int64_t i,
+                         int64_t ca, double wi, const float *restrict row) {
+    const double own = (double)row[ca];
+    for (int64_t c = 0; c < k; c++) {
+        const double gi = wi * (own - (double)row[c]);
+        const int take = gi > g[c];
+        g[c] = take ? gi : g[c];
+        garg[c] = take ? (int32_t)i : garg[c];
+        gdist[c] = take ? row[c] : gdist[c];
+    }
+}
+
+/* The gain table from kept rows, threaded by cluster: each thread owns the rows of the table of
+ * the clusters it takes (points grouped by label with a counting sort, in index order). */
+static void gains_by_cluster(fkm_cpu_capped *cs, const float *w, const int32_t *labels, int64_t n, int64_t k,
+                             int threads) {
+    int64_t *start = cs->hist, *perm = cs->order2; /* free here: k + 1 <= 2^16, n */
+    memset(start, 0, (size_t)(k + 1) * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) start[labels[i] + 1]++;
+    for (int64_t c = 0; c < k; c++) start[c + 1] += start[c];
+    for (int64_t i = 0; i < n; i++) perm[start[labels[i]]++] = i;
+    for (int64_t c = k; c > 0; c--) start[c] = start[c - 1];
+    start[0] = 0;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t ca = 0; ca < k; ca++)
+        for (int64_t t = start[ca]; t < start[ca + 1]; t++) {
+            const int64_t i = perm[t];
+            const double wi = w ? (double)w[i] : 1.0;
+            if (wi > 0)
+                record_gains(cs->gain + ca * k, cs->garg + ca * k, cs->gdist + ca * k, k, i, ca, wi, cs->rows + i * k);
+        }
+}
+
 static int local_search(fkm_cpu_capped *cs, const fkm_cpu_assign_args *a, const float *w, int32_t *labels,
                         float *best) {
     const int64_t n = a->n, k = a->k, d = a->d, cap = cs->cap;
@@ -193,7 +232,8 @@ static int local_search(fkm_cpu_capped *cs, const fkm_cpu_assign_args *a, const 
                 cs->gain[q] = -INFINITY; /* a swap pays when the two gains add up to > 0 */
                 cs->garg[q] = -1;
             }
-        for (int64_t i0 = 0; i0 < n; i0 += cs->block) {
+        const int whole = cs->block == n; /* rows kept: the gains are threaded after the moves */
+        for (int64_t i0 = 0; i0 < n && (room || !whole); i0 += cs->block) {
             const int64_t rows = n - i0 < cs->block ? n - i0 : cs->block;
             if (cs->block < n) {
                 fkm_cpu_assign_args blk = *a;
@@ -208,7 +248,8 @@ static int local_search(fkm_cpu_capped *cs, const fkm_cpu_assign_args *a, const 
                 const double wi = w ? (double)w[i] : 1.0;
                 if (!(wi > 0)) continue; /* a zero-weight point gains nothing anywhere */
                 int64_t ca = labels[i];
-                if (room) {
+                /* a point at its nearest centroid cannot gain by moving: skip the scan */
+                if (room && ca != cs->cand[i * cs->m]) {
                     int64_t cb = -1;
                     for (int64_t c = 0; c < k; c++)
                         if (c != ca && cs->count[c] < cap && (cb < 0 || row[c] < row[cb])) cb = c;
@@ -222,18 +263,12 @@ static int local_search(fkm_cpu_capped *cs, const fkm_cpu_assign_args *a, const 
                         improved = 1;
                     }
                 }
-                if (!swaps) continue;
-                double *g = cs->gain + ca * k;
-                for (int64_t c = 0; c < k; c++) {
-                    const double gi = wi * ((double)row[ca] - (double)row[c]);
-                    if (gi > g[c]) { /* strict: the lowest index on ties */
-                        g[c] = gi;
-                        cs->garg[ca * k + c] = (int32_t)i;
-                        cs->gdist[ca * k + c] = row[c];
-                    }
-                }
+                if (swaps && !whole)
+                    record_gains(cs->gain + ca * k, cs->garg + ca * k, cs->gdist + ca * k, k, i, ca, wi, row);
             }
         }
+        /* a point's gains depend on its own label and row only: after the moves, in any order */
+        if (swaps && whole) gains_by_cluster(cs, w, labels, n, k, a->threads);
         for (int64_t ca = 0; swaps && ca < k; ca++)
             for (int64_t cb = ca + 1; cb < k; cb++) {
                 const int32_t i = cs->garg[ca * k + cb], j = cs->garg[cb * k + ca];
