@@ -94,8 +94,16 @@ static int run_predict(predict_args *a, predict_state *s) {
     fkm_status st = fkm_predict(&a->p, &m, s->c, k, s->labels, s->dist);
     double ms = cli_now_ms() - t0;
     if (st != FKM_OK) return cli_fail(st, a->input);
+    /* From here on a SIGINT/SIGTERM must not kill the process while staged temporaries exist: it
+     * is noted, and the staged outputs are discarded (as fit does). */
+    cli_sigint_install();
     if (a->out_labels && (rc = cli_stage_output(&outs[0], s->labels, 1, s->x.n, 1, &s->out))) return rc;
     if (a->out_dist && (rc = cli_stage_output(&outs[1], s->dist, 1, s->x.n, 1, &s->out))) return rc;
+    if (cli_interrupted()) {
+        cli_outputs_discard(&s->out);
+        fprintf(stderr, "flashkmeans: interrupted, no output written\n");
+        return CLI_INTERRUPTED;
+    }
     if ((rc = cli_outputs_commit(&s->out))) return rc;
     if (!a->quiet) {
         double sum = 0;

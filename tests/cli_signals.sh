@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/cli_signals.sh BUILD_DIR -- SIGINT and SIGTERM at every moment of a CLI fit, the outputs'
-# writing included (issue 23, item 2). The signal is sent after delays that sweep the whole run
+# tests/cli_signals.sh BUILD_DIR -- SIGINT and SIGTERM at every moment of a CLI fit (and of a
+# predict), the outputs' writing included (issue 23, item 2). The signal is sent after delays that sweep the whole run
 # (reading, fitting, staging the four outputs, committing them); whenever it lands, either the
 # command finished first (exit 0, every output complete) or it exits 130 with one message and the
 # old outputs exactly as they were, no new file and no temporary left (or, sent before the CLI has
@@ -77,5 +77,46 @@ for sig in INT TERM; do
 done
 echo "signals: $((2 * steps)) sent, $stopped stopped the command (nothing written), $early killed it before its handler was installed, $finished after it had finished"
 check "some signals stopped the command" test $stopped -gt 0
+
+# predict: the same sweep (its handler goes in before the outputs are staged; a signal while the
+# output paths are probed waits until the probe file is gone)
+reset_old
+"${RUN[@]}" 2> "$T/err"
+cp "$O/c.npy" "$T/cent.npy"
+PRED=("$BIN" predict "$T/x.raw" --dim 8 --dtype u8 --centroids "$T/cent.npy" --threads 1 --quiet
+      --labels "$O/l.npy" --distances "$O/d.npy")
+reset_old
+t0=$(date +%s%N)
+"${PRED[@]}" 2> "$T/err"
+check "predict clean run: exit 0 ($(head -c 200 "$T/err"))" test $? -eq 0
+pms=$(( ($(date +%s%N) - t0) / 1000000 ))
+pstopped=0
+for sig in INT TERM; do
+    for i in $(seq 0 $((steps - 1))); do
+        reset_old
+        delay=$(awk -v i=$i -v n=$steps -v ms=$pms 'BEGIN { printf "%.3f", (i + 0.5) / n * ms * 1.2 / 1000 }')
+        "${PRED[@]}" 2> "$T/err" &
+        pid=$!
+        sleep "$delay"
+        kill -s $sig $pid 2>/dev/null
+        wait $pid
+        rc=$?
+        what="predict SIG$sig after ${delay}s"
+        signum=$(kill -l $sig)
+        if [ $rc -eq 0 ]; then
+            check "$what: finished first: three files, no temporary ($(ls -A "$O" | tr '\n' ' '))" test "$(ls -A "$O" | wc -l)" -eq 3
+        else
+            if [ $rc -eq 130 ]; then
+                pstopped=$((pstopped + 1))
+                check "$what: one message" test "$(cat "$T/err")" = "flashkmeans: interrupted, no output written"
+            else
+                check "$what: killed by the signal with nothing said (got $rc)" test $rc -eq $((128 + signum)) -a ! -s "$T/err"
+            fi
+            check "$what: old labels untouched" test "$(cat "$O/l.npy")" = "old labels"
+            check "$what: no new file, no temporary ($(ls -A "$O" | tr '\n' ' '))" test "$(ls -A "$O" | wc -l)" -eq 2
+        fi
+    done
+done
+echo "predict: clean run ${pms} ms; $((2 * steps)) signals, $pstopped stopped it at exit 130"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -343,13 +344,25 @@ fkm_status fkm_io_check_writable(const char *path) {
         goto cleanup;
     }
     FKM_TRY(temp_name(real, &tmpl, &dir));
+    /* The probe file lives between mkostemp and unlink: a signal whose default action kills the
+     * process would leave it behind (found by tests/cli_signals.sh: SIGTERM 41 ms into a fit, a
+     * '.c.npy.XXXXXX' left next to the outputs). Such signals wait until it is gone. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     int fd = mkostemp(tmpl, O_CLOEXEC);
-    if (fd < 0) {
-        st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': cannot create files in '%s': %s", path, dir, strerror(errno));
-        goto cleanup;
+    const int err = errno;
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmpl);
     }
-    close(fd);
-    unlink(tmpl);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (fd < 0)
+        st = FKM_FAIL(FKM_ERR_IO, "cannot write '%s': cannot create files in '%s': %s", path, dir, strerror(err));
 cleanup:
     free(tmpl);
     free(dir);
