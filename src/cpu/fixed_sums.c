@@ -23,7 +23,7 @@
 enum { FX_CARRY_ROWS = 1 << 30 };
 
 /* hi/lo[0..d) += the fixed-point terms of w * row. */
-FKM_FX_CLONES static void add_row(int64_t *restrict hi, int64_t *restrict lo, const float *restrict row, double w,
+FKM_FX_CLONES static void fx_add_row(int64_t *restrict hi, int64_t *restrict lo, const float *restrict row, double w,
                                   const double *restrict cs, int64_t d) {
     for (int64_t j = 0; j < d; j++) {
         const int64_t q = (int64_t)(w * (double)row[j] * cs[j]);
@@ -60,7 +60,7 @@ void fkm_cpu_fx_cluster_sums(const float *x, const float *w, const int32_t *labe
             if (ci >= lo_c && ci < hi_c) {
                 const double wi = w ? (double)w[i] : 1.0;
                 const int64_t q = (int64_t)(wi * wscale);
-                add_row(shi + ci * d, slo + ci * d, x + i * d, wi, colscale, d);
+                fx_add_row(shi + ci * d, slo + ci * d, x + i * d, wi, colscale, d);
                 whi[ci] += q >> 32;
                 wlo[ci] += q & 0xffffffff;
             }
