@@ -93,13 +93,6 @@ __device__ static tiny_smem tiny_carve(char *base, int64_t n, int64_t k, int dm)
     return s;
 }
 
-template <typename T>
-__device__ __forceinline__ T tiny_wsum(T v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 /* Assignment of every row: labels, distances, previous labels, counts, changed, the per-32-row
  * inertia sums; then the problem's inertia in k_policy's order. Returns the inertia (all threads). */
 template <int CT, int DM>
@@ -142,7 +135,7 @@ __device__ double tiny_assign(const tiny_args &a, const tiny_smem &s, int64_t p)
             atomicAdd(&s.cnt[bi], 1);
             contrib = (double)dist * (double)(a.w ? a.w[g] : 1.0f);
         }
-        contrib = tiny_wsum(contrib);
+        contrib = warp_sum(contrib);
         const int nch = __popc(__ballot_sync(0xffffffffu, changed));
         if (lane == 0) {
             s.wsum[(base >> 5) + warp] = contrib;
@@ -161,11 +154,11 @@ __device__ double tiny_assign(const tiny_args &a, const tiny_smem &s, int64_t p)
             tile += s.wsum[2 * t + 1];
             v += tile;
         }
-        v = tiny_wsum(v);
+        v = warp_sum(v);
         if (lane == 0) s.sh[vw] = v;
     }
     __syncthreads();
-    double tot = tiny_wsum(s.sh[lane]);
+    double tot = warp_sum(s.sh[lane]);
     return tot;
 }
 
