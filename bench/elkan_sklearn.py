@@ -9,13 +9,16 @@ flashkmeans's elkan (KMeans(algorithm="elkan") runs the engine's Hamerly bounds)
 lloyd's labels, centres and iterations bit for bit; the
 share of labels equal to scikit-learn's is printed for information (float32 sums in another
 order may part at near-ties). Writes a JSON line per case to stdout; --out FILE.md also writes a
-table. Run: FKM_LIBRARY=build/libflashkmeans.so PYTHONPATH=python /usr/bin/python3 bench/elkan_sklearn.py"""
+table. --baseline LIB also times flashkmeans's lloyd and elkan with another build of the library
+(an earlier commit, A/B), in a child process per case, interleaved with the rest.
+Run: FKM_LIBRARY=build/libflashkmeans.so PYTHONPATH=python /usr/bin/python3 bench/elkan_sklearn.py"""
 import argparse
 import datetime
 import json
 import os
 import platform
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -50,12 +53,41 @@ def best_of(fn, repeat):
     return best, out
 
 
+def fkm_times(X, C0, k, repeat):
+    """flashkmeans's lloyd and elkan fits: {algo: (best seconds, estimator)}."""
+    fk = {}
+    for algo in ("lloyd", "elkan"):
+        fk[algo] = best_of(lambda: flashkmeans.KMeans(k, init=C0, n_init=1, tol=0, max_iter=300,
+                                                      algorithm=algo, device="cpu").fit(X), repeat)
+    return fk
+
+
+def baseline_times(lib, case, repeat):
+    """The same two fits with library `lib`, in a child process (one library per process)."""
+    env = dict(os.environ, FKM_LIBRARY=lib)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(case),
+                          "--repeat", str(repeat)], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(case, repeat):
+    name, n, d, k, kind = case
+    X = data(n, d, k, kind)
+    C0 = np.ascontiguousarray(kmeans_plusplus(X, k, random_state=0)[0], dtype=np.float32)
+    fk = fkm_times(X, C0, k, repeat)
+    print(json.dumps({algo: [t, int(km.n_iter_)] for algo, (t, km) in fk.items()}))
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--baseline", default=None, help="another libflashkmeans.so to time beside (A/B)")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=None)
     ap.add_argument("--quick", action="store_true", help="the first two cases only")
     a = ap.parse_args()
+    if a.child:
+        return child(json.loads(a.child), a.repeat)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
@@ -65,11 +97,8 @@ def main():
         X = data(n, d, k, kind)
         C0, _ = kmeans_plusplus(X, k, random_state=0)
         C0 = np.ascontiguousarray(C0, dtype=np.float32)
-        fk = {}
-        for algo in ("lloyd", "elkan"):
-            t, km = best_of(lambda: flashkmeans.KMeans(k, init=C0, n_init=1, tol=0, max_iter=300,
-                                                       algorithm=algo, device="cpu").fit(X), a.repeat)
-            fk[algo] = (t, km)
+        fk = fkm_times(X, C0, k, a.repeat)
+        base = baseline_times(a.baseline, (name, n, d, k, kind), a.repeat) if a.baseline else None
         sk = {}
         for algo in ("elkan", "lloyd"):
             t, km = best_of(lambda: SkKMeans(k, init=C0, n_init=1, tol=0, max_iter=300,
@@ -87,6 +116,9 @@ def main():
                    speedup_elkan_vs_sk_elkan=sk["elkan"][0] / fk["elkan"][0],
                    same_bits_as_lloyd=same,
                    labels_equal_to_sklearn=float(np.mean(fk["elkan"][1].labels_ == sk["elkan"][1].labels_)))
+        if base:
+            row.update(baseline_lloyd_s=base["lloyd"][0], baseline_elkan_s=base["elkan"][0],
+                       baseline_iters=base["elkan"][1])
         rows.append(row)
         print(json.dumps(row), flush=True)
     if a.out:
@@ -103,6 +135,14 @@ def main():
                     r["case"], r["fkm_lloyd_s"], r["fkm_elkan_s"], r["fkm_iters"],
                     r["sk_elkan_s"], r["sk_lloyd_s"], r["sk_iters"], r["speedup_elkan_vs_sk_elkan"],
                     r["same_bits_as_lloyd"]["elkan"], r["labels_equal_to_sklearn"]))
+            if a.baseline:
+                f.write("\nA/B in the same run, flashkmeans elkan with the baseline library (%s) and with this "
+                        "one, seconds:\n\n| case | baseline lloyd | baseline elkan | lloyd | elkan | elkan speed-up |\n"
+                        "|---|---|---|---|---|---|\n" % a.baseline)
+                for r in rows:
+                    f.write("| %s | %.3f | %.3f | %.3f | %.3f | %.2fx |\n" % (
+                        r["case"], r["baseline_lloyd_s"], r["baseline_elkan_s"], r["fkm_lloyd_s"],
+                        r["fkm_elkan_s"], r["baseline_elkan_s"] / r["fkm_elkan_s"]))
 
 
 if __name__ == "__main__":

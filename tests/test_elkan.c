@@ -147,7 +147,7 @@ static void test_assign_sequences(void) {
     float *xterm = (float *)malloc(sizeof(float) * n), *cterm = (float *)malloc(sizeof(float) * k);
     float *b0 = (float *)malloc(sizeof(float) * n), *b1 = (float *)malloc(sizeof(float) * n);
     int32_t *l0 = (int32_t *)malloc(sizeof(int32_t) * n), *l1 = (int32_t *)malloc(sizeof(int32_t) * n);
-    int64_t scored = 0, total = 0;
+    int64_t scored = 0, total = 0, hscored = 0, htotal = 0;
     for (int kind = 0; kind < NKINDS; kind++)
         for (int algo = FKM_ALGO_ELKAN; algo <= FKM_ALGO_HAMERLY; algo++) {
             make_data(kind == FEW_DISTINCT ? BLOBS : kind, n, d, k, x);
@@ -165,6 +165,7 @@ static void test_assign_sequences(void) {
                       "%s %s step %d: bounded assignment differs from the kernels'", kind_name[kind],
                       algo == FKM_ALGO_ELKAN ? "elkan" : "hamerly", step);
                 if (step > 0 && kind == BLOBS && algo == FKM_ALGO_ELKAN) scored += s, total += n * k;
+                if (step > 0 && kind == BLOBS && algo == FKM_ALGO_HAMERLY) hscored += s, htotal += n * k;
                 /* next centroids: small moves, sometimes a jump onto a point or midway between two
                  * centroids (ties), sometimes a centroid duplicated (equal scores: lowest index wins) */
                 for (int64_t q = 0; q < k; q++) {
@@ -183,7 +184,98 @@ static void test_assign_sequences(void) {
            (long long)total);
     CHECK(scored * 4 < total, "the bounds skip most scores on clustered data (%lld of %lld)", (long long)scored,
           (long long)total);
+    /* no check here: the jumps move some centroid far every step, and Hamerly's single bound
+     * drops by the largest move (test_hamerly_blocks checks it prunes under small moves) */
+    printf("assign: clustered data, hamerly, %lld of %lld scores computed after the first step\n", (long long)hscored,
+           (long long)htotal);
     free(x), free(c), free(xterm), free(cterm), free(b0), free(b1), free(l0), free(l1);
+}
+
+/* Hamerly's re-scans go through gathered blocks of about 4 MiB: with d = 1100 a block holds 1024
+ * points, so 2600 points take three, the last one partial. */
+static void test_hamerly_blocks(void) {
+    const int64_t n = 2600, d = 1100, k = 7;
+    float *x = (float *)malloc(sizeof(float) * n * d), *c = (float *)malloc(sizeof(float) * k * d);
+    float *xterm = (float *)malloc(sizeof(float) * n), *cterm = (float *)malloc(sizeof(float) * k);
+    float *b0 = (float *)malloc(sizeof(float) * n), *b1 = (float *)malloc(sizeof(float) * n);
+    int32_t *l0 = (int32_t *)malloc(sizeof(int32_t) * n), *l1 = (int32_t *)malloc(sizeof(int32_t) * n);
+    make_data(BLOBS, n, d, k, x);
+    fkm_cpu_xterm(x, n, d, FKM_METRIC_L2, 1, xterm);
+    fkm_cpu_bounds *bd = fkm_cpu_bounds_create(FKM_ALGO_HAMERLY, x, n, d, k, 2);
+    CHECK(bd != NULL, "bounds created");
+    for (int64_t q = 0; q < k; q++) memcpy(c + q * d, x + (q * 101 % n) * d, sizeof(float) * d);
+    for (int step = 0; bd && step < 6; step++) {
+        fkm_cpu_cterm(c, k, d, FKM_METRIC_L2, cterm);
+        fkm_cpu_assign_args a = {x, xterm, c, cterm, n, d, k, 2.0f, 1, 2};
+        fkm_cpu_assign(&a, l0, b0);
+        const int64_t scored = fkm_cpu_assign_bounded(bd, &a, l1, b1);
+        CHECK(!memcmp(l0, l1, sizeof(int32_t) * n) && !memcmp(b0, b1, sizeof(float) * n),
+              "hamerly, three blocks, step %d: equal to the kernels'", step);
+        if (step >= 3) /* after small moves most points keep their label without a re-scan */
+            CHECK(scored * 4 < n * k, "hamerly step %d: %lld of %lld scores computed", step, (long long)scored,
+                  (long long)(n * k));
+        for (int64_t q = 0; q < k; q++) /* big moves first, then small: re-scans in every block */
+            for (int64_t j = 0; j < d; j++) c[q * d + j] += (float)(gen_normal(&rng) * (step < 2 ? 0.3 : 1e-3));
+    }
+    fkm_cpu_bounds_destroy(bd);
+    free(x), free(c), free(xterm), free(cterm), free(b0), free(b1), free(l0), free(l1);
+}
+
+/* The kernels' top-2 scan (Hamerly's re-scans): every kernel's labels and distances equal
+ * fkm_cpu_assign's, and second equal to the second-lowest score (equal scores counted) computed
+ * with the kernels' arithmetic, on sizes that exercise partial tiles and several passes over d. */
+static float ref_score(const float *x, const float *c, int64_t d, float cterm) {
+    float dot = 0.0f;
+    for (int64_t j = 0; j < d; j++) dot = fmaf(x[j], c[j], dot);
+    return fmaf(-2.0f, dot, cterm);
+}
+
+static void test_top2(void) {
+    static const char *kernels[] = {"avx512", "avx2", "portable", "naive"};
+    static const int64_t shapes[][3] = {{1, 1, 1}, {37, 3, 1}, {200, 5, 13}, {333, 300, 25}, {1000, 64, 100}, {129, 17, 40}};
+    int runs = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int64_t n = shapes[si][0], d = shapes[si][1], k = shapes[si][2];
+        float *x = (float *)malloc(sizeof(float) * n * d), *c = (float *)malloc(sizeof(float) * k * d);
+        float *xterm = (float *)malloc(sizeof(float) * n), *cterm = (float *)malloc(sizeof(float) * k);
+        float *b0 = (float *)malloc(sizeof(float) * n), *b1 = (float *)malloc(sizeof(float) * n);
+        float *s1 = (float *)malloc(sizeof(float) * n);
+        int32_t *l0 = (int32_t *)malloc(sizeof(int32_t) * n), *l1 = (int32_t *)malloc(sizeof(int32_t) * n);
+        const int kind = si % 2 ? GRID : NORMAL; /* GRID: exact ties */
+        make_data(kind, n, d, k, x);
+        for (int64_t q = 0; q < k; q++) memcpy(c + q * d, x + (q * 7 % n) * d, sizeof(float) * d);
+        if (k > 3) memcpy(c + 3 * d, c + 1 * d, sizeof(float) * d); /* a duplicated centroid: equal scores */
+        fkm_cpu_xterm(x, n, d, FKM_METRIC_L2, 1, xterm);
+        fkm_cpu_cterm(c, k, d, FKM_METRIC_L2, cterm);
+        fkm_cpu_assign_args a = {x, xterm, c, cterm, n, d, k, 2.0f, 1, 1 + (int)(si % 2)};
+        fkm_cpu_assign(&a, l0, b0);
+        for (size_t kn = 0; kn < sizeof kernels / sizeof kernels[0]; kn++) {
+            if (!fkm_cpu_assign_kernel_supported(kernels[kn])) continue;
+            CHECK(fkm_cpu_assign_set_kernel(kernels[kn]) == 0, "kernel %s selected", kernels[kn]);
+            fkm_cpu_ws *ws = fkm_cpu_ws_create();
+            fkm_cpu_assign_top2(&a, l1, b1, s1, ws);
+            fkm_cpu_ws_destroy(ws);
+            int64_t bad_second = 0;
+            CHECK(!memcmp(l0, l1, sizeof(int32_t) * n) && !memcmp(b0, b1, sizeof(float) * n),
+                  "top-2 %s n=%lld d=%lld k=%lld: labels and distances equal the plain scan's", kernels[kn],
+                  (long long)n, (long long)d, (long long)k);
+            for (int64_t i = 0; i < n; i++) {
+                float m1 = INFINITY, m2 = INFINITY;
+                for (int64_t q = 0; q < k; q++) {
+                    const float sc = ref_score(x + i * d, c + q * d, d, cterm[q]);
+                    if (sc < m1) m2 = m1, m1 = sc;
+                    else if (sc < m2) m2 = sc;
+                }
+                if (memcmp(&m2, &s1[i], sizeof(float))) bad_second++;
+            }
+            CHECK(bad_second == 0, "top-2 %s n=%lld d=%lld k=%lld: %lld second scores differ from the reference",
+                  kernels[kn], (long long)n, (long long)d, (long long)k, (long long)bad_second);
+            runs++;
+        }
+        fkm_cpu_assign_set_kernel("auto");
+        free(x), free(c), free(xterm), free(cterm), free(b0), free(b1), free(s1), free(l0), free(l1);
+    }
+    printf("top-2 scan: %d kernel x shape runs\n", runs);
 }
 
 static void test_params(void) {
@@ -210,6 +302,8 @@ static void test_params(void) {
 
 int main(void) {
     test_params();
+    test_top2();
+    test_hamerly_blocks();
     test_assign_sequences();
     test_fits();
     return check_report();

@@ -37,7 +37,8 @@ enum { XCHUNK_BYTES = 192 * 1024, CBLOCK_BYTES = 512 * 1024, DPASS_BYTES = 28 * 
 #define PW 8 /* points per panel */
 #define PR 4 /* centroids per tile */
 
-FMA_CLONES static void panel_portable(const fkm_kern_args *a, const float *xp, float *bv, int32_t *bi) {
+static inline __attribute__((always_inline)) void portable_body(const fkm_kern_args *a, const float *xp, float *bv,
+                                                                 int32_t *bi, const int top2) {
     const int64_t d = a->d;
     for (int64_t t = a->t0; t < a->t1; t++) {
         const float *ct = a->cp + t * PR * d;
@@ -55,14 +56,24 @@ FMA_CLONES static void panel_portable(const fkm_kern_args *a, const float *xp, f
             const int64_t c = t * PR + r;
             for (int l = 0; l < PW; l++) {
                 const float s = fmaf(-a->alpha, acc[r][l], a->cterm[c]);
+                if (top2) { /* min(sv, max(s, bv)) as the SIMD kernels: a NaN s gives bv */
+                    const float m = s > bv[l] ? s : bv[l];
+                    if (m < a->sv[l]) a->sv[l] = m;
+                }
                 if (s < bv[l]) { bv[l] = s; bi[l] = (int32_t)c; }
             }
         }
     }
 }
+FMA_CLONES static void panel_portable(const fkm_kern_args *a, const float *xp, float *bv, int32_t *bi) {
+    portable_body(a, xp, bv, bi, 0);
+}
+FMA_CLONES static void panel2_portable(const fkm_kern_args *a, const float *xp, float *bv, int32_t *bi) {
+    portable_body(a, xp, bv, bi, 1);
+}
 
 static int supported_always(void) { return 1; }
-static const fkm_assign_kernel kernel_portable = {"portable", PW, PR, panel_portable, NULL, supported_always};
+static const fkm_assign_kernel kernel_portable = {"portable", PW, PR, panel_portable, NULL, supported_always, panel2_portable};
 
 /* ---------------------------------------------------------------- naive path
  * No packing, no work space: used when the packing buffers cannot be allocated, and selectable
@@ -76,11 +87,11 @@ static void finish_point(const fkm_cpu_assign_args *a, int64_t i, float bv, int3
 }
 
 FMA_CLONES static void naive_range(const fkm_cpu_assign_args *a, int64_t i0, int64_t i1, int32_t *labels,
-                                   float *best) {
+                                   float *best, float *second) {
     const int64_t d = a->d;
     for (int64_t i = i0; i < i1; i++) {
         const float *xi = a->x + i * d;
-        float bv = INFINITY;
+        float bv = INFINITY, sv = INFINITY;
         int32_t bi = 0;
         for (int64_t c = 0; c < a->k; c += 4) { /* 4 independent dot products, then in order */
             const int64_t m = a->k - c < 4 ? a->k - c : 4;
@@ -89,18 +100,21 @@ FMA_CLONES static void naive_range(const fkm_cpu_assign_args *a, int64_t i0, int
                 for (int64_t r = 0; r < m; r++) dot[r] = fmaf(xi[j], a->c[(c + r) * d + j], dot[r]);
             for (int64_t r = 0; r < m; r++) {
                 const float s = fmaf(-a->alpha, dot[r], a->cterm[c + r]);
+                const float m = s > bv ? s : bv; /* the kernels' second: min(sv, max(s, bv)) */
+                if (m < sv) sv = m;
                 if (s < bv) { bv = s; bi = (int32_t)(c + r); }
             }
         }
         finish_point(a, i, bv, bi, labels, best);
+        if (second) second[i] = sv;
     }
 }
 
-static void assign_naive(const fkm_cpu_assign_args *a, int32_t *labels, float *best) {
+static void assign_naive(const fkm_cpu_assign_args *a, int32_t *labels, float *best, float *second) {
     const int64_t chunk = 64, nch = (a->n + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(a->threads) schedule(dynamic, 1)
     for (int64_t b = 0; b < nch; b++)
-        naive_range(a, b * chunk, b * chunk + chunk < a->n ? b * chunk + chunk : a->n, labels, best);
+        naive_range(a, b * chunk, b * chunk + chunk < a->n ? b * chunk + chunk : a->n, labels, best, second);
 }
 
 /* ---------------------------------------------------------------- kernel choice */
@@ -219,12 +233,15 @@ static void prefetch_part(const fkm_cpu_assign_args *a, const plan *pl, int64_t 
 /* Chunk ch (np panels from point i0): scan every centroid block, then write the labels out.
  * Loop order: centroid block (L2) -> panel -> pass over d (the panel slice stays in L1) -> tile. */
 static void run_chunk(const fkm_cpu_assign_args *a, const plan *pl, int64_t ch, int64_t next, float *xp,
-                      float *bv, int32_t *bi, float *accbuf, int32_t *labels, float *best) {
+                      float *bv, int32_t *bi, float *sv, float *accbuf, int32_t *labels, float *best,
+                      float *second) {
     const int64_t w = pl->kn->width, d = a->d, i0 = ch * pl->cpp * w;
     const int64_t np = ch + 1 < pl->nchunks ? pl->cpp : (a->n + w - 1) / w - ch * pl->cpp;
     pack_points(pl->kn, a, i0, np, xp);
     for (int64_t l = 0; l < np * w; l++) { bv[l] = INFINITY; bi[l] = 0; }
-    fkm_kern_args ka = {pl->cp, a->cterm, d, a->k, 0, 0, 0, 0, d > pl->dpass ? accbuf : NULL, a->alpha};
+    if (second) for (int64_t l = 0; l < np * w; l++) sv[l] = INFINITY;
+    fkm_kern_args ka = {pl->cp, a->cterm, d, a->k, 0, 0, 0, 0, d > pl->dpass ? accbuf : NULL, a->alpha, NULL};
+    const fkm_panel_fn panel = second ? pl->kn->panel2 : pl->kn->panel;
     const int64_t nblk = (pl->ntiles + pl->tblock - 1) / pl->tblock, npass = (d + pl->dpass - 1) / pl->dpass;
     int64_t q = 0;
     for (int64_t t0 = 0; t0 < pl->ntiles; t0 += pl->tblock) {
@@ -234,10 +251,13 @@ static void run_chunk(const fkm_cpu_assign_args *a, const plan *pl, int64_t ch, 
             for (ka.j0 = 0; ka.j0 < d; ka.j0 = ka.j1) {
                 ka.j1 = ka.j0 + pl->dpass < d ? ka.j0 + pl->dpass : d;
                 prefetch_part(a, pl, next, q++, nblk * np * npass);
-                pl->kn->panel(&ka, xp + p * w * d, bv + p * w, bi + p * w);
+                if (second) ka.sv = sv + p * w;
+                panel(&ka, xp + p * w * d, bv + p * w, bi + p * w);
             }
     }
     for (int64_t l = 0; l < np * w && i0 + l < a->n; l++) finish_point(a, i0 + l, bv[l], bi[l], labels, best);
+    if (second)
+        for (int64_t l = 0; l < np * w && i0 + l < a->n; l++) second[i0 + l] = sv[l];
 }
 
 /* Hand out chunks one ahead, so each thread knows which rows to prefetch. */
@@ -248,22 +268,32 @@ static int64_t grab(int64_t *counter) {
     return v;
 }
 
+static void assign_impl(const fkm_cpu_assign_args *a, int32_t *labels, float *best, float *second, fkm_cpu_ws *ws);
+
 void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best) {
     fkm_cpu_ws *ws = fkm_cpu_ws_create();
-    if (!ws) { assign_naive(a, labels, best); return; } /* same bits, no work space */
-    fkm_cpu_assign_ws(a, labels, best, ws);
+    if (!ws) { assign_naive(a, labels, best, NULL); return; } /* same bits, no work space */
+    assign_impl(a, labels, best, NULL, ws);
     fkm_cpu_ws_destroy(ws);
 }
 
 void fkm_cpu_assign_ws(const fkm_cpu_assign_args *a, int32_t *labels, float *best, fkm_cpu_ws *ws) {
+    assign_impl(a, labels, best, NULL, ws);
+}
+
+void fkm_cpu_assign_top2(const fkm_cpu_assign_args *a, int32_t *labels, float *best, float *second, fkm_cpu_ws *ws) {
+    assign_impl(a, labels, best, second, ws);
+}
+
+static void assign_impl(const fkm_cpu_assign_args *a, int32_t *labels, float *best, float *second, fkm_cpu_ws *ws) {
     const fkm_assign_kernel *kn = forced ? forced : auto_kernel();
-    if (forced_naive) { assign_naive(a, labels, best); return; }
+    if (forced_naive) { assign_naive(a, labels, best, second); return; }
     const int64_t w = kn->width, rt = kn->rtile, d = a->d;
     const int64_t ntiles = (a->k + rt - 1) / rt;
     float *cp = fkm_cpu_ws_reserve(ws, FKM_WS_SLOTS(a->threads)) == 0
                     ? (float *)fkm_cpu_ws_get(ws, FKM_WS_CPACK, (size_t)(ntiles * rt * d), sizeof(float))
                     : NULL;
-    if (!cp) { assign_naive(a, labels, best); return; } /* same bits, no work space */
+    if (!cp) { assign_naive(a, labels, best, second); return; } /* same bits, no work space */
     fkm_cpu_pack_centroids(a, (int)rt, ntiles, cp);
 
     const int64_t npanels = (a->n + w - 1) / w;
@@ -291,14 +321,15 @@ void fkm_cpu_assign_ws(const fkm_cpu_assign_args *a, int32_t *labels, float *bes
         int32_t *bi = (int32_t *)fkm_cpu_ws_get(ws, t0 + 2, (size_t)(pl.cpp * w), sizeof(int32_t));
         const int passes = d > pl.dpass; /* partial dots parked between passes over d */
         float *accbuf = passes ? (float *)fkm_cpu_ws_get(ws, t0 + 3, (size_t)(pl.tblock * rt * w), sizeof(float)) : NULL;
-        const int ok = xp && bv && bi && (accbuf || !passes);
+        float *sv = second ? (float *)fkm_cpu_ws_get(ws, t0 + 5, (size_t)(pl.cpp * w), sizeof(float)) : NULL;
+        const int ok = xp && bv && bi && (accbuf || !passes) && (sv || !second);
         for (int64_t ch = grab(&counter), next; ch < pl.nchunks; ch = next) {
             next = grab(&counter);
             const int64_t i0 = ch * pl.cpp * w, i1 = i0 + pl.cpp * w < a->n ? i0 + pl.cpp * w : a->n;
             if (ok)
-                run_chunk(a, &pl, ch, next, xp, bv, bi, accbuf, labels, best);
+                run_chunk(a, &pl, ch, next, xp, bv, bi, sv, accbuf, labels, best, second);
             else /* no work space on this thread: the unpacked path gives the same bits */
-                naive_range(a, i0, i1, labels, best);
+                naive_range(a, i0, i1, labels, best, second);
         }
     }
 }

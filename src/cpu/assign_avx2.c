@@ -13,7 +13,9 @@
 #define W (8 * P)
 #define TGT __attribute__((target("avx2,fma")))
 
-TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
+/* top2 is a constant in each of the two wrappers below, so the plain scan compiles as before. */
+TGT static inline __attribute__((always_inline)) void panel_body(const fkm_kern_args *a, const float *xp, float *bvp,
+                                                              int32_t *bip, const int top2) {
     const int64_t d = a->d, k = a->k;
     /* The running minimum stays in memory (L1) between tiles: the 16 registers go to the
      * accumulators and operands of the FMA loop. */
@@ -49,10 +51,11 @@ TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, 
         const int64_t c0 = t * R;
         const int rr = k - c0 < R ? (int)(k - c0) : R;
         const __m256 alpha = _mm256_set1_ps(a->alpha);
-        __m256 bv[P], bi[P]; /* bi: int32 indices carried in float registers for blendv */
+        __m256 bv[P], bi[P], sv[P]; /* bi: int32 indices carried in float registers for blendv */
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++) {
             bv[p] = _mm256_loadu_ps(bvp + 8 * p);
+            if (top2) sv[p] = _mm256_loadu_ps(a->sv + 8 * p);
             bi[p] = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(bip + 8 * p)));
         }
 #pragma GCC unroll 16
@@ -63,6 +66,8 @@ TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, 
 #pragma GCC unroll 4
             for (int p = 0; p < P; p++) {
                 const __m256 s = _mm256_fnmadd_ps(alpha, acc[r][p], cterm);
+                /* max returns bv when s is NaN: the second can only come out lower (still a bound) */
+                if (top2) sv[p] = _mm256_min_ps(sv[p], _mm256_max_ps(s, bv[p]));
                 const __m256 m = _mm256_cmp_ps(s, bv[p], _CMP_LT_OQ);
                 bv[p] = _mm256_blendv_ps(bv[p], s, m);
                 bi[p] = _mm256_blendv_ps(bi[p], idx, m);
@@ -71,9 +76,17 @@ TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, 
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++) {
             _mm256_storeu_ps(bvp + 8 * p, bv[p]);
+            if (top2) _mm256_storeu_ps(a->sv + 8 * p, sv[p]);
             _mm256_storeu_si256((__m256i *)(bip + 8 * p), _mm256_castps_si256(bi[p]));
         }
     }
+}
+
+TGT static void panel_avx2(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
+    panel_body(a, xp, bvp, bip, 0);
+}
+TGT static void panel2_avx2(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
+    panel_body(a, xp, bvp, bip, 1);
 }
 
 /* In-register 8 x 8 transpose (unpack, shuffle, 128-bit lane exchange). */
@@ -127,7 +140,7 @@ static int supported_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-const fkm_assign_kernel fkm_kernel_avx2 = {"avx2", W, R, panel_avx2, pack_avx2, supported_avx2};
+const fkm_assign_kernel fkm_kernel_avx2 = {"avx2", W, R, panel_avx2, pack_avx2, supported_avx2, panel2_avx2};
 #else
 static int supported_none(void) { return 0; }
 const fkm_assign_kernel fkm_kernel_avx2 = {"avx2", 1, 1, 0, 0, supported_none};

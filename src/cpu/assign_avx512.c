@@ -18,7 +18,9 @@
 #define W (16 * P)
 #define TGT __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 
-TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
+/* top2 is a constant in each of the two wrappers below, so the plain scan compiles as before. */
+TGT static inline __attribute__((always_inline)) void panel_body(const fkm_kern_args *a, const float *xp, float *bvp,
+                                                              int32_t *bip, const int top2) {
     const int64_t d = a->d, k = a->k;
     /* The running minimum stays in memory (L1) between tiles: all 32 registers go to the
      * accumulators and operands of the FMA loop, none is spilled there. */
@@ -54,11 +56,12 @@ TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp
         const int64_t c0 = t * R;
         const int rr = k - c0 < R ? (int)(k - c0) : R;
         const __m512 alpha = _mm512_set1_ps(a->alpha);
-        __m512 bv[P];
+        __m512 bv[P], sv[P];
         __m512i bi[P];
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++) {
             bv[p] = _mm512_loadu_ps(bvp + 16 * p);
+            if (top2) sv[p] = _mm512_loadu_ps(a->sv + 16 * p);
             bi[p] = _mm512_loadu_si512((const void *)(bip + 16 * p));
         }
 #pragma GCC unroll 16
@@ -69,6 +72,8 @@ TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp
 #pragma GCC unroll 4
             for (int p = 0; p < P; p++) {
                 const __m512 s = _mm512_fnmadd_ps(alpha, acc[r][p], cterm);
+                /* max returns bv when s is NaN: the second can only come out lower (still a bound) */
+                if (top2) sv[p] = _mm512_min_ps(sv[p], _mm512_max_ps(s, bv[p]));
                 const __mmask16 m = _mm512_cmp_ps_mask(s, bv[p], _CMP_LT_OQ);
                 bv[p] = _mm512_mask_mov_ps(bv[p], m, s);
                 bi[p] = _mm512_mask_mov_epi32(bi[p], m, idx);
@@ -77,9 +82,17 @@ TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++) {
             _mm512_storeu_ps(bvp + 16 * p, bv[p]);
+            if (top2) _mm512_storeu_ps(a->sv + 16 * p, sv[p]);
             _mm512_storeu_si512((void *)(bip + 16 * p), bi[p]);
         }
     }
+}
+
+TGT static void panel_avx512(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
+    panel_body(a, xp, bvp, bip, 0);
+}
+TGT static void panel2_avx512(const fkm_kern_args *a, const float *xp, float *bvp, int32_t *bip) {
+    panel_body(a, xp, bvp, bip, 1);
 }
 
 /* In-register 16 x 16 transpose: four rounds of two-source permutes; round D exchanges the
@@ -138,7 +151,7 @@ static int supported_avx512(void) {
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
 }
 
-const fkm_assign_kernel fkm_kernel_avx512 = {"avx512", W, R, panel_avx512, pack_avx512, supported_avx512};
+const fkm_assign_kernel fkm_kernel_avx512 = {"avx512", W, R, panel_avx512, pack_avx512, supported_avx512, panel2_avx512};
 #else
 static int supported_none(void) { return 0; }
 const fkm_assign_kernel fkm_kernel_avx512 = {"avx512", 1, 1, 0, 0, supported_none};

@@ -11,7 +11,9 @@
  *   score = fma(-alpha, dot, cterm[c])                                     (one rounding)
  *   best  = the first strictly smaller score in increasing centroid order, starting from
  *           (+inf, 0): ties go to the lowest index; NaN scores never win.
- * Each SIMD lane holds one point, so lanes never need merging: the tie rule is per lane. */
+ * Each SIMD lane holds one point, so lanes never need merging: the tie rule is per lane.
+ * The top-2 variant (panel2) computes the same scores and the same best, and also the second
+ * lowest score: Hamerly's bounds (elkan.c) need it, and it comes almost free from the epilogue. */
 #ifndef FKM_ASSIGN_KERN_H
 #define FKM_ASSIGN_KERN_H
 #include <stdint.h>
@@ -24,6 +26,8 @@ typedef struct {
     int64_t j0, j1;     /* feature range of this pass (cache blocking over d) */
     float *acc;         /* partial dots between passes: rtile * width floats per tile of [t0, t1) */
     float alpha;
+    float *sv;          /* the top-2 variant only: running second-lowest score per point (width
+                           entries, in and out), for the bounded assignment's runner-up bound */
 } fkm_kern_args;
 
 /* Scan tiles [t0, t1) over features [j0, j1) for the `width` points of panel xp. The dot
@@ -43,6 +47,8 @@ typedef struct {
     fkm_panel_fn panel;
     fkm_pack_fn pack;   /* NULL: the portable scalar transposition */
     int (*supported)(void);
+    fkm_panel_fn panel2; /* the same scan, also keeping a->sv: the second-lowest score, equal ones
+                            counted (min(sv, max(s, bv)) before bv is updated: exact, any order) */
 } fkm_assign_kernel;
 
 extern const fkm_assign_kernel fkm_kernel_avx512;

@@ -31,7 +31,7 @@ void *fkm_cpu_ws_get(fkm_cpu_ws *ws, int slot, size_t count, size_t elem); /* NU
 enum {
     FKM_WS_CPACK, FKM_WS_HIST, FKM_WS_SEL, FKM_WS_BOUND, FKM_WS_TOT, FKM_WS_BLK, FKM_WS_CL,
     FKM_WS_START, FKM_WS_SLOT, FKM_WS_PERM, FKM_WS_TASK, FKM_WS_PART, FKM_WS_PW,
-    FKM_WS_THREAD0 = 32, FKM_WS_PER_THREAD = 8 /* xp, bv, bi, acc (assign), acc (update) */
+    FKM_WS_THREAD0 = 32, FKM_WS_PER_THREAD = 8 /* xp, bv, bi, acc (assign), acc (update), sv (top-2) */
 };
 #define FKM_WS_SLOTS(threads) (FKM_WS_THREAD0 + FKM_WS_PER_THREAD * (threads))
 
@@ -43,6 +43,11 @@ void fkm_cpu_assign(const fkm_cpu_assign_args *a, int32_t *labels, float *best);
 void fkm_cpu_pack_centroids(const fkm_cpu_assign_args *a, int rt, int64_t ntiles, float *cp);
 /* The same with buffers from ws (kept for the next call). */
 void fkm_cpu_assign_ws(const fkm_cpu_assign_args *a, int32_t *labels, float *best, fkm_cpu_ws *ws);
+/* The same labels and best, and second[i] (n, out): a lower bound on every score of point i but
+ * its winner's -- the second-lowest score (equal ones counted), lower only where a score is NaN.
+ * For Hamerly's bounds (elkan.c). */
+void fkm_cpu_assign_top2(const fkm_cpu_assign_args *a, int32_t *labels, float *best, float *second,
+                         fkm_cpu_ws *ws);
 
 /* Name of the kernel fkm_cpu_assign uses now ("avx512", "avx2", "portable" or "naive"). All
  * kernels perform the same fp32 operations in the same order (see assign_kern.h), so they give

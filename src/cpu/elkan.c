@@ -19,7 +19,15 @@
  * for all c != a. Every double quantity is rounded outward by a relative 1e-10 (far above double
  * rounding, far below anything that matters); when a norm is too large for fp32 scores to be
  * finite the bounds are not used at all. The previous centroid's score is computed every
- * iteration, so best[] (the distances, the inertia, the empty-cluster policy's choice) is exact. */
+ * iteration, so best[] (the distances, the inertia, the empty-cluster policy's choice) is exact.
+ *
+ * Where the time goes (Hamerly). A point whose bound holds costs one score against its own
+ * centroid; eight points' chains run side by side (own_scores), since one fma chain alone waits
+ * on the FMA latency d times. The points whose bound fails are gathered in blocks and re-scanned
+ * by the SIMD kernels' top-2 scan (assign.c): their labels and distances are the kernels' bits by
+ * construction, and the second-lowest score bounds every other centroid's distance from below
+ * (all E_c <= the largest, from the largest |c|^2). Scoring them one by one here in scalar code
+ * was 8x slower than Lloyd's SIMD pass when few points were pruned (bench/results/elkan-*.md). */
 #include "cpu.h"
 
 #include <float.h>
@@ -48,12 +56,22 @@ struct fkm_cpu_bounds {
     int32_t *ref;         /* HAMERLY, n: the centroid lb[i] leaves out (the empty-cluster policy may
                              move a point to another label between assignments) */
     int64_t scored;       /* scores computed by the last assignment */
+    /* HAMERLY: the points whose bound fails are re-scanned in blocks of `rows` through the SIMD
+     * kernels' top-2 scan (assign.c), gathered here first */
+    uint8_t *need;        /* n: 1 = re-scan */
+    int64_t rows, *idx;   /* block size; the block's point indices */
+    float *xr, *xtr, *rb, *rs; /* rows x d gathered points; their xterm, best, second score */
+    int32_t *rl;          /* rows: their labels */
+    fkm_cpu_ws *ws;
 };
 
 void fkm_cpu_bounds_destroy(fkm_cpu_bounds *b) {
     if (!b) return;
     fkm_free(b->lb); fkm_free(b->xx); fkm_free(b->cref); fkm_free(b->shift);
     fkm_free(b->cn); fkm_free(b->cc); fkm_free(b->dcc); fkm_free(b->ref);
+    fkm_free(b->need); fkm_free(b->idx); fkm_free(b->xr); fkm_free(b->xtr); fkm_free(b->rb); fkm_free(b->rs);
+    fkm_free(b->rl);
+    if (b->ws) fkm_cpu_ws_destroy(b->ws);
     fkm_free(b);
 }
 
@@ -77,6 +95,20 @@ fkm_cpu_bounds *fkm_cpu_bounds_create(fkm_algorithm algo, const float *x, int64_
         b->dcc = (double *)fkm_alloc((size_t)k, sizeof(double));
         b->ref = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
         if (!b->ref) b->lb = (fkm_free(b->lb), NULL);
+        /* gathered blocks of about 4 MiB, at least 1024 points */
+        b->rows = (4 << 20) / (d * (int64_t)sizeof(float));
+        if (b->rows < 1024) b->rows = 1024;
+        if (b->rows > n) b->rows = n;
+        b->need = (uint8_t *)fkm_alloc((size_t)n, 1);
+        b->idx = (int64_t *)fkm_alloc((size_t)b->rows, sizeof(int64_t));
+        b->xr = (float *)fkm_alloc((size_t)b->rows, (size_t)d * sizeof(float));
+        b->xtr = (float *)fkm_alloc((size_t)b->rows, sizeof(float));
+        b->rb = (float *)fkm_alloc((size_t)b->rows, sizeof(float));
+        b->rs = (float *)fkm_alloc((size_t)b->rows, sizeof(float));
+        b->rl = (int32_t *)fkm_alloc((size_t)b->rows, sizeof(int32_t));
+        b->ws = fkm_cpu_ws_create();
+        if (!b->need || !b->idx || !b->xr || !b->xtr || !b->rb || !b->rs || !b->rl || !b->ws)
+            b->lb = (fkm_free(b->lb), NULL);
     }
     b->xx = (double *)fkm_alloc((size_t)n, sizeof(double));
     b->cref = (float *)fkm_alloc((size_t)(k * d), sizeof(float));
@@ -154,17 +186,14 @@ static int beaten(double L, double xx, double e, double bv) {
 }
 
 /* Every score of point i, in index order with the kernels' rule (start (+inf, 0), strictly
- * smaller wins): the first assignment after the centroids were replaced, and Hamerly's full
- * re-scan. Fills Elkan's bounds (lbrow) or returns the lower bound on the runner-up. */
-static double score_all(const ctx *t, int64_t i, float *lbrow, float *bvp, int32_t *bip) {
+ * smaller wins): Elkan's first assignment after the centroids were replaced; fills lbrow. */
+static void score_all(const ctx *t, int64_t i, float *lbrow, float *bvp, int32_t *bip) {
     const fkm_cpu_assign_args *a = t->a;
     const int64_t d = a->d, k = a->k;
     const float *xi = a->x + i * d;
     const double xx = t->b->xx[i], xn = up(sqrt(up(xx)));
     float bv = INFINITY;
     int32_t bi = 0;
-    double m1 = INFINITY, m2 = INFINITY; /* lowest and second lowest lower bound (Hamerly) */
-    int64_t m1c = -1;
     for (int64_t c = 0; c < k; c += 4) {
         float s[4];
         const int64_t m = k - c < 4 ? k - c : 4;
@@ -174,14 +203,10 @@ static double score_all(const ctx *t, int64_t i, float *lbrow, float *bvp, int32
             for (int64_t r = 0; r < m; r++) s[r] = score1(xi, a->c + (c + r) * d, d, a->cterm[c + r]);
         for (int64_t r = 0; r < m; r++) {
             if (s[r] < bv) { bv = s[r]; bi = (int32_t)(c + r); }
-            const double l = lower_from(s[r], err(t, xn, c + r), xx);
-            if (lbrow) lbrow[c + r] = down_f(l);
-            if (l < m1) { m2 = m1; m1 = l; m1c = c + r; }
-            else if (l < m2) m2 = l;
+            lbrow[c + r] = down_f(lower_from(s[r], err(t, xn, c + r), xx));
         }
     }
     *bvp = bv, *bip = bi;
-    return m1c == bi ? m2 : m1; /* a lower bound on every distance but the winner's */
 }
 
 static void finish(const fkm_cpu_assign_args *a, int64_t i, float bv, int32_t bi, int32_t *labels, float *best) {
@@ -242,36 +267,103 @@ static int64_t elkan_point(const ctx *t, int64_t i, int32_t *labels, float *best
     return scored;
 }
 
-/* Hamerly, point i with valid bounds. maxs: the largest move of a centroid, maxs_other: the
- * largest among the others than maxc; cmax: the largest |c|^2 (rounded up). */
-static int64_t hamerly_point(const ctx *t, int64_t i, double maxs, double maxs_other, int64_t maxc,
-                             double emax_c, int32_t *labels, float *best) {
-    const fkm_cpu_assign_args *a = t->a;
-    fkm_cpu_bounds *b = t->b;
+/* The kernels' score of points i0.. (m <= 8) against their own centroids: eight chains side by
+ * side, since one chain alone waits on the FMA latency d times (as long as a whole SIMD scan). */
+FMA_CLONES static void own_scores(const fkm_cpu_assign_args *a, const int32_t *labels, int64_t i0, int m, float *s) {
     const int64_t d = a->d;
-    const float *xi = a->x + i * d;
-    const double xx = b->xx[i], xn = up(sqrt(up(xx)));
+    const float *xs[8], *cs[8];
+    float acc[8] = {0};
+    for (int q = 0; q < 8; q++) {
+        const int64_t i = i0 + (q < m ? q : 0);
+        xs[q] = a->x + i * d;
+        cs[q] = a->c + (int64_t)labels[i] * d;
+    }
+    for (int64_t j = 0; j < d; j++)
+        for (int q = 0; q < 8; q++) acc[q] = fmaf(xs[q][j], cs[q][j], acc[q]);
+    for (int q = 0; q < m; q++) s[q] = fmaf(-2.0f, acc[q], a->cterm[labels[i0 + q]]);
+}
+
+/* Hamerly's test for point i whose own score is sa: 1 (and the point finished) when no other
+ * centroid can win. maxs: the largest move of a centroid, maxs_other: the largest among the others
+ * than maxc; cmax: the largest |c|^2 (rounded up). */
+static int hamerly_keep(const ctx *t, int64_t i, float sa, double maxs, double maxs_other, int64_t maxc,
+                        double cmax, int32_t *labels, float *best) {
+    fkm_cpu_bounds *b = t->b;
     const int32_t ai = labels[i];
-    const float sa = score1(xi, a->c + (int64_t)ai * d, d, a->cterm[ai]);
+    if (b->ref[i] != ai) return 0; /* moved by the empty-cluster policy: lb[i] may be about ai */
+    const double xx = b->xx[i], xn = up(sqrt(up(xx)));
     const double U = upper_from(sa, err(t, xn, ai), xx);
-    if (b->ref[i] != ai) goto rescan; /* moved by the empty-cluster policy: lb[i] may be about ai */
     /* the runner-up bound moves by the largest move among the other centroids */
     const double l = down((double)b->lb[i] - (maxc == ai ? maxs_other : maxs));
     const double L = fmax(l, b->dcc[ai] - U);
     /* E for any other centroid: g (max |c|^2 + 2 |x| max |c|) */
-    const double e = t->g * (emax_c + 2.0 * xn * sqrt(emax_c)) + t->tiny;
-    if (beaten(L, xx, e, sa)) {
-        b->lb[i] = down_f(l);
-        finish(a, i, sa, ai, labels, best);
-        return 1;
+    const double e = t->g * (cmax + 2.0 * xn * sqrt(cmax)) + t->tiny;
+    if (!beaten(L, xx, e, sa)) return 0;
+    b->lb[i] = down_f(l);
+    finish(t->a, i, sa, ai, labels, best);
+    return 1;
+}
+
+/* Re-scan the points with need[] set, a block of b->rows at a time: gathered, then the SIMD
+ * kernels' top-2 scan gives their labels and distances (the kernels' bits) and the second-lowest
+ * score, a lower bound on the score of every other centroid, hence on its distance. */
+static void hamerly_rescan(const ctx *t, double cmax, int32_t *labels, float *best) {
+    const fkm_cpu_assign_args *a = t->a;
+    fkm_cpu_bounds *b = t->b;
+    const int64_t n = a->n, d = a->d;
+    fkm_cpu_assign_args sub = *a;
+    sub.x = b->xr, sub.xterm = b->xtr;
+    for (int64_t i = 0; i < n;) {
+        int64_t m = 0;
+        for (; i < n && m < b->rows; i++)
+            if (b->need[i]) b->idx[m++] = i;
+        if (m == 0) break;
+#pragma omp parallel for num_threads(a->threads) schedule(static)
+        for (int64_t r = 0; r < m; r++) {
+            memcpy(b->xr + r * d, a->x + b->idx[r] * d, (size_t)d * sizeof(float));
+            b->xtr[r] = a->xterm[b->idx[r]];
+        }
+        sub.n = m;
+        fkm_cpu_assign_top2(&sub, b->rl, b->rb, b->rs, b->ws);
+#pragma omp parallel for num_threads(a->threads) schedule(static)
+        for (int64_t r = 0; r < m; r++) {
+            const int64_t q = b->idx[r];
+            const double xx = b->xx[q], xn = up(sqrt(up(xx)));
+            const double e = t->g * (cmax + 2.0 * xn * sqrt(cmax)) + t->tiny; /* >= E_c for every c */
+            labels[q] = b->rl[r];
+            best[q] = b->rb[r];
+            b->lb[q] = down_f(lower_from(b->rs[r], e, xx));
+            b->ref[q] = b->rl[r];
+        }
     }
-rescan:;
-    float bv;
-    int32_t bi;
-    b->lb[i] = down_f(score_all(t, i, NULL, &bv, &bi));
-    b->ref[i] = bi;
-    finish(a, i, bv, bi, labels, best);
-    return 1 + a->k;
+}
+
+/* Hamerly's assignment: the bound test for every point (all re-scanned when the bounds are not
+ * valid), then the re-scans. Returns the number of scores computed. */
+static int64_t hamerly_assign(const ctx *t, double maxs, double maxs_other, int64_t maxc, double cmax,
+                              int32_t *labels, float *best) {
+    const fkm_cpu_assign_args *a = t->a;
+    fkm_cpu_bounds *b = t->b;
+    const int64_t n = a->n;
+    int64_t kept = 0;
+    if (!b->valid) {
+        memset(b->need, 1, (size_t)n);
+    } else {
+#pragma omp parallel for num_threads(a->threads) schedule(static) reduction(+ : kept)
+        for (int64_t g = 0; g < (n + 7) / 8; g++) {
+            const int64_t i0 = g * 8;
+            const int m = n - i0 < 8 ? (int)(n - i0) : 8;
+            float s[8];
+            own_scores(a, labels, i0, m, s);
+            for (int q = 0; q < m; q++) {
+                const int keep = hamerly_keep(t, i0 + q, s[q], maxs, maxs_other, maxc, cmax, labels, best);
+                b->need[i0 + q] = (uint8_t)!keep;
+                kept += keep;
+            }
+        }
+    }
+    hamerly_rescan(t, cmax, labels, best);
+    return (b->valid ? n : 0) + (n - kept) * a->k;
 }
 
 /* Centroid terms of the bounds: norms, moves since cref (then cref = c), Elkan's pairwise
@@ -342,19 +434,20 @@ int64_t fkm_cpu_assign_bounded(fkm_cpu_bounds *b, const fkm_cpu_assign_args *a, 
     }
     const int valid = b->valid;
     int64_t scored = 0;
+    if (b->algo == FKM_ALGO_HAMERLY) {
+        scored = hamerly_assign(&t, maxs, maxs_other, maxc, cmax, labels, best);
+    } else {
 #pragma omp parallel for num_threads(a->threads) schedule(dynamic, 64) reduction(+ : scored)
-    for (int64_t i = 0; i < a->n; i++) {
-        if (!valid) {
-            float bv;
-            int32_t bi;
-            const double r = score_all(&t, i, b->algo == FKM_ALGO_ELKAN ? b->lb + i * a->k : NULL, &bv, &bi);
-            if (b->algo == FKM_ALGO_HAMERLY) b->lb[i] = down_f(r), b->ref[i] = bi;
-            finish(a, i, bv, bi, labels, best);
-            scored += a->k;
-        } else if (b->algo == FKM_ALGO_ELKAN) {
-            scored += elkan_point(&t, i, labels, best);
-        } else {
-            scored += hamerly_point(&t, i, maxs, maxs_other, maxc, cmax, labels, best);
+        for (int64_t i = 0; i < a->n; i++) {
+            if (!valid) {
+                float bv;
+                int32_t bi;
+                score_all(&t, i, b->lb + i * a->k, &bv, &bi);
+                finish(a, i, bv, bi, labels, best);
+                scored += a->k;
+            } else {
+                scored += elkan_point(&t, i, labels, best);
+            }
         }
     }
     b->valid = 1;
