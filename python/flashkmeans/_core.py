@@ -177,7 +177,7 @@ class _Call:
             if self.on_iter is not None:
                 s = stats.contents
                 self.on_iter(it, max_iter, {"inertia": s.inertia, "shift": s.shift,
-                                            "empty": s.empty, "ms": s.ms})
+                                            "empty": s.empty, "changed": s.changed, "ms": s.ms})
             return 0
         except BaseException as e:  # noqa: B902 -- KeyboardInterrupt included, on purpose
             self.exc = e
@@ -344,12 +344,13 @@ def fit(params, hm, weights=None, on_iter=None):
         _lib.lib.fkm_result_free(ctypes.byref(r))
 
 
-def fit_batch(params, hm, weights=None):
-    """fkm_fit_batch on a b x n x d HostMatrix -> list of FitResult."""
+def fit_batch(params, hm, weights=None, on_iter=None):
+    """fkm_fit_batch on a b x n x d HostMatrix -> list of FitResult. on_iter: as fit's (the
+    iteration count starts from 0 again for each restart and each problem)."""
     b = hm.shape[0]
     m = _matrix(hm, weights)
     out = (_lib.fkm_result * b)()
-    with _Call(params, _want_progress(params)) as call:
+    with _Call(params, on_iter is not None or _want_progress(params), on_iter) as call:
         st = _lib.lib.fkm_fit_batch(ctypes.byref(params), ctypes.byref(m), b, out)
     try:
         call.finish(st, "batch fit")

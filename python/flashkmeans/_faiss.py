@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from . import _core
+from . import _core, _progress
 from ._compat import warn
 from ._arrays import (dlpack_values, float32_matrix, host_matrix, is_cuda_tensor, is_torch,
                       weights_vector)
@@ -34,7 +34,7 @@ class Kmeans:
     def __init__(self, d, k, niter=25, seed=1234, spherical=False, gpu=False, verbose=False,
                  nredo=1, frozen_centroids=False, max_points_per_centroid=None, tol=0.0,
                  stop="fixed", precision="auto", device=None, n_threads=None, init="random",
-                 gpu_mem_limit=None, **faiss_kwargs):
+                 gpu_mem_limit=None, progress=None, **faiss_kwargs):
         for key in faiss_kwargs:
             if key not in _IGNORED and key not in _HANDLED:
                 raise TypeError("Kmeans got an unexpected keyword argument %r" % key)
@@ -42,6 +42,9 @@ class Kmeans:
         self.d, self.k = int(d), int(k)
         self.niter, self.seed, self.nredo = int(niter), int(seed), int(nredo)
         self.spherical, self.verbose = bool(spherical), bool(verbose)
+        _progress.check(progress)
+        # None is off: verbose=True already rewrites one line per iteration, as FAISS does
+        self.progress = False if progress is None else progress
         self.frozen_centroids = bool(frozen_centroids)
         self.max_points_per_centroid = max_points_per_centroid
         self.tol, self.stop, self.precision, self.n_threads = tol, stop, precision, n_threads
@@ -80,6 +83,17 @@ class Kmeans:
     def train(self, x, weights=None, init_centroids=None):
         """Run k-means on x (n x d); returns the objective of the last iteration."""
         x = _imported(x, "x")
+        runs = 1 if init_centroids is not None else self.nredo
+        rep = _progress.reporter(self.progress, 0, type(self).__name__, self.niter, runs=max(runs, 1))
+        with _progress.closing(rep):
+            obj = self._train(x, weights, init_centroids, rep)
+            if rep is not None:
+                if is_cuda_tensor(x):  # the device API reports no iterations
+                    rep.skip_to(self.device_info["iterations"])
+                rep.close("done", inertia=self.inertia)
+        return obj
+
+    def _train(self, x, weights, init_centroids, rep):
         if is_cuda_tensor(x):
             if self.int_centroids:
                 raise ValueError("int_centroids is not supported for CUDA tensors: train on a "
@@ -101,16 +115,16 @@ class Kmeans:
         elif self.frozen_centroids:
             raise ValueError("frozen_centroids needs init_centroids")
         if self.int_centroids:
-            return self._train_int(hm, w, c0, x)
+            return self._train_int(hm, w, c0, x, rep)
         p = self._params(max_iter=self.niter, tol=self.tol, stop=self.stop, seed=self.seed, init=self.init,
                          n_init=self.nredo, init_centroids=c0,
                          freeze_init=self.frozen_centroids)
-        on_iter = None
+        on_iter = rep
         if self.verbose:  # FAISS's lines, on stdout; its imbalance factor is not computed here
             print("Clustering %d points in %dD to %d clusters, redo %d times, %d iterations"
                   % (hm.shape[0], self.d, self.k, self.nredo, self.niter))
             sys.stdout.flush()
-            on_iter = self._print_iteration
+            on_iter = self._print_iteration if rep is None else self._both(rep)
             self._verbose_t = 0.0
         t0 = time.perf_counter()
         try:
@@ -130,7 +144,13 @@ class Kmeans:
             np.divide(c, norms, out=c, where=norms > 0)
         return np.ascontiguousarray(np.rint(c), dtype=np.float32)
 
-    def _train_int(self, hm, w, c0, like):
+    def _both(self, rep):
+        def both(it, max_iter, st):
+            self._print_iteration(it, max_iter, st)
+            rep(it, max_iter, st)
+        return both
+
+    def _train_int(self, hm, w, c0, like, rep=None):
         """int_centroids=True (FAISS): the centroids are rounded to integers after the seeding and
         after every iteration, so each assignment uses integer centroids. The library has no such
         step: one single-iteration fit per iteration, rounding in between (slower than a plain
@@ -162,6 +182,8 @@ class Kmeans:
                 stats.append(r.stats)
                 if self.verbose:
                     self._print_iteration(it, self.niter, r.stats_dicts()[0])
+                if rep is not None:  # each iteration is a fresh fit: its "changed" counts all points
+                    rep.update(it, {"inertia": float(r.stats["inertia"][0])})
                 c = self._round(r.centroids)
             if self.verbose:
                 print()

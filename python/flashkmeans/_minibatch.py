@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from . import _core, _progress
 from ._arrays import (CsrMatrix, HostMatrix, dlpack_values, is_cuda_tensor, is_scipy_sparse,
                       is_torch, like as _like)
 from ._compat import (HAVE_SKLEARN, BaseEstimator, ClassNamePrefixFeaturesOutMixin,
@@ -210,7 +210,7 @@ def update(centers, counts, batch, labels, w):
     counts[u] = total
 
 
-def reassign(centers, counts, batch, ratio, rs, verbose):
+def reassign(centers, counts, batch, ratio, rs, verbose, say=print):
     """scikit-learn's random reassignment: centres whose count is below ratio * max(counts) (at
     most half the batch: the smallest counts) move to distinct batch points drawn uniformly by rs;
     their counts become the smallest count of the others."""
@@ -222,7 +222,7 @@ def reassign(centers, counts, batch, ratio, rs, verbose):
     if n:
         picked = rs.choice(b, replace=False, size=n)
         if verbose:
-            print("[MiniBatchKMeans] Reassigning %d cluster centers." % n)
+            say("[MiniBatchKMeans] Reassigning %d cluster centers." % n)
         if isinstance(batch, HostMatrix):
             rows = _float64(HostMatrix(batch.array[picked], batch.code, batch.source_dtype))
         else:
@@ -232,7 +232,7 @@ def reassign(centers, counts, batch, ratio, rs, verbose):
         counts[to] = np.min(counts[~to])
 
 
-def step(params, batch, w, centers, counts, rs=None, reassign_now=False, ratio=0.0, verbose=0):
+def step(params, batch, w, centers, counts, rs=None, reassign_now=False, ratio=0.0, verbose=0, say=print):
     """One mini-batch step in place on centers / counts. Returns the batch's inertia under the
     centres it started from (float64 sum of w_i * d_i, in batch order)."""
     labels, dist = assign(params, batch, centers)
@@ -240,7 +240,7 @@ def step(params, batch, w, centers, counts, rs=None, reassign_now=False, ratio=0
     inertia = float(np.sum(d64 if w is None else d64 * w))
     update(centers, counts, batch, labels, w)
     if reassign_now and ratio > 0:
-        reassign(centers, counts, batch, ratio, rs, verbose)
+        reassign(centers, counts, batch, ratio, rs, verbose, say)
     return inertia
 
 
@@ -305,7 +305,7 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
     def __init__(self, n_clusters=8, *, init="k-means++", max_iter=100, batch_size=1024,
                  verbose=0, compute_labels=True, random_state=None, tol=0.0,
                  max_no_improvement=10, init_size=None, n_init=_N_INIT_DEFAULT,
-                 reassignment_ratio=0.01, n_threads=None):
+                 reassignment_ratio=0.01, n_threads=None, progress=None):
         self.n_clusters = n_clusters
         self.init = init
         self.max_iter = max_iter
@@ -319,6 +319,7 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         self.n_init = n_init
         self.reassignment_ratio = reassignment_ratio
         self.n_threads = n_threads
+        self.progress = progress
 
     # shared with KMeans: input checks, predict, transform, score, fit_predict, fit_transform
     _check_X = KMeans._check_X
@@ -340,6 +341,8 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         if threads is not None:
             threads = _check_int(threads, "n_threads", 0)
         return _core.make_params(k, device="cpu", threads=threads, verbose=0, **extra)
+
+    _say = print  # fit sets it to the progress bar's writer while a bar is shown
 
     # ------------------------------------------------------------ checks (scikit-learn's)
     def _check_params(self, n, data):
@@ -455,7 +458,7 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         step_i += 1
         if step_i == 1:  # the first batch's inertia is that of the init
             if self.verbose:
-                print("Minibatch step %d/%d: mean batch inertia: %s" % (step_i, n_steps, batch_inertia))
+                self._say("Minibatch step %d/%d: mean batch inertia: %s" % (step_i, n_steps, batch_inertia))
             return False
         if self._ewa_inertia is None:
             self._ewa_inertia = batch_inertia
@@ -463,11 +466,11 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
             alpha = min(self._batch_size * 2.0 / (n + 1), 1)
             self._ewa_inertia = self._ewa_inertia * (1 - alpha) + batch_inertia * alpha
         if self.verbose:
-            print("Minibatch step %d/%d: mean batch inertia: %s, ewa inertia: %s"
+            self._say("Minibatch step %d/%d: mean batch inertia: %s, ewa inertia: %s"
                   % (step_i, n_steps, batch_inertia, self._ewa_inertia))
         if self._tol > 0.0 and diff <= self._tol:
             if self.verbose:
-                print("Converged (small centers change) at step %d/%d" % (step_i, n_steps))
+                self._say("Converged (small centers change) at step %d/%d" % (step_i, n_steps))
             return True
         if self._ewa_inertia_min is None or self._ewa_inertia < self._ewa_inertia_min:
             self._no_improvement = 0
@@ -476,7 +479,7 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
             self._no_improvement += 1
         if self.max_no_improvement is not None and self._no_improvement >= self.max_no_improvement:
             if self.verbose:
-                print("Converged (lack of improvement in inertia) at step %d/%d" % (step_i, n_steps))
+                self._say("Converged (lack of improvement in inertia) at step %d/%d" % (step_i, n_steps))
             return True
         return False
 
@@ -492,7 +495,18 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         w = weights64(sample_weight, n)
         verbose = _check_verbose(self.verbose)
         params = self._params(1)
+        n_steps = (self.max_iter * n) // self._batch_size
+        rep = _progress.reporter(self.progress, verbose, type(self).__name__, n_steps, unit="step")
+        with _progress.closing(rep):
+            self._say = print if rep is None else rep.write  # scikit-learn's lines, above a bar
+            try:
+                self._fit_steps(X, data, n, k, init, rs, w, verbose, params, n_steps, rep)
+            finally:
+                del self._say
+        return self
 
+    def _fit_steps(self, X, data, n, k, init, rs, w, verbose, params, n_steps, rep):
+        say = self._say
         # the inits, each judged by its inertia on the same init_size validation rows
         valid = rs.randint(0, n, self._init_size)
         data_valid = _rows(data, valid)
@@ -500,12 +514,12 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         best = None
         for i in range(self._n_init):
             if verbose:
-                print("Init %d/%d with method %s" % (i + 1, self._n_init, init))
+                say("Init %d/%d with method %s" % (i + 1, self._n_init, init))
             c = self._init_centers(data, k, init, rs, self._init_size)
             inertia = _core.score(params, _for_library(data_valid),
                                   np.ascontiguousarray(c, np.float32), _w32(w_valid))
             if verbose:
-                print("Inertia for init %d/%d: %s" % (i + 1, self._n_init, inertia))
+                say("Inertia for init %d/%d: %s" % (i + 1, self._n_init, inertia))
             if best is None or inertia < best:
                 centers, best = c, inertia
 
@@ -514,16 +528,19 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         self._ewa_inertia_min = None
         self._no_improvement = 0
         self._n_since_last_reassign = 0
-        n_steps = (self.max_iter * n) // self._batch_size
         want_diff = self._tol > 0.0
         last = None
+        converged = False
         for i in range(n_steps):
             idx = rs.randint(0, n, self._batch_size)
             old = centers.copy() if want_diff else None
             last = step(params, _rows(data, idx), None if w is None else w[idx], centers, counts,
-                        rs, self._random_reassign(counts), self.reassignment_ratio, verbose)
+                        rs, self._random_reassign(counts), self.reassignment_ratio, verbose, say)
             diff = float(np.sum((centers - old) ** 2)) if want_diff else 0.0
+            if rep is not None:
+                rep.update(i, {"batch inertia": last / self._batch_size})
             if self._converged(i, n_steps, n, diff, last):
+                converged = True
                 break
 
         publish(self, centers, out_dtype(data), X)
@@ -536,7 +553,8 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
         else:
             ewa = self._ewa_inertia if self._ewa_inertia is not None else last / self._batch_size
             self.inertia_ = ewa * n
-        return self
+        if rep is not None:
+            rep.close("converged" if converged else "max_iter", inertia=self.inertia_)
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """One mini-batch step on X (the whole of X is the batch), as scikit-learn's partial_fit:

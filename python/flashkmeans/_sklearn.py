@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from . import _core, _progress
 from ._arrays import (CsrMatrix, HostMatrix, dlpack_values, is_scipy_sparse, host_matrix, is_bfloat16, is_cuda_tensor,
                       is_torch, like as _like, weights_vector)
 from ._dlpack import imported as _imported
@@ -90,7 +90,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     device ("auto", "cpu", "cuda", "cuda:N"), stop ("shift", "inertia", "labels", "fixed"),
     n_threads (CPU threads; None = chosen by the library from the problem's size and the idle
     CPUs, docs/threads.md), verbose (0 silent .. 3 debug, to stderr; True = 1;
-    library warnings are Python RuntimeWarnings at every level),
+    library warnings are Python RuntimeWarnings at every level; 1 also prints scikit-learn's
+    per-iteration lines on stdout), progress (None: shown from verbose=1; True: a tqdm bar on
+    stderr when tqdm is installed and stderr is a terminal, else a line every second or more;
+    "bar", "lines": that form; False: never; it never changes the results),
     gpu_mem_limit (cap on the GPU memory a fit may use: bytes or "4G"-style; None = no cap; a
     fit whose working set does not fit runs on the CPU with device="auto", else raises
     MemoryError; data larger than the cap is streamed from host memory), gpus (GPUs a CUDA fit
@@ -120,7 +123,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300,
                  tol=1e-4, random_state=None, metric="l2", precision="auto", device="auto",
                  stop="shift", n_threads=None, verbose=0, gpu_mem_limit=None, gpus=1, copy_x=True,
-                 algorithm="lloyd", max_cluster_size=None):
+                 algorithm="lloyd", max_cluster_size=None, progress=None):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -139,6 +142,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self.algorithm = algorithm
         self.max_cluster_size = max_cluster_size
 
+        self.progress = progress
     # ------------------------------------------------------------ input checking
     def _check_X(self, X, reset):
         """Validated HostMatrix. scikit-learn's check_array handles lists, pandas, sparse and
@@ -274,7 +278,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
                          init=init or "k-means++", init_centroids=init_array, n_init=n_init,
                          seed=seed, algorithm=algorithm, max_cluster_size=self.max_cluster_size)
         verbose = _check_verbose(self.verbose)
-        r = _core.fit(p, hm, w, on_iter=self._print_iteration if verbose else None)
+        rep = _progress.reporter(self.progress, verbose, type(self).__name__, max_iter, runs=n_init)
+        with _progress.closing(rep):
+            r = _core.fit(p, hm, w, on_iter=self._on_iter(verbose, rep))
+            if rep is not None:
+                rep.close(r.stop_reason, inertia=r.inertia)
         if verbose:
             self._print_convergence(r, hm)
         self.cluster_centers_ = _like(r.centroids.astype(self._out_dtype(hm), copy=False), X)
@@ -307,12 +315,25 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         return kmeans_partial_fit(self, X, sample_weight)
 
     @staticmethod
-    def _print_iteration(it, max_iter, stats):
+    def _print_iteration(it, max_iter, stats, say=print):
         # scikit-learn's verbose lines on stdout (its tests match them); the library's own
-        # messages still go to stderr
+        # messages and the progress report go to stderr
         if it == 0:
-            print("Initialization complete")
-        print("Iteration %d, inertia %s." % (it, stats["inertia"]))
+            say("Initialization complete")
+        say("Iteration %d, inertia %s." % (it, stats["inertia"]))
+
+    def _on_iter(self, verbose, rep):
+        """The fit's per-iteration callback: None when neither verbose nor progress asks (then a
+        GPU fit keeps its device-resident loop)."""
+        if rep is None:
+            return self._print_iteration if verbose else None
+        if not verbose:
+            return rep
+
+        def both(it, max_iter, stats):
+            self._print_iteration(it, max_iter, stats, rep.write)  # above the bar, not through it
+            rep(it, max_iter, stats)
+        return both
 
     def _print_convergence(self, r, hm):
         if r.stop_reason != "converged" or not r.iterations:
@@ -353,7 +374,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         k, max_iter, seed = self._checked_params(n)
         self._checked_algorithm(k)  # validated and warned as on the host; the GPU runs Lloyd
         init, init_array, n_init = self._initial(X, d, k, seed)
-        kmeans_fit_cuda(self, X, k, max_iter, seed, init, init_array, n_init, sample_weight)
+        # the device API reports no iterations: the report shows the start and the end
+        rep = _progress.reporter(self.progress, _check_verbose(self.verbose), type(self).__name__, max_iter)
+        with _progress.closing(rep):
+            kmeans_fit_cuda(self, X, k, max_iter, seed, init, init_array, n_init, sample_weight)
+            if rep is not None:
+                rep.skip_to(self.n_iter_)
+                rep.close(self.stop_reason_, inertia=self.inertia_)
         self._n_features_out = k
         self.counts_ = None  # partial_fit (CPU only) refuses a model fitted on the GPU
         self.n_steps_ = 0
