@@ -46,7 +46,8 @@ static void usage(FILE *f) {
             "  --tol T                 tolerance of the stop rule (default 1e-4)\n"
             "  --stop shift|inertia|labels|fixed   stop rule (default shift)\n"
             "  --init METHOD|FILE      initial centroids (default kmeans++): kmeans++, 'k-means||' (faster\n"
-            "                          for large k; quote it), random, or a file of K x d centroids\n"
+            "                          for large k; quote it), hierarchical (for very large k), random, or\n"
+            "                          a file of K x d centroids\n"
             "  --n-init R              restarts, the lowest inertia is kept (default 1)\n"
             "  --seed S                random seed (default 0)\n"
             "  --metric l2|cosine|ip   distance (default l2)\n"
@@ -87,6 +88,9 @@ static int parse_init(fit_args *a, const char *v) {
     } else if (strcmp(v, "k-means||") == 0) {
         a->p.init = FKM_INIT_KMEANS_PARALLEL;
         a->init_file = NULL;
+    } else if (strcmp(v, "hierarchical") == 0) {
+        a->p.init = FKM_INIT_HIERARCHICAL;
+        a->init_file = NULL;
     } else if (strcmp(v, "random") == 0) {
         a->p.init = FKM_INIT_RANDOM;
         a->init_file = NULL;
@@ -94,7 +98,7 @@ static int parse_init(fit_args *a, const char *v) {
         a->p.init = FKM_INIT_ARRAY;
         a->init_file = v;
     } else {
-        return cli_error(CLI_BAD, "invalid value '%s' for --init: expected kmeans++, k-means||, random or a centroid file (.npy ...)", v);
+        return cli_error(CLI_BAD, "invalid value '%s' for --init: expected kmeans++, k-means||, hierarchical, random or a centroid file (.npy ...)", v);
     }
     return 0;
 }
@@ -201,7 +205,8 @@ typedef struct {
 
 static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, const fit_info *fi) {
     const char *init = a->p.init == FKM_INIT_KMEANSPP ? "kmeans++" : a->p.init == FKM_INIT_RANDOM ? "random"
-                       : a->p.init == FKM_INIT_KMEANS_PARALLEL ? "k-means||" : a->init_file;
+                       : a->p.init == FKM_INIT_KMEANS_PARALLEL ? "k-means||"
+                       : a->p.init == FKM_INIT_HIERARCHICAL ? "hierarchical" : a->init_file;
     int64_t empty_final = 0, largest = 0;
     int64_t *sizes = (int64_t *)calloc((size_t)r->k, sizeof *sizes);
     if (sizes) {
@@ -374,7 +379,8 @@ static int run_fit(fit_args *a, fit_state *s) {
     a->p.progress_user = &pr;
     if (pr.bar) { /* until the first iteration's bar replaces it */
         const char *init = a->p.init == FKM_INIT_KMEANSPP ? "k-means++" : a->p.init == FKM_INIT_RANDOM ? "random"
-                           : a->p.init == FKM_INIT_KMEANS_PARALLEL ? "k-means||" : "the --init file";
+                           : a->p.init == FKM_INIT_KMEANS_PARALLEL ? "k-means||"
+                           : a->p.init == FKM_INIT_HIERARCHICAL ? "hierarchical" : "the --init file";
         fprintf(stderr, "\rinitialising: %s, k = %lld of %lld points\033[K", init, (long long)a->p.k,
                 (long long)s->x.total_n);
         fflush(stderr);

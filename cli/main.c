@@ -10,7 +10,7 @@ static void usage(FILE *f) {
             "flashkmeans %s -- exact k-means (Lloyd) on CPUs and GPUs\n"
             "usage:\n"
             "  flashkmeans fit INPUT -k K [--iters|--max-iter N] [--tol T] [--stop shift|inertia|labels|fixed]\n"
-            "      [--init kmeans++|'k-means||'|random|FILE] [--n-init R] [--seed S] [--metric l2|cosine|ip]\n"
+            "      [--init kmeans++|'k-means||'|hierarchical|random|FILE] [--n-init R] [--seed S] [--metric l2|cosine|ip]\n"
             "      [--device auto|cpu|cuda] [--precision auto|exact|tf32|fp16|bf16] [--threads T]\n"
             "      [--gpu-mem SIZE] [--gpus G] [--empty farthest|keep] [--max-cluster-size N]\n"
             "      [-o|--output centroids.npy] [--labels labels.npy] [--report report.json] [--plot plot.svg]\n"

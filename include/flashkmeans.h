@@ -76,7 +76,7 @@ typedef enum {
     FKM_INIT_KMEANSPP = 0, /* greedy k-means++ (2 + log k candidates per step), seeded */
     FKM_INIT_RANDOM = 1,   /* k distinct points chosen uniformly, seeded */
     FKM_INIT_ARRAY = 2,    /* params.init_centroids (k x d float32) */
-    FKM_INIT_KMEANS_PARALLEL = 3 /* k-means|| (Bahmani et al. 2012), for large k: 5 rounds oversample
+    FKM_INIT_KMEANS_PARALLEL = 3, /* k-means|| (Bahmani et al. 2012), for large k: 5 rounds oversample
                                     about 2k candidate rows each (row i kept with probability
                                     min(1, 2k w_i D_i^2 / sum w D^2), a hash of seed, round and i),
                                     then greedy k-means++ over the candidates weighted by the weight
@@ -84,6 +84,13 @@ typedef enum {
                                     centroids for any thread count; on the GPU for a CUDA fit of
                                     resident data and for fkm_cuda_fit, else on the host
                                     (docs/algorithm.md, docs/cuda.md) */
+    FKM_INIT_HIERARCHICAL = 4 /* for very large k (2^16 and more): a sample of min(n, 64k) rows,
+                                 ceil(sqrt(k)) coarse clusters (k-means|| + 20 Lloyd iterations on
+                                 256 rows each), then each coarse cluster split into its share of
+                                 k (k-means++ + 10 iterations, clusters in parallel). On the host's
+                                 rows, for every engine of fkm_fit (not fkm_cuda_fit, MPI or sparse
+                                 input); k < 256: k-means||. Seeded, the same centroids for any
+                                 thread count (docs/algorithm.md) */
 } fkm_init;
 
 typedef enum {

@@ -209,6 +209,11 @@ for i in kmeans++ k-means++ 'k-means||' random; do "$BIN" fit "$T/d.npy" -k $K -
 check "--init k-means|| in the report" grep -q '"init": "k-means||"' "$T/kp.json"
 "$BIN" fit "$T/d.npy" -k $K --init 'k-means||' --seed 5 --threads 2 -o "$T/kp2.npy" --quiet
 check "--init k-means|| same centroids for 1 and 2 threads" cmp -s "$T/kp1.npy" "$T/kp2.npy"
+# hierarchical (k >= 256 splits coarse clusters): named in the report; same centroids for 1 and 2 threads
+"$BIN" fit "$T/d.npy" -k 300 --init hierarchical --seed 5 --threads 1 -o "$T/kh1.npy" --report "$T/kh.json" --quiet
+check "--init hierarchical in the report" grep -q '"init": "hierarchical"' "$T/kh.json"
+"$BIN" fit "$T/d.npy" -k 300 --init hierarchical --seed 5 --threads 2 -o "$T/kh2.npy" --quiet
+check "--init hierarchical same centroids for 1 and 2 threads" cmp -s "$T/kh1.npy" "$T/kh2.npy"
 "$BIN" fit "$T/d.npy" -k $K --empty keep --device cpu --precision exact --threads 1 --tol 0 --quiet
 check "--empty keep --device cpu --precision exact --threads 1 --tol 0" test $? -eq 0
 "$BIN" fit "$T/d.npy" -k $N --iters 3 --quiet

@@ -249,6 +249,14 @@ static void errors(void) {
     CHECK(st == FKM_ERR_INVALID_ARG && strstr(fkm_last_error(), "max_cluster_size"), "cap: status %d on rank %d: %s",
           (int)st, wrank, fkm_last_error());
     p.max_cluster_size = 0;
+    for (int i = 0; i < 2; i++) { /* host-only initialisations: refused on every rank, nothing half-done */
+        p.init = i ? FKM_INIT_HIERARCHICAL : FKM_INIT_KMEANS_PARALLEL;
+        st = fkm_mpi_fit(MPI_COMM_WORLD, &p, &m, r0, &r);
+        CHECK(st == FKM_ERR_INVALID_ARG && strstr(fkm_last_error(), i ? "hierarchical" : "k-means||") &&
+                  r.centroids == NULL,
+              "init %d: status %d on rank %d: %s", (int)p.init, (int)st, wrank, fkm_last_error());
+    }
+    p.init = FKM_INIT_KMEANSPP;
     free(x);
 }
 

@@ -76,7 +76,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     """Exact k-means (Lloyd) on the CPU or a GPU, with scikit-learn's interface.
 
     Parameters: n_clusters, init ("k-means++", "k-means||" (oversampled candidates, then
-    k-means++ on them: faster for large k), "random", an (n_clusters, n_features)
+    k-means++ on them: faster for large k), "hierarchical" (coarse clusters, each split: for
+    very large k, host data), "random", an (n_clusters, n_features)
     array or a callable(X, n_clusters, random_state) returning one), n_init (an int >= 1, or
     "auto": 10 for "random", else 1, as in scikit-learn 1.4 -- except that a callable init,
     which flashkmeans calls once, also gets 1; or "warn": 10 with scikit-learn 1.2's
@@ -141,8 +142,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self.copy_x = copy_x
         self.algorithm = algorithm
         self.max_cluster_size = max_cluster_size
-
         self.progress = progress
+
     # ------------------------------------------------------------ input checking
     def _check_X(self, X, reset):
         """Validated HostMatrix. scikit-learn's check_array handles lists, pandas, sparse and
@@ -208,7 +209,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self._n_init = n_init  # scikit-learn's private attribute, which its tests read
         if isinstance(init, str):
             if init not in _core._INITS:
-                raise ValueError("init must be 'k-means++', 'k-means||', 'random', an array or a callable, got %r"
+                raise ValueError("init must be 'k-means++', 'k-means||', 'hierarchical', 'random', an array or a "
+                                 "callable, got %r"
                                  % (init,))
             return init, None, n_init
         if callable(init):

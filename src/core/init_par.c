@@ -65,7 +65,7 @@ static uint64_t mix64(uint64_t z) { /* the splitmix64 finaliser */
 }
 
 /* Uniform [0, 1) for row i in round r: a pure function of (seed, r, i). */
-static double draw(uint64_t seed, int r, int64_t i) {
+double fkm_init_draw(uint64_t seed, int r, int64_t i) {
     uint64_t h = mix64(seed * 0x9E3779B97F4A7C15ull + 0x243F6A8885A308D3ull * (uint64_t)(r + 1));
     h = mix64(h ^ ((uint64_t)i * 0xD1B54A32D192ED03ull + 0x13198A2E03707344ull));
     return (h >> 11) * 0x1.0p-53;
@@ -151,7 +151,7 @@ static int sample_round(par_state *s, int r, uint64_t seed, double l) {
     const int64_t from = s->m;
     for (int64_t i = 0; i < s->n && s->m < s->cap; i++) {
         const double wd = (double)(s->w ? s->w[i] : 1.0f) * s->dist[i];
-        if (wd > 0 && draw(seed, r, i) < l * wd / phi) cand_add(s, i);
+        if (wd > 0 && fkm_init_draw(seed, r, i) < l * wd / phi) cand_add(s, i);
     }
     cand_update(s, from);
     return 1;

@@ -35,6 +35,13 @@ static fkm_status initial_centroids(const fkm_params *p, const fkm_backend *be, 
         fkm_status st = fkm_init_kmeans_parallel(pb->x, pb->w, pb->n, d, k, seed, pb->threads, c);
         return st != FKM_OK ? st : be->set_centroids(eng, c);
     }
+    case FKM_INIT_HIERARCHICAL: { /* on the host's rows for every engine: many small fits */
+        const double t0 = fkm_now_ms();
+        fkm_status st = fkm_init_hierarchical(pb->x, pb->w, pb->n, d, k, seed, pb->threads, pb->metric, c);
+        fkm_log(p, FKM_LOG_INFO, "hierarchical initialisation: %lld centroids in %.0f ms", (long long)k,
+                fkm_now_ms() - t0);
+        return st != FKM_OK ? st : be->set_centroids(eng, c);
+    }
     }
     return FKM_FAIL(FKM_ERR_INTERNAL, "unhandled init method");
 }

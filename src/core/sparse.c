@@ -111,9 +111,10 @@ fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out) {
     if (p->max_cluster_size > 0)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "fit: max_cluster_size is not available for sparse input (got %lld; "
                         "the capped assignment runs on the dense CPU engine)", (long long)p->max_cluster_size);
-    if (p->init == FKM_INIT_KMEANS_PARALLEL)
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "fit: init k-means|| is not available for sparse input (use "
-                        "k-means++, random or an array)");
+    if (p->init == FKM_INIT_KMEANS_PARALLEL || p->init == FKM_INIT_HIERARCHICAL)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "fit: init %s is not available for sparse input (use "
+                        "k-means++, random or an array)",
+                        p->init == FKM_INIT_HIERARCHICAL ? "hierarchical" : "k-means||");
     if (p->init == FKM_INIT_ARRAY)
         FKM_TRY(fkm_check_centroids(p->init_centroids, p->k, x->d, p->metric, "init_centroids", NULL));
     const int64_t nnz = x->indptr[x->n];

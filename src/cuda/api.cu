@@ -56,6 +56,9 @@ static fkm_status fit_checks(const fkm_params *p, const fkm_cuda_matrix *x) {
     if (st != FKM_OK) return st;
     if (p->n_init != 1)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "n_init = %d: the device-pointer API runs one restart", p->n_init);
+    if (p->init == FKM_INIT_HIERARCHICAL)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init hierarchical runs on host rows: use fkm_fit with the data on the "
+                        "host (device=cuda runs the iterations on the GPU), or k-means|| here");
     return FKM_OK;
 }
 

@@ -148,6 +148,9 @@ static fkm_status mpi_init(void *eng, const fkm_params *p, uint64_t seed, float 
     case FKM_INIT_KMEANS_PARALLEL: /* every rank sees the same params: the same answer everywhere */
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "init k-means|| is not implemented for fkm_mpi_fit; use k-means++ "
                         "or random (both independent of the rank count)");
+    case FKM_INIT_HIERARCHICAL:
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init hierarchical is not implemented for fkm_mpi_fit; use k-means++ "
+                        "or random (both independent of the rank count)");
     }
     fresh_start(f);
     if (st == FKM_OK) memcpy(c, f->cen, (size_t)(f->k * f->c.d) * sizeof(float));
