@@ -322,8 +322,9 @@ typedef struct {
  * made dense: the CPU engine scores x.c over each row's entries (docs/algorithm.md, "Sparse
  * input": float64 sums of the exact float32 products, |x|^2 from the row's entries). CPU only:
  * device=cuda is refused (FKM_ERR_INVALID_ARG); device=auto runs on the CPU, with a warning
- * through the log callback when a GPU is present. Metric l2 only and init array, random or
- * k-means++ (others: FKM_ERR_INVALID_ARG); algorithm elkan/hamerly run Lloyd (same results). */
+ * through the log callback when a GPU is present. Every metric (cosine: a unit copy of the values,
+ * nnz floats; an all-zero row is FKM_ERR_BAD_INPUT); init array, random or k-means++ (others:
+ * FKM_ERR_INVALID_ARG); algorithm elkan/hamerly run Lloyd (same results). */
 FKM_API fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out);
 FKM_API fkm_status fkm_predict_csr(const fkm_params *p, const fkm_csr *x, const float *centroids,
                                    int64_t k, int32_t *labels, float *dist);

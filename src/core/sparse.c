@@ -44,14 +44,11 @@ static fkm_status check_csr(const fkm_csr *x) {
     return fkm_check_weights(x->weights, x->n);
 }
 
-/* CPU only: device=cuda refused, auto on the CPU (a warning when a GPU is there). Metric l2. */
+/* CPU only: device=cuda refused, auto on the CPU (a warning when a GPU is there). */
 static fkm_status check_sparse_params(const fkm_params *p, const char *what, fkm_precision *prec) {
     if (p->device == FKM_DEVICE_CUDA)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "%s: sparse input runs on the CPU only (device=cuda given; use "
                         "device=cpu or auto, or a dense matrix for the GPU)", what);
-    if (p->metric != FKM_METRIC_L2)
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "%s: sparse input supports metric l2 only (got %s)", what,
-                        fkm_metric_str(p->metric));
     if (p->device == FKM_DEVICE_AUTO && fkm_cuda_device_count() > 0)
         fkm_log(p, FKM_LOG_WARN, "%s: sparse input runs on the CPU (no GPU sparse path)", what);
     return fkm_resolve_precision(p, &fkm_cpu_sparse_backend, FKM_F32, prec);
@@ -79,12 +76,36 @@ static fkm_status mean_variance(const fkm_csr *x, double *out) {
     return FKM_OK;
 }
 
-static fkm_problem problem(const fkm_csr *x, int64_t k, int threads, fkm_init init) {
+/* Cosine: a copy of the matrix whose rows are unit, each value rounded as the dense path rounds
+ * it (fkm_convert: v / |x| in float64, then float); *data_out (nnz floats) is the caller's to free.
+ * An all-zero row has no direction: refused, as for dense input. */
+static fkm_status unit_rows(const fkm_csr *x, fkm_csr *out, float **data_out) {
+    const int64_t nnz = x->indptr[x->n];
+    float *v = (float *)fkm_alloc((size_t)(nnz > 0 ? nnz : 1), sizeof(float));
+    if (!v) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the unit rows (%lld values)", (long long)nnz);
+    for (int64_t i = 0; i < x->n; i++) {
+        double s = 0.0;
+        for (int64_t t = x->indptr[i]; t < x->indptr[i + 1]; t++) s += (double)x->data[t] * x->data[t];
+        if (s == 0.0) {
+            fkm_free(v);
+            return FKM_FAIL(FKM_ERR_BAD_INPUT, "row %lld is all zeros: cosine distance is undefined for it",
+                            (long long)i);
+        }
+        const double nrm = sqrt(s);
+        for (int64_t t = x->indptr[i]; t < x->indptr[i + 1]; t++) v[t] = (float)(x->data[t] / nrm);
+    }
+    *out = *x;
+    out->data = v;
+    *data_out = v;
+    return FKM_OK;
+}
+
+static fkm_problem problem(const fkm_csr *x, int64_t k, int threads, fkm_init init, fkm_metric metric) {
     fkm_problem pb;
     memset(&pb, 0, sizeof pb);
     pb.w = x->weights;
     pb.n = x->n; pb.d = x->d; pb.k = k;
-    pb.metric = FKM_METRIC_L2;
+    pb.metric = metric;
     pb.precision = FKM_PREC_EXACT;
     pb.threads = threads;
     pb.init = init;
@@ -99,6 +120,7 @@ fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out) {
     fkm_status st = FKM_OK;
     void *eng = NULL;
     const fkm_backend *be = &fkm_cpu_sparse_backend;
+    float *unit_data = NULL;
     fkm_result cur;
     memset(&cur, 0, sizeof cur);
     if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "result pointer is NULL");
@@ -117,10 +139,15 @@ fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out) {
                         p->init == FKM_INIT_HIERARCHICAL ? "hierarchical" : "k-means||");
     if (p->init == FKM_INIT_ARRAY)
         FKM_TRY(fkm_check_centroids(p->init_centroids, p->k, x->d, p->metric, "init_centroids", NULL));
+    fkm_csr unit;
+    if (p->metric == FKM_METRIC_COSINE) { /* the engine sees unit rows, as the dense engine does */
+        FKM_TRY(unit_rows(x, &unit, &unit_data));
+        x = &unit;
+    }
     const int64_t nnz = x->indptr[x->n];
     /* an iteration is nnz k multiply-adds (plus k d for the centroids' terms) */
     const int threads = fkm_threads_choose(p->threads, (double)nnz * p->k + (double)p->k * x->d);
-    fkm_problem pb = problem(x, p->k, threads, p->init);
+    fkm_problem pb = problem(x, p->k, threads, p->init, p->metric);
     double var = 0.0;
     if (p->stop == FKM_STOP_SHIFT) FKM_TRY(mean_variance(x, &var));
     fkm_log(p, FKM_LOG_INFO, "fit: sparse n=%lld d=%lld nnz=%lld k=%lld on cpu (%d threads)", (long long)x->n,
@@ -132,6 +159,7 @@ fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out) {
     out->precision = prec;
 cleanup:
     if (eng) be->destroy(eng);
+    fkm_free(unit_data);
     fkm_result_free(&cur);
     if (st != FKM_OK && st != FKM_ERR_CANCELLED) fkm_result_free(out);
     return st;
@@ -139,10 +167,11 @@ cleanup:
 
 /* predict / transform / score: checks as fkm_predict's, an engine with the given centroids. */
 static fkm_status open_engine(const fkm_params *p, const fkm_csr *x, const float *centroids, int64_t k,
-                              const char *what, void **eng) {
+                              const char *what, void **eng, fkm_csr *unit, float **unit_data) {
     fkm_status st = FKM_OK;
     float *c = NULL;
     *eng = NULL;
+    *unit_data = NULL;
     if (!p) return FKM_FAIL(FKM_ERR_INVALID_ARG, "params is NULL");
     FKM_TRY(check_csr(x));
     if (!centroids) return FKM_FAIL(FKM_ERR_INVALID_ARG, "centroids pointer is NULL");
@@ -158,8 +187,12 @@ static fkm_status open_engine(const fkm_params *p, const fkm_csr *x, const float
     c = (float *)fkm_alloc((size_t)(k * x->d), sizeof(float));
     FKM_CHECK_ALLOC(c, "centroid copy");
     FKM_TRY(fkm_check_centroids(centroids, k, x->d, p->metric, "centroids", c));
+    if (p->metric == FKM_METRIC_COSINE) { /* unit rows; the engine reads them until destroyed */
+        FKM_TRY(unit_rows(x, unit, unit_data));
+        x = unit;
+    }
     const int threads = fkm_threads_choose(p->threads, (double)x->indptr[x->n] * k + (double)k * x->d);
-    fkm_problem pb = problem(x, k, threads, FKM_INIT_ARRAY);
+    fkm_problem pb = problem(x, k, threads, FKM_INIT_ARRAY, p->metric);
     const fkm_backend *be = &fkm_cpu_sparse_backend;
     FKM_TRY(be->create(&pb, eng, &be));
     FKM_TRY(be->set_centroids(*eng, c));
@@ -169,6 +202,10 @@ cleanup:
         fkm_cpu_sparse_backend.destroy(*eng);
         *eng = NULL;
     }
+    if (st != FKM_OK) {
+        fkm_free(*unit_data);
+        *unit_data = NULL;
+    }
     return st;
 }
 
@@ -176,9 +213,12 @@ fkm_status fkm_predict_csr(const fkm_params *p, const fkm_csr *x, const float *c
                            int32_t *labels, float *dist) {
     void *eng = NULL;
     if (!labels) return FKM_FAIL(FKM_ERR_INVALID_ARG, "labels pointer is NULL");
-    fkm_status st = open_engine(p, x, centroids, k, "predict", &eng);
+    fkm_csr unit;
+    float *unit_data = NULL;
+    fkm_status st = open_engine(p, x, centroids, k, "predict", &eng, &unit, &unit_data);
     if (st == FKM_OK) st = fkm_cpu_sparse_backend.assign(eng, labels, dist, NULL);
     if (eng) fkm_cpu_sparse_backend.destroy(eng);
+    fkm_free(unit_data);
     return st;
 }
 
@@ -186,9 +226,12 @@ fkm_status fkm_score_csr(const fkm_params *p, const fkm_csr *x, const float *cen
                          double *inertia) {
     void *eng = NULL;
     if (!inertia) return FKM_FAIL(FKM_ERR_INVALID_ARG, "inertia pointer is NULL");
-    fkm_status st = open_engine(p, x, centroids, k, "score", &eng);
+    fkm_csr unit;
+    float *unit_data = NULL;
+    fkm_status st = open_engine(p, x, centroids, k, "score", &eng, &unit, &unit_data);
     if (st == FKM_OK) st = fkm_cpu_sparse_backend.assign(eng, NULL, NULL, inertia);
     if (eng) fkm_cpu_sparse_backend.destroy(eng);
+    fkm_free(unit_data);
     return st;
 }
 
@@ -196,8 +239,11 @@ fkm_status fkm_transform_csr(const fkm_params *p, const fkm_csr *x, const float 
                              float *out) {
     void *eng = NULL;
     if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "output pointer is NULL");
-    fkm_status st = open_engine(p, x, centroids, k, "transform", &eng);
+    fkm_csr unit;
+    float *unit_data = NULL;
+    fkm_status st = open_engine(p, x, centroids, k, "transform", &eng, &unit, &unit_data);
     if (st == FKM_OK) st = fkm_cpu_sparse_backend.distances(eng, out);
     if (eng) fkm_cpu_sparse_backend.destroy(eng);
+    fkm_free(unit_data);
     return st;
 }

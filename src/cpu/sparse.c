@@ -9,7 +9,9 @@
  * order (absent entries add exact zeros in the dense engine's sums, so on data whose float64 sums
  * are exact both engines give the same centroids bit for bit). The distances handed out (predict,
  * the inertia) are sum over entries of (x_j - c_j)^2 plus |c|^2 minus the entries' c_j^2, float64.
- * Metric l2 only (fkm_fit_csr refuses the others). */
+ * Cosine and inner product, as the dense engine (cpu.h): score = cterm - alpha x.c with cterm 0,
+ * alpha 1, distance = 1 - x.c (cosine, rows unit: src/core/sparse.c hands over a unit copy;
+ * centroids re-normalised after each update as the dense engine does) or -x.c (ip), float64. */
 #include "cpu.h"
 #include "../core/convert.h"
 #include "../core/init.h"
@@ -41,8 +43,8 @@ static fkm_status sp_create(const fkm_problem *pb, void **out, const fkm_backend
     const int64_t n = pb->n, d = pb->d, k = pb->k;
     sp_engine *e = (sp_engine *)fkm_calloc(1, sizeof *e);
     FKM_CHECK_ALLOC(e, "CPU sparse engine");
-    if (!pb->csr || pb->metric != FKM_METRIC_L2) {
-        st = FKM_FAIL(FKM_ERR_INTERNAL, "the sparse engine needs CSR input and metric l2");
+    if (!pb->csr) {
+        st = FKM_FAIL(FKM_ERR_INTERNAL, "the sparse engine needs CSR input");
         goto cleanup;
     }
     e->pb = *pb;
@@ -122,9 +124,21 @@ static void dots(const sp_engine *e, int64_t i, double *acc) {
 static int omp_get_thread_num(void) { return 0; }
 #endif
 
-/* labels[i] = argmin_c |c|^2 - 2 x.c (lowest index on ties); best[i] = |x|^2 + that, >= 0. */
+/* The metric's terms (cpu.h): score = cterm(c) - alpha x.c, distance = xterm(x) + score, clamped
+ * at 0 for l2 and cosine. */
+static double cterm(const sp_engine *e, int64_t c) { return e->pb.metric == FKM_METRIC_L2 ? e->cn[c] : 0.0; }
+static double xterm(const sp_engine *e, int64_t i) {
+    return e->pb.metric == FKM_METRIC_L2 ? e->xn[i] : e->pb.metric == FKM_METRIC_COSINE ? 1.0 : 0.0;
+}
+static double alpha(const sp_engine *e) { return e->pb.metric == FKM_METRIC_L2 ? 2.0 : 1.0; }
+static float dist_of(const sp_engine *e, double dist) {
+    return (float)(e->pb.metric == FKM_METRIC_IP || dist > 0 ? dist : 0.0);
+}
+
+/* labels[i] = argmin_c score (lowest index on ties); best[i] = the distance. */
 static void assign_all(sp_engine *e) {
     const int64_t n = e->pb.n, k = e->pb.k;
+    const double a = alpha(e);
 #pragma omp parallel for num_threads(e->pb.threads) schedule(dynamic, 64)
     for (int64_t i = 0; i < n; i++) {
         double *acc = e->acc + (int64_t)omp_get_thread_num() * k;
@@ -132,12 +146,11 @@ static void assign_all(sp_engine *e) {
         double bs = INFINITY;
         int32_t bl = 0;
         for (int64_t c = 0; c < k; c++) {
-            const double s = e->cn[c] - 2.0 * acc[c];
+            const double s = cterm(e, c) - a * acc[c];
             if (s < bs) { bs = s; bl = (int32_t)c; }
         }
-        const double dist = e->xn[i] + bs;
         e->labels[i] = bl;
-        e->best[i] = (float)(dist > 0 ? dist : 0.0);
+        e->best[i] = dist_of(e, xterm(e, i) + bs);
     }
 }
 
@@ -160,6 +173,23 @@ static void exact_dist(sp_engine *e) {
         }
         const double rest = e->cn[l] - cin;
         e->best[i] = (float)(in + (rest > 0 ? rest : 0.0));
+    }
+}
+
+/* Cosine: every updated centroid back to unit length, as the dense engine (engine.c) does it: an
+ * empty cluster's is kept as it is, and a sum that cancels to zero keeps the previous direction. */
+static void unit_centroids(sp_engine *e) {
+    const int64_t d = e->pb.d, k = e->pb.k;
+    for (int64_t c = 0; c < k; c++) {
+        if (e->counts[c] == 0) continue;
+        double s2 = 0.0;
+        for (int64_t j = 0; j < d; j++) s2 += (double)e->c[c * d + j] * e->c[c * d + j];
+        if (s2 == 0.0) {
+            memcpy(e->c + c * d, e->c_old + c * d, (size_t)d * sizeof(float));
+            continue;
+        }
+        const double inv = 1.0 / sqrt(s2);
+        for (int64_t j = 0; j < d; j++) e->c[c * d + j] = (float)(e->c[c * d + j] * inv);
     }
 }
 
@@ -191,6 +221,7 @@ static fkm_status update(sp_engine *e) {
         if (!(wsum[c] > 0)) { e->counts[c] = 0; continue; }
         for (int64_t j = 0; j < d; j++) e->c[c * d + j] = (float)(e->sums[c * d + j] / wsum[c]);
     }
+    if (e->pb.metric == FKM_METRIC_COSINE) unit_centroids(e);
     return FKM_OK;
 }
 
@@ -220,25 +251,23 @@ cleanup:
 static fkm_status sp_assign(void *p, int32_t *labels, float *dist, double *inertia) {
     sp_engine *e = (sp_engine *)p;
     assign_all(e);
-    exact_dist(e);
+    if (e->pb.metric == FKM_METRIC_L2) exact_dist(e); /* cosine, ip: no |x|^2 + |c|^2 to cancel */
     if (labels) memcpy(labels, e->labels, (size_t)e->pb.n * sizeof(int32_t));
     if (dist) memcpy(dist, e->best, (size_t)e->pb.n * sizeof(float));
     if (inertia) *inertia = fkm_cpu_sum(e->best, e->pb.w, e->pb.n, e->pb.threads);
     return FKM_OK;
 }
 
-/* All n x k distances: the expansion in float64, clamped at 0, rounded to float. */
+/* All n x k distances: the metric's expansion in float64, clamped as above, rounded to float. */
 static fkm_status sp_distances(void *p, float *out) {
     sp_engine *e = (sp_engine *)p;
     const int64_t n = e->pb.n, k = e->pb.k;
+    const double a = alpha(e);
 #pragma omp parallel for num_threads(e->pb.threads) schedule(dynamic, 64)
     for (int64_t i = 0; i < n; i++) {
         double *acc = e->acc + (int64_t)omp_get_thread_num() * k;
         dots(e, i, acc);
-        for (int64_t c = 0; c < k; c++) {
-            const double dist = e->xn[i] + e->cn[c] - 2.0 * acc[c];
-            out[i * k + c] = (float)(dist > 0 ? dist : 0.0);
-        }
+        for (int64_t c = 0; c < k; c++) out[i * k + c] = dist_of(e, xterm(e, i) + cterm(e, c) - a * acc[c]);
     }
     return FKM_OK;
 }
@@ -333,7 +362,7 @@ static fkm_status sp_init(void *p, const fkm_params *prm, uint64_t seed, float *
     fkm_status st = FKM_OK;
     switch (prm->init) {
     case FKM_INIT_ARRAY:
-        FKM_TRY(fkm_check_centroids(prm->init_centroids, e->pb.k, e->pb.d, FKM_METRIC_L2, "init_centroids", c));
+        FKM_TRY(fkm_check_centroids(prm->init_centroids, e->pb.k, e->pb.d, e->pb.metric, "init_centroids", c));
         break;
     case FKM_INIT_RANDOM: {
         uint8_t *taken = (uint8_t *)fkm_calloc((size_t)(e->pb.n + 7) / 8, 1);

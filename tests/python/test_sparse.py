@@ -1,7 +1,8 @@
 """scipy sparse input to flashkmeans.KMeans (issue 20, item 2): fkm_*_csr, never a dense copy.
 The C side (tests/test_sparse.c) checks labels against the float64 oracle and the dense engine;
 here the binding: CSR and CSC, float32/float64, fit/predict/transform/score equal to the dense
-fit on data whose sums are exact, weights, the CPU-only rule and bad input."""
+fit on data whose sums are exact, cosine and inner product against the dense fit, weights, the
+CPU-only rule and bad input."""
 import numpy as np
 import pytest
 
@@ -50,12 +51,32 @@ def test_sparse_weights_float32_and_canonical_form():
     assert np.array_equal(c.labels_, b.labels_) and dup.nnz == nnz
 
 
+@pytest.mark.parametrize("metric", ["cosine", "ip"])
+def test_sparse_cosine_ip_match_dense(metric):
+    # TF-IDF-like: non-negative, no empty row. Both engines see the same unit rows (cosine); the
+    # sparse one sums in float64, the dense one scores in float32: labels equal but at near-ties.
+    rng = np.random.RandomState(4)
+    X = (rng.rand(800, 60) * (rng.rand(800, 60) < 0.15)).astype(np.float32)
+    X[np.arange(800), rng.randint(0, 60, size=800)] += 1.0
+    S = sp.csr_matrix(X)
+    kw = dict(n_clusters=8, random_state=1, metric=metric, device="cpu", init=X[:8])
+    a = flashkmeans.KMeans(**kw).fit(S)
+    b = flashkmeans.KMeans(**kw).fit(X)
+    assert np.mean(a.labels_ == b.labels_) >= 0.99
+    assert a.inertia_ == pytest.approx(b.inertia_, rel=1e-4)
+    if metric == "cosine":
+        assert np.allclose(np.linalg.norm(a.cluster_centers_, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(a.predict(S), a.labels_)
+    assert a.score(S) == pytest.approx(-a.inertia_, rel=1e-9)
+    assert np.allclose(a.transform(S), b.transform(X), rtol=1e-4, atol=1e-4)
+
+
 def test_sparse_errors():
     S = sp.csr_matrix(_ints(n=50, d=6, density=0.5))
     with pytest.raises(flashkmeans.InvalidArgumentError, match="CPU only"):
         flashkmeans.KMeans(3, device="cuda").fit(S)
-    with pytest.raises(flashkmeans.InvalidArgumentError, match="metric l2 only"):
-        flashkmeans.KMeans(3, metric="cosine", device="cpu").fit(S)
+    with pytest.raises(flashkmeans.BadInputError, match="all zeros"):  # a row with no entry: no direction
+        flashkmeans.KMeans(3, metric="cosine", device="cpu").fit(sp.csr_matrix(np.r_[S.toarray(), np.zeros((1, 6))]))
     with pytest.raises(flashkmeans.InvalidArgumentError, match="k-means"):
         flashkmeans.KMeans(3, init="k-means||", device="cpu").fit(S)
     bad = S.copy()
