@@ -73,15 +73,18 @@ static double norm2(const double *v, int64_t d) {
     return s;
 }
 
+/* Weights in [0.5, 1.5) for b's rows, attached to its matrix; the caller frees them. */
+static float *random_weights(csr_buf *b) {
+    float *w = malloc(sizeof(float) * (size_t)b->m.n);
+    for (int64_t i = 0; i < b->m.n; i++) w[i] = (float)(0.5 + gen_unif(&rng));
+    b->m.weights = w;
+    return w;
+}
+
 static void oracle_case(int64_t n, int64_t d, int64_t k, double density, fkm_init init, int weighted) {
     csr_buf b;
     make(&b, n, d, density, 0);
-    float *w = NULL;
-    if (weighted) {
-        w = malloc(sizeof(float) * (size_t)n);
-        for (int64_t i = 0; i < n; i++) w[i] = (float)(0.5 + gen_unif(&rng));
-        b.m.weights = w;
-    }
+    float *w = weighted ? random_weights(&b) : NULL;
     fkm_params p;
     fkm_params_default(&p);
     p.k = k;
@@ -250,12 +253,7 @@ static void metric_case(fkm_metric metric, int64_t n, int64_t d, int64_t k, doub
     csr_buf b;
     make(&b, n, d, density, 0);
     full_rows = 0;
-    float *w = NULL;
-    if (weighted) {
-        w = malloc(sizeof(float) * (size_t)n);
-        for (int64_t i = 0; i < n; i++) w[i] = (float)(0.5 + gen_unif(&rng));
-        b.m.weights = w;
-    }
+    float *w = weighted ? random_weights(&b) : NULL;
     fkm_params p;
     fkm_params_default(&p);
     p.k = k, p.init = init, p.seed = 3 + (uint64_t)n, p.max_iter = 20, p.device = FKM_DEVICE_CPU, p.metric = metric;
