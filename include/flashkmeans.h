@@ -263,6 +263,17 @@ FKM_API fkm_status fkm_fit(const fkm_params *p, const fkm_matrix *x, fkm_result 
 FKM_API fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b,
                                  fkm_result *out);
 
+/* Fit b independent problems of different sizes (a ragged batch): problem i is rows offsets[i] ..
+ * offsets[i+1] of x (x->n rows in all, weights aligned with them), fitted alone with seed
+ * p->seed + i -- the same result as fkm_fit on those rows with that seed. offsets: [in] host b + 1
+ * non-decreasing int64, offsets[0] = 0, offsets[b] = x->n; out: b entries. A problem with fewer
+ * rows than p->k: every row is its own cluster (centroid j = row j mod n_i, the repeats start
+ * empty; label i = i; inertia 0; 0 iterations); with no row at all: p->init_centroids when
+ * init = FKM_INIT_ARRAY (a warm start keeps its centroids), else zeros. On failure every out[i]
+ * is zeroed. */
+FKM_API fkm_status fkm_fit_ragged(const fkm_params *p, const fkm_matrix *x, const int64_t *offsets, int64_t b,
+                                  fkm_result *out);
+
 /* Nearest centroid of each point. centroids: [in] host k x d float32.
  * labels: [out] n int32. dist: [out] optional n float32 (distance to the chosen centroid:
  * squared L2 for L2; 1 - cos for cosine; -x.c for inner product); NULL to skip. */

@@ -8,8 +8,15 @@ from ._dlpack import imported as _imported
 
 def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++", n_init=1,
                  seed=0, metric="l2", precision="auto", device="auto", weights=None,
-                 n_threads=None, verbose=0, return_inertia=False, gpu_mem_limit=None, progress=None):
+                 n_threads=None, verbose=0, return_inertia=False, gpu_mem_limit=None, progress=None,
+                 offsets=None):
     """Fit k-means separately to each of the B problems in x, shape (B, N, D).
+
+    Ragged batches: with offsets (B + 1 non-decreasing ints, offsets[0] = 0, offsets[B] = N), x
+    has shape (N, D) and problem i is rows offsets[i]:offsets[i+1] (weights: shape (N,)); labels
+    come back flat, shape (N,), each in its own problem's 0..K-1. A problem with fewer rows than
+    K makes every row its own cluster (centroid j = row j mod n; none: the init array's rows, or
+    zeros). CUDA tensors go through the host API (copied once).
 
     Problem i uses seed `seed + i` (the C API's rule), so problem i gives the same result as a
     single fit of x[i] with that seed. init: "k-means++", "k-means||", "random", one (K, D)
@@ -22,6 +29,11 @@ def batch_kmeans(x, k, *, max_iter=300, tol=1e-4, stop="shift", init="k-means++"
     """
     _progress.check(progress)
     x = _imported(x, "x")
+    if offsets is not None:
+        return _ragged(x, k, offsets, init, progress, max_iter=max_iter, tol=tol, stop=stop, n_init=n_init,
+                       seed=seed, metric=metric, precision=precision, device=device, weights=weights,
+                       n_threads=n_threads, verbose=verbose, return_inertia=return_inertia,
+                       gpu_mem_limit=gpu_mem_limit)
     init_array = None
     if not isinstance(init, str):
         init_array, init = dlpack_values(init, "init"), "random"
@@ -102,4 +114,81 @@ def _outputs(x, res, return_inertia):
         import torch
 
         out = [torch.from_numpy(a) for a in out]
+    return tuple(out)
+
+
+class _NoRows:
+    """fkm_fit_ragged's result for a problem without rows, started from `centroids`."""
+
+    def __init__(self, centroids):
+        self.centroids, self.labels = centroids.copy(), np.empty(0, np.int32)
+        self.iterations, self.inertia = 0, 0.0
+
+
+def _ragged(x, k, offsets, init, progress, *, weights, return_inertia, seed, verbose, max_iter, n_init, **opts):
+    """batch_kmeans with offsets: fkm_fit_ragged (per-problem starts: one call per problem)."""
+    like = x
+    if is_cuda_tensor(x):
+        x = x.detach().cpu()
+    hm = host_matrix(x, ndim=2, name="x")
+    n, d = hm.shape
+    off = np.ascontiguousarray(dlpack_values(offsets, "offsets"))
+    if is_torch(off):
+        off = off.detach().cpu().numpy()
+    if off.ndim != 1 or off.shape[0] < 2 or off.dtype.kind not in "iu":
+        raise ValueError("offsets must be a 1-D integer array of B + 1 >= 2 entries, got %s %s"
+                         % (off.dtype, off.shape))
+    off = off.astype(np.int64)
+    b = off.shape[0] - 1
+    w = None
+    if weights is not None:
+        weights = dlpack_values(weights, "weights")
+        if is_torch(weights):
+            weights = weights.detach().cpu().numpy()
+        w = np.ascontiguousarray(weights, dtype=np.float32)
+        if w.shape != (n,):
+            raise ValueError("weights must have shape %s (one per row of x), got %s" % ((n,), w.shape))
+    init_array = None
+    if not isinstance(init, str):
+        init_array, init = dlpack_values(init, "init"), "random"
+        if is_torch(init_array):
+            init_array = init_array.detach().cpu().numpy()
+        init_array = float32_matrix(init_array, (b, k, d) if np.ndim(init_array) == 3 else (k, d), "init")
+    opts["threads"] = opts.pop("n_threads")
+    restarts = n_init if isinstance(n_init, int) and n_init > 0 else 1
+    rep = _progress.reporter(progress, verbose, "batch_kmeans", max_iter, runs=b * restarts,
+                             run_name="problem" if restarts == 1 else "run")
+    with _progress.closing(rep):
+        if init_array is not None and init_array.ndim == 3:  # problem i alone from init[i], seed + i
+            res = []
+            for i in range(b):
+                if not 0 <= off[i] <= off[i + 1] <= n:
+                    break  # the library names the bad offsets below
+                if off[i + 1] == off[i]:  # no rows: its start kept (the library's rule; it takes no empty matrix)
+                    res.append(_NoRows(init_array[i]))
+                    continue
+                p = _core.make_params(k, init=init, init_centroids=init_array[i], seed=seed + i, verbose=verbose,
+                                      max_iter=max_iter, n_init=n_init, **opts)
+                one = HostMatrix(hm.array[off[i]:off[i + 1]], hm.code, hm.source_dtype)
+                res += _core.fit_ragged(p, one, np.array([0, off[i + 1] - off[i]], dtype=np.int64),
+                                        None if w is None else w[off[i]:off[i + 1]], on_iter=rep)
+            if len(res) < b:
+                p = _core.make_params(k, init=init, seed=seed, verbose=verbose, max_iter=max_iter, n_init=n_init,
+                                      init_centroids=init_array[0], **opts)
+                _core.fit_ragged(p, hm, off, w)  # raises the library's error for the offsets
+        else:
+            p = _core.make_params(k, init=init, init_centroids=init_array, seed=seed, verbose=verbose,
+                                  max_iter=max_iter, n_init=n_init, **opts)
+            res = _core.fit_ragged(p, hm, off, w, on_iter=rep)
+        if rep is not None:
+            rep.close("done")
+    labels = np.concatenate([r.labels for r in res]) if res else np.empty(0, np.int32)
+    out = [labels.astype(np.int32, copy=False), np.stack([r.centroids for r in res]),
+           np.array([r.iterations for r in res], dtype=np.int32)]
+    if return_inertia:
+        out.append(np.array([r.inertia for r in res], dtype=np.float64))
+    if is_torch(like):
+        import torch
+
+        out = [torch.from_numpy(a).to(like.device) for a in out]
     return tuple(out)

@@ -360,6 +360,22 @@ def fit_batch(params, hm, weights=None, on_iter=None):
             _lib.lib.fkm_result_free(ctypes.byref(out[i]))
 
 
+def fit_ragged(params, hm, offsets, weights=None, on_iter=None):
+    """fkm_fit_ragged on an (N, d) HostMatrix split by offsets (int64, B + 1) -> list of FitResult."""
+    b = offsets.shape[0] - 1
+    m = _matrix(hm, weights)
+    out = (_lib.fkm_result * b)()
+    op = offsets.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))
+    with _Call(params, on_iter is not None or _want_progress(params), on_iter) as call:
+        st = _lib.lib.fkm_fit_ragged(ctypes.byref(params), ctypes.byref(m), op, b, out)
+    try:
+        call.finish(st, "ragged batch fit")
+        return [FitResult(out[i]) for i in range(b)]
+    finally:
+        for i in range(b):
+            _lib.lib.fkm_result_free(ctypes.byref(out[i]))
+
+
 def _centroid_args(centroids):
     c = np.ascontiguousarray(centroids, dtype=np.float32)
     return c, c.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), c.shape[0]

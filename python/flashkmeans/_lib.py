@@ -185,6 +185,7 @@ _proto("fkm_params_validate", c_enum, P(fkm_params), ctypes.c_int64, ctypes.c_in
 _proto("fkm_result_free", None, P(fkm_result))
 _proto("fkm_fit", c_enum, P(fkm_params), P(fkm_matrix), P(fkm_result))
 _proto("fkm_fit_batch", c_enum, P(fkm_params), P(fkm_matrix), ctypes.c_int64, P(fkm_result))
+_proto("fkm_fit_ragged", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_int64), ctypes.c_int64, P(fkm_result))
 _proto("fkm_predict", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_float), ctypes.c_int64,
        P(ctypes.c_int32), P(ctypes.c_float))
 _proto("fkm_transform", c_enum, P(fkm_params), P(fkm_matrix), P(ctypes.c_float), ctypes.c_int64,

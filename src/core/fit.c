@@ -1,5 +1,5 @@
-/* fit.c -- fkm_fit and fkm_fit_batch: checks, conversion, backend choice, results; the Lloyd loop
- * itself (restarts, stop rule, cancellation) is the driver's, lloyd.c. */
+/* fit.c -- fkm_fit, fkm_fit_batch and fkm_fit_ragged: checks, conversion, backend choice, results;
+ * the Lloyd loop itself (restarts, stop rule, cancellation) is the driver's, lloyd.c. */
 #include "../backend.h"
 #include "convert.h"
 #include "init.h"
@@ -78,26 +78,49 @@ cleanup:
     return st;
 }
 
-fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fkm_result *out) {
+/* A ragged problem with fewer points than clusters (fkm_fit_ragged): every point is its own
+ * cluster -- centroid j is point j mod n (the repeats start empty), label i = i, inertia 0, no
+ * iteration. No point at all: the initial centroids when given (a warm start keeps its state),
+ * else zeros. */
+static fkm_status fit_underfull(const fkm_params *p, const fkm_backend *be, fkm_precision prec, const float *x32,
+                                int64_t n, int64_t d, fkm_result *out) {
+    const int64_t k = p->k;
+    fkm_status st = fkm_result_alloc(out, k, n, d, 0);
+    if (st != FKM_OK) return st;
+    for (int64_t j = 0; j < k; j++) {
+        float *c = out->centroids + j * d;
+        if (n > 0) memcpy(c, x32 + (j % n) * d, (size_t)d * sizeof(float));
+        else if (p->init == FKM_INIT_ARRAY) memcpy(c, p->init_centroids + j * d, (size_t)d * sizeof(float));
+        else memset(c, 0, (size_t)d * sizeof(float));
+    }
+    for (int64_t i = 0; i < n; i++) out->labels[i] = (int32_t)i;
+    out->stop_reason = FKM_STOPPED_CONVERGED;
+    out->device = be->device; /* what the batch runs on, as for its other problems */
+    out->precision = prec;
+    return FKM_OK;
+}
+
+/* b problems: problem i is rows off(i) .. off(i+1) of x (offsets, or i n .. (i+1) n when NULL:
+ * fkm_fit_batch), fitted alone with seed p->seed + i. Problems with fewer rows than k (ragged
+ * only) take fit_underfull's rule. */
+static fkm_status fit_many(const fkm_params *p, const fkm_matrix *x, const int64_t *offsets, int64_t b,
+                           fkm_result *out) {
     fkm_status st = FKM_OK;
     float *owned = NULL;
     const float *x32 = NULL;
     const fkm_backend *be = NULL;
     fkm_precision prec = FKM_PREC_EXACT;
-    int64_t done = 0;
-    if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "result pointer is NULL");
-    if (b <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "batch count must be >= 1 (got %lld)", (long long)b);
-    /* before touching out[]: no caller can hold that many results */
-    if (b > 1 && x && x->n > 0 && x->d > 0 && b > INT64_MAX / 8 / x->n / x->d)
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "b x n x d = %lld x %lld x %lld elements is too large to address",
-                        (long long)b, (long long)x->n, (long long)x->d);
-    for (int64_t i = 0; i < b; i++) memset(&out[i], 0, sizeof out[i]);
+    int64_t done = 0, rows = 0;
+#define OFF(i) (offsets ? offsets[i] : (i) * x->n)
     FKM_TRY(fkm_check_matrix(x));
-    FKM_TRY(fkm_params_validate(p, x->n, x->d));
+    rows = offsets ? x->n : x->n * b; /* rows of data in all */
+    /* ragged: k may exceed a problem's rows (fit_underfull), not the data's */
+    FKM_TRY(fkm_params_validate(p, offsets && rows < p->k ? p->k : x->n, x->d));
     FKM_TRY(fkm_choose_fit_backend(p, x, &be));
     FKM_TRY(fkm_resolve_precision(p, be, x->dtype, &prec));
-    for (int64_t i = 0; x->weights && i < b; i++) { /* each problem needs some weight */
-        st = fkm_check_weights(x->weights + i * x->n, x->n);
+    for (int64_t i = 0; x->weights && i < b; i++) { /* each fitted problem needs some weight */
+        if (OFF(i + 1) - OFF(i) < p->k) continue;
+        st = fkm_check_weights(x->weights + OFF(i), OFF(i + 1) - OFF(i));
         if (st != FKM_OK && b > 1) {
             char msg[400]; /* copy: the message buffer cannot be both source and target */
             snprintf(msg, sizeof msg, "%s", fkm_last_error());
@@ -113,23 +136,57 @@ fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fk
                     "ties go to the lowest index, so row %lld starts empty", (long long)dups, (long long)a,
                     (long long)a2, (long long)a2);
     }
-    FKM_TRY(fkm_check_and_convert(x, x->n * b, p->metric, &x32, &owned));
-    fkm_log(p, FKM_LOG_INFO, "fit: b=%lld n=%lld d=%lld k=%lld on %s (%s)", (long long)b, (long long)x->n,
-            (long long)x->d, (long long)p->k, be->name, fkm_precision_str(prec));
+    FKM_TRY(fkm_check_and_convert(x, rows, p->metric, &x32, &owned));
+    fkm_log(p, FKM_LOG_INFO, "fit: b=%lld %s=%lld d=%lld k=%lld on %s (%s)", (long long)b,
+            offsets ? "rows" : "n", (long long)(offsets ? rows : x->n), (long long)x->d, (long long)p->k, be->name,
+            fkm_precision_str(prec));
     const size_t esz = fkm_dtype_size(x->dtype);
     for (; done < b; done++) {
-        const size_t off = (size_t)done * (size_t)x->n * (size_t)x->d;
-        st = fit_one(p, be, prec, x32 + off, (const char *)x->data + off * esz, x->dtype,
-                     x->weights ? x->weights + done * x->n : NULL, x->n, x->d, p->seed + (uint64_t)done,
-                     &out[done]);
+        const int64_t r0 = OFF(done), ni = OFF(done + 1) - r0;
+        const size_t off = (size_t)r0 * (size_t)x->d;
+        if (ni < p->k)
+            st = fit_underfull(p, be, prec, x32 + off, ni, x->d, &out[done]);
+        else
+            st = fit_one(p, be, prec, x32 + off, (const char *)x->data + off * esz, x->dtype,
+                         x->weights ? x->weights + r0 : NULL, ni, x->d, p->seed + (uint64_t)done, &out[done]);
         if (st != FKM_OK) break;
     }
+#undef OFF
     if (st == FKM_ERR_CANCELLED) done++; /* the cancelled problem keeps its partial result */
 cleanup:
     fkm_free(owned);
     if (st != FKM_OK && st != FKM_ERR_CANCELLED)
         for (int64_t i = 0; i < b; i++) fkm_result_free(&out[i]);
     return st;
+}
+
+fkm_status fkm_fit_batch(const fkm_params *p, const fkm_matrix *x, int64_t b, fkm_result *out) {
+    if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "result pointer is NULL");
+    if (b <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "batch count must be >= 1 (got %lld)", (long long)b);
+    /* before touching out[]: no caller can hold that many results */
+    if (b > 1 && x && x->n > 0 && x->d > 0 && b > INT64_MAX / 8 / x->n / x->d)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "b x n x d = %lld x %lld x %lld elements is too large to address",
+                        (long long)b, (long long)x->n, (long long)x->d);
+    for (int64_t i = 0; i < b; i++) memset(&out[i], 0, sizeof out[i]);
+    return fit_many(p, x, NULL, b, out);
+}
+
+fkm_status fkm_fit_ragged(const fkm_params *p, const fkm_matrix *x, const int64_t *offsets, int64_t b,
+                          fkm_result *out) {
+    if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "result pointer is NULL");
+    if (b <= 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "problem count must be >= 1 (got %lld)", (long long)b);
+    for (int64_t i = 0; i < b; i++) memset(&out[i], 0, sizeof out[i]);
+    if (!x) return fkm_check_matrix(x);
+    if (!offsets) return FKM_FAIL(FKM_ERR_INVALID_ARG, "offsets pointer is NULL");
+    if (offsets[0] != 0) return FKM_FAIL(FKM_ERR_INVALID_ARG, "offsets[0] = %lld, must be 0", (long long)offsets[0]);
+    for (int64_t i = 0; i < b; i++)
+        if (offsets[i + 1] < offsets[i])
+            return FKM_FAIL(FKM_ERR_INVALID_ARG, "offsets decrease at problem %lld (%lld then %lld)", (long long)i,
+                            (long long)offsets[i], (long long)offsets[i + 1]);
+    if (offsets[b] != x->n)
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "offsets[%lld] = %lld must equal the matrix's rows n = %lld",
+                        (long long)b, (long long)offsets[b], (long long)x->n);
+    return fit_many(p, x, offsets, b, out);
 }
 
 fkm_status fkm_fit(const fkm_params *p, const fkm_matrix *x, fkm_result *out) {
