@@ -45,7 +45,7 @@ __all__ = ["KMeans"]
 
 _MASK32 = 0xFFFFFFFF
 _U64 = (1 << 64) - 1
-_METRICS = {"l2": "l2", "euclidean": "l2", "sqeuclidean": "l2", "ip": "ip", "inner_product": "ip"}
+_METRICS = {"l2": "l2", "euclidean": "l2", "sqeuclidean": "l2", "ip": "ip", "inner_product": "ip", "cosine": "cosine"}
 _STOPS = ("shift", "inertia", "labels", "fixed")
 
 
@@ -79,8 +79,20 @@ def _int128(hi, lo):
 
 
 # ---------------------------------------------------------------- worker side (one block each)
-def _working(xb):
-    """The block as the library reads it (HostMatrix) and its float32 working values."""
+def _unit(x32, row0=0, what="row"):
+    """Cosine: rows to unit length as the library does (src/core/convert.c): |x|^2 summed in
+    float64 in feature order, then each value (float)(x / |x|); an all-zero row is refused."""
+    v = x32.astype(np.float64)
+    n2 = np.cumsum(v * v, axis=1)[:, -1] if v.shape[1] else np.zeros(v.shape[0])  # sequential, as C
+    if (n2 == 0).any():
+        i = int(np.argmax(n2 == 0))
+        raise _bad("%s %d is all zeros: cosine distance is undefined for it" % (what, row0 + i))
+    return (v / np.sqrt(n2)[:, None]).astype(np.float32)
+
+
+def _working(xb, unit=False, row0=0):
+    """The block as the library reads it (HostMatrix) and its float32 working values (cosine:
+    the unit rows)."""
     hm = host_matrix(np.asarray(xb), name="X")
     a = hm.array
     if hm.code == _lib.FKM_BF16:
@@ -88,6 +100,8 @@ def _working(xb):
     else:
         with np.errstate(over="ignore"):  # float64 beyond float32's range: reported by _scan
             x32 = a.astype(np.float32, copy=False)
+    if unit and np.isfinite(x32).all():  # non-finite values: _scan names them first
+        x32 = _unit(x32, row0)
     return hm, x32
 
 
@@ -99,9 +113,9 @@ def _bad(msg):
     return BadInputError("fit: %s [flashkmeans: bad input]" % msg, _lib.FKM_ERR_BAD_INPUT, msg)
 
 
-def _scan(xb, wb, row0):
+def _scan(xb, wb, row0, unit=False):
     """Setup pass: per-column max |w x| and max |x|, the largest weight; checks the values."""
-    hm, x32 = _working(xb)
+    hm, x32 = _working(xb, unit, row0)
     n = x32.shape[0]
     w = _block_weights(wb, n)
     if not np.isfinite(x32).all():
@@ -121,9 +135,9 @@ def _scan(xb, wb, row0):
             np.max(np.abs(x32.astype(np.float64)), axis=0))
 
 
-def _colsums(xb, s1, s2):
+def _colsums(xb, s1, s2, unit=False):
     """Limbs of the fixed-point column sums of x and x^2 (the shift rule's variance)."""
-    _, x32 = _working(xb)
+    _, x32 = _working(xb, unit)
     v = x32.astype(np.float64)
     h1, l1 = _limbs((v * s1).astype(np.int64))
     h2, l2 = _limbs((v * v * s2).astype(np.int64))
@@ -187,7 +201,7 @@ def _fx_dist(step, wb, s):
     return int(h), int(lo)
 
 
-def _offer(step, xb, wb, counts, taken, row0):
+def _offer(step, xb, wb, counts, taken, row0, unit=False):
     """FKM_EMPTY_FARTHEST: this block's donor with the largest distance (lowest row on ties):
     a row with weight whose cluster keeps another weighted row and that has not moved yet."""
     labels, dist = step[0], step[1]
@@ -203,8 +217,17 @@ def _offer(step, xb, wb, counts, taken, row0):
         return None
     cand = np.where(ok, dist, -np.inf)
     i = int(np.argmax(cand))  # the first of equal maxima: the lowest row
-    _, x32 = _working(xb[i:i + 1])
+    _, x32 = _working(xb[i:i + 1], unit)
     return row0 + i, float(dist[i]), int(labels[i]), x32[0].copy(), 1.0 if w is None else float(w[i])
+
+
+def _renormalise(cen, old, has):
+    """Cosine: each centroid that got weight back to unit length, as fkm_mpi_fit does (|c|^2 in
+    float64 in feature order; a sum that cancels to zero keeps the previous direction)."""
+    for c in np.flatnonzero(has):
+        v = cen[c].astype(np.float64)
+        s2 = float(np.cumsum(v * v)[-1])
+        cen[c] = old[c] if s2 == 0.0 else (v * (1.0 / math.sqrt(s2))).astype(np.float32)
 
 
 def _predict_block(xb, cen, metric, threads):
@@ -267,7 +290,7 @@ class KMeans(BaseEstimator):
 
     Parameters as flashkmeans.KMeans where they exist: n_clusters, init ("k-means++", "random"
     or an (n_clusters, n_features) array), n_init, max_iter, tol, random_state (an int is the
-    library seed), metric ("l2" or "ip"), stop ("shift", "inertia", "labels", "fixed"), empty
+    library seed), metric ("l2", "ip" or "cosine"), stop ("shift", "inertia", "labels", "fixed"), empty
     ("farthest" or "keep"), n_threads (CPU threads per block and call; None: the library's
     choice). init_max_samples: rows k-means++ runs on, drawn uniformly (without replacement, from
     the seed) and gathered to the client; None: max(65536, 32 n_clusters). With at least n rows
@@ -309,9 +332,6 @@ class KMeans(BaseEstimator):
         if not (isinstance(self.tol, (int, float, np.floating)) and math.isfinite(self.tol) and self.tol >= 0):
             raise ValueError("tol must be a finite number >= 0, got %r" % (self.tol,))
         metric = self.metric.lower() if isinstance(self.metric, str) else self.metric
-        if metric == "cosine":
-            raise ValueError("metric='cosine' is not supported by flashkmeans.dask yet (use flashkmeans.KMeans, "
-                             "or normalise the rows and use 'ip'); 'l2' and 'ip' are")
         if metric not in _METRICS:
             raise ValueError("metric must be one of %s, got %r" % (sorted(_METRICS), self.metric))
         if self.stop not in _STOPS:
@@ -378,7 +398,8 @@ class KMeans(BaseEstimator):
         pairs = [(xb[b], wbs[b], row0[b]) for b in live]
 
         # global fixed-point scales: one pass of maxima (exact in any order)
-        scans = dask.compute(*[dask.delayed(_scan)(x, wb, r) for x, wb, r in pairs])
+        unit = metric == "cosine"
+        scans = dask.compute(*[dask.delayed(_scan)(x, wb, r, unit) for x, wb, r in pairs])
         colmax = np.max([s[0] for s in scans], axis=0)
         wmax = max(s[1] for s in scans)
         if not wmax > 0:
@@ -388,7 +409,7 @@ class KMeans(BaseEstimator):
         if self.stop == "shift":  # the mean per-feature variance from exact column sums
             xmax = np.max([s[2] for s in scans], axis=0)
             s1, s2 = _fx_scale(xmax), _fx_scale(xmax * xmax)
-            limbs = dask.compute(*[dask.delayed(_colsums)(x, s1, s2) for x, _, _ in pairs])
+            limbs = dask.compute(*[dask.delayed(_colsums)(x, s1, s2, unit) for x, _, _ in pairs])
             tot = np.sum(limbs, axis=0)
             m1 = _to_double(tot[0], tot[1]) / s1
             m2 = _to_double(tot[2], tot[3]) / s2
@@ -398,7 +419,7 @@ class KMeans(BaseEstimator):
                 var += v if v > 0 else 0.0
             var /= d
 
-        ctx = dict(X=X, w=w, pairs=pairs, live=live, rows=rows, row0=row0, metric=metric, threads=thr,
+        ctx = dict(X=X, w=w, pairs=pairs, live=live, rows=rows, row0=row0, metric=metric, threads=thr, unit=unit,
                    cs=cs, ws=ws, var=var, n=n, d=d, k=k)
         best = None
         for r in range(int(self.n_init)):
@@ -426,12 +447,18 @@ class KMeans(BaseEstimator):
             c = np.ascontiguousarray(np.asarray(self.init, dtype=np.float32))
             if not np.isfinite(c).all():
                 raise _bad("init contains NaN or infinity")
+            if ctx["unit"]:  # as fkm_check_centroids: rows already unit to float32 rounding kept
+                v = c.astype(np.float64)
+                n2 = np.cumsum(v * v, axis=1)[:, -1]
+                far = np.abs(n2 - 1.0) > 4.0 * float(np.finfo(np.float32).eps)
+                for i in np.flatnonzero(far):
+                    c[i] = _unit(c[i:i + 1], i, what="init row")[0]
             return c
         if self.init == "random":  # fkm_init_random's indices, rows fetched from the workers
             idx = _random_indices(seed, n, k)
             order = np.argsort(idx)
             rows = np.empty((k, d), np.float32)
-            rows[order] = _working(X[idx[order]].compute())[1]
+            rows[order] = _working(X[idx[order]].compute(), ctx["unit"])[1]
             return rows
         m = self.init_max_samples or max(65536, 32 * k)
         if m >= n:
@@ -502,6 +529,8 @@ class KMeans(BaseEstimator):
             if has.any():
                 wsum = wq[has] / ws
                 cen[has] = ((_to_double(hi[has], lo[has]) / cs[None, :]) / wsum[:, None]).astype(np.float32)
+                if ctx["unit"]:
+                    _renormalise(cen, old, has)
             shift = _max_shift(cen, old)
             stats.append({"inertia": inertia, "obj": inertia, "shift": shift, "empty": empty, "changed": changed,
                           "rescored": 0, "ms": (time.perf_counter() - t0) * 1e3})
@@ -534,7 +563,7 @@ class KMeans(BaseEstimator):
         taken = []
         pairs = ctx["pairs"]
         for ci in np.flatnonzero(counts == 0):
-            offers = dask.compute(*[dask.delayed(_offer)(st, x, wb, counts, list(taken), r)
+            offers = dask.compute(*[dask.delayed(_offer)(st, x, wb, counts, list(taken), r, ctx["unit"])
                                     for st, (x, wb, r) in zip(steps, pairs)])
             win = None
             for o in offers:

@@ -1,5 +1,6 @@
 """flashkmeans.dask.KMeans: the same bits for every row chunking and worker count, equal to
-fkm_mpi_fit (mpirun ... flashkmeans fit) where the build has MPI, close to a float64 reference.
+fkm_mpi_fit (mpirun ... flashkmeans fit) where the build has MPI (l2 and cosine), close to a
+float64 reference.
 Skipped when dask / distributed are missing (Debian: python3-dask python3-distributed)."""
 import json
 import os
@@ -78,6 +79,23 @@ def test_bitwise_over_chunkings_and_workers(client, init):
                               _fit(x, CHUNKINGS[2], w, **dict(kw, random_state=6)).cluster_centers_)
 
 
+def test_cosine_bitwise_over_chunkings(client):
+    """metric="cosine": unit rows and re-normalised centroids, the same bits for any chunking, the
+    centroids unit, the inertia sum(w (1 - cos)) of the float64 reference."""
+    x, w = _data()
+    kw = dict(n_clusters=9, init="k-means++", random_state=5, init_max_samples=1200, max_iter=12, metric="cosine")
+    base = _fit(x, CHUNKINGS[0], w, **kw)
+    for ch in CHUNKINGS[1:]:
+        _same(base, _fit(x, ch, w, **kw))
+    c = base.cluster_centers_.astype(np.float64)
+    assert np.allclose(np.linalg.norm(c, axis=1), 1.0, atol=1e-6)
+    u = x.astype(np.float64) / np.linalg.norm(x.astype(np.float64), axis=1)[:, None]
+    lab = base.labels_.compute()
+    ref = float(np.sum(w.astype(np.float64) * (1.0 - np.sum(u * c[lab], axis=1))))
+    assert abs(base.inertia_ - ref) <= 1e-5 * ref
+    assert np.mean(np.argmax(u @ c.T, axis=1) == lab) > 0.999
+
+
 def test_without_distributed_scheduler():
     """The threaded scheduler (no Client) gives the same bits as the cluster."""
     x, _ = _data(seed=1)
@@ -143,7 +161,8 @@ def _mpi_cli():
 
 def test_equals_mpi_fit(client, tmp_path):
     """Dask = mpirun -np 2 flashkmeans fit (fkm_mpi_fit), bit for bit: centroids, labels, inertia
-    and every iteration's statistics; random init and given centres with an empty cluster."""
+    and every iteration's statistics; random init and given centres with an empty cluster, l2 and
+    cosine (unit rows, centroids re-normalised: the same float64 sums in the same order)."""
     exe = _mpi_cli()
     if exe is None:
         pytest.skip("needs the CLI in FKM_BUILD_DIR and mpirun")
@@ -156,10 +175,12 @@ def test_equals_mpi_fit(client, tmp_path):
                OMPI_MCA_btl_vader_single_copy_mechanism="none", OMP_WAIT_POLICY="passive",
                OMPI_MCA_mpi_yield_when_idle="1")
     env.pop("LD_PRELOAD", None)  # sanitizer builds: the CLI carries its own runtime, mpirun needs none
-    for init, kw in (("random", {}), (str(tmp_path / "c0.npy"), dict(init=c0, stop="inertia", tol=1e-7))):
+    for init, kw in (("random", {}), (str(tmp_path / "c0.npy"), dict(init=c0, stop="inertia", tol=1e-7)),
+                     ("random", dict(metric="cosine")), (str(tmp_path / "c0.npy"), dict(init=c0, metric="cosine"))):
         out = [str(tmp_path / f) for f in ("c.npy", "l.npy", "r.json")]
         p = subprocess.run(["mpirun", "-np", "2", exe, "fit", str(tmp_path / "x.npy"), "-k", "10", "--seed", "7",
                             "--threads", "1", "-q", "--init", init, "--stop", kw.get("stop", "shift"),
+                            "--metric", kw.get("metric", "l2"),
                             "--tol", repr(kw.get("tol", 1e-4)), "-o", out[0], "--labels", out[1], "--report", out[2]],
                            env=env, capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
@@ -173,7 +194,7 @@ def test_equals_mpi_fit(client, tmp_path):
         for it, s in zip(rep["iterations"], km.iteration_stats_):
             assert it["inertia"] == s["inertia"] and it["shift"] == s["shift"]
             assert it["changed"] == s["changed"] and it["empty"] == s["empty"]
-        if init != "random":
+        if init != "random" and "metric" not in kw:
             assert km.iteration_stats_[0]["empty"] == 1
 
 
@@ -206,8 +227,10 @@ def test_errors(client):
     X = da.from_array(x, chunks=(200, -1))
     with pytest.raises(TypeError, match="dask array"):
         fkd.KMeans(3).fit(x)
-    with pytest.raises(ValueError, match="cosine"):
-        fkd.KMeans(3, metric="cosine").fit(X)
+    zero = x.copy()
+    zero[77] = 0.0
+    with pytest.raises(flashkmeans.BadInputError, match="row 77 is all zeros"):  # cosine: no direction
+        fkd.KMeans(3, metric="cosine").fit(da.from_array(zero, chunks=(200, -1)))
     with pytest.raises(flashkmeans.InvalidArgumentError, match="n_clusters"):
         fkd.KMeans(501).fit(X)
     bad = x.copy()
