@@ -1,11 +1,12 @@
-"""Zero code change: sklearn.cluster.KMeans routed to flashkmeans where the call is supported.
+"""Zero code change: sklearn.cluster.KMeans and MiniBatchKMeans routed to flashkmeans where the
+call is supported.
 
     python3 -m flashkmeans.accel [-v | -q] script.py [args ...]   # runs script.py patched
     python3 -m flashkmeans.accel [-v | -q] -m module [args ...]
 
     import flashkmeans
     flashkmeans.patch_sklearn()      # from here on sklearn.cluster.KMeans is the class below
-    flashkmeans.unpatch_sklearn()    # scikit-learn's own class again
+    flashkmeans.unpatch_sklearn()    # scikit-learn's own classes again
 
 patch_sklearn() puts `KMeans` (this module's), a subclass of scikit-learn's own KMeans with the
 same parameters, in place of sklearn.cluster.KMeans (and sklearn.cluster._kmeans.KMeans, which
@@ -21,6 +22,18 @@ What flashkmeans computes differs from scikit-learn's as docs/python.md says (fl
 arithmetic with its exact contract, an int random_state is the library seed, k-means++ draws).
 scikit-learn's tol bounds the *sum* of the squared centre moves, flashkmeans's the largest: the
 routed fit passes tol / n_clusters, so it stops only where scikit-learn's rule holds too.
+
+MiniBatchKMeans (this module's) does the same for sklearn.cluster.MiniBatchKMeans with
+flashkmeans.MiniBatchKMeans, which has scikit-learn 1.2's parameters with their meaning (all are
+passed as they are; tol has the same meaning there). fit decides afresh each time (it resets
+the state). partial_fit keeps state between calls (centres, counts, the RandomState, the
+reassignment counter), so only the call that starts a state decides: the first partial_fit (and
+every fit) goes where `unsupported_minibatch()` says, and the later partial_fit calls go to the
+library that holds the state, whatever they pass. One exception, in one direction: a later call
+that flashkmeans cannot take (say negative weights) on a flashkmeans state hands that state
+(centres, counts, RandomState, counter, step count) over to scikit-learn's attributes and runs
+scikit-learn's partial_fit; scikit-learn holds the state from then on (an INFO line says so).
+The first partial_fit's decision and every hand-over are INFO lines, the later calls DEBUG.
 """
 import logging
 import numbers
@@ -33,10 +46,12 @@ try:
     import sklearn.cluster as _skc
     import sklearn.cluster._kmeans as _skk
     _SkKMeans = _skk.KMeans
+    _SkMiniBatchKMeans = _skk.MiniBatchKMeans
 except ImportError as _e:  # pragma: no cover - the module is for scikit-learn users
     raise ImportError("flashkmeans.accel needs scikit-learn: %s" % _e) from None
 
 from .. import _sklearn as _fk
+from .. import _minibatch as _fkmb
 
 _FLT_MAX = float(np.finfo(np.float32).max)
 # The parameters of scikit-learn's KMeans that the routed fit maps (all of 1.2's). A parameter of
@@ -45,6 +60,11 @@ _KNOWN = ("n_clusters", "init", "n_init", "max_iter", "tol", "verbose", "random_
           "algorithm")
 _INITS = ("k-means++", "random")
 _ALGORITHMS = ("lloyd", "elkan", "auto", "full")
+# The same for MiniBatchKMeans (all of 1.2's; flashkmeans.MiniBatchKMeans takes each of them
+# with the same meaning).
+_KNOWN_MB = ("n_clusters", "init", "max_iter", "batch_size", "verbose", "compute_labels",
+             "random_state", "tol", "max_no_improvement", "init_size", "n_init",
+             "reassignment_ratio")
 
 
 def _is_sparse(X):
@@ -92,19 +112,38 @@ def unsupported_input(X, what="X"):
     return None
 
 
-def unsupported(est, X, sample_weight=None):
-    """None when flashkmeans can fit this call as scikit-learn would, else the reason (a string).
-    Invalid parameter values are not ours to judge: scikit-learn's own fit raises its error."""
+def _unsupported_params(est, base, known):
+    """None, or why the parameters keep the call from flashkmeans: values scikit-learn's
+    validation refuses (not ours to judge: its own fit raises its error), or a parameter of
+    another scikit-learn that is not mapped and not at its default."""
     params = est.get_params(deep=False)
     if hasattr(est, "_validate_params"):
         try:
             est._validate_params()
         except Exception as e:  # scikit-learn's InvalidParameterError and words
             return "invalid parameters for scikit-learn (%s)" % str(e).split("\n")[0]
-    defaults = _SkKMeans().get_params(deep=False)
+    defaults = base().get_params(deep=False)
     for name, value in params.items():
-        if name not in _KNOWN and value is not defaults.get(name) and value != defaults.get(name):
+        if name not in known and value is not defaults.get(name) and value != defaults.get(name):
             return "parameter %s=%r (not mapped to flashkmeans)" % (name, value)
+    return None
+
+
+def _unsupported_weights(sample_weight):
+    if sample_weight is not None:
+        w = np.asarray(sample_weight)
+        if w.dtype.kind in "fiu" and w.size and np.any(w < 0):
+            return "negative sample_weight (flashkmeans refuses them)"
+    return None
+
+
+def unsupported(est, X, sample_weight=None):
+    """None when flashkmeans can fit this call as scikit-learn would, else the reason (a string).
+    Invalid parameter values are not ours to judge: scikit-learn's own fit raises its error."""
+    reason = _unsupported_params(est, _SkKMeans, _KNOWN)
+    if reason:
+        return reason
+    params = est.get_params(deep=False)
     init = params["init"]
     if isinstance(init, str) and init not in _INITS:
         return "init=%r" % (init,)
@@ -112,14 +151,25 @@ def unsupported(est, X, sample_weight=None):
         return "algorithm=%r" % (params["algorithm"],)
     if not isinstance(params["n_clusters"], numbers.Integral):
         return "n_clusters=%r" % (params["n_clusters"],)
-    reason = unsupported_input(X)
-    if reason:
-        return reason
-    if sample_weight is not None:
-        w = np.asarray(sample_weight)
-        if w.dtype.kind in "fiu" and w.size and np.any(w < 0):
-            return "negative sample_weight (flashkmeans refuses them)"
-    return None
+    return unsupported_input(X) or _unsupported_weights(sample_weight)
+
+
+def unsupported_minibatch(est, X, sample_weight=None, params=True):
+    """unsupported() for MiniBatchKMeans: None when flashkmeans.MiniBatchKMeans can take this
+    fit / partial_fit as scikit-learn would, else the reason. params=False: a partial_fit that
+    goes on from a state, whose parameters scikit-learn does not check again."""
+    if params:
+        reason = _unsupported_params(est, _SkMiniBatchKMeans, _KNOWN_MB)
+        if reason:
+            return reason
+        p = est.get_params(deep=False)
+        if isinstance(p["init"], str) and p["init"] not in _INITS:
+            return "init=%r" % (p["init"],)
+        if not isinstance(p["n_clusters"], numbers.Integral):
+            return "n_clusters=%r" % (p["n_clusters"],)
+    if type(X).__module__.startswith("torch") and getattr(X, "is_cuda", False):
+        return "X is a CUDA tensor (flashkmeans.MiniBatchKMeans fits on the CPU)"
+    return unsupported_input(X) or _unsupported_weights(sample_weight)
 
 
 class KMeans(_SkKMeans):
@@ -156,15 +206,19 @@ class KMeans(_SkKMeans):
         return self
 
     def _route(self, method, X):
+        name = type(self).__name__
         fk = getattr(self, "_flashkmeans", None)
         if fk is None:
-            log.debug("KMeans.%s: scikit-learn (fitted by scikit-learn)", method)
+            log.debug("%s.%s: scikit-learn (fitted by scikit-learn)", name, method)
+            return None
+        if getattr(self, "cluster_centers_", None) is not fk.cluster_centers_:
+            log.debug("%s.%s: scikit-learn (cluster_centers_ set since flashkmeans fitted)", name, method)
             return None
         reason = unsupported_input(X)
         if reason:
-            log.debug("KMeans.%s: scikit-learn (%s)", method, reason)
+            log.debug("%s.%s: scikit-learn (%s)", name, method, reason)
             return None
-        log.debug("KMeans.%s: flashkmeans (%s)", method, _describe(X))
+        log.debug("%s.%s: flashkmeans (%s)", name, method, _describe(X))
         return fk
 
     def predict(self, X, sample_weight=None):
@@ -188,28 +242,151 @@ class KMeans(_SkKMeans):
 
 KMeans.__module__ = __name__
 KMeans.__qualname__ = KMeans.__name__ = "KMeans"
+
+# scikit-learn's private attributes that a flashkmeans fit / partial_fit sets under the same
+# names and meanings (scikit-learn's own methods read some: partial_fit after fit, _counts).
+_MB_STATE = ("_n_init", "_batch_size", "_init_size", "_tol", "_n_since_last_reassign",
+             "_ewa_inertia", "_ewa_inertia_min", "_no_improvement", "_random_state")
+
+
+class MiniBatchKMeans(_SkMiniBatchKMeans):
+    """scikit-learn's MiniBatchKMeans (same parameters, attributes and errors), fitted by
+    flashkmeans.MiniBatchKMeans when `unsupported_minibatch()` finds nothing against the call,
+    else by scikit-learn; a partial_fit that goes on from a state goes to the library holding it.
+    See the module doc."""
+
+    _route = KMeans._route
+
+    def predict(self, X, sample_weight=None):
+        fk = self._route("predict", X)
+        if fk is None:
+            return super().predict(X, sample_weight=sample_weight)
+        return fk.predict(X).astype(np.int32, copy=False)
+
+    def transform(self, X):
+        fk = self._route("transform", X)
+        if fk is None:
+            return super().transform(X)
+        return fk.transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        fk = self._route("score", X)
+        if fk is None:
+            return super().score(X, y=y, sample_weight=sample_weight)
+        return fk.score(X, sample_weight=sample_weight)
+
+    def _flashkmeans_params(self):
+        p = self.get_params(deep=False)
+        kw = {name: p[name] for name in _KNOWN_MB}
+        kw["compute_labels"] = bool(kw["compute_labels"])  # scikit-learn 1.2 takes an int (deprecated)
+        return kw
+
+    def _copy_from(self, fk):
+        for name in ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_steps_",
+                     "n_features_in_", "feature_names_in_", "_n_features_out") + _MB_STATE:
+            if hasattr(fk, name):
+                setattr(self, name, getattr(fk, name))
+            elif name == "feature_names_in_" and hasattr(self, name):
+                delattr(self, name)
+        self._counts = fk.counts_
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+        self._n_threads = _openmp_effective_n_threads()  # scikit-learn's predict path reads it
+        self._flashkmeans = fk
+
+    def fit(self, X, y=None, sample_weight=None):
+        reason = unsupported_minibatch(self, X, sample_weight)
+        if reason:
+            log.info("MiniBatchKMeans.fit: scikit-learn (%s)", reason)
+            self._flashkmeans = None
+            return super().fit(X, y=y, sample_weight=sample_weight)
+        fk = _fkmb.MiniBatchKMeans(**self._flashkmeans_params())
+        if hasattr(self, "_random_state"):  # fit leaves an earlier partial_fit's RandomState to later ones
+            fk._random_state = self._random_state
+        fk.fit(X, sample_weight=sample_weight)
+        self._copy_from(fk)
+        log.info("MiniBatchKMeans.fit: flashkmeans (%s, k=%d, cpu, %d steps, n_iter_=%d)",
+                 _describe(X), fk.n_clusters, fk.n_steps_, fk.n_iter_)
+        return self
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        if not hasattr(self, "cluster_centers_"):  # the call that starts the state decides
+            reason = unsupported_minibatch(self, X, sample_weight)
+            if reason:
+                log.info("MiniBatchKMeans.partial_fit: scikit-learn (%s)", reason)
+                self._flashkmeans = None
+                return super().partial_fit(X, y=y, sample_weight=sample_weight)
+            fk = _fkmb.MiniBatchKMeans(**self._flashkmeans_params())
+            fk.partial_fit(X, sample_weight=sample_weight)
+            self._copy_from(fk)
+            log.info("MiniBatchKMeans.partial_fit: flashkmeans (%s, k=%d, cpu; later partial_fit "
+                     "calls stay with flashkmeans)", _describe(X), fk.n_clusters)
+            return self
+        fk = getattr(self, "_flashkmeans", None)
+        if fk is None:
+            log.debug("MiniBatchKMeans.partial_fit: scikit-learn (its state)")
+            return super().partial_fit(X, y=y, sample_weight=sample_weight)
+        reason = unsupported_minibatch(self, X, sample_weight, params=False)
+        if reason:
+            log.info("MiniBatchKMeans.partial_fit: scikit-learn (%s; flashkmeans's state handed "
+                     "over, later partial_fit calls stay with scikit-learn)", reason)
+            self._hand_over(fk, X)
+            return super().partial_fit(X, y=y, sample_weight=sample_weight)
+        fk.set_params(**self._flashkmeans_params())  # set_params between calls: as scikit-learn
+        if self.cluster_centers_ is not fk.cluster_centers_:  # centres set by hand: go on from them
+            fk.cluster_centers_ = self.cluster_centers_
+        fk.partial_fit(X, sample_weight=sample_weight)
+        self._copy_from(fk)
+        log.debug("MiniBatchKMeans.partial_fit: flashkmeans (%s, step %d)", _describe(X), fk.n_steps_)
+        return self
+
+    def _hand_over(self, fk, X):
+        """flashkmeans's state as scikit-learn's partial_fit reads it: centres and counts in the
+        dtype scikit-learn gives X (float32 stays, else float64), the same RandomState."""
+        dt = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+        centers = (fk.cluster_centers_ if self.cluster_centers_ is not fk.cluster_centers_
+                   else _fkmb.centers_state(fk))
+        self.cluster_centers_ = np.array(centers, dtype=dt, order="C")
+        self._counts = np.array(fk.counts_, dtype=dt)
+        if hasattr(fk, "_random_state"):  # else (a fit, no partial_fit) scikit-learn draws one
+            self._random_state = fk._random_state
+        self._n_since_last_reassign = fk._n_since_last_reassign
+        self._batch_size = fk._batch_size
+        self.n_steps_ = fk.n_steps_
+        self._flashkmeans = None
+
+
+MiniBatchKMeans.__module__ = __name__
+MiniBatchKMeans.__qualname__ = MiniBatchKMeans.__name__ = "MiniBatchKMeans"
 _ORIGINAL = {}
 
 
 def patch_sklearn():
-    """Route sklearn.cluster.KMeans to flashkmeans where supported (module doc). Idempotent.
-    Code that took scikit-learn's class before the call (`from sklearn.cluster import KMeans`
-    already run) keeps it: patch first, or run the program with `python3 -m flashkmeans.accel`."""
+    """Route sklearn.cluster.KMeans and MiniBatchKMeans to flashkmeans where supported (module
+    doc). Idempotent. Code that took scikit-learn's classes before the call (`from
+    sklearn.cluster import KMeans` already run) keeps them: patch first, or run the program with
+    `python3 -m flashkmeans.accel`."""
     if not _ORIGINAL:
         _ORIGINAL["cluster"] = _skc.KMeans
         _ORIGINAL["_kmeans"] = _skk.KMeans
+        _ORIGINAL["cluster.mb"] = _skc.MiniBatchKMeans
+        _ORIGINAL["_kmeans.mb"] = _skk.MiniBatchKMeans
     _skc.KMeans = KMeans
     _skk.KMeans = KMeans
-    log.debug("sklearn.cluster.KMeans -> flashkmeans.accel.KMeans")
+    _skc.MiniBatchKMeans = MiniBatchKMeans
+    _skk.MiniBatchKMeans = MiniBatchKMeans
+    log.debug("sklearn.cluster.KMeans, MiniBatchKMeans -> flashkmeans.accel.KMeans, MiniBatchKMeans")
 
 
 def unpatch_sklearn():
-    """scikit-learn's own KMeans back in sklearn.cluster (no-op when not patched)."""
+    """scikit-learn's own KMeans and MiniBatchKMeans back in sklearn.cluster (no-op when not
+    patched)."""
     if _ORIGINAL:
         _skc.KMeans = _ORIGINAL.pop("cluster")
         _skk.KMeans = _ORIGINAL.pop("_kmeans")
-        log.debug("sklearn.cluster.KMeans restored")
+        _skc.MiniBatchKMeans = _ORIGINAL.pop("cluster.mb")
+        _skk.MiniBatchKMeans = _ORIGINAL.pop("_kmeans.mb")
+        log.debug("sklearn.cluster.KMeans, MiniBatchKMeans restored")
 
 
 def is_patched():
-    return _skc.KMeans is KMeans
+    return _skc.KMeans is KMeans and _skc.MiniBatchKMeans is MiniBatchKMeans

@@ -1,8 +1,9 @@
 """python3 -m flashkmeans.accel [-v | -q] (script.py | -m module) [args ...]
 
-Runs a Python program with sklearn.cluster.KMeans routed to flashkmeans where the call is
-supported (flashkmeans.accel's doc). The routing decisions are logged on stderr: one line per
-fit (-v: predict, transform and score too; -q: none)."""
+Runs a Python program with sklearn.cluster.KMeans and MiniBatchKMeans routed to flashkmeans
+where the call is supported (flashkmeans.accel's doc). The routing decisions are logged on
+stderr: one line per fit and per first partial_fit (-v: later partial_fit calls, predict,
+transform and score too; -q: none)."""
 import logging
 import os
 import runpy
