@@ -143,6 +143,11 @@ def weights64(sample_weight, n):
         raise ValueError("sample_weight.shape == %s, expected (%d,)!" % (a.shape, n))
     if not np.all(np.isfinite(a)):
         raise ValueError("sample_weight contains NaN or infinity")
+    if (a < 0).any():  # refused here, before a step changes any state (the library refuses them too)
+        i = int(np.argmax(a < 0))
+        raise BadInputError("partial_fit: weights[%d] = %r is negative [flashkmeans: bad input data]" % (i, a[i]))
+    if n > 0 and not (a > 0).any():
+        raise BadInputError("partial_fit: all %d weights are zero [flashkmeans: bad input data]" % n)
     return a.copy()
 
 
@@ -582,13 +587,18 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, Transformer
             if not hasattr(self, "_batch_size"):  # centres set by hand: scikit-learn's defaults
                 self._batch_size = min(_check_int(self.batch_size, "batch_size", 1), n)
                 self._n_since_last_reassign = 0
-        step(params, data, w, centers, counts, rs, self._random_reassign(counts),
-             self.reassignment_ratio, verbose)
+        rs_state = rs.get_state()
+        try:  # everything that can fail before the estimator changes: nothing half-written
+            step(params, data, w, centers, counts, rs, self._random_reassign(counts),
+                 self.reassignment_ratio, verbose)
+            labels, inertia = labels_inertia(params, data, centers, w) if self.compute_labels else (None, None)
+        except BaseException:
+            rs.set_state(rs_state)
+            raise
         publish(self, centers, out_dtype(data), X)
         self.counts_ = counts
         if self.compute_labels:
-            labels, self.inertia_ = labels_inertia(params, data, centers, w)
-            self.labels_ = _like(labels, X)
+            self.labels_, self.inertia_ = _like(labels, X), inertia
         self.n_steps_ += 1
         return self
 
@@ -622,10 +632,10 @@ def kmeans_partial_fit(est, X, sample_weight):
         raise ValueError("KMeans.partial_fit: this estimator has no counts_ (per-centre weights); "
                          "fit it on host data first")
     counts = np.array(counts, dtype=np.float64)
-    step(params, data, w, centers, counts)
+    step(params, data, w, centers, counts)  # on copies: the estimator changes only after both succeed
+    labels, inertia = labels_inertia(params, data, centers, w)
     publish(est, centers, out_dtype(data), X)
     est.counts_ = counts
-    labels, est.inertia_ = labels_inertia(params, data, centers, w)
-    est.labels_ = _like(labels, X)
+    est.labels_, est.inertia_ = _like(labels, X), inertia
     est.n_steps_ = getattr(est, "n_steps_", 0) + 1
     return est

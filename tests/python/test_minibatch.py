@@ -413,3 +413,24 @@ def test_sklearn_estimator_checks():
     for est in (flashkmeans.MiniBatchKMeans(n_init=1),
                 flashkmeans.MiniBatchKMeans(3, init="random", n_init=2, batch_size=10, tol=1e-3)):
         check_estimator(est)
+
+
+@pytest.mark.parametrize("cls", ["MiniBatchKMeans", "KMeans"])
+@pytest.mark.parametrize("bad", ["negative", "zero"])
+def test_failed_partial_fit_changes_nothing(cls, bad):
+    """A partial_fit refused for its weights leaves the estimator as it was (centres, counts,
+    step count, labels, random state): nothing half-written."""
+    x = np.random.RandomState(0).normal(size=(200, 3)).astype(np.float32)
+    est = getattr(flashkmeans, cls)(4, random_state=0, n_init=1)
+    est.partial_fit(x[:100])
+    before = dict(c=est.cluster_centers_.copy(), n=est.counts_.copy(), s=est.n_steps_, l=est.labels_.copy(),
+                  i=est.inertia_)
+    rng = est._random_state.get_state()[1].copy() if hasattr(est, "_random_state") else None
+    w = np.ones(100) if bad == "negative" else np.zeros(100)
+    w[5] = -1.0 if bad == "negative" else 0.0
+    with pytest.raises(flashkmeans.BadInputError, match="negative" if bad == "negative" else "zero"):
+        est.partial_fit(x[100:], sample_weight=w)
+    assert np.array_equal(before["c"], est.cluster_centers_) and np.array_equal(before["n"], est.counts_)
+    assert before["s"] == est.n_steps_ and np.array_equal(before["l"], est.labels_) and before["i"] == est.inertia_
+    if rng is not None:
+        assert np.array_equal(rng, est._random_state.get_state()[1])
