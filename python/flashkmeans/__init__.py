@@ -5,7 +5,7 @@
     mb = flashkmeans.MiniBatchKMeans(256).partial_fit(batch)            # approximate, incremental
     km = flashkmeans.Kmeans(d, 256, niter=25); km.train(x)               # FAISS style
     labels, centroids, iters = flashkmeans.batch_kmeans(xb, 16)          # b x n x d problems
-    flashkmeans.patch_sklearn()        # sklearn.cluster.KMeans -> flashkmeans where supported
+    flashkmeans.patch_sklearn()        # sklearn.cluster.KMeans, MiniBatchKMeans -> flashkmeans where supported
     python3 -m flashkmeans.accel script.py                               # the same, no code change
 
 The binding is pure Python over the public C header (ctypes); see docs/python.md.
@@ -23,8 +23,8 @@ from ._minibatch import MiniBatchKMeans
 
 
 def patch_sklearn():
-    """Route sklearn.cluster.KMeans to flashkmeans where the call is supported, scikit-learn's
-    own class otherwise; each decision logged on the "flashkmeans.accel" logger (flashkmeans.accel,
+    """Route sklearn.cluster.KMeans and MiniBatchKMeans to flashkmeans where the call is supported,
+    scikit-learn's own classes otherwise; each decision logged on the "flashkmeans.accel" logger (flashkmeans.accel,
     docs/python.md). Needs scikit-learn."""
     from . import accel
 
@@ -32,7 +32,7 @@ def patch_sklearn():
 
 
 def unpatch_sklearn():
-    """Undo patch_sklearn(): sklearn.cluster.KMeans is scikit-learn's own class again."""
+    """Undo patch_sklearn(): sklearn.cluster.KMeans and MiniBatchKMeans are scikit-learn's own again."""
     from . import accel
 
     accel.unpatch_sklearn()
