@@ -167,19 +167,25 @@ const char *fkm_cpu_assign_kernel(void) {
 }
 
 /* ---------------------------------------------------------------- packing */
-void fkm_cpu_pack_centroids(const fkm_cpu_assign_args *a, int rt, int64_t ntiles, float *cp) {
+static void pack_tile(const fkm_cpu_assign_args *a, int rt, int64_t t, float *cp) {
     const int64_t d = a->d;
-#pragma omp parallel for num_threads(a->threads) schedule(static)
-    for (int64_t t = 0; t < ntiles; t++) {
-        float *dst = cp + t * rt * d;
-        for (int r = 0; r < rt; r++) {
-            const int64_t c = t * rt + r;
-            if (c < a->k)
-                for (int64_t j = 0; j < d; j++) dst[j * rt + r] = a->c[c * d + j];
-            else
-                for (int64_t j = 0; j < d; j++) dst[j * rt + r] = 0.0f;
-        }
+    float *dst = cp + t * rt * d;
+    for (int r = 0; r < rt; r++) {
+        const int64_t c = t * rt + r;
+        if (c < a->k)
+            for (int64_t j = 0; j < d; j++) dst[j * rt + r] = a->c[c * d + j];
+        else
+            for (int64_t j = 0; j < d; j++) dst[j * rt + r] = 0.0f;
     }
+}
+
+void fkm_cpu_pack_centroids(const fkm_cpu_assign_args *a, int rt, int64_t ntiles, float *cp) {
+    if (a->threads <= 1) { /* no OpenMP region for one thread (cpu.h) */
+        for (int64_t t = 0; t < ntiles; t++) pack_tile(a, rt, t, cp);
+        return;
+    }
+#pragma omp parallel for num_threads(a->threads) schedule(static)
+    for (int64_t t = 0; t < ntiles; t++) pack_tile(a, rt, t, cp);
 }
 
 /* Transpose np panels of w rows into xp. Loop order: feature outer, point inner, so the writes
@@ -285,6 +291,28 @@ void fkm_cpu_assign_top2(const fkm_cpu_assign_args *a, int32_t *labels, float *b
     assign_impl(a, labels, best, second, ws);
 }
 
+/* One thread's share: chunks handed out one ahead until none is left. */
+static void assign_worker(const fkm_cpu_assign_args *a, const plan *pl, fkm_cpu_ws *ws, int32_t *labels, float *best,
+                          float *second, int64_t *counter) {
+    const int64_t w = pl->kn->width, rt = pl->kn->rtile, d = a->d;
+    const int t0 = FKM_WS_THREAD0 + FKM_WS_PER_THREAD * omp_get_thread_num();
+    float *xp = (float *)fkm_cpu_ws_get(ws, t0, (size_t)(pl->cpp * w * d), sizeof(float));
+    float *bv = (float *)fkm_cpu_ws_get(ws, t0 + 1, (size_t)(pl->cpp * w), sizeof(float));
+    int32_t *bi = (int32_t *)fkm_cpu_ws_get(ws, t0 + 2, (size_t)(pl->cpp * w), sizeof(int32_t));
+    const int passes = d > pl->dpass; /* partial dots parked between passes over d */
+    float *accbuf = passes ? (float *)fkm_cpu_ws_get(ws, t0 + 3, (size_t)(pl->tblock * rt * w), sizeof(float)) : NULL;
+    float *sv = second ? (float *)fkm_cpu_ws_get(ws, t0 + 5, (size_t)(pl->cpp * w), sizeof(float)) : NULL;
+    const int ok = xp && bv && bi && (accbuf || !passes) && (sv || !second);
+    for (int64_t ch = grab(counter), next; ch < pl->nchunks; ch = next) {
+        next = grab(counter);
+        const int64_t i0 = ch * pl->cpp * w, i1 = i0 + pl->cpp * w < a->n ? i0 + pl->cpp * w : a->n;
+        if (ok)
+            run_chunk(a, pl, ch, next, xp, bv, bi, sv, accbuf, labels, best, second);
+        else /* no work space on this thread: the unpacked path gives the same bits */
+            naive_range(a, i0, i1, labels, best, second);
+    }
+}
+
 static void assign_impl(const fkm_cpu_assign_args *a, int32_t *labels, float *best, float *second, fkm_cpu_ws *ws) {
     const fkm_assign_kernel *kn = forced ? forced : auto_kernel();
     if (forced_naive) { assign_naive(a, labels, best, second); return; }
@@ -313,23 +341,10 @@ static void assign_impl(const fkm_cpu_assign_args *a, int32_t *labels, float *be
     if (tuning.chunk_panels > 0) pl.cpp = tuning.chunk_panels, pl.nchunks = (npanels + pl.cpp - 1) / pl.cpp;
     if (tuning.tile_block > 0) pl.tblock = clamp64(tuning.tile_block, 1, ntiles);
     int64_t counter = 0;
-#pragma omp parallel num_threads(a->threads)
-    {
-        const int t0 = FKM_WS_THREAD0 + FKM_WS_PER_THREAD * omp_get_thread_num();
-        float *xp = (float *)fkm_cpu_ws_get(ws, t0, (size_t)(pl.cpp * w * d), sizeof(float));
-        float *bv = (float *)fkm_cpu_ws_get(ws, t0 + 1, (size_t)(pl.cpp * w), sizeof(float));
-        int32_t *bi = (int32_t *)fkm_cpu_ws_get(ws, t0 + 2, (size_t)(pl.cpp * w), sizeof(int32_t));
-        const int passes = d > pl.dpass; /* partial dots parked between passes over d */
-        float *accbuf = passes ? (float *)fkm_cpu_ws_get(ws, t0 + 3, (size_t)(pl.tblock * rt * w), sizeof(float)) : NULL;
-        float *sv = second ? (float *)fkm_cpu_ws_get(ws, t0 + 5, (size_t)(pl.cpp * w), sizeof(float)) : NULL;
-        const int ok = xp && bv && bi && (accbuf || !passes) && (sv || !second);
-        for (int64_t ch = grab(&counter), next; ch < pl.nchunks; ch = next) {
-            next = grab(&counter);
-            const int64_t i0 = ch * pl.cpp * w, i1 = i0 + pl.cpp * w < a->n ? i0 + pl.cpp * w : a->n;
-            if (ok)
-                run_chunk(a, &pl, ch, next, xp, bv, bi, sv, accbuf, labels, best, second);
-            else /* no work space on this thread: the unpacked path gives the same bits */
-                naive_range(a, i0, i1, labels, best, second);
-        }
+    if (a->threads <= 1) { /* no OpenMP region for one thread (cpu.h) */
+        assign_worker(a, &pl, ws, labels, best, second, &counter);
+        return;
     }
+#pragma omp parallel num_threads(a->threads)
+    assign_worker(a, &pl, ws, labels, best, second, &counter);
 }

@@ -20,6 +20,11 @@ typedef struct {
     int threads;
 } fkm_cpu_assign_args;
 
+/* One thread, no OpenMP region: libgomp makes a system call (a futex wake) per parallel region
+ * even for a team of one, and `if (0)` does not avoid it. The loops that run every iteration
+ * (assignment, update, sums) call their bodies directly when threads <= 1: for a fit of 256 x 4
+ * points that was 3-4 system calls, most of an iteration's time. */
+
 /* Scratch memory kept across iterations (workspace.c): one buffer per slot, grown on demand,
  * freed by fkm_cpu_ws_destroy. A workspace serves one call at a time. */
 typedef struct fkm_cpu_ws fkm_cpu_ws;

@@ -6,14 +6,19 @@
 #include <math.h>
 #include <string.h>
 
+static float xterm_row(const float *xi, int64_t d, fkm_metric metric) { /* |x|^2 in float, in feature order */
+    float s = 0.0f;
+    for (int64_t j = 0; j < d; j++) s += xi[j] * xi[j];
+    return metric == FKM_METRIC_L2 ? s : metric == FKM_METRIC_COSINE ? 1.0f : 0.0f;
+}
+
 void fkm_cpu_xterm(const float *x, int64_t n, int64_t d, fkm_metric metric, int threads, float *xterm) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) { /* |x|^2 in float, in feature order */
-        float s = 0.0f;
-        const float *xi = x + i * d;
-        for (int64_t j = 0; j < d; j++) s += xi[j] * xi[j];
-        xterm[i] = metric == FKM_METRIC_L2 ? s : metric == FKM_METRIC_COSINE ? 1.0f : 0.0f;
+    if (threads <= 1) { /* no OpenMP region for one thread (cpu.h) */
+        for (int64_t i = 0; i < n; i++) xterm[i] = xterm_row(x + i * d, d, metric);
+        return;
     }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) xterm[i] = xterm_row(x + i * d, d, metric);
 }
 
 void fkm_cpu_cterm(const float *c, int64_t k, int64_t d, fkm_metric metric, float *cterm) {
@@ -28,18 +33,23 @@ void fkm_cpu_cterm(const float *c, int64_t k, int64_t d, fkm_metric metric, floa
 /* The expansion |x|^2 - 2x.c + |c|^2 picks labels exactly but loses relative accuracy in the
  * distance itself when x is close to c far from the origin (cancellation). The distances and the
  * inertia handed to the caller are recomputed as sum_j (x_j - c_j)^2 in float64: O(n d). */
+static float exact_row(const float *xi, const float *ci, int64_t d) {
+    double s = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+        const double t = (double)xi[j] - ci[j];
+        s += t * t;
+    }
+    return (float)s;
+}
+
 void fkm_cpu_exact_l2(const float *x, const float *c, const int32_t *labels, int64_t n, int64_t d, int threads,
                       float *best) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        const float *xi = x + i * d, *ci = c + (int64_t)labels[i] * d;
-        double s = 0.0;
-        for (int64_t j = 0; j < d; j++) {
-            const double t = (double)xi[j] - ci[j];
-            s += t * t;
-        }
-        best[i] = (float)s;
+    if (threads <= 1) { /* no OpenMP region for one thread (cpu.h) */
+        for (int64_t i = 0; i < n; i++) best[i] = exact_row(x + i * d, c + (int64_t)labels[i] * d, d);
+        return;
     }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) best[i] = exact_row(x + i * d, c + (int64_t)labels[i] * d, d);
 }
 
 double fkm_cpu_max_shift(const float *c, const float *c_old, int64_t k, int64_t d) {

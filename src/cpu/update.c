@@ -63,10 +63,14 @@ static fkm_status histogram(const int32_t *labels, int64_t n, int64_t k, int thr
     int64_t *hist = (int64_t *)fkm_cpu_ws_get(ws, FKM_WS_HIST, (size_t)(nch * k), sizeof(int64_t));
     if (!hist) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the update histograms");
     memset(hist, 0, (size_t)(nch * k) * sizeof(int64_t));
-#pragma omp parallel for num_threads(threads) schedule(static) if (nch > 1)
-    for (int64_t t = 0; t < nch; t++) {
-        int64_t *h = hist + t * k;
-        for (int64_t i = n * t / nch; i < n * (t + 1) / nch; i++) h[labels[i]]++;
+    if (nch == 1) { /* no OpenMP region for one chunk (cpu.h) */
+        for (int64_t i = 0; i < n; i++) hist[labels[i]]++;
+    } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t t = 0; t < nch; t++) {
+            int64_t *h = hist + t * k;
+            for (int64_t i = n * t / nch; i < n * (t + 1) / nch; i++) h[labels[i]]++;
+        }
     }
     for (int64_t c = 0; c < k; c++) {
         int64_t s = 0;
@@ -291,11 +295,17 @@ fkm_status fkm_cpu_update_ws(const float *x, const float *w, const int32_t *labe
     if (nsel > 0) FKM_TRY(gather_update(x, w, labels, n, d, k, threads, counts, sel, c, ws));
     if (stream && rest > 0) {
         split_ranges(counts, sel, k, threads, rest, bound);
+        if (threads <= 1) { /* no OpenMP region for one thread (cpu.h) */
+            stream_range(x, w, labels, n, d, bound[0], bound[1], sel, &ss);
+            for (int64_t ci = 0; ci < k; ci++)
+                if (!sel[ci] && counts[ci] > 0) finish(c, counts, ci, ss.tot + ci * d, ss.cl[ci].wtot, d);
+        } else {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
-        for (int64_t r = 0; r < threads; r++) stream_range(x, w, labels, n, d, bound[r], bound[r + 1], sel, &ss);
+            for (int64_t r = 0; r < threads; r++) stream_range(x, w, labels, n, d, bound[r], bound[r + 1], sel, &ss);
 #pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t ci = 0; ci < k; ci++)
-            if (!sel[ci] && counts[ci] > 0) finish(c, counts, ci, ss.tot + ci * d, ss.cl[ci].wtot, d);
+            for (int64_t ci = 0; ci < k; ci++)
+                if (!sel[ci] && counts[ci] > 0) finish(c, counts, ci, ss.tot + ci * d, ss.cl[ci].wtot, d);
+        }
     }
 cleanup:
     return st;
@@ -314,8 +324,10 @@ double fkm_cpu_sum(const float *v, const float *w, int64_t n, int threads) {
     double stack[64];
     double *part = nch <= 64 ? stack : (double *)fkm_alloc((size_t)nch, sizeof(double));
     double total = 0.0;
-    if (!part) { /* no memory for the partials: same chunks, same order, one thread */
+    if (!part || nch == 1 || threads <= 1) { /* one thread (cpu.h), or no memory for the partials:
+                                                 the same chunks in the same order */
         for (int64_t b = 0; b < nch; b++) total += chunk_sum(v, w, n, b);
+        if (part && part != stack) fkm_free(part);
         return total;
     }
 #pragma omp parallel for num_threads(threads) schedule(static)
