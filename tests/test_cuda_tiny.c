@@ -16,9 +16,6 @@
 #include <cuda_runtime_api.h>
 #include <flashkmeans_cuda.h>
 
-/* The tiny loop is opt-in (FKM_CU_TINY=1) until it has passed on a GPU (tiny.cu's
- * TINY_BY_DEFAULT); then this becomes NULL: the default itself. */
-#define FKM_TINY_TEST_DEFAULT "1"
 
 typedef struct {
     int64_t b, n, d, k;
@@ -171,7 +168,8 @@ static void check_case(const tcase *t) {
     free(x64); free(x32); free(w); free(in);
 }
 
-/* The default: many small problems take the tiny loop; FKM_CU_TINY=0 turns it off. */
+/* The default: many small problems take the tiny loop; FKM_CU_TINY=0 turns it off; few problems,
+ * or problems of more than 2^20 multiply-adds, take the general loop. */
 static void check_default(void) {
     int dev = 0, sms = 0;
     cudaGetDevice(&dev);
@@ -184,7 +182,7 @@ static void check_default(void) {
     void *in = make_input(FKM_F16, x32, x64, bn * t.d), *dx = NULL;
     if (cudaMalloc(&dx, (size_t)(bn * t.d) * 2) == cudaSuccess) {
         cudaMemcpy(dx, in, (size_t)(bn * t.d) * 2, cudaMemcpyHostToDevice);
-        tout a = run_fit(&t, dx, NULL, FKM_TINY_TEST_DEFAULT, -1), g = run_fit(&t, dx, NULL, "0", -1);
+        tout a = run_fit(&t, dx, NULL, NULL, -1), g = run_fit(&t, dx, NULL, "0", -1);
         CHECK(a.st == FKM_OK && strncmp(a.kernel, "tiny", 4) == 0, "b=%lld small problems ran %s by default",
               (long long)t.b, a.kernel);
         CHECK(g.st == FKM_OK && strncmp(g.kernel, "tiny", 4) != 0, "FKM_CU_TINY=0 still ran %s", g.kernel);
@@ -194,6 +192,24 @@ static void check_default(void) {
         tout s = run_fit(&t, dx, NULL, NULL, -1);
         CHECK(s.st == FKM_OK && strncmp(s.kernel, "tiny", 4) != 0, "b=2 ran %s by default", s.kernel);
         tout_free(&s);
+    }
+    cudaFree(dx);
+    free(x64); free(x32); free(in);
+    /* many problems of more than 2^20 multiply-adds each (n k d = 4096 x 64 x 8): the general loop,
+     * which measured faster there (tiny.cu) */
+    tcase l = {sms + 3, 4096, 8, 64, FKM_PREC_FP16, 0, 0, 0, FKM_EMPTY_KEEP, FKM_STOP_FIXED, FKM_INIT_RANDOM, 5};
+    const int64_t ln = l.b * l.n;
+    x64 = malloc((size_t)(ln * l.d) * sizeof(double));
+    x32 = malloc((size_t)(ln * l.d) * sizeof(float));
+    gen_blobs(10, ln, l.d, l.k, 1.0, x64, x32);
+    in = make_input(FKM_F16, x32, x64, ln * l.d);
+    dx = NULL;
+    if (cudaMalloc(&dx, (size_t)(ln * l.d) * 2) == cudaSuccess) {
+        cudaMemcpy(dx, in, (size_t)(ln * l.d) * 2, cudaMemcpyHostToDevice);
+        tout o = run_fit(&l, dx, NULL, NULL, -1);
+        CHECK(o.st == FKM_OK && strncmp(o.kernel, "tiny", 4) != 0, "b=%lld problems of n k d = 2^21 ran %s by default",
+              (long long)l.b, o.kernel);
+        tout_free(&o);
     }
     cudaFree(dx);
     free(x64); free(x32); free(in);

@@ -52,7 +52,6 @@ struct tiny_args {
     fkm_cu_stop stop;
     float alpha;
     int clamp, l2, cosine, farthest, tiled;
-    int sums_g;             /* lab switch FKM_CU_TINY_SUMS: 1 = G lanes per piece, 0 = a warp per chunk */
 };
 
 /* Shared memory of one block, carved from the dynamic buffer. */
@@ -264,66 +263,11 @@ __device__ void tiny_sort(const tiny_args &a, const tiny_smem &s, int64_t p) {
     __syncthreads();
 }
 
-/* The sums of k_chunks: one warp per chunk of P sorted positions of the problem (chunk lc of
- * problem p owns slots (p * chunks + lc) * 2 + 0/1), lane j owns feature j (d <= 32). A run of
- * one cluster wholly inside the chunk becomes its new centroid; a run crossing a chunk edge
- * leaves its partial in slot 0 (it starts at the chunk's start) or 1. */
-template <int CT>
-__device__ void tiny_sums(const tiny_args &a, const tiny_smem &s, int64_t p) {
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int64_t es = CT == FKM_CT_F32 ? 4 : 2;
-    const int64_t g0 = p * a.n, cpp = (a.n + a.P - 1) / a.P;
-    const int32_t *perm = a.perm + g0;
-    for (int64_t lc = warp; lc < cpp; lc += TINY_W) {
-        const int lo = (int)(lc * a.P), hi = (int)min((lc + 1) * a.P, a.n);
-        int c = 0;
-        while (s.pre[c] + s.cnt[c] <= lo) c++; /* the cluster holding position lo */
-        for (; c < (int)a.k && s.pre[c] < hi; c++) {
-            const int seg0 = s.pre[c], seg1 = seg0 + s.cnt[c];
-            if (seg1 == seg0) continue;
-            const int rs = max(seg0, lo), re = min(seg1, hi);
-            float acc = 0.0f;
-            double ws = 0.0;
-            /* 32 positions' rows and weights loaded at once, then 8 rows in flight: the chain of
-             * FMAs stays in order, the loads do not wait for it */
-            for (int q0 = rs; q0 < re; q0 += 32) {
-                const int m = min(32, re - q0);
-                const int32_t iq = lane < m ? perm[q0 + lane] : 0;
-                const float wq = lane < m ? (a.w ? a.w[g0 + iq] : 1.0f) : 0.0f;
-                for (int u0 = 0; u0 < m; u0 += 8) {
-                    float xv[8];
-#pragma unroll
-                    for (int u = 0; u < 8; u++) {
-                        const int64_t g = g0 + __shfl_sync(0xffffffffu, iq, u0 + u);
-                        xv[u] = u0 + u < m && lane < a.d ? load_as_float(a.x + g * a.dp * es, fkm_ct_dtype(CT), lane) : 0.0f;
-                    }
-#pragma unroll
-                    for (int u = 0; u < 8; u++) {
-                        const float wt = __shfl_sync(0xffffffffu, wq, u0 + u);
-                        if (u0 + u < m) {
-                            ws += wt;
-                            acc = fmaf(wt, xv[u], acc);
-                        }
-                    }
-                }
-            }
-            if (rs == seg0 && re == seg1) {
-                if (ws <= 0.0) continue;
-                if (lane < a.d) a.cnew[(p * a.k + c) * a.d + lane] = (float)((double)acc / ws);
-                if (lane == 0) s.upd[c] = 1;
-            } else {
-                const int64_t slot = (p * cpp + lc) * 2 + (rs == lo ? 0 : 1);
-                if (lane < a.dp) a.part[slot * a.dp + lane] = acc; /* dp <= 32; zero beyond d */
-                if (lane == 0) a.partw[slot] = ws;
-            }
-        }
-    }
-    __syncthreads();
-}
-
-/* The same sums, G lanes per piece (a run of one cluster inside one chunk; G >= d, a power of
- * two): 256 / G pieces at once per block instead of 8, and no lane idle for small d. Each lane
- * walks its piece's positions in order, loading four rows ahead of its FMA chain. */
+/* The sums of k_chunks, G lanes per piece (a run of one cluster inside one chunk of P sorted
+ * positions; G >= d, a power of two): 256 / G pieces at once per block, no lane idle for small d.
+ * Each lane walks its piece's positions in order, loading four rows ahead of its FMA chain. (A
+ * warp per chunk, lane = feature, was 0.395 against 0.286 ms per iteration at the codebooks row
+ * on an H100: bench/results/gpu-2026-12-07-tiny.md.) */
 template <int CT, int G>
 __device__ void tiny_sums_g(const tiny_args &a, const tiny_smem &s, int64_t p) {
     const int tid = threadIdx.x, gl = tid % G;
@@ -443,8 +387,7 @@ __global__ void __launch_bounds__(TINY_T) k_tiny(const tiny_args a) {
         __syncthreads();
         if (a.farthest && s.misc[1] > 0) tiny_farthest(a, s, p);
         tiny_sort(a, s, p);
-        if (a.sums_g) tiny_sums_g<CT, DM>(a, s, p);
-        else tiny_sums<CT>(a, s, p);
+        tiny_sums_g<CT, DM>(a, s, p);
         tiny_centroids<CT>(a, s, p);
         if (tid == 0) { /* k_stop */
             fkm_cu_stats st = {};
@@ -478,17 +421,19 @@ static tiny_fn tiny_pick_d(int dm) {
 static int tiny_dm(int64_t d) { return d <= 4 ? 4 : d <= 8 ? 8 : d <= 16 ? 16 : 32; }
 
 /* Whether the plan takes this path: shapes it handles, and where it beats the general loop.
- * FKM_CU_TINY=0 never, =1 whenever the shape allows (tests). The default rule (TINY_BY_DEFAULT)
- * asks for at least one problem per SM and at most 2^23 multiply-adds per problem and iteration
- * (one block does a problem's whole assignment; beyond that the tensor-core loop over all problems
- * wins). TINY_BY_DEFAULT stays 0 until tests/test_cuda_tiny.c has passed on a GPU: opt-in. */
-#define TINY_BY_DEFAULT 0
+ * FKM_CU_TINY=0 never, =1 whenever the shape allows (tests). The default asks for at least one
+ * problem per SM and at most 2^20 multiply-adds per problem and iteration: one block does a
+ * problem's whole assignment, and beyond that the tensor-core loop over all problems wins. Measured
+ * on an H100 (bench/results/gpu-2026-12-07-tiny.md), ms per iteration, tiny / general loop:
+ * 1024 x (4096, 16, 8) fp16 0.286 / 0.860, fp32 0.750 / 1.894, 10000 x (256, 16, 4) fp16
+ * 0.535 / 1.768; but 1024 x (4096, 256, 8) fp16 (2^23) 1.614 / 1.431 and 256 x (65536, 16, 8) bf16
+ * (2^23) 3.413 / 2.539. */
 int fkm_cu_tiny_pick(const fkm_cu_engine *e) {
     if (e->prec == FKM_PREC_TF32 || e->d > TINY_MAX_D || e->k > TINY_MAX_K || e->n > TINY_MAX_N) return 0;
     if (tiny_smem_bytes(e->n, e->k, tiny_dm(e->d)) > 48 * 1024) return 0;
     const char *v = getenv("FKM_CU_TINY");
     if (v && *v) return atoi(v) != 0;
-    return TINY_BY_DEFAULT && e->b >= e->sm_count && e->n * e->k * e->d <= ((int64_t)1 << 23);
+    return e->b >= e->sm_count && e->n * e->k * e->d <= ((int64_t)1 << 20);
 }
 
 fkm_status fkm_cu_run_tiny(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol, int rule, double tol, int *ran,
@@ -511,8 +456,6 @@ fkm_status fkm_cu_run_tiny(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol,
     a.cosine = e->metric == FKM_METRIC_COSINE;
     a.farthest = pol == FKM_EMPTY_FARTHEST;
     a.tiled = e->cc_tiled;
-    const char *sv = getenv("FKM_CU_TINY_SUMS");
-    a.sums_g = !(sv && *sv && atoi(sv) == 0);
     const int dm = tiny_dm(e->d);
     const size_t smem = tiny_smem_bytes(e->n, e->k, dm);
     const tiny_fn f = e->ctype == FKM_CT_F32 ? tiny_pick_d<FKM_CT_F32>(dm)
