@@ -65,14 +65,7 @@ def _fit(x, k, init, init_array, rep, *, max_iter, tol, stop, n_init, seed, metr
                                  gpu_mem_limit=gpu_mem_limit)
     hm = host_matrix(x, ndim=3, name="x")
     b, n, d = hm.shape
-    w = None
-    if weights is not None:
-        weights = dlpack_values(weights, "weights")
-        if is_torch(weights):
-            weights = weights.detach().cpu().numpy()
-        w = np.ascontiguousarray(weights, dtype=np.float32)
-        if w.shape != (b, n):
-            raise ValueError("weights must have shape %s, got %s" % ((b, n), w.shape))
+    w = _weights(weights, (b, n), "")
     if init_array is not None:
         if is_torch(init_array):
             init_array = init_array.detach().cpu().numpy()
@@ -88,6 +81,19 @@ def _fit(x, k, init, init_array, rep, *, max_iter, tol, stop, n_init, seed, metr
                           seed=seed, metric=metric, precision=precision, device=device,
                           threads=n_threads, verbose=verbose, gpu_mem_limit=gpu_mem_limit)
     return _outputs(x, _core.fit_batch(p, hm, w, on_iter=rep), return_inertia)
+
+
+def _weights(weights, shape, note):
+    """None, or the weights as a C-contiguous float32 host array of `shape` (checked)."""
+    if weights is None:
+        return None
+    weights = dlpack_values(weights, "weights")
+    if is_torch(weights):
+        weights = weights.detach().cpu().numpy()
+    w = np.ascontiguousarray(weights, dtype=np.float32)
+    if w.shape != shape:
+        raise ValueError("weights must have shape %s%s, got %s" % (shape, note, w.shape))
+    return w
 
 
 def _per_problem(x, hm, w, init3, k, *, return_inertia, seed, on_iter=None, **opts):
@@ -140,14 +146,7 @@ def _ragged(x, k, offsets, init, progress, *, weights, return_inertia, seed, ver
                          % (off.dtype, off.shape))
     off = off.astype(np.int64)
     b = off.shape[0] - 1
-    w = None
-    if weights is not None:
-        weights = dlpack_values(weights, "weights")
-        if is_torch(weights):
-            weights = weights.detach().cpu().numpy()
-        w = np.ascontiguousarray(weights, dtype=np.float32)
-        if w.shape != (n,):
-            raise ValueError("weights must have shape %s (one per row of x), got %s" % ((n,), w.shape))
+    w = _weights(weights, (n,), " (one per row of x)")
     init_array = None
     if not isinstance(init, str):
         init_array, init = dlpack_values(init, "init"), "random"

@@ -172,38 +172,10 @@ def unsupported_minibatch(est, X, sample_weight=None, params=True):
     return unsupported_input(X) or _unsupported_weights(sample_weight)
 
 
-class KMeans(_SkKMeans):
-    """scikit-learn's KMeans (same parameters, attributes and errors), fitted by flashkmeans when
-    `unsupported()` finds nothing against the call, else by scikit-learn. See the module doc."""
-
-    def _flashkmeans_estimator(self):
-        p = self.get_params(deep=False)
-        return _fk.KMeans(n_clusters=p["n_clusters"], init=p["init"], n_init=p["n_init"],
-                          max_iter=p["max_iter"], tol=p["tol"] / max(1, p["n_clusters"]),
-                          random_state=p["random_state"], verbose=p["verbose"],
-                          copy_x=p["copy_x"], algorithm=p["algorithm"])
-
-    def fit(self, X, y=None, sample_weight=None):
-        reason = unsupported(self, X, sample_weight)
-        if reason:
-            log.info("KMeans.fit: scikit-learn (%s)", reason)
-            self._flashkmeans = None
-            return super().fit(X, y=y, sample_weight=sample_weight)
-        fk = self._flashkmeans_estimator()
-        fk.fit(X, sample_weight=sample_weight)
-        for name in ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_features_in_",
-                     "feature_names_in_", "_n_features_out", "_n_init", "_algorithm"):
-            if hasattr(fk, name):
-                setattr(self, name, getattr(fk, name))
-            elif name == "feature_names_in_" and hasattr(self, name):
-                delattr(self, name)
-        self._tol = fk.tol
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-        self._n_threads = _openmp_effective_n_threads()  # scikit-learn's predict path reads it
-        self._flashkmeans = fk
-        log.info("KMeans.fit: flashkmeans (%s, k=%d, %s, %d iterations)", _describe(X),
-                 fk.n_clusters, fk.device_, fk.n_iter_)
-        return self
+class _Routed:
+    """predict, transform and score of a routing class: to flashkmeans when flashkmeans fitted the
+    estimator (and its cluster_centers_ are still the fitted ones), else scikit-learn's own (the
+    next class in the MRO)."""
 
     def _route(self, method, X):
         name = type(self).__name__
@@ -240,6 +212,41 @@ class KMeans(_SkKMeans):
         return fk.score(X, sample_weight=sample_weight)
 
 
+class KMeans(_Routed, _SkKMeans):
+    """scikit-learn's KMeans (same parameters, attributes and errors), fitted by flashkmeans when
+    `unsupported()` finds nothing against the call, else by scikit-learn. See the module doc."""
+
+    def _flashkmeans_estimator(self):
+        p = self.get_params(deep=False)
+        return _fk.KMeans(n_clusters=p["n_clusters"], init=p["init"], n_init=p["n_init"],
+                          max_iter=p["max_iter"], tol=p["tol"] / max(1, p["n_clusters"]),
+                          random_state=p["random_state"], verbose=p["verbose"],
+                          copy_x=p["copy_x"], algorithm=p["algorithm"])
+
+    def fit(self, X, y=None, sample_weight=None):
+        reason = unsupported(self, X, sample_weight)
+        if reason:
+            log.info("KMeans.fit: scikit-learn (%s)", reason)
+            self._flashkmeans = None
+            return super().fit(X, y=y, sample_weight=sample_weight)
+        fk = self._flashkmeans_estimator()
+        fk.fit(X, sample_weight=sample_weight)
+        for name in ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_features_in_",
+                     "feature_names_in_", "_n_features_out", "_n_init", "_algorithm"):
+            if hasattr(fk, name):
+                setattr(self, name, getattr(fk, name))
+            elif name == "feature_names_in_" and hasattr(self, name):
+                delattr(self, name)
+        self._tol = fk.tol
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+        self._n_threads = _openmp_effective_n_threads()  # scikit-learn's predict path reads it
+        self._flashkmeans = fk
+        log.info("KMeans.fit: flashkmeans (%s, k=%d, %s, %d iterations)", _describe(X),
+                 fk.n_clusters, fk.device_, fk.n_iter_)
+        return self
+
+
+
 KMeans.__module__ = __name__
 KMeans.__qualname__ = KMeans.__name__ = "KMeans"
 
@@ -249,31 +256,12 @@ _MB_STATE = ("_n_init", "_batch_size", "_init_size", "_tol", "_n_since_last_reas
              "_ewa_inertia", "_ewa_inertia_min", "_no_improvement", "_random_state")
 
 
-class MiniBatchKMeans(_SkMiniBatchKMeans):
+class MiniBatchKMeans(_Routed, _SkMiniBatchKMeans):
     """scikit-learn's MiniBatchKMeans (same parameters, attributes and errors), fitted by
     flashkmeans.MiniBatchKMeans when `unsupported_minibatch()` finds nothing against the call,
     else by scikit-learn; a partial_fit that goes on from a state goes to the library holding it.
     See the module doc."""
 
-    _route = KMeans._route
-
-    def predict(self, X, sample_weight=None):
-        fk = self._route("predict", X)
-        if fk is None:
-            return super().predict(X, sample_weight=sample_weight)
-        return fk.predict(X).astype(np.int32, copy=False)
-
-    def transform(self, X):
-        fk = self._route("transform", X)
-        if fk is None:
-            return super().transform(X)
-        return fk.transform(X)
-
-    def score(self, X, y=None, sample_weight=None):
-        fk = self._route("score", X)
-        if fk is None:
-            return super().score(X, y=y, sample_weight=sample_weight)
-        return fk.score(X, sample_weight=sample_weight)
 
     def _flashkmeans_params(self):
         p = self.get_params(deep=False)
