@@ -39,19 +39,27 @@ stopped=0
 early=0
 steps=10
 [ -n "${FKM_STRESS_SECONDS:-}" ] && steps=$(( FKM_STRESS_SECONDS * 1000 / (ms + 50) + 1 ))
+# signal_run SIG I MS CMD...: run CMD (stderr to $T/err), send SIG after step I of $steps delays
+# spread from 0 to 1.2x a clean run of MS ms (every moment of the run covered), reap it. Sets
+# delay, rc and signum.
+signal_run() {
+    local sig=$1 i=$2 ms=$3 pid
+    shift 3
+    delay=$(awk -v i=$i -v n=$steps -v ms=$ms 'BEGIN { printf "%.3f", (i + 0.5) / n * ms * 1.2 / 1000 }')
+    "$@" 2> "$T/err" &
+    pid=$!
+    sleep "$delay"
+    kill -s $sig $pid 2>/dev/null
+    wait $pid
+    rc=$?
+    signum=$(kill -l $sig)
+}
+
 for sig in INT TERM; do
     for i in $(seq 0 $((steps - 1))); do
         reset_old
-        # delays from 0 to 1.2x the clean run, every moment of the run covered
-        delay=$(awk -v i=$i -v n=$steps -v ms=$ms 'BEGIN { printf "%.3f", (i + 0.5) / n * ms * 1.2 / 1000 }')
-        "${RUN[@]}" 2> "$T/err" &
-        pid=$!
-        sleep "$delay"
-        kill -s $sig $pid 2>/dev/null
-        wait $pid
-        rc=$?
+        signal_run $sig $i $ms "${RUN[@]}"
         what="SIG$sig after ${delay}s"
-        signum=$(kill -l $sig)
         if [ $rc -eq $((128 + signum)) ] && [ ! -s "$T/err" ]; then
             # killed by the signal's default action before the CLI installed its handler (process
             # start-up, reading: on a loaded machine up to ~30 ms in): nothing may have been touched
@@ -94,15 +102,8 @@ pstopped=0
 for sig in INT TERM; do
     for i in $(seq 0 $((steps - 1))); do
         reset_old
-        delay=$(awk -v i=$i -v n=$steps -v ms=$pms 'BEGIN { printf "%.3f", (i + 0.5) / n * ms * 1.2 / 1000 }')
-        "${PRED[@]}" 2> "$T/err" &
-        pid=$!
-        sleep "$delay"
-        kill -s $sig $pid 2>/dev/null
-        wait $pid
-        rc=$?
+        signal_run $sig $i $pms "${PRED[@]}"
         what="predict SIG$sig after ${delay}s"
-        signum=$(kill -l $sig)
         if [ $rc -eq 0 ]; then
             check "$what: finished first: three files, no temporary ($(ls -A "$O" | tr '\n' ' '))" test "$(ls -A "$O" | wc -l)" -eq 3
         else
