@@ -172,6 +172,20 @@ def unsupported_minibatch(est, X, sample_weight=None, params=True):
     return unsupported_input(X) or _unsupported_weights(sample_weight)
 
 
+def _adopt(est, fk, names):
+    """est takes flashkmeans estimator fk's fitted attributes `names` (feature_names_in_ removed
+    when fk has none), the thread count scikit-learn's own predict path reads, and fk itself
+    (where predict/transform/score then go)."""
+    for name in names:
+        if hasattr(fk, name):
+            setattr(est, name, getattr(fk, name))
+        elif name == "feature_names_in_" and hasattr(est, name):
+            delattr(est, name)
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+    est._n_threads = _openmp_effective_n_threads()
+    est._flashkmeans = fk
+
+
 class _Routed:
     """predict, transform and score of a routing class: to flashkmeans when flashkmeans fitted the
     estimator (and its cluster_centers_ are still the fitted ones), else scikit-learn's own (the
@@ -231,16 +245,9 @@ class KMeans(_Routed, _SkKMeans):
             return super().fit(X, y=y, sample_weight=sample_weight)
         fk = self._flashkmeans_estimator()
         fk.fit(X, sample_weight=sample_weight)
-        for name in ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_features_in_",
-                     "feature_names_in_", "_n_features_out", "_n_init", "_algorithm"):
-            if hasattr(fk, name):
-                setattr(self, name, getattr(fk, name))
-            elif name == "feature_names_in_" and hasattr(self, name):
-                delattr(self, name)
+        _adopt(self, fk, ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_features_in_",
+                          "feature_names_in_", "_n_features_out", "_n_init", "_algorithm"))
         self._tol = fk.tol
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-        self._n_threads = _openmp_effective_n_threads()  # scikit-learn's predict path reads it
-        self._flashkmeans = fk
         log.info("KMeans.fit: flashkmeans (%s, k=%d, %s, %d iterations)", _describe(X),
                  fk.n_clusters, fk.device_, fk.n_iter_)
         return self
@@ -270,16 +277,9 @@ class MiniBatchKMeans(_Routed, _SkMiniBatchKMeans):
         return kw
 
     def _copy_from(self, fk):
-        for name in ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_steps_",
-                     "n_features_in_", "feature_names_in_", "_n_features_out") + _MB_STATE:
-            if hasattr(fk, name):
-                setattr(self, name, getattr(fk, name))
-            elif name == "feature_names_in_" and hasattr(self, name):
-                delattr(self, name)
+        _adopt(self, fk, ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_steps_",
+                          "n_features_in_", "feature_names_in_", "_n_features_out") + _MB_STATE)
         self._counts = fk.counts_
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-        self._n_threads = _openmp_effective_n_threads()  # scikit-learn's predict path reads it
-        self._flashkmeans = fk
 
     def fit(self, X, y=None, sample_weight=None):
         reason = unsupported_minibatch(self, X, sample_weight)
