@@ -144,11 +144,16 @@ def _checked(a, code, src, ndim, name):
     return HostMatrix(a, code, src)
 
 
+def host_values(x, name="array"):
+    """x's values on the host: a DLPack producer's or a torch tensor's (copied from a GPU) as
+    numpy; anything else unchanged."""
+    x = dlpack_values(x, name)
+    return x.detach().cpu().numpy() if is_torch(x) else x
+
+
 def float32_matrix(c, shape, name):
     """Centroids and weights travel as float32 (the C API's type for them)."""
-    c = dlpack_values(c, name)
-    if is_torch(c):
-        c = c.detach().cpu().numpy()
+    c = host_values(c, name)
     a = np.ascontiguousarray(np.asarray(c, dtype=np.float32))
     if a.shape != shape:
         raise ValueError("%s must have shape %s, got %s" % (name, shape, a.shape))
@@ -158,10 +163,7 @@ def float32_matrix(c, shape, name):
 def weights_vector(w, n, name="sample_weight"):
     if w is None:
         return None
-    w = dlpack_values(w, name)
-    if is_torch(w):
-        w = w.detach().cpu().numpy()
-    a = np.asarray(w, dtype=np.float64)
+    a = np.asarray(host_values(w, name), dtype=np.float64)
     if a.ndim == 0:
         a = np.full(n, float(a))
     if a.ndim != 1 or a.shape[0] != n:

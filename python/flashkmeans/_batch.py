@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import _core, _progress
-from ._arrays import HostMatrix, dlpack_values, float32_matrix, host_matrix, is_cuda_tensor, is_torch
+from ._arrays import HostMatrix, dlpack_values, float32_matrix, host_matrix, host_values, is_cuda_tensor, is_torch
 from ._dlpack import imported as _imported
 
 
@@ -65,7 +65,7 @@ def _fit(x, k, init, init_array, rep, *, max_iter, tol, stop, n_init, seed, metr
                                  gpu_mem_limit=gpu_mem_limit)
     hm = host_matrix(x, ndim=3, name="x")
     b, n, d = hm.shape
-    w = _weights(weights, (b, n), "")
+    w = None if weights is None else float32_matrix(weights, (b, n), "weights")
     if init_array is not None:
         if is_torch(init_array):
             init_array = init_array.detach().cpu().numpy()
@@ -81,19 +81,6 @@ def _fit(x, k, init, init_array, rep, *, max_iter, tol, stop, n_init, seed, metr
                           seed=seed, metric=metric, precision=precision, device=device,
                           threads=n_threads, verbose=verbose, gpu_mem_limit=gpu_mem_limit)
     return _outputs(x, _core.fit_batch(p, hm, w, on_iter=rep), return_inertia)
-
-
-def _weights(weights, shape, note):
-    """None, or the weights as a C-contiguous float32 host array of `shape` (checked)."""
-    if weights is None:
-        return None
-    weights = dlpack_values(weights, "weights")
-    if is_torch(weights):
-        weights = weights.detach().cpu().numpy()
-    w = np.ascontiguousarray(weights, dtype=np.float32)
-    if w.shape != shape:
-        raise ValueError("weights must have shape %s%s, got %s" % (shape, note, w.shape))
-    return w
 
 
 def _per_problem(x, hm, w, init3, k, *, return_inertia, seed, on_iter=None, **opts):
@@ -138,20 +125,16 @@ def _ragged(x, k, offsets, init, progress, *, weights, return_inertia, seed, ver
         x = x.detach().cpu()
     hm = host_matrix(x, ndim=2, name="x")
     n, d = hm.shape
-    off = np.ascontiguousarray(dlpack_values(offsets, "offsets"))
-    if is_torch(off):
-        off = off.detach().cpu().numpy()
+    off = np.asarray(host_values(offsets, "offsets"))
     if off.ndim != 1 or off.shape[0] < 2 or off.dtype.kind not in "iu":
         raise ValueError("offsets must be a 1-D integer array of B + 1 >= 2 entries, got %s %s"
                          % (off.dtype, off.shape))
     off = off.astype(np.int64)
     b = off.shape[0] - 1
-    w = _weights(weights, (n,), " (one per row of x)")
+    w = None if weights is None else float32_matrix(weights, (n,), "weights")
     init_array = None
     if not isinstance(init, str):
-        init_array, init = dlpack_values(init, "init"), "random"
-        if is_torch(init_array):
-            init_array = init_array.detach().cpu().numpy()
+        init_array, init = host_values(init, "init"), "random"
         init_array = float32_matrix(init_array, (b, k, d) if np.ndim(init_array) == 3 else (k, d), "init")
     opts["threads"] = opts.pop("n_threads")
     restarts = n_init if isinstance(n_init, int) and n_init > 0 else 1

@@ -26,7 +26,7 @@ import numbers
 import numpy as np
 
 from . import _core, _progress
-from ._arrays import (CsrMatrix, HostMatrix, dlpack_values, is_cuda_tensor, is_scipy_sparse,
+from ._arrays import (CsrMatrix, HostMatrix, dlpack_values, host_values, is_cuda_tensor, is_scipy_sparse,
                       is_torch, like as _like)
 from ._compat import (HAVE_SKLEARN, BaseEstimator, ClassNamePrefixFeaturesOutMixin,
                       ClusterMixin, TransformerMixin, warn)
@@ -133,10 +133,7 @@ def weights64(sample_weight, n):
     """None (unit weights) or a float64 (n,) copy."""
     if sample_weight is None:
         return None
-    w = dlpack_values(sample_weight, "sample_weight")
-    if is_torch(w):
-        w = w.detach().cpu().numpy()
-    a = np.asarray(w, dtype=np.float64)
+    a = np.asarray(host_values(sample_weight, "sample_weight"), dtype=np.float64)
     if a.ndim == 0:
         a = np.full(n, float(a))
     if a.ndim != 1 or a.shape[0] != n:
