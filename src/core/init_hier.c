@@ -169,9 +169,10 @@ static fkm_status fine_fits(const float *x, const float *w, int64_t d, const int
     return st == FKM_OK ? st : FKM_FAIL(st, "hierarchical initialisation, a coarse cluster's fit: %s", msg);
 }
 
-/* Whether row i is in the sample of `want` rows out of n (u_i < want / n). */
-static int sampled(uint64_t seed, int64_t i, int64_t n, int64_t want) {
-    return want >= n || fkm_init_draw(seed, HIER_ROUND, i) * (double)n < (double)want;
+/* Row i's sample key u_i n: row i is in the sample of `want` rows out of n when want >= n or the
+ * key is below want. want0 >= n (then want >= n too): every row in both samples, no draw. */
+static double sample_key(uint64_t seed, int64_t i, int64_t n, int64_t want0) {
+    return want0 >= n ? 0.0 : fkm_init_draw(seed, HIER_ROUND, i) * (double)n;
 }
 
 /* Steps 2-3: S's row indices (in index order, *sp allocated here) and the coarse centroids cc.
@@ -183,8 +184,9 @@ static fkm_status sample_and_coarse(const float *x, const float *w, int64_t n, i
     const int64_t want0 = want < HIER_COARSE * k0 ? want : HIER_COARSE * k0;
     int64_t ms = 0, m0 = 0;
     for (int64_t i = 0; i < n; i++) { /* count first: S holds 8 bytes a sampled row, not a row */
-        ms += sampled(seed, i, n, want);
-        m0 += sampled(seed, i, n, want0) && (!w || w[i] > 0);
+        const double u = sample_key(seed, i, n, want0);
+        ms += want >= n || u < (double)want;
+        m0 += (want0 >= n || u < (double)want0) && (!w || w[i] > 0);
     }
     int64_t *s = (int64_t *)fkm_alloc((size_t)ms, sizeof(int64_t));
     float *xc = (float *)fkm_alloc((size_t)m0, (size_t)d * sizeof(float));
@@ -195,9 +197,10 @@ static fkm_status sample_and_coarse(const float *x, const float *w, int64_t n, i
     }
     int64_t q = 0, r = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (!sampled(seed, i, n, want)) continue;
+        const double u = sample_key(seed, i, n, want0);
+        if (!(want >= n || u < (double)want)) continue;
         s[q++] = i;
-        if (!sampled(seed, i, n, want0) || (w && !(w[i] > 0))) continue; /* a subset of S: want0 <= want */
+        if (!(want0 >= n || u < (double)want0) || (w && !(w[i] > 0))) continue; /* a subset of S: want0 <= want */
         memcpy(xc + r * d, x + i * d, (size_t)d * sizeof(float));
         if (w) wc[r] = w[i];
         r++;

@@ -171,6 +171,8 @@ typedef struct {
 
 /* E_c for a point of norm xn (rounded up): the score's worst rounding error. */
 static double err(const ctx *t, double xn, int64_t c) { return t->g * (t->b->cc[c] + 2.0 * xn * t->b->cn[c]) + t->tiny; }
+/* E for any centroid: from the largest |c|^2 (rounded up), >= every err(t, xn, c). */
+static double err_max(const ctx *t, double xn, double cmax) { return t->g * (cmax + 2.0 * xn * sqrt(cmax)) + t->tiny; }
 /* Lower bound on D from a computed score: D^2 >= s - E + |x|^2. */
 static double lower_from(double s, double e, double xx) { return down(sqrt(down(s - e + xx * (1.0 - SLACK)))); }
 /* Upper bound on D from a computed score. */
@@ -297,7 +299,7 @@ static int hamerly_keep(const ctx *t, int64_t i, float sa, double maxs, double m
     const double l = down((double)b->lb[i] - (maxc == ai ? maxs_other : maxs));
     const double L = fmax(l, b->dcc[ai] - U);
     /* E for any other centroid: g (max |c|^2 + 2 |x| max |c|) */
-    const double e = t->g * (cmax + 2.0 * xn * sqrt(cmax)) + t->tiny;
+    const double e = err_max(t, xn, cmax);
     if (!beaten(L, xx, e, sa)) return 0;
     b->lb[i] = down_f(l);
     finish(t->a, i, sa, ai, labels, best);
@@ -329,7 +331,7 @@ static void hamerly_rescan(const ctx *t, double cmax, int32_t *labels, float *be
         for (int64_t r = 0; r < m; r++) {
             const int64_t q = b->idx[r];
             const double xx = b->xx[q], xn = up(sqrt(up(xx)));
-            const double e = t->g * (cmax + 2.0 * xn * sqrt(cmax)) + t->tiny; /* >= E_c for every c */
+            const double e = err_max(t, xn, cmax); /* >= E_c for every c */
             labels[q] = b->rl[r];
             best[q] = b->rb[r];
             b->lb[q] = down_f(lower_from(b->rs[r], e, xx));
