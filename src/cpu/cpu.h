@@ -122,6 +122,10 @@ void fkm_cpu_exact_l2(const float *x, const float *c, const int32_t *labels, int
                       float *best);
 /* The largest centroid move: sqrt(max_c sum_j (c_cj - c_old_cj)^2), sums in float64 in feature
  * order (the iteration's shift statistic). */
+/* Cosine: centroid row c (d) back to unit length after an update, as every CPU engine does it:
+ * |c|^2 in float64 in feature order, each value (float)(c * (1 / |c|)); a sum that cancels to zero
+ * keeps c_old's direction. Callers skip clusters that kept their (unit) centroid. */
+void fkm_cpu_unit_centroid(float *c, const float *c_old, int64_t d);
 double fkm_cpu_max_shift(const float *c, const float *c_old, int64_t k, int64_t d);
 /* fixed_sums.c, shared by src/mpi (reduced over ranks) and fkm_partial_sums (reduced by the
  * caller): per-cluster sums of w_i x_ij and of w_i over n rows in 64-bit fixed point, each term

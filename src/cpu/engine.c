@@ -204,15 +204,7 @@ static fkm_status cpu_iterate(void *p, int update, fkm_empty_policy pol, fkm_ite
         for (int64_t c = 0; c < k; c++) {
             /* an empty cluster kept its centroid (no donor, or KEEP), already unit: dividing by
              * its float32 norm again could move it by an ulp (contract §5: bit for bit) */
-            if (e->counts[c] == 0) continue;
-            double s2 = 0.0;
-            for (int64_t j = 0; j < d; j++) s2 += (double)e->c[c * d + j] * e->c[c * d + j];
-            if (s2 == 0.0) { /* antipodal points cancel: keep the previous direction */
-                memcpy(e->c + c * d, e->c_old + c * d, (size_t)d * sizeof(float));
-                continue;
-            }
-            const double inv = 1.0 / sqrt(s2);
-            for (int64_t j = 0; j < d; j++) e->c[c * d + j] = (float)(e->c[c * d + j] * inv);
+            if (e->counts[c] > 0) fkm_cpu_unit_centroid(e->c + c * d, e->c_old + c * d, d);
         }
     s->shift = fkm_cpu_max_shift(e->c, e->c_old, k, d);
     refresh_cterm(e);

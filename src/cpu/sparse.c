@@ -179,18 +179,9 @@ static void exact_dist(sp_engine *e) {
 /* Cosine: every updated centroid back to unit length, as the dense engine (engine.c) does it: an
  * empty cluster's is kept as it is, and a sum that cancels to zero keeps the previous direction. */
 static void unit_centroids(sp_engine *e) {
-    const int64_t d = e->pb.d, k = e->pb.k;
-    for (int64_t c = 0; c < k; c++) {
-        if (e->counts[c] == 0) continue;
-        double s2 = 0.0;
-        for (int64_t j = 0; j < d; j++) s2 += (double)e->c[c * d + j] * e->c[c * d + j];
-        if (s2 == 0.0) {
-            memcpy(e->c + c * d, e->c_old + c * d, (size_t)d * sizeof(float));
-            continue;
-        }
-        const double inv = 1.0 / sqrt(s2);
-        for (int64_t j = 0; j < d; j++) e->c[c * d + j] = (float)(e->c[c * d + j] * inv);
-    }
+    const int64_t d = e->pb.d;
+    for (int64_t c = 0; c < e->pb.k; c++)
+        if (e->counts[c] > 0) fkm_cpu_unit_centroid(e->c + c * d, e->c_old + c * d, d);
 }
 
 /* Weighted means over the entries, float64, point by point in index order (see the top). */

@@ -72,3 +72,14 @@ int64_t fkm_cpu_count_labels(const int32_t *labels, const float *w, int64_t n, i
     for (int64_t c = 0; c < k; c++) empty += counts[c] == 0;
     return empty;
 }
+
+void fkm_cpu_unit_centroid(float *c, const float *c_old, int64_t d) {
+    double s2 = 0.0;
+    for (int64_t j = 0; j < d; j++) s2 += (double)c[j] * c[j];
+    if (s2 == 0.0) { /* antipodal points cancel: keep the previous direction */
+        memcpy(c, c_old, (size_t)d * sizeof(float));
+        return;
+    }
+    const double inv = 1.0 / sqrt(s2);
+    for (int64_t j = 0; j < d; j++) c[j] = (float)(c[j] * inv);
+}

@@ -99,19 +99,9 @@ static fkm_status mpi_iterate(void *eng, int update, fkm_empty_policy pol, fkm_i
     memcpy(f->cen_old, f->cen, (size_t)(k * d) * sizeof(float));
     if (pol == FKM_EMPTY_FARTHEST && s->empty > 0) FKM_TRY(fill_empty(f));
     FKM_TRY(fkm_mpi_update(&f->c, f->x, f->w, f->labels, k, f->colscale, f->wscale, f->work, f->cen, f->has_weight));
-    for (int64_t ci = 0; ci < k; ci++) {
-        float *cc = f->cen + ci * d;
-        if (!f->has_weight[ci]) continue; /* kept as it was */
-        if (f->p->metric != FKM_METRIC_COSINE) continue;
-        double s2 = 0.0;
-        for (int64_t j = 0; j < d; j++) s2 += (double)cc[j] * cc[j];
-        if (s2 == 0.0) { /* antipodal points cancel: keep the previous direction */
-            memcpy(cc, f->cen_old + ci * d, (size_t)d * sizeof(float));
-            continue;
-        }
-        const double inv = 1.0 / sqrt(s2);
-        for (int64_t j = 0; j < d; j++) cc[j] = (float)(cc[j] * inv);
-    }
+    for (int64_t ci = 0; f->p->metric == FKM_METRIC_COSINE && ci < k; ci++)
+        if (f->has_weight[ci]) /* else kept as it was */
+            fkm_cpu_unit_centroid(f->cen + ci * d, f->cen_old + ci * d, d);
     s->shift = fkm_cpu_max_shift(f->cen, f->cen_old, k, d);
     refresh_cterm(f);
 cleanup:
