@@ -239,16 +239,10 @@ fkm_status fkm_init_hierarchical(const float *x, const float *w, int64_t n, int6
     int64_t total_cap = 0;
     for (int64_t q = 0; q < m; q++) { /* weights in index order: the same sums for any thread count */
         const float wi = w ? w[s[q]] : 1.0f;
-        start[lab[q] + 1]++;
         if (wi > 0) wj[lab[q]] += wi, cap[lab[q]]++, total_cap++;
     }
     if (total_cap < k) goto fallback;
-    for (int64_t j = 0; j < k0; j++) start[j + 1] += start[j];
-    {
-        int64_t *fill = kj; /* borrowed as cursors before split_k fills it */
-        memcpy(fill, start, (size_t)k0 * sizeof(int64_t));
-        for (int64_t q = 0; q < m; q++) order[fill[lab[q]]++] = q; /* stable: index order per cluster */
-    }
+    fkm_cpu_group_by_label(lab, m, k0, start, order); /* stable: index order per cluster */
     split_k(k, k0, wj, cap, kj, frac);
     st = fine_fits(x, w, d, s, order, start, kj, k0, seed, threads, metric, c);
     goto done;

@@ -199,12 +199,7 @@ static void record_gains(double *restrict g, int32_t *restrict garg, float *rest
 static void gains_by_cluster(fkm_cpu_capped *cs, const float *w, const int32_t *labels, int64_t n, int64_t k,
                              int threads) {
     int64_t *start = cs->hist, *perm = cs->order2; /* free here: k + 1 <= 2^16, n */
-    memset(start, 0, (size_t)(k + 1) * sizeof(int64_t));
-    for (int64_t i = 0; i < n; i++) start[labels[i] + 1]++;
-    for (int64_t c = 0; c < k; c++) start[c + 1] += start[c];
-    for (int64_t i = 0; i < n; i++) perm[start[labels[i]]++] = i;
-    for (int64_t c = k; c > 0; c--) start[c] = start[c - 1];
-    start[0] = 0;
+    fkm_cpu_group_by_label(labels, n, k, start, perm);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t ca = 0; ca < k; ca++)
         for (int64_t t = start[ca]; t < start[ca + 1]; t++) {

@@ -126,6 +126,9 @@ void fkm_cpu_exact_l2(const float *x, const float *c, const int32_t *labels, int
  * |c|^2 in float64 in feature order, each value (float)(c * (1 / |c|)); a sum that cancels to zero
  * keeps c_old's direction. Callers skip clusters that kept their (unit) centroid. */
 void fkm_cpu_unit_centroid(float *c, const float *c_old, int64_t d);
+/* Stable counting sort by label: perm[start[c] .. start[c+1]) holds cluster c's indices i (of n,
+ * labels in [0, k)) in increasing order. start: [out] k + 1; perm: [out] n. */
+void fkm_cpu_group_by_label(const int32_t *labels, int64_t n, int64_t k, int64_t *start, int64_t *perm);
 double fkm_cpu_max_shift(const float *c, const float *c_old, int64_t k, int64_t d);
 /* fixed_sums.c, shared by src/mpi (reduced over ranks) and fkm_partial_sums (reduced by the
  * caller): per-cluster sums of w_i x_ij and of w_i over n rows in 64-bit fixed point, each term

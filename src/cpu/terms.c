@@ -83,3 +83,12 @@ void fkm_cpu_unit_centroid(float *c, const float *c_old, int64_t d) {
     const double inv = 1.0 / sqrt(s2);
     for (int64_t j = 0; j < d; j++) c[j] = (float)(c[j] * inv);
 }
+
+void fkm_cpu_group_by_label(const int32_t *labels, int64_t n, int64_t k, int64_t *start, int64_t *perm) {
+    memset(start, 0, (size_t)(k + 1) * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) start[labels[i] + 1]++;
+    for (int64_t c = 0; c < k; c++) start[c + 1] += start[c];
+    for (int64_t i = 0; i < n; i++) perm[start[labels[i]]++] = i; /* start[c] now cluster c's end */
+    for (int64_t c = k; c > 0; c--) start[c] = start[c - 1];
+    start[0] = 0;
+}
