@@ -251,6 +251,83 @@ static void test_validate_agrees_with_fit(void) {
     }
 }
 
+/* The check of a large input runs on several threads (convert.c): whatever the thread count it
+ * must name the first bad element in row order (a later block may finish first), keep the batch
+ * wording, and draw the overflow limit at the same value as the element-by-element check: the
+ * largest float32 <= sqrt(3e37 / d) is accepted and the next one refused, and a float64 exactly
+ * at the limit is accepted. 2^20 rows x 4: 4 M elements, enough for the parallel pass. */
+static fkm_status big_predict(const void *x, fkm_dtype t, int64_t n, int64_t b, int threads) {
+    fkm_params p = edge_params(1);
+    p.threads = threads;
+    const float c0[4] = {0, 0, 0, 0};
+    int32_t *lab = (int32_t *)malloc((size_t)(n * b) * sizeof(int32_t));
+    fkm_matrix m = {x, t, n * b, 4, NULL};
+    fkm_status st = lab ? FKM_OK : FKM_ERR_NO_MEMORY;
+    if (st == FKM_OK && b == 1) st = fkm_predict(&p, &m, c0, 1, lab, NULL);
+    if (st == FKM_OK && b > 1) { /* the batch wording comes from a batch fit */
+        fkm_result r[2];
+        p.max_iter = 1;
+        m.n = n;
+        st = fkm_fit_batch(&p, &m, b, r);
+        if (st == FKM_OK) fkm_result_free(&r[0]), fkm_result_free(&r[1]);
+    }
+    free(lab);
+    return st;
+}
+
+static void expect_big(const char *name, fkm_status st, fkm_status want, const char *sub1, const char *sub2) {
+    const char *msg = st == FKM_OK ? "" : fkm_last_error();
+    CHECK(st == want, "%s: status %s, expected %s; message '%s'", name, fkm_status_str(st), fkm_status_str(want), msg);
+    CHECK(!sub1 || strstr(msg, sub1), "%s: message '%s' does not mention '%s'", name, msg, sub1);
+    CHECK(!sub2 || strstr(msg, sub2), "%s: message '%s' does not mention '%s'", name, msg, sub2);
+    printf("  %-40s -> %-18s %s\n", name, fkm_status_str(st), msg);
+}
+
+static void test_parallel_check(void) {
+    enum { BN = 1 << 20, BD = 4 };
+    printf("the check of a large input, on 1, 2 and 4 threads:\n");
+    float *x = (float *)malloc((size_t)BN * BD * sizeof(float));
+    uint16_t *h = (uint16_t *)malloc((size_t)BN * BD * sizeof(uint16_t));
+    double *x64 = (double *)malloc((size_t)BN * BD * sizeof(double));
+    CHECK(x && h && x64, "out of memory for the large input");
+    if (!x || !h || !x64) goto done;
+    const double lim = sqrt(3.0e37 / BD);
+    float limf = (float)lim;
+    while ((double)limf > lim) limf = nextafterf(limf, 0.0f);
+    for (int t = 1; t <= 4; t *= 2) {
+        char name[80];
+        for (int64_t i = 0; i < (int64_t)BN * BD; i++) x[i] = (float)(i % 13) - 6.0f, h[i] = 0x3c00;
+        x[900000 * BD + 1] = NAN;
+        x[700000 * BD + 3] = INFINITY; /* first in row order, in a later block than row 0's */
+        snprintf(name, sizeof name, "f32: +Inf before NaN, %d thread(s)", t);
+        expect_big(name, big_predict(x, FKM_F32, BN, 1, t), FKM_ERR_BAD_INPUT, "data[700000][3]", "+Inf");
+        h[1000000 * BD] = 0x7e00;
+        h[512 * BD + 2] = 0xfc00;
+        snprintf(name, sizeof name, "f16: -Inf before NaN, %d thread(s)", t);
+        expect_big(name, big_predict(h, FKM_F16, BN, 1, t), FKM_ERR_BAD_INPUT, "data[512][2]", "-Inf");
+        x[700000 * BD + 3] = 1.0f;
+        snprintf(name, sizeof name, "batch: NaN in problem 1, %d thread(s)", t);
+        expect_big(name, big_predict(x, FKM_F32, BN / 2, 2, t), FKM_ERR_BAD_INPUT, "problem 1: data[375712][1]", "NaN");
+        x[900000 * BD + 1] = 1.0f;
+        x[5 * BD] = limf;
+        x[800000 * BD + 2] = -limf;
+        snprintf(name, sizeof name, "f32 at the limit, %d thread(s)", t);
+        expect_big(name, big_predict(x, FKM_F32, BN, 1, t), FKM_OK, NULL, NULL);
+        x[800001 * BD + 2] = nextafterf(limf, INFINITY);
+        snprintf(name, sizeof name, "f32 one ulp over, %d thread(s)", t);
+        expect_big(name, big_predict(x, FKM_F32, BN, 1, t), FKM_ERR_BAD_INPUT, "data[800001][2]", "too large");
+        for (int64_t i = 0; i < (int64_t)BN * BD; i++) x64[i] = (double)(i % 13) - 6.0;
+        x64[600000 * BD] = lim;
+        snprintf(name, sizeof name, "f64 at the limit, %d thread(s)", t);
+        expect_big(name, big_predict(x64, FKM_F64, BN, 1, t), FKM_OK, NULL, NULL);
+        x64[600001 * BD] = -nextafter(lim, INFINITY);
+        snprintf(name, sizeof name, "f64 one ulp over, %d thread(s)", t);
+        expect_big(name, big_predict(x64, FKM_F64, BN, 1, t), FKM_ERR_BAD_INPUT, "data[600001][0]", "too large");
+    }
+done:
+    free(x), free(h), free(x64);
+}
+
 int main(void) {
     const int cuda = fkm_cuda_device_count() > 0;
     printf("bad input through the C API:\n");
@@ -351,5 +428,6 @@ int main(void) {
     expect("score: values just under the limit", SCORE, m_ok_near_limit, FKM_OK, NULL, NULL);
     test_duplicate_init_rows();
     test_validate_agrees_with_fit();
+    test_parallel_check();
     return check_report();
 }

@@ -16,9 +16,11 @@ fkm_status fkm_check_shape(int64_t n, int64_t d);
  * that n*d*8 bytes fit in int64 (any dtype, the float32 copy and float64 sums can be indexed). */
 fkm_status fkm_check_matrix(const fkm_matrix *m);
 
-/* Check `rows` rows of m (rows = b*n for batches) and produce the float32 working copy.
+/* Check `rows` rows of m (rows = b*n for batches) and produce the float32 working copy, on up to
+ * `threads` CPU threads (params.threads: 0 = auto). The first bad element in row order is named,
+ * whatever the thread count.
  * *out: the rows to compute on; *owned: buffer to fkm_free (NULL when *out is m->data). */
-fkm_status fkm_check_and_convert(const fkm_matrix *m, int64_t rows, fkm_metric metric,
+fkm_status fkm_check_and_convert(const fkm_matrix *m, int64_t rows, fkm_metric metric, int threads,
                                  const float **out, float **owned);
 
 /* Weights: finite, >= 0, not all zero (NULL is fine). */

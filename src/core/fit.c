@@ -136,7 +136,7 @@ static fkm_status fit_many(const fkm_params *p, const fkm_matrix *x, const int64
                     "ties go to the lowest index, so row %lld starts empty", (long long)dups, (long long)a,
                     (long long)a2, (long long)a2);
     }
-    FKM_TRY(fkm_check_and_convert(x, rows, p->metric, &x32, &owned));
+    FKM_TRY(fkm_check_and_convert(x, rows, p->metric, p->threads, &x32, &owned));
     fkm_log(p, FKM_LOG_INFO, "fit: b=%lld %s=%lld d=%lld k=%lld on %s (%s)", (long long)b,
             offsets ? "rows" : "n", (long long)(offsets ? rows : x->n), (long long)x->d, (long long)p->k, be->name,
             fkm_precision_str(prec));

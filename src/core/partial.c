@@ -80,7 +80,7 @@ fkm_status fkm_partial_sums(const fkm_params *p, const fkm_matrix *x, const floa
     c = (float *)fkm_alloc((size_t)(k * d), sizeof(float));
     FKM_CHECK_ALLOC(c, "centroid copy");
     FKM_TRY(fkm_check_centroids(centroids, k, d, p->metric, "centroids", c));
-    FKM_TRY(fkm_check_and_convert(x, n, p->metric, &x32, &owned));
+    FKM_TRY(fkm_check_and_convert(x, n, p->metric, p->threads, &x32, &owned));
     FKM_TRY(check_scales(x32, x->weights, n, d, col_scale, weight_scale));
     xterm = (float *)fkm_alloc((size_t)n, sizeof(float));
     cterm = (float *)fkm_alloc((size_t)k, sizeof(float));

@@ -46,7 +46,7 @@ static fkm_status session_open(session *s, const fkm_params *p, const fkm_matrix
     s->c = (float *)fkm_alloc((size_t)(k * d), sizeof(float));
     FKM_CHECK_ALLOC(s->c, "centroid copy");
     FKM_TRY(fkm_check_centroids(centroids, k, d, p->metric, "centroids", s->c));
-    FKM_TRY(fkm_check_and_convert(x, x->n, p->metric, &x32, &s->owned_x));
+    FKM_TRY(fkm_check_and_convert(x, x->n, p->metric, p->threads, &x32, &s->owned_x));
     const int threads = fkm_threads_choose(p->threads, (double)x->n * d * k); /* n k d multiply-adds */
     /* gpu_mem_limit caps fits only; the GPU engine still checks its free memory before allocating */
     fkm_problem pb = {x32, x->data, x->dtype, x->weights, x->n, d, k, p->metric, prec, threads, p->cuda_device, 0, FKM_INIT_ARRAY, 1,

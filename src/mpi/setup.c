@@ -124,7 +124,7 @@ cleanup:
 static fkm_status local_data(mpi_fit *f, const fkm_matrix *x) {
     fkm_status st = FKM_OK;
     const int64_t n = f->c.n;
-    if (n > 0) st = fkm_check_and_convert(x, n, f->p->metric, &f->x, &f->x_owned);
+    if (n > 0) st = fkm_check_and_convert(x, n, f->p->metric, f->p->threads, &f->x, &f->x_owned);
     if (st != FKM_OK) {
         char msg[400];
         snprintf(msg, sizeof msg, "%s", fkm_last_error());
