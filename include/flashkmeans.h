@@ -89,7 +89,7 @@ typedef enum {
                                  256 rows each), then each coarse cluster split into its share of
                                  k (k-means++ + 10 iterations, clusters in parallel). On the host's
                                  rows, for every engine of fkm_fit (not fkm_cuda_fit, MPI or sparse
-                                 input); k < 256: k-means||. Seeded, the same centroids for any
+                                 input, which refuse it); k < 256: k-means||. Seeded, the same centroids for any
                                  thread count (docs/algorithm.md) */
 } fkm_init;
 
@@ -334,8 +334,9 @@ typedef struct {
  * input": float64 sums of the exact float32 products, |x|^2 from the row's entries). CPU only:
  * device=cuda is refused (FKM_ERR_INVALID_ARG); device=auto runs on the CPU, with a warning
  * through the log callback when a GPU is present. Every metric (cosine: a unit copy of the values,
- * nnz floats; an all-zero row is FKM_ERR_BAD_INPUT); init array, random or k-means++ (others:
- * FKM_ERR_INVALID_ARG); algorithm elkan/hamerly run Lloyd (same results). */
+ * nnz floats; an all-zero row is FKM_ERR_BAD_INPUT); init array, random, k-means++ or k-means||
+ * (on the CSR rows; hierarchical: FKM_ERR_INVALID_ARG); algorithm elkan/hamerly run Lloyd (same
+ * results). */
 FKM_API fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out);
 FKM_API fkm_status fkm_predict_csr(const fkm_params *p, const fkm_csr *x, const float *centroids,
                                    int64_t k, int32_t *labels, float *dist);

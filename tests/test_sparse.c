@@ -12,7 +12,16 @@
  * 3. Cosine and inner product: the oracle as in 1 (cosine: unit centroids), and the dense engine's
  *    labels but at near-ties of its float32 scores (both engines see the same unit rows).
  * 4. Bad input and refusals: unsorted / duplicate / out-of-range column, decreasing indptr,
- *    NaN, device=cuda, cosine with an all-zero row, init k-means||. */
+ *    NaN, device=cuda, cosine with an all-zero row, init hierarchical.
+ * 5. k-means|| (src/cpu/sparse_par.c): the initial centroids (max_iter = 0) for threads 1, 2 and 4
+ *    byte for byte alike, distinct data rows, and byte for byte the dense k-means|| centroids on
+ *    the densified matrix -- l2 and cosine, weighted or not, one block of new candidates or
+ *    several. Its distances have fkm_sqdist_f32's bits on any data; only the choice of a row's
+ *    nearest new candidate can differ (float64 scores here, the dense kernel's float32 ones),
+ *    at near-ties: exact small-integer data rules those out, so equality is required there;
+ *    on real-valued data the returned fit is held to the float64 oracle (1 and 3), and the
+ *    initial centroids' float64 oracle potential to that of the dense ones (1e-6). 1-3 also
+ *    run with k-means|| (3: the dense fit starts from the sparse k-means|| centroids). */
 #include "check.h"
 #include "gen.h"
 #include "ref/ref.h"
@@ -236,9 +245,12 @@ static void bad_input(void) {
           "cosine, an empty row: %s", fkm_last_error());
     CHECK(fkm_predict_csr(&p, &b.m, c, 3, lab, NULL) == FKM_ERR_BAD_INPUT, "cosine predict, an empty row");
     p.metric = FKM_METRIC_L2;
+    p.init = FKM_INIT_HIERARCHICAL;
+    CHECK(fkm_fit_csr(&p, &b.m, &r) == FKM_ERR_INVALID_ARG && strstr(fkm_last_error(), "hierarchical is not "
+          "available for sparse input"), "hierarchical: %s", fkm_last_error());
     p.init = FKM_INIT_KMEANS_PARALLEL;
-    CHECK(fkm_fit_csr(&p, &b.m, &r) == FKM_ERR_INVALID_ARG && strstr(fkm_last_error(), "k-means||"),
-          "k-means||: %s", fkm_last_error());
+    CHECK(fkm_fit_csr(&p, &b.m, &r) == FKM_OK, "k-means||: %s", fkm_last_error());
+    fkm_result_free(&r);
     CHECK(fkm_fit_csr(&p, NULL, &r) == FKM_ERR_INVALID_ARG, "NULL matrix");
     drop(&b);
 }
@@ -261,7 +273,25 @@ static void metric_case(fkm_metric metric, int64_t n, int64_t d, int64_t k, doub
     const char *mname = metric == FKM_METRIC_COSINE ? "cosine" : "ip";
     fkm_result r, rd;
     fkm_matrix dm = {b.dense, FKM_F32, n, d, w};
-    fkm_status st = fkm_fit_csr(&p, &b.m, &r), sd = fkm_fit(&p, &dm, &rd);
+    fkm_status st = fkm_fit_csr(&p, &b.m, &r);
+    fkm_params pd_ = p;
+    float *c0 = NULL;
+    if (init == FKM_INIT_KMEANS_PARALLEL) {
+        /* The dense fit starts where the sparse one did: on real-valued data the two k-means|| may
+         * pick different rows at near-ties (5 above; very sparse unit rows, many orthogonal to
+         * every candidate, make them common), and the dense comparison below is of the Lloyd
+         * iterations. Their initial centroids are compared in par_case. */
+        fkm_params q = p;
+        fkm_result r0;
+        q.max_iter = 0;
+        c0 = malloc(sizeof(float) * (size_t)(k * d));
+        CHECK(fkm_fit_csr(&q, &b.m, &r0) == FKM_OK, "%s k-means|| init: %s", mname, fkm_last_error());
+        memcpy(c0, r0.centroids, sizeof(float) * (size_t)(k * d));
+        fkm_result_free(&r0);
+        pd_.init = FKM_INIT_ARRAY, pd_.init_centroids = c0;
+    }
+    fkm_status sd = fkm_fit(&pd_, &dm, &rd);
+    free(c0);
     CHECK(st == FKM_OK && sd == FKM_OK, "%s fit_csr n=%lld d=%lld k=%lld: %s", mname, (long long)n, (long long)d,
           (long long)k, fkm_last_error());
     if (st != FKM_OK || sd != FKM_OK) { drop(&b); free(w); return; }
@@ -314,26 +344,126 @@ static void metric_case(fkm_metric metric, int64_t n, int64_t d, int64_t k, doub
     drop(&b);
 }
 
+/* Initial centroids only (max_iter = 0): sparse (csr set) or dense. */
+static fkm_status init_centroids(const csr_buf *b, int sparse, fkm_metric metric, int64_t k, int threads,
+                                 float *c, double *pot) {
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = k, p.init = FKM_INIT_KMEANS_PARALLEL, p.max_iter = 0, p.seed = 17 + (uint64_t)k;
+    p.device = FKM_DEVICE_CPU, p.metric = metric, p.threads = threads;
+    fkm_matrix dm = {b->dense, FKM_F32, b->m.n, b->m.d, b->m.weights};
+    fkm_result r;
+    fkm_status st = sparse ? fkm_fit_csr(&p, &b->m, &r) : fkm_fit(&p, &dm, &r);
+    if (st == FKM_OK) {
+        memcpy(c, r.centroids, sizeof(float) * (size_t)(k * b->m.d));
+        *pot = r.inertia;
+    }
+    fkm_result_free(&r);
+    return st;
+}
+
+/* sum_i w_i min_c dist(x_i, c) in float64 (tests/ref), on the unit rows for cosine. */
+static double oracle_potential(const csr_buf *b, const float *c, int64_t k, fkm_metric metric) {
+    const int64_t n = b->m.n, d = b->m.d;
+    double *x = calloc((size_t)(n * d), sizeof(double)), *c64 = calloc((size_t)(k * d), sizeof(double));
+    double *best = malloc(sizeof(double) * (size_t)n);
+    int32_t *lab = malloc(sizeof(int32_t) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        const double s = metric == FKM_METRIC_COSINE ? sqrt(norm2(b->dense64 + i * d, d)) : 1.0;
+        for (int64_t j = 0; j < d; j++) x[i * d + j] = b->dense64[i * d + j] / s;
+    }
+    for (int64_t i = 0; i < k * d; i++) c64[i] = c[i];
+    ref_assign(x, n, d, c64, k, 0, lab, best, NULL); /* unit rows: squared L2 = 2 (1 - cos) */
+    double pot = 0;
+    for (int64_t i = 0; i < n; i++) pot += (b->m.weights ? b->m.weights[i] : 1.0) * best[i];
+    free(x); free(c64); free(best); free(lab);
+    return pot;
+}
+
+/* 5 above. ints: small-integer data (the dense centroids byte for byte), else normals. */
+static void par_case(int64_t n, int64_t d, int64_t k, double density, int ints, fkm_metric metric, int weighted) {
+    full_rows = metric == FKM_METRIC_COSINE;
+    csr_buf b;
+    make(&b, n, d, density, ints);
+    full_rows = 0;
+    float *w = weighted ? random_weights(&b) : NULL;
+    const size_t kd = (size_t)(k * d);
+    float *c[3], *cd = malloc(sizeof(float) * kd);
+    double pot[3], potd = 0;
+    const int threads[3] = {1, 2, 4};
+    int ok = 1;
+    for (int t = 0; t < 3; t++) {
+        c[t] = malloc(sizeof(float) * kd);
+        fkm_status st = init_centroids(&b, 1, metric, k, threads[t], c[t], &pot[t]);
+        CHECK(st == FKM_OK, "k-means|| sparse threads %d: %s", threads[t], fkm_last_error());
+        ok &= st == FKM_OK;
+    }
+    fkm_status sd = init_centroids(&b, 0, metric, k, 2, cd, &potd);
+    CHECK(sd == FKM_OK, "k-means|| dense: %s", fkm_last_error());
+    if (ok && sd == FKM_OK) {
+        for (int t = 1; t < 3; t++)
+            CHECK(memcmp(c[0], c[t], sizeof(float) * kd) == 0 && pot[0] == pot[t],
+                  "n=%lld k=%lld metric %d: k-means|| centroids with %d threads differ from 1 thread's",
+                  (long long)n, (long long)k, (int)metric, threads[t]);
+        /* distinct data rows (cosine: of the unit rows, so compare directions via the dense copy) */
+        int64_t not_row = 0, dup = 0;
+        for (int64_t q = 0; q < k; q++) {
+            int found = 0;
+            for (int64_t i = 0; i < n && !found; i++) {
+                const double s = metric == FKM_METRIC_COSINE ? sqrt(norm2(b.dense64 + i * d, d)) : 1.0;
+                found = 1;
+                for (int64_t j = 0; j < d && found; j++)
+                    found = c[0][q * d + j] == (metric == FKM_METRIC_COSINE ? (float)(b.dense64[i * d + j] / s)
+                                                                              : b.dense[i * d + j]);
+            }
+            not_row += !found;
+            for (int64_t q2 = 0; q2 < q; q2++)
+                dup += memcmp(c[0] + q * d, c[0] + q2 * d, sizeof(float) * (size_t)d) == 0;
+        }
+        CHECK(not_row == 0 && dup == 0, "k-means||: %lld centroids not data rows, %lld duplicates",
+              (long long)not_row, (long long)dup);
+        if (ints)
+            CHECK(memcmp(c[0], cd, sizeof(float) * kd) == 0, "n=%lld d=%lld k=%lld metric %d weighted %d: sparse "
+                  "k-means|| centroids differ from the dense ones", (long long)n, (long long)d, (long long)k,
+                  (int)metric, weighted);
+        /* the float64 oracle's potential of both sets of centroids (the engines' own inertias differ
+         * by their arithmetic: the dense one's cosine scores are float32) */
+        const double po = oracle_potential(&b, c[0], k, metric), pdo = oracle_potential(&b, cd, k, metric);
+        CHECK(fabs(po - pdo) <= 1e-6 * pdo, "n=%lld k=%lld metric %d: k-means|| oracle potential %.17g vs the "
+              "dense centroids' %.17g", (long long)n, (long long)k, (int)metric, po, pdo);
+    }
+    for (int t = 0; t < 3; t++) free(c[t]);
+    free(cd); free(w);
+    drop(&b);
+}
+
 int main(void) {
-    const fkm_init inits[] = {FKM_INIT_KMEANSPP, FKM_INIT_RANDOM, FKM_INIT_ARRAY};
-    for (int i = 0; i < 3; i++) {
+    const fkm_init inits[] = {FKM_INIT_KMEANSPP, FKM_INIT_RANDOM, FKM_INIT_ARRAY, FKM_INIT_KMEANS_PARALLEL};
+    for (int i = 0; i < 4; i++) {
         oracle_case(400, 30, 6, 0.2, inits[i], 0);
         oracle_case(300, 200, 10, 0.03, inits[i], 1);
         oracle_case(50, 5, 1, 0.6, inits[i], 0);
         oracle_case(64, 1, 4, 0.9, inits[i], 1);
     }
     const fkm_empty_policy pols[] = {FKM_EMPTY_FARTHEST, FKM_EMPTY_KEEP};
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         for (int e = 0; e < 2; e++) {
             dense_case(500, 25, 8, 0.15, inits[i], pols[e], 0, FKM_STOP_SHIFT);
             dense_case(300, 60, 12, 0.05, inits[i], pols[e], 1, FKM_STOP_LABELS);
             dense_case(40, 4, 10, 0.5, inits[i], pols[e], 1, FKM_STOP_SHIFT); /* duplicates, empties */
         }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         for (int metric = FKM_METRIC_COSINE; metric <= FKM_METRIC_IP; metric++) {
             metric_case((fkm_metric)metric, 400, 30, 6, 0.2, inits[i], 0);
             metric_case((fkm_metric)metric, 300, 200, 10, 0.03, inits[i], 1);
             metric_case((fkm_metric)metric, 64, 3, 4, 0.9, inits[i], 1);
+        }
+    for (int metric = FKM_METRIC_L2; metric <= FKM_METRIC_COSINE; metric++)
+        for (int weighted = 0; weighted < 2; weighted++) {
+            par_case(600, 40, 12, 0.1, 1, (fkm_metric)metric, weighted);
+            par_case(3000, 60, 700, 0.08, 1, (fkm_metric)metric, weighted); /* > 1024 new candidates a round */
+            par_case(60, 3, 20, 0.5, 1, (fkm_metric)metric, weighted);      /* duplicate rows, fill (step 3) */
+            par_case(800, 50, 16, 0.1, 0, (fkm_metric)metric, weighted);
         }
     bad_input();
     return check_report();

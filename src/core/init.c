@@ -34,8 +34,11 @@ static void prefix(const float *v, const float *w, int64_t n, double *cum) {
     }
 }
 
-fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t d, int64_t k,
-                             uint64_t seed, int threads, float *c) {
+/* Greedy k-means++ over rows reached through r (init.h): the dense rows below, or the CSR rows of
+ * the sparse k-means|| (src/cpu/sparse_par.c), whose distances have fkm_sqdist_f32's bits -- so
+ * both pick the same rows. */
+fkm_status fkm_init_kmeanspp_rows(const fkm_init_rows *r, const float *w, int64_t n, int64_t d, int64_t k,
+                                  uint64_t seed, int threads, float *c) {
     fkm_status st = FKM_OK;
     const int trials = 2 + (int)log((double)k);
     float *closest = (float *)fkm_alloc((size_t)n, sizeof(float));
@@ -48,9 +51,9 @@ fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t 
     /* First centre: drawn with probability proportional to the weight. */
     for (int64_t i = 0; i < n; i++) cum[i] = (i ? cum[i - 1] : 0.0) + (w ? w[i] : 1.0);
     int64_t first = fkm_init_search_cum(cum, n, fkm_rng_uniform(&rng) * cum[n - 1]);
-    memcpy(c, x + first * d, (size_t)d * sizeof(float));
+    r->copy(r->ctx, first, c);
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) closest[i] = fkm_sqdist_f32(x + i * d, c, d);
+    for (int64_t i = 0; i < n; i++) closest[i] = r->sqdist(r->ctx, i, first);
 
     int64_t ids[64];
     for (int64_t ci = 1; ci < k; ci++) {
@@ -64,7 +67,7 @@ fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t 
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int64_t i = 0; i < n; i++)
             for (int t = 0; t < trials; t++) {
-                float dd = fkm_sqdist_f32(x + i * d, x + ids[t] * d, d);
+                float dd = r->sqdist(r->ctx, i, ids[t]);
                 cand[(size_t)t * n + i] = dd < closest[i] ? dd : closest[i];
             }
         int best = 0;
@@ -76,13 +79,35 @@ fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t 
             if (s < best_pot) { best_pot = s; best = t; }
         }
         memcpy(closest, cand + (size_t)best * n, (size_t)n * sizeof(float));
-        memcpy(c + ci * d, x + ids[best] * d, (size_t)d * sizeof(float));
+        r->copy(r->ctx, ids[best], c + ci * d);
     }
 cleanup:
     fkm_free(closest);
     fkm_free(cand);
     fkm_free(cum);
     return st;
+}
+
+typedef struct {
+    const float *x;
+    int64_t d;
+} dense_rows;
+
+static float dense_sqdist(void *ctx, int64_t i, int64_t j) {
+    const dense_rows *r = (const dense_rows *)ctx;
+    return fkm_sqdist_f32(r->x + i * r->d, r->x + j * r->d, r->d);
+}
+
+static void dense_copy(void *ctx, int64_t i, float *out) {
+    const dense_rows *r = (const dense_rows *)ctx;
+    memcpy(out, r->x + i * r->d, (size_t)r->d * sizeof(float));
+}
+
+fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t d, int64_t k,
+                             uint64_t seed, int threads, float *c) {
+    dense_rows dr = {x, d};
+    const fkm_init_rows r = {&dr, dense_sqdist, dense_copy};
+    return fkm_init_kmeanspp_rows(&r, w, n, d, k, seed, threads, c);
 }
 
 fkm_status fkm_init_random(const float *x, int64_t n, int64_t d, int64_t k, uint64_t seed, float *c) {

@@ -30,7 +30,12 @@
  * a non-zero float32 squared distance); zero-weight rows only when fewer than k distinct rows carry
  * weight. Memory: five n-sized arrays (D, nearest candidate, the kernel's labels and distances,
  * |x|^2) plus the candidates (cap x d floats) and their hash table. Same seed => same bits for any
- * thread count: the kernel and the exact distances are per row, every sum is in a fixed order. */
+ * thread count: the kernel and the exact distances are per row, every sum is in a fixed order.
+ *
+ * The steps above run on rows reached by index (fkm_par_rows, init.h): the dense float32 rows at
+ * the bottom of this file, or CSR rows (src/cpu/sparse_par.c). A row kind supplies only the
+ * measurements -- hash and equality of rows, the nearest new candidate, and a distance with
+ * fkm_sqdist_f32's bits -- so that on the same values both kinds take the same candidates. */
 #include "../cpu/cpu.h"
 #include "init.h"
 
@@ -43,19 +48,15 @@ enum {
     PAR_OVERSAMPLE = 2 /* l = PAR_OVERSAMPLE * k expected candidates per round */
 };
 
+/* The sampling state, whatever the rows: candidates are row indices. */
 typedef struct {
-    const float *x, *w;
-    int64_t n, d;
-    int threads;
-    float *cand, *cterm;     /* cap x d candidate rows and their |c|^2 */
+    const fkm_par_rows *r;
+    int64_t *cid;            /* cap: the candidates' row indices, in the order they joined */
     int64_t m, cap;          /* candidates so far, most allowed */
     float *dist;             /* n: exact squared distance to the nearest candidate */
-    int32_t *near;           /* n: that candidate's index */
-    float *xterm, *best;     /* n: |x|^2 and the kernel's distances (unused past the call) */
-    int32_t *lab;            /* n: the kernel's labels among the newest candidates */
-    int64_t *slots;          /* hash table of candidate rows: index + 1, 0 = free */
+    int32_t *near;           /* n: that candidate's number */
+    int64_t *slots;          /* hash table of candidate rows: number + 1, 0 = free */
     uint64_t mask;
-    fkm_cpu_ws *ws;
 } par_state;
 
 static uint64_t mix64(uint64_t z) { /* the splitmix64 finaliser */
@@ -71,59 +72,37 @@ double fkm_init_draw(uint64_t seed, int r, int64_t i) {
     return (h >> 11) * 0x1.0p-53;
 }
 
-/* Hash of a row's values (-0 and +0 alike, since rows compare by value). */
-static uint64_t row_hash(const float *r, int64_t d) {
-    uint64_t h = 0x452821E638D01377ull;
-    for (int64_t j = 0; j < d; j++) {
-        float v = r[j] == 0.0f ? 0.0f : r[j];
-        uint32_t b;
-        memcpy(&b, &v, sizeof b);
-        h = mix64(h ^ b);
-    }
-    return h;
+uint64_t fkm_init_hash_value(uint64_t h, float v) {
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return mix64(h ^ b);
 }
 
-static int rows_equal(const float *a, const float *b, int64_t d) {
-    for (int64_t j = 0; j < d; j++)
-        if (a[j] != b[j]) return 0;
-    return 1;
+/* Most candidates: 1 + 2 R l. k <= INT32_MAX, so that fits int64; candidates are distinct rows
+ * (<= n) and int32 labels. */
+static int64_t par_cap(int64_t n, int64_t k) {
+    int64_t cap = 1 + 2 * PAR_ROUNDS * PAR_OVERSAMPLE * k;
+    if (cap > n) cap = n;
+    return cap < INT32_MAX ? cap : INT32_MAX;
 }
 
 /* Make row i the next candidate unless it equals one already (or the cap is reached).
  * Returns 1 when added. */
 static int cand_add(par_state *s, int64_t i) {
-    const int64_t d = s->d;
-    const float *row = s->x + i * d;
+    const fkm_par_rows *r = s->r;
     if (s->m >= s->cap) return 0;
-    uint64_t h = row_hash(row, d) & s->mask;
+    uint64_t h = r->hash(r->rows.ctx, i) & s->mask;
     for (; s->slots[h]; h = (h + 1) & s->mask)
-        if (rows_equal(s->cand + (s->slots[h] - 1) * d, row, d)) return 0;
-    memcpy(s->cand + s->m * d, row, (size_t)d * sizeof(float));
-    float t = 0.0f;
-    for (int64_t j = 0; j < d; j++) t += row[j] * row[j];
-    s->cterm[s->m] = t;
+        if (r->equal(r->rows.ctx, s->cid[s->slots[h] - 1], i)) return 0;
+    s->cid[s->m] = i;
     s->slots[h] = ++s->m;
     return 1;
 }
 
-/* Candidates [from, m) are new: the blocked kernel finds each row's nearest among them, the
- * exact float32 distance (fkm_sqdist_f32, as k-means++) to that one replaces D_i when smaller
- * (so ties keep the lower, older candidate). */
-static void cand_update(par_state *s, int64_t from) {
-    if (s->m <= from) return;
-    const int64_t d = s->d;
-    fkm_cpu_assign_args a = {s->x, s->xterm, s->cand + from * d, s->cterm + from, s->n, d, s->m - from,
-                             2.0f, 1, s->threads};
-    fkm_cpu_assign_ws(&a, s->lab, s->best, s->ws);
-#pragma omp parallel for num_threads(s->threads) schedule(static)
-    for (int64_t i = 0; i < s->n; i++) {
-        const int64_t c = from + s->lab[i];
-        const float dd = fkm_sqdist_f32(s->x + i * d, s->cand + c * d, d);
-        if (dd < s->dist[i]) {
-            s->dist[i] = dd;
-            s->near[i] = (int32_t)c;
-        }
-    }
+/* Candidates [from, m) are new: the rows' update hook measures them (see fkm_par_rows). */
+static fkm_status cand_update(par_state *s, int64_t from) {
+    if (s->m <= from) return FKM_OK;
+    return s->r->update(s->r->rows.ctx, s->cid, from, s->m, s->dist, s->near);
 }
 
 /* Row drawn with probability proportional to its weight (the first k-means++ centre's draw: the
@@ -144,55 +123,75 @@ static int64_t first_row(const float *w, int64_t n, uint64_t seed) {
     return last; /* u * total rounded up to total: the last row with weight */
 }
 
-/* One sampling round; returns 0 when phi = 0 (nothing left to sample). */
-static int sample_round(par_state *s, int r, uint64_t seed, double l) {
-    const double phi = fkm_cpu_sum(s->dist, s->w, s->n, s->threads);
-    if (!(phi > 0)) return 0;
+/* One sampling round; *more = 0 when phi = 0 (nothing left to sample). */
+static fkm_status sample_round(par_state *s, int r, uint64_t seed, double l, int *more) {
+    const float *w = s->r->w;
+    const int64_t n = s->r->n;
+    const double phi = fkm_cpu_sum(s->dist, w, n, s->r->threads);
+    *more = phi > 0;
+    if (!*more) return FKM_OK;
     const int64_t from = s->m;
-    for (int64_t i = 0; i < s->n && s->m < s->cap; i++) {
-        const double wd = (double)(s->w ? s->w[i] : 1.0f) * s->dist[i];
+    for (int64_t i = 0; i < n && s->m < s->cap; i++) {
+        const double wd = (double)(w ? w[i] : 1.0f) * s->dist[i];
         if (wd > 0 && fkm_init_draw(seed, r, i) < l * wd / phi) cand_add(s, i);
     }
-    cand_update(s, from);
-    return 1;
+    return cand_update(s, from);
 }
 
 /* Step 3: rows in index order, weighted ones first, until k distinct candidates exist. */
-static void fill(par_state *s, int64_t k) {
+static fkm_status fill(par_state *s, int64_t k) {
+    const float *w = s->r->w;
     const int64_t from = s->m;
     for (int pass = 0; pass < 2 && s->m < k; pass++)
-        for (int64_t i = 0; i < s->n && s->m < k; i++) {
-            const int weighted = !s->w || s->w[i] > 0;
+        for (int64_t i = 0; i < s->r->n && s->m < k; i++) {
+            const int weighted = !w || w[i] > 0;
             if (weighted == (pass == 0) && s->dist[i] > 0) cand_add(s, i);
         }
-    cand_update(s, from);
+    return cand_update(s, from);
+}
+
+/* The weighted candidates, by their rows' indices, as rows 0.. of greedy k-means++. */
+typedef struct {
+    const fkm_init_rows *base;
+    const int64_t *ids;
+} picked_rows;
+
+static float picked_sqdist(void *ctx, int64_t i, int64_t j) {
+    const picked_rows *p = (const picked_rows *)ctx;
+    return p->base->sqdist(p->base->ctx, p->ids[i], p->ids[j]);
+}
+
+static void picked_copy(void *ctx, int64_t i, float *out) {
+    const picked_rows *p = (const picked_rows *)ctx;
+    p->base->copy(p->base->ctx, p->ids[i], out);
 }
 
 /* Steps 4-5 with the candidates in s. */
 static fkm_status choose(par_state *s, int64_t k, uint64_t seed, float *c) {
     fkm_status st = FKM_OK;
-    const int64_t m = s->m, d = s->d;
+    const fkm_par_rows *r = s->r;
+    const int64_t m = s->m, d = r->d;
     double *cw = (double *)fkm_calloc((size_t)m, sizeof(double));
     int64_t *ord = (int64_t *)fkm_alloc((size_t)m, sizeof(int64_t));
     float *cwf = (float *)fkm_alloc((size_t)m, sizeof(float));
     FKM_CHECK_ALLOC(cw && ord && cwf, "k-means|| candidate weights");
-    for (int64_t i = 0; i < s->n; i++) cw[s->near[i]] += s->w ? s->w[i] : 1.0f;
+    for (int64_t i = 0; i < r->n; i++) cw[s->near[i]] += r->w ? r->w[i] : 1.0f;
     int64_t mp = 0; /* candidates with weight first, each group in candidate order */
     for (int64_t j = 0; j < m; j++)
         if (cw[j] > 0) ord[mp++] = j;
     for (int64_t j = 0, q = mp; j < m; j++)
         if (!(cw[j] > 0)) ord[q++] = j;
-    if (mp > k) {
-        /* Compact the weighted candidates to the front (in order: a row never moves up past an
-         * unread one) and let greedy k-means++ pick k of them. */
+    if (mp > k) { /* greedy k-means++ picks k of the weighted candidates, taken in candidate order */
         for (int64_t q = 0; q < mp; q++) {
-            if (ord[q] != q) memcpy(s->cand + q * d, s->cand + ord[q] * d, (size_t)d * sizeof(float));
             cwf[q] = cw[ord[q]] < FLT_MAX ? (float)cw[ord[q]] : FLT_MAX;
+            ord[q] = s->cid[ord[q]]; /* candidate number -> row index */
         }
-        FKM_TRY(fkm_init_kmeanspp(s->cand, cwf, mp, d, k, seed, s->threads, c));
+        picked_rows pr = {&r->rows, ord};
+        const fkm_init_rows rows = {&pr, picked_sqdist, picked_copy};
+        FKM_TRY(fkm_init_kmeanspp_rows(&rows, cwf, mp, d, k, seed, r->threads, c));
     } else {
         for (int64_t j = 0; j < k; j++) /* j >= m repeats: fewer than k distinct rows */
-            memcpy(c + j * d, s->cand + ord[j % m] * d, (size_t)d * sizeof(float));
+            r->rows.copy(r->rows.ctx, s->cid[ord[j % m]], c + j * d);
     }
 cleanup:
     fkm_free(cw);
@@ -201,52 +200,128 @@ cleanup:
     return st;
 }
 
-static void state_free(par_state *s) {
-    fkm_free(s->cand); fkm_free(s->cterm); fkm_free(s->dist); fkm_free(s->near); fkm_free(s->xterm);
-    fkm_free(s->best); fkm_free(s->lab); fkm_free(s->slots);
-    if (s->ws) fkm_cpu_ws_destroy(s->ws);
+fkm_status fkm_init_kmeans_parallel_rows(const fkm_par_rows *r, int64_t k, uint64_t seed, float *c) {
+    fkm_status st = FKM_OK;
+    const int64_t n = r->n;
+    par_state s;
+    memset(&s, 0, sizeof s);
+    s.r = r;
+    const double l = (double)PAR_OVERSAMPLE * (double)k;
+    s.cap = par_cap(n, k);
+    uint64_t tsize = 16;
+    while (tsize < 2 * (uint64_t)s.cap) tsize *= 2;
+    s.mask = tsize - 1;
+    s.cid = (int64_t *)fkm_alloc((size_t)s.cap, sizeof(int64_t));
+    s.dist = (float *)fkm_alloc((size_t)n, sizeof(float));
+    s.near = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
+    s.slots = (int64_t *)fkm_calloc((size_t)tsize, sizeof(int64_t));
+    FKM_CHECK_ALLOC(s.cid && s.dist && s.near && s.slots, "k-means|| work space");
+    for (int64_t i = 0; i < n; i++) {
+        s.dist[i] = INFINITY;
+        s.near[i] = 0;
+    }
+    cand_add(&s, first_row(r->w, n, seed));
+    FKM_TRY(cand_update(&s, 0));
+    int more = 1;
+    for (int round = 0; round < PAR_ROUNDS && s.m < s.cap && more; round++)
+        FKM_TRY(sample_round(&s, round, seed, l, &more));
+    if (s.m < k) FKM_TRY(fill(&s, k));
+    FKM_TRY(choose(&s, k, seed, c));
+cleanup:
+    fkm_free(s.cid); fkm_free(s.dist); fkm_free(s.near); fkm_free(s.slots);
+    return st;
+}
+
+/* Dense float32 rows: the candidates copied into a contiguous block for the blocked kernel. */
+typedef struct {
+    const float *x;
+    int64_t n, d;
+    int threads;
+    float *cand, *cterm;     /* cap x d candidate rows and their |c|^2 */
+    float *xterm, *best;     /* n: |x|^2 and the kernel's distances (unused past the call) */
+    int32_t *lab;            /* n: the kernel's labels among the newest candidates */
+    fkm_cpu_ws *ws;
+} dense_par;
+
+static float dense_sqdist(void *ctx, int64_t i, int64_t j) {
+    const dense_par *e = (const dense_par *)ctx;
+    return fkm_sqdist_f32(e->x + i * e->d, e->x + j * e->d, e->d);
+}
+
+static void dense_copy(void *ctx, int64_t i, float *out) {
+    const dense_par *e = (const dense_par *)ctx;
+    memcpy(out, e->x + i * e->d, (size_t)e->d * sizeof(float));
+}
+
+/* Hash of a row's values (-0 and +0 alike, since rows compare by value). */
+static uint64_t dense_hash(void *ctx, int64_t i) {
+    const dense_par *e = (const dense_par *)ctx;
+    const float *r = e->x + i * e->d;
+    uint64_t h = 0x452821E638D01377ull;
+    for (int64_t j = 0; j < e->d; j++) h = fkm_init_hash_value(h, r[j] == 0.0f ? 0.0f : r[j]);
+    return h;
+}
+
+static int dense_equal(void *ctx, int64_t i, int64_t j) {
+    const dense_par *e = (const dense_par *)ctx;
+    const float *a = e->x + i * e->d, *b = e->x + j * e->d;
+    for (int64_t t = 0; t < e->d; t++)
+        if (a[t] != b[t]) return 0;
+    return 1;
+}
+
+/* The blocked kernel finds each row's nearest among the new candidates, the exact float32
+ * distance (fkm_sqdist_f32, as k-means++) to that one replaces D_i when smaller (so ties keep
+ * the lower, older candidate). */
+static fkm_status dense_update(void *ctx, const int64_t *cid, int64_t from, int64_t m, float *dist,
+                               int32_t *near) {
+    dense_par *e = (dense_par *)ctx;
+    const int64_t d = e->d;
+    for (int64_t q = from; q < m; q++) {
+        const float *row = e->x + cid[q] * d;
+        memcpy(e->cand + q * d, row, (size_t)d * sizeof(float));
+        float t = 0.0f;
+        for (int64_t j = 0; j < d; j++) t += row[j] * row[j];
+        e->cterm[q] = t;
+    }
+    fkm_cpu_assign_args a = {e->x, e->xterm, e->cand + from * d, e->cterm + from, e->n, d, m - from,
+                             2.0f, 1, e->threads};
+    fkm_cpu_assign_ws(&a, e->lab, e->best, e->ws);
+#pragma omp parallel for num_threads(e->threads) schedule(static)
+    for (int64_t i = 0; i < e->n; i++) {
+        const int64_t c = from + e->lab[i];
+        const float dd = fkm_sqdist_f32(e->x + i * d, e->cand + c * d, d);
+        if (dd < dist[i]) {
+            dist[i] = dd;
+            near[i] = (int32_t)c;
+        }
+    }
+    return FKM_OK;
 }
 
 fkm_status fkm_init_kmeans_parallel(const float *x, const float *w, int64_t n, int64_t d, int64_t k,
                                     uint64_t seed, int threads, float *c) {
     fkm_status st = FKM_OK;
-    par_state s;
-    memset(&s, 0, sizeof s);
-    s.x = x; s.w = w; s.n = n; s.d = d; s.threads = threads;
-    const double l = (double)PAR_OVERSAMPLE * (double)k;
-    /* k <= INT32_MAX, so 1 + 2 R l fits int64; candidates are distinct rows (<= n) and int32 labels */
-    s.cap = 1 + 2 * PAR_ROUNDS * PAR_OVERSAMPLE * k;
-    if (s.cap > n) s.cap = n;
-    if (s.cap > INT32_MAX) s.cap = INT32_MAX;
-    uint64_t tsize = 16;
-    while (tsize < 2 * (uint64_t)s.cap) tsize *= 2;
-    s.mask = tsize - 1;
-    s.cand = (float *)fkm_alloc((size_t)s.cap * (size_t)d, sizeof(float));
-    s.cterm = (float *)fkm_alloc((size_t)s.cap, sizeof(float));
-    s.dist = (float *)fkm_alloc((size_t)n, sizeof(float));
-    s.near = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
-    s.xterm = (float *)fkm_alloc((size_t)n, sizeof(float));
-    s.best = (float *)fkm_alloc((size_t)n, sizeof(float));
-    s.lab = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
-    s.slots = (int64_t *)fkm_calloc((size_t)tsize, sizeof(int64_t));
-    s.ws = fkm_cpu_ws_create();
-    FKM_CHECK_ALLOC(s.cand && s.cterm && s.dist && s.near && s.xterm && s.best && s.lab && s.slots && s.ws,
-                    "k-means|| work space");
+    dense_par e = {x, n, d, threads, NULL, NULL, NULL, NULL, NULL, NULL};
+    const int64_t cap = par_cap(n, k);
+    e.cand = (float *)fkm_alloc((size_t)cap * (size_t)d, sizeof(float));
+    e.cterm = (float *)fkm_alloc((size_t)cap, sizeof(float));
+    e.xterm = (float *)fkm_alloc((size_t)n, sizeof(float));
+    e.best = (float *)fkm_alloc((size_t)n, sizeof(float));
+    e.lab = (int32_t *)fkm_alloc((size_t)n, sizeof(int32_t));
+    e.ws = fkm_cpu_ws_create();
+    FKM_CHECK_ALLOC(e.cand && e.cterm && e.xterm && e.best && e.lab && e.ws, "k-means|| work space");
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float t = 0.0f;
         for (int64_t j = 0; j < d; j++) t += x[i * d + j] * x[i * d + j];
-        s.xterm[i] = t;
-        s.dist[i] = INFINITY;
-        s.near[i] = 0;
+        e.xterm[i] = t;
     }
-    cand_add(&s, first_row(w, n, seed));
-    cand_update(&s, 0);
-    for (int r = 0; r < PAR_ROUNDS && s.m < s.cap; r++)
-        if (!sample_round(&s, r, seed, l)) break;
-    if (s.m < k) fill(&s, k);
-    FKM_TRY(choose(&s, k, seed, c));
+    const fkm_par_rows r = {{&e, dense_sqdist, dense_copy}, n, d, w, threads, dense_hash, dense_equal,
+                            dense_update};
+    st = fkm_init_kmeans_parallel_rows(&r, k, seed, c);
 cleanup:
-    state_free(&s);
+    fkm_free(e.cand); fkm_free(e.cterm); fkm_free(e.xterm); fkm_free(e.best); fkm_free(e.lab);
+    if (e.ws) fkm_cpu_ws_destroy(e.ws);
     return st;
 }

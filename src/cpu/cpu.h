@@ -126,6 +126,13 @@ void fkm_cpu_exact_l2(const float *x, const float *c, const int32_t *labels, int
  * |c|^2 in float64 in feature order, each value (float)(c * (1 / |c|)); a sum that cancels to zero
  * keeps c_old's direction. Callers skip clusters that kept their (unit) centroid. */
 void fkm_cpu_unit_centroid(float *c, const float *c_old, int64_t d);
+/* CSR row i as d dense floats in out (sparse.c). */
+void fkm_cpu_csr_row_dense(const fkm_csr *x, int64_t i, float *out);
+/* k-means|| (init_par.c's steps) on CSR rows, without making them dense (sparse_par.c): the
+ * centroids the dense k-means|| gives on the densified rows but at float32 near-ties of a row's
+ * nearest candidate. w: n weights or NULL; c: [out] k x d. */
+fkm_status fkm_cpu_sparse_kmeans_par(const fkm_csr *x, const float *w, int64_t k, uint64_t seed, int threads,
+                                     float *c);
 /* Stable counting sort by label: perm[start[c] .. start[c+1]) holds cluster c's indices i (of n,
  * labels in [0, k)) in increasing order. start: [out] k + 1; perm: [out] n. */
 void fkm_cpu_group_by_label(const int32_t *labels, int64_t n, int64_t k, int64_t *start, int64_t *perm);

@@ -264,7 +264,7 @@ static fkm_status sp_distances(void *p, float *out) {
 }
 
 /* Row i as a dense float row (the centroid it becomes). */
-static void row_to_dense(const fkm_csr *x, int64_t i, float *out) {
+void fkm_cpu_csr_row_dense(const fkm_csr *x, int64_t i, float *out) {
     memset(out, 0, (size_t)x->d * sizeof(float));
     for (int64_t t = x->indptr[i]; t < x->indptr[i + 1]; t++) out[x->indices[t]] = x->data[t];
 }
@@ -278,7 +278,7 @@ static void init_random(sp_engine *e, uint64_t seed, uint8_t *taken, float *c) {
         int64_t i = (int64_t)(fkm_rng_next(&rng) % (uint64_t)n);
         while (taken[i >> 3] & (1u << (i & 7))) i = (i + 1) % n;
         taken[i >> 3] |= (uint8_t)(1u << (i & 7));
-        row_to_dense(e->x, i, c + ci * d);
+        fkm_cpu_csr_row_dense(e->x, i, c + ci * d);
     }
 }
 
@@ -314,7 +314,7 @@ static fkm_status init_kmeanspp(sp_engine *e, uint64_t seed, float *c) {
     fkm_rng_init(&rng, seed, 1);
     for (int64_t i = 0; i < n; i++) cum[i] = (i ? cum[i - 1] : 0.0) + (w ? w[i] : 1.0);
     int64_t first = fkm_init_search_cum(cum, n, fkm_rng_uniform(&rng) * cum[n - 1]);
-    row_to_dense(e->x, first, c);
+    fkm_cpu_csr_row_dense(e->x, first, c);
     dist_to_row(e, first, sc, closest);
     int64_t ids[64];
     for (int64_t ci = 1; ci < k; ci++) {
@@ -340,7 +340,7 @@ static fkm_status init_kmeanspp(sp_engine *e, uint64_t seed, float *c) {
             if (ps < best_pot) { best_pot = ps; best = t; }
         }
         memcpy(closest, cand + (size_t)best * n, (size_t)n * sizeof(float));
-        row_to_dense(e->x, ids[best], c + ci * d);
+        fkm_cpu_csr_row_dense(e->x, ids[best], c + ci * d);
     }
 cleanup:
     fkm_free(closest); fkm_free(cand); fkm_free(cum); fkm_free(sc);
@@ -365,9 +365,12 @@ static fkm_status sp_init(void *p, const fkm_params *prm, uint64_t seed, float *
     case FKM_INIT_KMEANSPP:
         FKM_TRY(init_kmeanspp(e, seed, c));
         break;
-    default:
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init k-means|| is not available for sparse input (use k-means++, "
-                        "random or an array)");
+    case FKM_INIT_KMEANS_PARALLEL:
+        FKM_TRY(fkm_cpu_sparse_kmeans_par(e->x, e->pb.w, e->pb.k, seed, e->pb.threads, c));
+        break;
+    default: /* fkm_fit_csr refuses the hierarchical init before an engine exists */
+        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init hierarchical is not available for sparse input (use k-means||, "
+                        "k-means++, random or an array)");
     }
     return sp_set_centroids(e, c);
 cleanup:
@@ -377,6 +380,6 @@ cleanup:
 const fkm_backend fkm_cpu_sparse_backend = {
     "cpu", FKM_DEVICE_CPU, sp_create, sp_destroy, sp_set_centroids, sp_get_centroids,
     sp_iterate, sp_assign, sp_distances, NULL, NULL, /* kmeanspp, run: none (init does it; the core's loop) */
-    NULL, sp_init, NULL,                              /* kmeans_par: none; init: the whole of it; no peers */
+    NULL, sp_init, NULL,                              /* kmeans_par: in init (sparse_par.c); no peers */
     NULL,                                             /* unconstrained_inertia: never capped */
 };

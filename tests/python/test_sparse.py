@@ -18,7 +18,7 @@ def _ints(n=600, d=40, density=0.1, seed=0, dtype=np.float64):
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
-@pytest.mark.parametrize("init", ["k-means++", "random", "array"])
+@pytest.mark.parametrize("init", ["k-means++", "k-means||", "random", "array"])
 def test_sparse_equals_dense_on_exact_data(fmt, init):
     X = _ints()
     S = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
@@ -71,14 +71,33 @@ def test_sparse_cosine_ip_match_dense(metric):
     assert np.allclose(a.transform(S), b.transform(X), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_sparse_kmeans_parallel(metric):
+    # k-means|| on CSR rows (src/cpu/sparse_par.c): on small-integer data the dense k-means||
+    # centroids bit for bit (initial: max_iter=0, and the fit), the same for any thread count.
+    X = _ints(n=2500, d=50, density=0.1, seed=5)
+    X[:, 0] += 1  # no empty row: cosine needs a direction
+    S = sp.csr_matrix(X)
+    kw = dict(n_clusters=600, init="k-means||", random_state=2, metric=metric, device="cpu")
+    init = [flashkmeans.KMeans(max_iter=0, n_threads=t, **kw).fit(S).cluster_centers_ for t in (1, 2, 4)]
+    assert np.array_equal(init[0], init[1]) and np.array_equal(init[0], init[2])
+    assert np.array_equal(init[0], flashkmeans.KMeans(max_iter=0, **kw).fit(X).cluster_centers_)
+    a = flashkmeans.KMeans(max_iter=20, **kw).fit(S)
+    b = flashkmeans.KMeans(max_iter=20, **kw).fit(X)
+    if metric == "l2":  # cosine: unit rows, no longer small integers; the labels at near-ties may differ
+        assert np.array_equal(a.labels_, b.labels_) and np.array_equal(a.cluster_centers_, b.cluster_centers_)
+    else:
+        assert np.mean(a.labels_ == b.labels_) >= 0.99
+
+
 def test_sparse_errors():
     S = sp.csr_matrix(_ints(n=50, d=6, density=0.5))
     with pytest.raises(flashkmeans.InvalidArgumentError, match="CPU only"):
         flashkmeans.KMeans(3, device="cuda").fit(S)
     with pytest.raises(flashkmeans.BadInputError, match="all zeros"):  # a row with no entry: no direction
         flashkmeans.KMeans(3, metric="cosine", device="cpu").fit(sp.csr_matrix(np.r_[S.toarray(), np.zeros((1, 6))]))
-    with pytest.raises(flashkmeans.InvalidArgumentError, match="k-means"):
-        flashkmeans.KMeans(3, init="k-means||", device="cpu").fit(S)
+    with pytest.raises(flashkmeans.InvalidArgumentError, match="hierarchical is not available for sparse"):
+        flashkmeans.KMeans(3, init="hierarchical", device="cpu").fit(S)
     bad = S.copy()
     bad.data[4] = np.nan
     with pytest.raises(flashkmeans.BadInputError, match=r"is NaN"):
