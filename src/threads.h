@@ -16,6 +16,7 @@
  * State: one small note per application thread (its last team of OpenMP workers, below). */
 #ifndef FKM_THREADS_H
 #define FKM_THREADS_H
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -56,6 +57,9 @@ int fkm_threads_cap(int threads, double work);
 /* A computation that ran `team` threads is over: its workers spin for a while in the OpenMP
  * runtime (libgomp: a few ms), which the next choice on this thread must not take for load. */
 void fkm_threads_release(int team);
+
+/* memcpy of `bytes` on up to `threads` threads (pieces of 4 MB or more; fewer threads below). */
+void fkm_par_memcpy(void *dst, const void *src, size_t bytes, int threads);
 
 #ifdef __cplusplus
 }

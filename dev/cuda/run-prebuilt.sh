@@ -6,7 +6,8 @@
 #              dev/cuda/pack-prebuilt.sh build-dev   (.devbin/ and its archive .devpack/devbin.tar.xz;
 #              carry ".devpack": .devbin/ is unpacked from it here when missing)
 # Usage: dev/cuda/run-prebuilt.sh MODE...   modes run in order:
-#   tests[:ENV=V;...]   every GPU test program present with the given environment (e.g. tests:FKM_CU_KERNEL=16,20,24)
+#   tests[:ENV=V;...]   every GPU test program present with the given environment (e.g. tests:FKM_CU_KERNEL=16,20,24);
+#                       ONLY="test_a test_b" in the script's environment runs only those
 #   bench[:ENV=V;...]   all rows of docs/targets.md, plain, then with stage timers (FKM_CU_PROFILE=2)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case
 #   host[:n,k,d,iters]  dev/cuda/bench_host (host data, device=cuda, uploaded once)
@@ -36,8 +37,8 @@ for m in "$@"; do
   rest=${m#*:}; [ "$rest" = "$m" ] && rest=""
   case $kind in
   tests)
-    for t in test_cuda_cert test_cuda test_cuda_fit test_cuda_init test_cuda_par test_cuda_mem test_cuda_scale test_cuda_large \
-             test_cuda_faults test_cuda_concurrency test_cuda_tiny; do
+    for t in ${ONLY:-test_cuda_cert test_cuda test_cuda_fit test_cuda_init test_cuda_par test_cuda_mem test_cuda_scale \
+             test_cuda_large test_cuda_faults test_cuda_concurrency test_cuda_tiny test_cuda_half test_cuda_host}; do
       [ -x $B/$t ] || continue
       log=$OUTD/$n-$t.log
       env $(echo "$rest" | tr ';' ' ') timeout 240 $B/$t > "$log" 2>&1

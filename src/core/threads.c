@@ -201,3 +201,23 @@ void fkm_threads_release(int team) {
     (void)team;
 #endif
 }
+
+/* memcpy on up to `threads` threads, pieces of at least 4 MB (a smaller copy stays on the
+ * caller's thread): the staged upload of pageable host data (cuda/hostcopy.cu) copies at the
+ * memory's speed, not one core's. */
+void fkm_par_memcpy(void *dst, const void *src, size_t bytes, int threads) {
+    const size_t piece = (size_t)4 << 20;
+    int team = threads;
+    if ((size_t)team > bytes / piece) team = (int)(bytes / piece);
+    if (team <= 1) {
+        memcpy(dst, src, bytes);
+        return;
+    }
+    const size_t per = (bytes / (size_t)team + 63) & ~(size_t)63;
+#pragma omp parallel for num_threads(team) schedule(static, 1)
+    for (int t = 0; t < team; t++) {
+        const size_t a = (size_t)t * per, e = a + per < bytes ? a + per : bytes;
+        if (a < e) memcpy((char *)dst + a, (const char *)src + a, e - a);
+    }
+    fkm_threads_release(team);
+}

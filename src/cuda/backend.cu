@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cu_memory.cuh"
+#include "hostcopy.cuh"
 #include "scale/scale.cuh"
 
 typedef struct {
@@ -48,7 +49,7 @@ static fkm_status upload(fkm_cu_engine *e, const fkm_problem *pb) {
     const size_t bytes = (size_t)rows * (size_t)pb->d * sesz;
     fkm_status st = FKM_OK;
     if (staging_bytes(e, pb->raw_dtype) == 0) { /* already the compute layout: straight in */
-        CU_RET(cudaMemcpyAsync(e->xcopy, src, bytes, cudaMemcpyHostToDevice, e->stream));
+        if ((st = fkm_cu_copy_from_host(e->xcopy, src, bytes, e->stream, pb->threads)) != FKM_OK) return st;
         void *keep = e->xcopy;
         e->xcopy = NULL; /* prep: norms only */
         st = fkm_cu_prep_x(e, keep, e->ctype == FKM_CT_F32 ? FKM_F32 : e->ctype == FKM_CT_F16 ? FKM_F16 : FKM_BF16, 0, 0);
@@ -57,11 +58,10 @@ static fkm_status upload(fkm_cu_engine *e, const fkm_problem *pb) {
     }
     void *stage = NULL;
     CU_RET(cudaMalloc(&stage, bytes));
-    cudaError_t ce = cudaMemcpyAsync(stage, src, bytes, cudaMemcpyHostToDevice, e->stream);
-    if (ce == cudaSuccess) st = fkm_cu_prep_x(e, stage, t, 0, 0);
+    st = fkm_cu_copy_from_host(stage, src, bytes, e->stream, pb->threads);
+    if (st == FKM_OK) st = fkm_cu_prep_x(e, stage, t, 0, 0);
     cudaError_t ce2 = cudaStreamSynchronize(e->stream);
     (void)cudaFree(stage);
-    if (ce != cudaSuccess) return fkm_cu_fail(ce, __FILE__, __LINE__, "uploading the data");
     if (st != FKM_OK) return st;
     if (ce2 != cudaSuccess) return fkm_cu_fail(ce2, __FILE__, __LINE__, "preparing the data");
     return FKM_OK;
