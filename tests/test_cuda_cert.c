@@ -11,7 +11,8 @@
  *  2. ties: points mirrored between two centroids (exact and near ties), integer grids (exact ties:
  *     the lowest index wins), duplicated centroids, data far from the origin (nearly everything
  *     re-scored);
- *  3. cosine and inner product, weights, fkm_fit_batch, fkm_predict;
+ *  3. cosine and inner product, weights, fkm_fit_batch, fkm_predict, fkm_score, and fkm_transform
+ *     (every distance with the SIMT kernel's chain: predict's label has the row's smallest);
  *  4. the bound halved (FKM_CU_CERT_SCALE=0.5) on 1-D data built to sit inside it: labels must then
  *     change, so the bound is tight and in use (a host simulation first checks the data's premise).
  * The Hopper-only assertions (re-scored counts, the halved bound) are skipped on other GPUs, where
@@ -28,6 +29,7 @@
 static int hopper;                /* sm_90: certification runs */
 static uint64_t next_seed = 4000; /* a fresh seed per dataset */
 static int64_t blob_pts, blob_resc; /* case 1: points and first-iteration re-scores, summed */
+static int64_t transform_ties;      /* rows where a lower index ties the label's transform distance */
 
 /* b problems of n rows of d features (x64 holds exactly the float32 values), k initial centroids. */
 typedef struct {
@@ -204,6 +206,40 @@ static int64_t fit_both(const char *what, const dataset *s, int metric, int iter
 
 /* fkm_predict both ways: labels and distances bit for bit, and against the oracle. The labels of
  * each run are copied out when asked for (b * n each). */
+/* The other entry points in the default (certified) mode: fkm_score gives the reference's bits,
+ * and fkm_transform's distance at the reference's label lr is the smallest of its row (transform
+ * adds |x|^2 to the SIMT kernel's own score, a monotone step, so a lower index may only tie it).
+ * Transform only where n k is small enough to hold. */
+static void score_and_transform(const char *what, const dataset *s, int metric, const int32_t *lr) {
+    const int64_t n = s->b * s->n, k = s->k;
+    fkm_params p;
+    base_params(&p, s, metric, 1);
+    fkm_matrix m = {s->x32, FKM_F32, n, s->d, NULL};
+    double sc = 0, sr = 0;
+    set_mode(REF);
+    fkm_status st = fkm_score(&p, &m, s->c0, k, &sr);
+    set_mode(CERT);
+    if (st == FKM_OK) st = fkm_score(&p, &m, s->c0, k, &sc);
+    CHECK(st == FKM_OK, "%s score: %s", what, fkm_last_error());
+    CHECK(st != FKM_OK || memcmp(&sc, &sr, sizeof sc) == 0, "%s score: certified %.17g, reference %.17g", what, sc, sr);
+    if (n * k > ((int64_t)1 << 24)) return;
+    float *all = malloc((size_t)(n * k) * sizeof(float));
+    st = fkm_transform(&p, &m, s->c0, k, all);
+    CHECK(st == FKM_OK, "%s transform: %s", what, fkm_last_error());
+    int64_t above = 0, tied = 0, first = -1;
+    for (int64_t i = 0; st == FKM_OK && i < n; i++) {
+        int64_t b = 0;
+        for (int64_t c = 1; c < k; c++)
+            if (all[i * k + c] < all[i * k + b]) b = c;
+        if (all[i * k + lr[i]] > all[i * k + b] && above++ == 0) first = i;
+        tied += b != lr[i] && all[i * k + lr[i]] == all[i * k + b];
+    }
+    CHECK(above == 0, "%s transform: at %lld rows (first %lld) the reference's label is not the row's smallest "
+          "distance", what, (long long)above, (long long)first);
+    transform_ties += tied;
+    free(all);
+}
+
 static void predict_both(const char *what, const dataset *s, int metric, int32_t *lab_cert, int32_t *lab_ref) {
     const int64_t n = s->b * s->n;
     int32_t *lc = malloc((size_t)n * sizeof(int32_t)), *lr = malloc((size_t)n * sizeof(int32_t));
@@ -222,6 +258,7 @@ static void predict_both(const char *what, const dataset *s, int metric, int32_t
         oracle_check(w, s->x64, n, s->d, s->c0, s->k, metric, lc, dc);
         if (lab_cert) memcpy(lab_cert, lc, (size_t)n * sizeof(int32_t));
         if (lab_ref) memcpy(lab_ref, lr, (size_t)n * sizeof(int32_t));
+        score_and_transform(what, s, metric, lr);
     }
     free(lc); free(lr); free(dc); free(dr);
 }
@@ -658,6 +695,9 @@ int main(void) {
     test_blobs(3, 3000, 64, 37, 0, 1);
     test_blobs(3, 15000, 32, 300, 1, 0);
     test_blobs(3, 40000, 16, 50, 2, 1);
+
+    printf("transform: %lld rows where a lower centroid index ties the label's distance after |x|^2 is added\n",
+           (long long)transform_ties);
 
     if (!small) { /* for contrast with the offset case: centred blobs */
         dataset s;

@@ -105,7 +105,10 @@ fkm_status fkm_cu_prep_centroids(fkm_cu_engine *e) {
 }
 
 /* All n x k distances (transform) for rows [row0, row0 + rows): fp32 dot products of the
- * compute-type points and the centroids rounded as the assignment sees them. */
+ * compute-type points and the centroids rounded as the assignment sees them. The score
+ * fmaf(-alpha, dot, cterm) is the SIMT kernel's, bit for bit (the same chain in feature order), and
+ * |x|^2 is added to it last: adding is monotone, so in precision exact the distance at predict's
+ * label is the smallest of its row (test_cuda_cert), where |x|^2 + |c|^2 - alpha dot was not. */
 __global__ void k_distances(const void *x, const float *c32, int ct, int tf32, int64_t dp, int64_t d, int64_t k,
                             const float *xterm, const float *cterm, float alpha, int clamp, int64_t row0,
                             int64_t rows, float *out) {
@@ -116,7 +119,7 @@ __global__ void k_distances(const void *x, const float *c32, int ct, int tf32, i
     const int t = fkm_ct_dtype(ct);
     float dot = 0.0f;
     for (int64_t j = 0; j < d; j++) dot = fmaf(load_as_float(x, t, i * dp + j), round_ct(c32[c * d + j], ct, tf32), dot);
-    const float v = xterm[i] + cterm[c] - alpha * dot;
+    const float v = xterm[i] + fmaf(-alpha, dot, cterm[c]);
     out[r * k + c] = clamp && v < 0.0f ? 0.0f : v;
 }
 
