@@ -10,10 +10,10 @@ set -eu
 cd "$(dirname "$0")/../.."
 B=${1:?usage: dev/cuda/pack-prebuilt.sh BUILD_DIR}
 rm -rf .devbin && mkdir -p .devbin/lib .devpack
-for t in "$B"/tests/test_cuda*; do [ -x "$t" ] && cp "$t" .devbin/; done
+for t in "$B"/tests/test_cuda* "$B"/tests/test_soak; do [ -x "$t" ] && cp "$t" .devbin/; done
 cp -P "$B"/libflashkmeans.so* .devbin/lib/
 nvcc -O2 -std=c++17 -Iinclude -gencode=arch=compute_90a,code=sm_90a dev/cuda/bench_fit.cu -L"$B" -lflashkmeans \
   -o .devbin/bench_fit
-strip .devbin/test_cuda* .devbin/bench_fit "$(readlink -f .devbin/lib/libflashkmeans.so)"
+strip .devbin/test_cuda* .devbin/test_soak .devbin/bench_fit "$(readlink -f .devbin/lib/libflashkmeans.so)"
 tar cf - .devbin | xz -6 -T2 > .devpack/devbin.tar.xz
 echo "$(ls .devbin | wc -l) programs, $(du -sh .devbin | cut -f1) -> $(du -h .devpack/devbin.tar.xz | cut -f1) .devpack/devbin.tar.xz"
