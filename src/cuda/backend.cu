@@ -49,7 +49,7 @@ static fkm_status upload(fkm_cu_engine *e, const fkm_problem *pb) {
     const size_t bytes = (size_t)rows * (size_t)pb->d * sesz;
     fkm_status st = FKM_OK;
     if (staging_bytes(e, pb->raw_dtype) == 0) { /* already the compute layout: straight in */
-        if ((st = fkm_cu_copy_from_host(e->xcopy, src, bytes, e->stream, pb->threads)) != FKM_OK) return st;
+        if ((st = fkm_cu_copy_from_host(e->xcopy, src, bytes, e->stream, pb->threads, e->sw.staged)) != FKM_OK) return st;
         void *keep = e->xcopy;
         e->xcopy = NULL; /* prep: norms only */
         st = fkm_cu_prep_x(e, keep, e->ctype == FKM_CT_F32 ? FKM_F32 : e->ctype == FKM_CT_F16 ? FKM_F16 : FKM_BF16, 0, 0);
@@ -58,7 +58,7 @@ static fkm_status upload(fkm_cu_engine *e, const fkm_problem *pb) {
     }
     void *stage = NULL;
     CU_RET(cudaMalloc(&stage, bytes));
-    st = fkm_cu_copy_from_host(stage, src, bytes, e->stream, pb->threads);
+    st = fkm_cu_copy_from_host(stage, src, bytes, e->stream, pb->threads, e->sw.staged);
     if (st == FKM_OK) st = fkm_cu_prep_x(e, stage, t, 0, 0);
     cudaError_t ce2 = cudaStreamSynchronize(e->stream);
     (void)cudaFree(stage);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "../backend.h"
+#include "switches.cuh"
 #include "../internal.h"
 
 /* Compute types of the data and centroid copies on the device. */
@@ -51,6 +52,7 @@ typedef struct {
 } fkm_cu_stop;
 
 typedef struct fkm_cu_engine {
+    fkm_cu_switches sw;      /* the environment switches, read at plan (switches.cuh) */
     int dev, sm_count, cc_major, smem_optin;
     cudaStream_t stream;
     int own_stream;
@@ -87,7 +89,7 @@ typedef struct fkm_cu_engine {
     fkm_cu_stats *hslots;    /* pinned host copy of the slots */
     cudaEvent_t ev[FKM_CU_MAX_BATCH + 1];
     int nev;
-    int prof;                /* FKM_CU_PROFILE=1: time the assignment kernel of each iteration */
+    int prof;                /* sw.profile: 1 times the assignment kernel of each iteration */
     cudaEvent_t pev[2 * FKM_CU_MAX_BATCH];
     int npev;
     double ms_assign;        /* accumulated by fkm_cu_run when prof */
@@ -97,7 +99,7 @@ typedef struct fkm_cu_engine {
     int nsev;
     double ms_stage[FKM_CU_NSTAGE];
     int capturing;           /* a CUDA graph capture of the iterations is in progress */
-    int fused;               /* FKM_CU_FUSED=1: one fused centroid kernel (experimental) */
+    int fused;               /* sw.fused: one fused centroid kernel (experimental) */
     int upd_u;               /* rows in flight per warp in the sums kernel (tuning table) */
     int64_t upd_p;           /* sorted points per chunk of the sums kernel (tuning table) */
     int x_exact;             /* x holds the caller's float32 working values exactly (backend.cu) */

@@ -34,6 +34,7 @@ static int ctype_of(fkm_precision p) {
 fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t d, int64_t k, fkm_metric metric,
                        fkm_precision prec) {
     memset(e, 0, sizeof *e);
+    fkm_cu_switches_read(&e->sw);
     e->dev = dev;
     CU_RET(cudaSetDevice(dev));
     /* Four attributes, not cudaGetDeviceProperties: that fills the whole struct (some of its
@@ -62,18 +63,18 @@ fkm_status fkm_cu_plan(fkm_cu_engine *e, int dev, int64_t b, int64_t n, int64_t 
     e->dp = fkm_cu_roundup(d, 16 / e->es);
     e->dcp = fkm_cu_roundup(e->dp * e->es, FKM_CU_CHUNK) / e->es;
     e->kp = fkm_cu_roundup(k, FKM_CU_KPAD);
-    e->kern = fkm_cu_choose_kernel(e->cc_major, e->smem_optin, (int)prec, e->dcp * e->es, b, n, k);
+    e->kern = fkm_cu_choose_kernel(&e->sw, e->cc_major, e->smem_optin, (int)prec, e->dcp * e->es, b, n, k);
     e->cc_tiled = fkm_cu_kern_ctile(e->kern);
     e->tile_parts = fkm_cu_kern_parts(e->kern);
     e->tiles = fkm_cu_kern_tiles(e->kern, n);
-    e->upd_p = fkm_cu_upd_chunk(b * n);
+    e->upd_p = fkm_cu_upd_chunk(&e->sw, b * n);
     e->nchunks = (b * n + e->upd_p - 1) / e->upd_p;
-    e->csort = fkm_cu_use_csort(b * k, b * n) && fkm_cu_csort_fits(b * k, b * n);
+    e->csort = fkm_cu_use_csort(&e->sw, b * k, b * n) && fkm_cu_csort_fits(b * k, b * n);
     e->keybits = 1;
     while (e->keybits < 32 && ((int64_t)1 << e->keybits) < b * k) e->keybits++;
     fkm_cu_cert_plan(e);
     e->tiny = fkm_cu_tiny_pick(e);
-    e->tiny_p = fkm_cu_upd_chunk(n);
+    e->tiny_p = fkm_cu_upd_chunk(&e->sw, n);
     return FKM_OK;
 }
 
@@ -170,11 +171,9 @@ fkm_status fkm_cu_open(fkm_cu_engine *e, void *ws, size_t ws_bytes, int need_cop
     e->ws_bytes = need;
     fkm_cu_layout(e, (char *)e->ws, need_copy);
     CU_RET(cudaMallocHost((void **)&e->hslots, sizeof(fkm_cu_stats) * FKM_CU_MAX_BATCH * (size_t)e->b));
-    const char *fused = getenv("FKM_CU_FUSED");
-    e->fused = fused && atoi(fused) == 1 && !e->cert; /* the fused kernel skips the certified copy */
-    e->upd_u = fkm_cu_upd_rows(e->cc_major, e->es, e->b * e->n);
-    const char *prof = getenv("FKM_CU_PROFILE");
-    e->prof = prof ? atoi(prof) : 0;
+    e->fused = e->sw.fused && !e->cert; /* the fused kernel skips the certified copy */
+    e->upd_u = fkm_cu_upd_rows(&e->sw, e->cc_major, e->es, e->b * e->n);
+    e->prof = e->sw.profile;
     if (e->prof)
         for (; e->npev < 2 * FKM_CU_MAX_BATCH; e->npev++) CU_RET(cudaEventCreate(&e->pev[e->npev]));
     if (e->prof >= 2)

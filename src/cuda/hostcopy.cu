@@ -43,10 +43,9 @@ struct stage_pair {
 };
 } // namespace
 
-extern "C" fkm_status fkm_cu_copy_from_host(void *dst, const void *src, size_t bytes, cudaStream_t s, int threads) {
-    int staged = bytes >= STAGED_MIN && !is_pinned(src);
-    const char *env = getenv("FKM_CU_STAGED"); /* 0: the driver's path (A/B runs) */
-    if (env && *env) staged = staged && atoi(env) != 0;
+extern "C" fkm_status fkm_cu_copy_from_host(void *dst, const void *src, size_t bytes, cudaStream_t s, int threads,
+                                           int staged) {
+    staged = staged && bytes >= STAGED_MIN && !is_pinned(src);
     stage_pair st;
     if (!staged || !st.open()) {
         CU_RET(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));

@@ -81,7 +81,7 @@ fkm_status fkm_cu_assign_ps(const fkm_cu_engine *e, fkm_cu_assign_args a, int ce
     fkm_status st = res_xmap(&m, a, e->b, e->n, cert ? 2 : e->es);
     if (st != FKM_OK) return st;
     int nbuf = 0, ns = 0;
-    fkm_cu_ps_config(a.c_pitch, e->smem_optin, &nbuf, &ns);
+    fkm_cu_ps_config(&e->sw, a.c_pitch, e->smem_optin, &nbuf, &ns);
     const ps_fn kf = cert ? ps_cert_kernels[kc] : ps_kernels[op][kc];
     const size_t smem = fkm_ps_smem(nkb, ns, nbuf);
     CU_RET(fkm_cu_smem_optin((const void *)kf, smem, e->dev < 16 ? &ps_raised[e->dev][cert ? 3 : op][kc] : NULL));

@@ -23,9 +23,7 @@
 
 static int cert_wanted(const fkm_cu_engine *e) {
     if (e->prec != FKM_PREC_EXACT || e->cc_major != 9) return 0;
-    const char *v = getenv("FKM_CU_CERT");
-    if (v && *v && atoi(v) == 0) return 0;
-    return 1;
+    return e->sw.cert;
 }
 
 /* Sizes and the fp16 kernel (resident for one problem of k <= 256 where it fits, else streamed);
@@ -42,10 +40,9 @@ static int cert_plan(fkm_cu_engine *e) {
         e->kern16 = ps;
     else
         return 0;
-    const char *s = getenv("FKM_CU_CERT_SCALE"), *l = getenv("FKM_CU_CERT_LIST"), *v = getenv("FKM_CU_CERT_RSV");
-    e->cert_scale = s && *s ? (float)atof(s) : 1.0f;
-    e->cert_list = !(l && *l && atoi(l) == 0);
-    e->cert_rsv = !(v && *v && atoi(v) == 0);
+    e->cert_scale = e->sw.cert_scale;
+    e->cert_list = e->sw.cert_list;
+    e->cert_rsv = e->sw.cert_rsv;
     return 1;
 }
 

@@ -72,11 +72,9 @@ int fkm_cu_res_buffers(int64_t dcp_bytes, int64_t k, int smem_optin) {
     return nbuf;
 }
 
-void fkm_cu_ps_config(int64_t dcp_bytes, int smem_optin, int *nbuf, int *ns) {
+void fkm_cu_ps_config(const fkm_cu_switches *sw, int64_t dcp_bytes, int smem_optin, int *nbuf, int *ns) {
     const int nkb = (int)(dcp_bytes / 128);
-    const char *v = getenv("FKM_CU_PS_NS"); /* kernel lab: fewer stages */
-    int cap = v && *v ? atoi(v) : PS_MAXNS;
-    if (cap < 2) cap = 2;
+    const int cap = sw->ps_ns ? sw->ps_ns : PS_MAXNS; /* FKM_CU_PS_NS, kernel lab: fewer stages */
     *nbuf = 2;
     *ns = cap < PS_MAXNS ? cap : PS_MAXNS;
     while (*ns > 2 && fkm_ps_smem(nkb, *ns, 2) > (size_t)smem_optin) (*ns)--;
@@ -132,21 +130,20 @@ static int kern_ok(int id, int op, int cc_major, int smem_optin, int64_t dcp_byt
            fkm_cu_kern_fits(id, dcp_bytes, b, k) && fkm_cu_kern_smem(id, dcp_bytes, k) <= (size_t)smem_optin;
 }
 
-int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b, int64_t n, int64_t k) {
+int fkm_cu_choose_kernel(const fkm_cu_switches *sw, int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b,
+                         int64_t n, int64_t k) {
     const int op = prec == FKM_PREC_FP16 ? 0 : prec == FKM_PREC_BF16 ? 1 : prec == FKM_PREC_TF32 ? 2 : -1;
     /* Comma-separated ids: the first valid here wins; the others are skipped without a word (a
      * list may name one kernel per precision), and with none valid the tables below decide.
      * Ids >= FKM_KERN_COUNT name no kernel and are skipped like the rest. */
-    const char *force = getenv("FKM_CU_KERNEL");
-    for (const char *f = force; f && *f;) {
+    for (const char *f = sw->kernel; *f;) { /* FKM_CU_KERNEL */
         const int id = atoi(f);
         if (kern_ok(id, op, cc_major, smem_optin, dcp_bytes, b, k)) return id;
         f = strchr(f, ',');
         if (f) f++;
     }
     if (op < 0 || cc_major < 8) return FKM_KERN_SIMT;
-    const char *arch = getenv("FKM_CU_ARCH"); /* e.g. 80: use an older table (tests, kernel lab) */
-    if (arch && *arch && atoi(arch) / 10 >= 8 && atoi(arch) / 10 < cc_major) cc_major = atoi(arch) / 10;
+    if (sw->arch / 10 >= 8 && sw->arch / 10 < cc_major) cc_major = sw->arch / 10; /* FKM_CU_ARCH=80: an older table */
     const rule *r = cc_major == 9 ? sm90_rules : cc_major == 8 ? sm80_rules : fallback_rules;
     const int nr = cc_major == 9 ? (int)(sizeof sm90_rules / sizeof *sm90_rules)
                    : cc_major == 8 ? (int)(sizeof sm80_rules / sizeof *sm80_rules)
@@ -168,19 +165,17 @@ int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_byt
  * 0.443 (8 float4 rows spill); B = 8 N = 16384 (chunks of 64, less than one wave of blocks: rows
  * per warp are all that counts) 8 rows 0.018 against 4 rows 0.022. So 8 for 16-bit data from 4M
  * points on and for the small problems that take chunks of 64. Older parts: the same, unmeasured. */
-int fkm_cu_upd_rows(int cc_major, int es, int64_t total) {
-    const char *u = getenv("FKM_CU_UPD_U");
-    if (u && *u) return atoi(u) >= 8 ? 8 : 4;
+int fkm_cu_upd_rows(const fkm_cu_switches *sw, int cc_major, int es, int64_t total) {
+    if (sw->upd_u) return sw->upd_u; /* FKM_CU_UPD_U */
     (void)cc_major;
-    return fkm_cu_upd_chunk(total) == 64 || (es == 2 && total >= ((int64_t)1 << 22)) ? 8 : 4;
+    return fkm_cu_upd_chunk(sw, total) == 64 || (es == 2 && total >= ((int64_t)1 << 22)) ? 8 : 4;
 }
 
 /* Points per chunk in the sums (one warp walks a chunk, 8 rows at a time). 256 keeps the partial
  * buffers small for big problems; below 2^19 points that leaves too few warps to fill the GPU
  * (B=8 N=16384: 512 warps), so chunks of 64 there. */
-int fkm_cu_upd_chunk(int64_t total) {
-    const char *p = getenv("FKM_CU_UPD_P");
-    if (p && *p) return atoi(p) <= 64 ? 64 : 256;
+int fkm_cu_upd_chunk(const fkm_cu_switches *sw, int64_t total) {
+    if (sw->upd_p) return sw->upd_p; /* FKM_CU_UPD_P */
     return total <= ((int64_t)1 << 19) ? 64 : 256;
 }
 
@@ -189,9 +184,8 @@ int fkm_cu_upd_chunk(int64_t total) {
  * B=8 N=16384 K=100 0.024 vs 0.040 ms; N=1M K=1024 0.088 vs 0.054; N=4M K=256 0.21 vs 0.074;
  * N=8M K=1024 0.53 vs 0.18 (the scatter's in-tile ranking walks 32 warps with a block barrier
  * each). So the scatter for small problems only. */
-int fkm_cu_use_csort(int64_t bk, int64_t total) {
-    const char *s = getenv("FKM_CU_SORT");
-    if (s && *s) return strcmp(s, "count") == 0;
+int fkm_cu_use_csort(const fkm_cu_switches *sw, int64_t bk, int64_t total) {
+    if (sw->sort >= 0) return sw->sort; /* FKM_CU_SORT */
     (void)bk;
     return total <= ((int64_t)1 << 19);
 }

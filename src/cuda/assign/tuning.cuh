@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "assign_wgmma_smem.h" /* FKM_CU_RES_MAXK */
+#include "../switches.cuh"
 
 /* mma.sync tile configurations (assign_mma.cuh). Rows are 128-byte chunks. */
 typedef struct {
@@ -80,23 +81,23 @@ size_t fkm_cu_kern_smem(int id, int64_t dcp_bytes, int64_t k);
 int fkm_cu_res_buffers(int64_t dcp_bytes, int64_t k, int smem_optin);
 /* Point buffers per warpgroup and centroid stages of the streamed kernel for rows of dcp_bytes:
  * two point buffers and as many stages as fit in smem_optin, at most PS_MAXNS (at least two). */
-void fkm_cu_ps_config(int64_t dcp_bytes, int smem_optin, int *nbuf, int *ns);
+void fkm_cu_ps_config(const fkm_cu_switches *sw, int64_t dcp_bytes, int smem_optin, int *nbuf, int *ns);
 
 /* Pick the kernel for a device (compute capability major, opt-in shared memory per block),
  * a precision (FKM_PREC_*, resolved), the centroid pitch in bytes, b problems of n points and k
- * centroids. FKM_CU_KERNEL in the
- * environment (comma-separated kernel ids) overrides the choice with the first id valid here
- * (kernel lab, benchmarks); ids that are not valid here -- wrong precision or architecture, too
- * much shared memory, or no such kernel (>= FKM_KERN_COUNT) -- are skipped, as is the variable
- * when none is valid;
- * FKM_CU_ARCH=80 makes a newer GPU use the sm_80 table (tests of the mma.sync kernels). */
-int fkm_cu_choose_kernel(int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b, int64_t n, int64_t k);
+ * centroids. sw->kernel (FKM_CU_KERNEL: comma-separated kernel ids) overrides the choice with the
+ * first id valid here (kernel lab, benchmarks); ids that are not valid here -- wrong precision or
+ * architecture, too much shared memory, or no such kernel (>= FKM_KERN_COUNT) -- are skipped, as
+ * is the list when none is valid; sw->arch (FKM_CU_ARCH=80) makes a newer GPU use the sm_80 table
+ * (tests of the mma.sync kernels). */
+int fkm_cu_choose_kernel(const fkm_cu_switches *sw, int cc_major, int smem_optin, int prec, int64_t dcp_bytes,
+                         int64_t b, int64_t n, int64_t k);
 /* Rows in flight per warp in the update's sums kernel (4 or 8; FKM_CU_UPD_U overrides) for
  * elements of es bytes and b*n = total points. */
-int fkm_cu_upd_rows(int cc_major, int es, int64_t total);
+int fkm_cu_upd_rows(const fkm_cu_switches *sw, int cc_major, int es, int64_t total);
 /* Sorted points per chunk of the sums kernel for b*n points: 64 or 256 (FKM_CU_UPD_P overrides). */
-int fkm_cu_upd_chunk(int64_t total);
+int fkm_cu_upd_chunk(const fkm_cu_switches *sw, int64_t total);
 /* The update's inverse map by counting scatter (1) or CUB radix sort (0), for b*k keys and b*n
  * points (FKM_CU_SORT=count|radix overrides; the counting scatter also needs to fit, csort.cu). */
-int fkm_cu_use_csort(int64_t bk, int64_t total);
+int fkm_cu_use_csort(const fkm_cu_switches *sw, int64_t bk, int64_t total);
 #endif

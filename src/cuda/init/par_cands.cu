@@ -63,7 +63,7 @@ fkm_status par_update(par_state *s, fkm_cu_engine *e) {
         sub.cert = 0; /* its own candidate copy: the SIMT or tensor-core kernel of the precision */
         sub.k = most - c0 < e->kp ? most - c0 : e->kp;
         sub.kp = fkm_cu_roundup(sub.k, FKM_CU_KPAD);
-        sub.kern = fkm_cu_choose_kernel(e->cc_major, e->smem_optin, (int)e->prec, e->dcp * e->es, e->b, e->n, sub.k);
+        sub.kern = fkm_cu_choose_kernel(&e->sw, e->cc_major, e->smem_optin, (int)e->prec, e->dcp * e->es, e->b, e->n, sub.k);
         sub.cc_tiled = fkm_cu_kern_ctile(sub.kern);
         sub.tile_parts = fkm_cu_kern_parts(sub.kern);
         sub.tiles = fkm_cu_kern_tiles(sub.kern, e->n);

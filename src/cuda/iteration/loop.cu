@@ -40,17 +40,15 @@ fkm_status fkm_cu_run(fkm_cu_engine *e, int max_iter, fkm_empty_policy pol, int 
      * 0.125 -> 0.117 ms per iteration). Not on the legacy default stream (it cannot be captured),
      * nor on a stream the caller is capturing itself (ours would nest); FKM_CU_GRAPH=0 turns it
      * off. */
-    const char *gv = getenv("FKM_CU_GRAPH");
 #ifdef FKM_CUDA_DEBUG
     const int use_graph = 0; /* debug builds synchronise after every launch */
-    (void)gv;
 #else
     cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
     if (e->stream != NULL && cudaStreamIsCapturing(e->stream, &cap) != cudaSuccess) {
         (void)cudaGetLastError();
         cap = cudaStreamCaptureStatusActive; /* unknown: do not capture */
     }
-    const int use_graph = e->stream != NULL && cap == cudaStreamCaptureStatusNone && !(gv && *gv && atoi(gv) == 0);
+    const int use_graph = e->stream != NULL && cap == cudaStreamCaptureStatusNone && e->sw.graph;
 #endif
     cudaGraphExec_t graphs[FKM_CU_MAX_BATCH + 1] = {0};
     while (it < max_iter) {

@@ -431,8 +431,7 @@ static int tiny_dm(int64_t d) { return d <= 4 ? 4 : d <= 8 ? 8 : d <= 16 ? 16 : 
 int fkm_cu_tiny_pick(const fkm_cu_engine *e) {
     if (e->prec == FKM_PREC_TF32 || e->d > TINY_MAX_D || e->k > TINY_MAX_K || e->n > TINY_MAX_N) return 0;
     if (tiny_smem_bytes(e->n, e->k, tiny_dm(e->d)) > 48 * 1024) return 0;
-    const char *v = getenv("FKM_CU_TINY");
-    if (v && *v) return atoi(v) != 0;
+    if (e->sw.tiny >= 0) return e->sw.tiny; /* FKM_CU_TINY */
     return e->b >= e->sm_count && e->n * e->k * e->d <= ((int64_t)1 << 20);
 }
 

@@ -38,8 +38,8 @@ static struct {
 } nccl = {PTHREAD_ONCE_INIT};
 
 static void load(void) {
-    const char *path = getenv("FKM_NCCL_LIBRARY");
-    nccl.lib = dlopen(path && *path ? path : "libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    const char *path = fkm_cu_nccl_library(); /* FKM_NCCL_LIBRARY (switches.cuh) */
+    nccl.lib = dlopen(path ? path : "libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
     if (!nccl.lib) {
         snprintf(nccl.why, sizeof nccl.why, "%s", dlerror());
         return;

@@ -16,9 +16,9 @@
 
 /* Staging slots per GPU: chunks in flight ahead of the compute (2; FKM_CU_SCALE_SLOTS 2..4). */
 static int scale_slots(void) {
-    const char *v = getenv("FKM_CU_SCALE_SLOTS");
-    const int s = v ? atoi(v) : 2;
-    return s < 2 ? 2 : s > FKM_SCALE_MAX_SLOTS ? FKM_SCALE_MAX_SLOTS : s;
+    fkm_cu_switches sw;
+    fkm_cu_switches_read(&sw);
+    return sw.scale_slots;
 }
 
 static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
@@ -49,8 +49,9 @@ static fkm_status plan_gpu(const fkm_problem *pb, int dev, int64_t n, size_t bud
     fkm_cu_engine e;
     int64_t p = n < SCALE_MAX_PIECE ? n : SCALE_MAX_PIECE;
     if (p < 1) p = 1;
-    const char *force = getenv("FKM_CU_SCALE_PIECE"); /* tests: many small pieces */
-    if (force && atoll(force) > 0 && atoll(force) < p) p = atoll(force);
+    fkm_cu_switches sw;
+    fkm_cu_switches_read(&sw);
+    if (sw.scale_piece > 0 && sw.scale_piece < p) p = sw.scale_piece; /* FKM_CU_SCALE_PIECE, tests: many small pieces */
     for (;;) {
         fkm_status st = fkm_cu_plan(&e, dev, 1, p, pb->d, pb->k, pb->metric, pb->precision);
         if (st != FKM_OK) return st;
@@ -110,8 +111,9 @@ extern "C" fkm_status fkm_scale_wanted(const fkm_problem *pb, int *ngpu, int *us
                         pb->cuda_device, count);
     if (g > FKM_SCALE_MAX_GPUS) g = FKM_SCALE_MAX_GPUS;
     *ngpu = g;
-    const char *force = getenv("FKM_CU_SCALE");
-    *use = g > 1 || (force && atoi(force) == 1);
+    fkm_cu_switches sw;
+    fkm_cu_switches_read(&sw);
+    *use = g > 1 || sw.scale; /* FKM_CU_SCALE=1: also one GPU */
     return FKM_OK;
 }
 
@@ -237,13 +239,13 @@ extern "C" fkm_status fkm_scale_create(const fkm_problem *pb, int ngpu, fkm_cu_s
     }
     if (st == FKM_OK) st = fkm_scale_first_pass(s);
     const double t2 = fkm_now_ms();
-    const char *prof = getenv("FKM_CU_PROFILE"); /* the plan, for benchmarks (dev/cuda/bench_stream.c) */
-    for (int gi = 0; st == FKM_OK && prof && atoi(prof) > 0 && gi < ngpu; gi++)
+    const int prof = s->g[0].e.sw.profile; /* FKM_CU_PROFILE: the plan, for benchmarks (dev/cuda/bench_stream.c) */
+    for (int gi = 0; st == FKM_OK && prof > 0 && gi < ngpu; gi++)
         fprintf(stderr, "fkm scale: GPU %d rows [%lld, %lld): %lld resident, %lld streamed in chunks of %lld rows "
                 "(%s host memory, %zu bytes a row)\n", s->devs[gi], (long long)s->g[gi].row0,
                 (long long)(s->g[gi].row0 + s->g[gi].n), (long long)s->g[gi].res, (long long)(s->g[gi].n - s->g[gi].res),
                 (long long)s->piece, s->pinned[gi] ? "pinned" : "pageable or already pinned", s->src_row_bytes);
-    if (st == FKM_OK && prof && atoi(prof) > 0)
+    if (st == FKM_OK && prof > 0)
         fprintf(stderr, "fkm scale: %.0f ms to allocate and pin, %.0f ms for the first pass (upload, column scales)\n",
                 t1 - t0, t2 - t1);
     if (st != FKM_OK) {
