@@ -347,9 +347,54 @@ static void test_device_bad(void) {
 }
 #endif
 
+/* FKM_CU_KERNEL names a kernel by its name (fkm_cuda_fit_info.kernel) as well as by its id: the
+ * first item valid for the call wins, unknown names and kernels of another precision are skipped,
+ * and with none valid the tables choose (the name of the default run). */
+static const char *kernel_run(const char *force, void *dx, void *dc, int64_t n, int64_t d, int64_t k) {
+    if (force) setenv("FKM_CU_KERNEL", force, 1);
+    else unsetenv("FKM_CU_KERNEL");
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = k; p.max_iter = 2; p.stop = FKM_STOP_FIXED; p.init = FKM_INIT_RANDOM; p.device = FKM_DEVICE_CUDA;
+    fkm_cuda_matrix dm = {dx, FKM_F16, 1, n, d, NULL};
+    fkm_cuda_fit_info info;
+    memset(&info, 0, sizeof info);
+    fkm_status st = fkm_cuda_fit(&p, &dm, (float *)dc, NULL, NULL, NULL, &info, NULL, 0, NULL);
+    unsetenv("FKM_CU_KERNEL");
+    CHECK(st == FKM_OK, "FKM_CU_KERNEL=%s: %s", force ? force : "(unset)", fkm_last_error());
+    return st == FKM_OK && info.kernel ? info.kernel : "?";
+}
+
+static void test_kernel_by_name(void) {
+    const int64_t n = 20000, d = 128, k = 100;
+    dataset s;
+    ds_make(&s, 99, n, d, k, FKM_F16, 0);
+    void *dx = NULL, *dc = NULL;
+    cudaMalloc(&dx, (size_t)(n * d) * 2);
+    cudaMalloc(&dc, (size_t)(k * d) * 4);
+    cudaMemcpy(dx, s.in, (size_t)(n * d) * 2, cudaMemcpyHostToDevice);
+    char dflt[64];
+    snprintf(dflt, sizeof dflt, "%s", kernel_run(NULL, dx, dc, n, d, k));
+    static const char *want[][2] = {
+        {"mma-f16-64x128-s4-xres", "mma-f16-64x128-s4-xres"},            /* by name */
+        {"4", "mma-f16-64x128-s4-xres"},                                   /* by id, as before */
+        {"no-such-kernel,mma-f16-128x128-s3", "mma-f16-128x128-s3"},       /* unknown name skipped */
+        {"mma-tf32-128x128-s4-xres,mma-f16-128x256-s3-xres", "mma-f16-128x256-s3-xres"}, /* other precision skipped */
+        {"mma-tf32-128x128-s4-xres", NULL},                                /* none valid: the tables' choice */
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const char *got = kernel_run(want[i][0], dx, dc, n, d, k), *w = want[i][1] ? want[i][1] : dflt;
+        CHECK(strcmp(got, w) == 0, "FKM_CU_KERNEL=%s ran %s, expected %s", want[i][0], got, w);
+        printf("  FKM_CU_KERNEL=%-50s -> %s\n", want[i][0], got);
+    }
+    cudaFree(dx); cudaFree(dc);
+    ds_free(&s);
+}
+
 int main(void) {
     if (fkm_cuda_device_count() == 0) SKIP_ALL("no CUDA device (or a CPU-only build)");
     const int small = getenv("FKM_TEST_SMALL") && atoi(getenv("FKM_TEST_SMALL"));
+    test_kernel_by_name();
     for (int pi = 0; pi < 4; pi++)
         for (int metric = 0; metric < (small ? 1 : 3); metric++) test_update(precs[pi], metric, metric == 0, 3000, 25);
     /* Enough points that every block of the centroid-resident kernel (one problem, k <= 256) takes

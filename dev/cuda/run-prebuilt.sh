@@ -6,7 +6,7 @@
 #              dev/cuda/pack-prebuilt.sh build-dev   (.devbin/ and its archive .devpack/devbin.tar.xz;
 #              carry ".devpack": .devbin/ is unpacked from it here when missing)
 # Usage: dev/cuda/run-prebuilt.sh MODE...   modes run in order:
-#   tests[:ENV=V;...]   every GPU test program present with the given environment (e.g. tests:FKM_CU_KERNEL=16,20,24);
+#   tests[:ENV=V;...]   every GPU test program present with the given environment (e.g. tests:FKM_CU_KERNEL=wgmma-f16-128x128-s4-g);
 #                       ONLY="test_a test_b" in the script's environment runs only those
 #   bench[:ENV=V;...]   all rows of docs/targets.md, plain, then with stage timers (FKM_CU_PROFILE=2)
 #   case:B,N,K,D,dtype,prec,iters[:ENV=V;...]   one bench case

@@ -12,7 +12,7 @@
 
 typedef struct {
     /* assignment kernels (assign/tuning.cu) */
-    char kernel[128];  /* FKM_CU_KERNEL: comma-separated kernel ids tried first ("" = the tables) */
+    char kernel[128];  /* FKM_CU_KERNEL: comma-separated kernel names or ids tried first ("" = the tables) */
     int arch;          /* FKM_CU_ARCH: compute capability x 10 whose table to use (0 = the GPU's) */
     int ps_ns;         /* FKM_CU_PS_NS: most stages of the streamed kernel (0 = its own) */
     /* the update (assign/tuning.cu) */

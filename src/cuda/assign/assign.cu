@@ -208,23 +208,33 @@ fkm_status fkm_cu_assign_simt_list(const fkm_cu_engine *e, const fkm_cu_assign_a
 
 /* ---- launcher: one table entry per kernel id */
 
+/* The kernels are instantiated from the configuration tables (tuning.cuh), so a configuration
+ * the chooser can name is the one that runs: one entry per configuration and op, checked below. */
 typedef void (*kern_fn)(const fkm_cu_assign_args);
-#define CFG_KERNELS(OP)                                                                   \
-    fkm_assign_mma<128, 128, 2, 4, 4, true, OP>, fkm_assign_mma<128, 128, 2, 4, 3, false, OP>, \
-        fkm_assign_mma<128, 256, 2, 4, 3, true, OP>, fkm_assign_mma<64, 128, 2, 2, 4, true, OP>
-static const kern_fn kernels[1 + 3 * FKM_CU_NCFG] = {fkm_assign_simt, CFG_KERNELS(0), CFG_KERNELS(1), CFG_KERNELS(2)};
+template <int C, int OP>
+static constexpr kern_fn mma_of() {
+    constexpr fkm_cu_cfg c = fkm_cu_cfgs[C];
+    return fkm_assign_mma<c.bm, c.bn, c.wm, c.wn, c.stages, c.xres != 0, OP>;
+}
+#define CFG_KERNELS(OP) mma_of<0, OP>(), mma_of<1, OP>(), mma_of<2, OP>(), mma_of<3, OP>()
+static const kern_fn kernels[] = {fkm_assign_simt, CFG_KERNELS(0), CFG_KERNELS(1), CFG_KERNELS(2)};
+static_assert(sizeof kernels / sizeof *kernels == 1 + 3 * FKM_CU_NCFG, "one mma kernel per configuration and op");
 
-/* wgmma kernels by [op][configuration][k-blocks per row: 1, 2, 4, other]; NULL where a
- * configuration does not exist for that row width (fkm_cu_kern_fits says the same). */
-template <int NWG, int S, int OP, int NKB>
-static constexpr kern_fn wgg() {
-    if constexpr (S >= NKB) return fkm_assign_wgmma<NWG, S, OP, NKB>;
+/* wgmma kernels by [op][configuration][k-blocks per row: 1, 2, 4, other]: mode 0 configurations
+ * take any row (NKB 0), mode 1 ones are built for 1, 2 or 4 k-blocks with at least as many stages;
+ * NULL where a configuration does not exist for that row width (fkm_cu_kern_fits says the same). */
+template <int W, int OP, int NKB>
+static constexpr kern_fn wg_of() {
+    constexpr fkm_cu_wcfg w = fkm_cu_wcfgs[W];
+    if constexpr (w.mode == 0) return fkm_assign_wgmma<w.nwg, w.stages, OP, 0>;
+    else if constexpr (NKB > 0 && w.stages >= NKB) return fkm_assign_wgmma<w.nwg, w.stages, OP, NKB>;
     else return nullptr;
 }
-#define WG_ANY(NWG, S, OP) {fkm_assign_wgmma<NWG, S, OP, 0>, fkm_assign_wgmma<NWG, S, OP, 0>, fkm_assign_wgmma<NWG, S, OP, 0>, fkm_assign_wgmma<NWG, S, OP, 0>}
-#define WG_GRP(NWG, S, OP) {wgg<NWG, S, OP, 1>(), wgg<NWG, S, OP, 2>(), wgg<NWG, S, OP, 4>(), nullptr}
-#define WG_OP(OP) {WG_ANY(2, 4, OP), WG_ANY(2, 8, OP), WG_ANY(4, 4, OP), WG_ANY(4, 6, OP), WG_GRP(2, 4, OP), WG_GRP(4, 4, OP)}
-static const kern_fn wg_kernels[3][FKM_CU_NWCFG][4] = {WG_OP(0), WG_OP(1), WG_OP(2)};
+#define WG_CFG(W, OP) {wg_of<W, OP, 1>(), wg_of<W, OP, 2>(), wg_of<W, OP, 4>(), wg_of<W, OP, 0>()}
+#define WG_OP(OP) {WG_CFG(0, OP), WG_CFG(1, OP), WG_CFG(2, OP), WG_CFG(3, OP), WG_CFG(4, OP), WG_CFG(5, OP)}
+static const kern_fn wg_kernels[][FKM_CU_NWCFG][4] = {WG_OP(0), WG_OP(1), WG_OP(2)};
+static_assert(sizeof wg_kernels / sizeof *wg_kernels == 3 && FKM_CU_NWCFG == 6,
+              "one wgmma row per op and configuration (WG_OP lists FKM_CU_NWCFG of them)");
 
 static kern_fn kernel_of(int id, int nkc) {
     if (!fkm_cu_kern_is_wg(id)) return kernels[id];

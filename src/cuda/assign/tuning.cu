@@ -5,24 +5,8 @@
 #include <string.h>
 
 #include "../../backend.h"
+#include "../cu_common.cuh" /* fkm_cu_kernel_name */
 #include "assign_wgmma_smem.h"
-
-const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG] = {
-    /* bm   bn  wm wn stages xres */
-    {128, 128, 2, 4, 4, 1}, /* 0: point tile resident, 4 centroid chunks in flight */
-    {128, 128, 2, 4, 3, 0}, /* 1: both tiles streamed (large D) */
-    {128, 256, 2, 4, 3, 1}, /* 2: wider centroid tile, 64x64 warp tiles */
-    {64, 128, 2, 2, 4, 1},  /* 3: small tiles, for few points per problem */
-};
-
-const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
-    {2, 4, 0}, /* 0: 128 points, 4 stages (two blocks per SM at D = 128 fp16) */
-    {2, 8, 0}, /* 1: 128 points, 8 stages */
-    {4, 4, 0}, /* 2: 256 points (half the centroid traffic per flop), 4 stages */
-    {4, 6, 0}, /* 3: 256 points, 6 stages */
-    {2, 4, 1}, /* 4: 128 points, one group per centroid tile */
-    {4, 4, 1}, /* 5: 256 points, one group per centroid tile */
-};
 
 int fkm_cu_kern_parts(int id) {
     (void)id;
@@ -84,7 +68,8 @@ void fkm_cu_ps_config(const fkm_cu_switches *sw, int64_t dcp_bytes, int smem_opt
  * persistent wgmma), configuration, the largest centroid pitch (bytes) it is meant for and the
  * fewest points in all. Rows are tried in order. */
 typedef struct {
-    int wg, cfg;
+    fkm_cu_kfam fam;
+    int cfg;
     int64_t max_dcp_bytes;
     int64_t min_points; /* points in all (b x n) from which the row applies */
 } rule;
@@ -108,18 +93,23 @@ typedef struct {
  * 5.20 ms per iteration, K = 65536 534 -> 571 TFLOP/s, tf32 D = 64 K = 1024 234 -> 284; from 2^15
  * points on (one block per SM of 4 x 64 points: at N = 16384 it fills 64 SMs, 0.094 against 0.089
  * ms per iteration; at N = 65536 0.110 against 0.115). */
-static const rule sm90_rules[] = {{2, 0, 512, 0},    {3, 0, 256, 32768}, {1, 4, 256, 0}, {1, 5, 512, 0},
-                                  {1, 2, 1024, 0}, {1, 0, 1024, 0},    {1, 0, 4096, 0}, {0, 0, 1024, 0},
-                                  {0, 1, INT64_MAX, 0}};
+static const rule sm90_rules[] = {
+    {FKM_KFAM_RES, 0, 512, 0}, {FKM_KFAM_PS, 0, 256, 32768}, {FKM_KFAM_WG, 4, 256, 0},      {FKM_KFAM_WG, 5, 512, 0},
+    {FKM_KFAM_WG, 2, 1024, 0}, {FKM_KFAM_WG, 0, 1024, 0},    {FKM_KFAM_WG, 0, 4096, 0},     {FKM_KFAM_MMA, 0, 1024, 0},
+    {FKM_KFAM_MMA, 1, INT64_MAX, 0}};
 /* sm_80 (A100, 163 KB): resident point tile up to 512-byte rows, then streamed. */
-static const rule sm80_rules[] = {{0, 0, 512, 0}, {0, 1, INT64_MAX, 0}};
-static const rule fallback_rules[] = {{0, 3, 256, 0}, {0, 1, INT64_MAX, 0}};
+static const rule sm80_rules[] = {{FKM_KFAM_MMA, 0, 512, 0}, {FKM_KFAM_MMA, 1, INT64_MAX, 0}};
+static const rule fallback_rules[] = {{FKM_KFAM_MMA, 3, 256, 0}, {FKM_KFAM_MMA, 1, INT64_MAX, 0}};
 
-static int kern_id(int family, int cfg, int op) {
-    return family == 3   ? FKM_KERN_PS_BASE + op
-           : family == 2 ? FKM_KERN_RES_BASE + op
-           : family == 1 ? FKM_KERN_WG_BASE + op * FKM_CU_NWCFG + cfg
-                         : 1 + op * FKM_CU_NCFG + cfg;
+/* One item of sw->kernel: a kernel id, or a kernel's name as fkm_cu_kernel_name gives it (e.g.
+ * wgmma-f16-128x128-s4-g); -1 when it names none. */
+static int kern_of_item(const char *f, size_t len) {
+    if (len > 0 && f[0] >= '0' && f[0] <= '9') return atoi(f);
+    for (int id = 0; id < FKM_KERN_COUNT; id++) {
+        const char *nm = fkm_cu_kernel_name(id);
+        if (strlen(nm) == len && strncmp(nm, f, len) == 0) return id;
+    }
+    return -1;
 }
 
 /* Whether kernel id can run here: precision, architecture (wgmma: sm_90 only), row, k, memory. */
@@ -133,11 +123,12 @@ static int kern_ok(int id, int op, int cc_major, int smem_optin, int64_t dcp_byt
 int fkm_cu_choose_kernel(const fkm_cu_switches *sw, int cc_major, int smem_optin, int prec, int64_t dcp_bytes, int64_t b,
                          int64_t n, int64_t k) {
     const int op = prec == FKM_PREC_FP16 ? 0 : prec == FKM_PREC_BF16 ? 1 : prec == FKM_PREC_TF32 ? 2 : -1;
-    /* Comma-separated ids: the first valid here wins; the others are skipped without a word (a
-     * list may name one kernel per precision), and with none valid the tables below decide.
-     * Ids >= FKM_KERN_COUNT name no kernel and are skipped like the rest. */
+    /* Comma-separated ids or names: the first valid here wins; the others are skipped without a
+     * word (a list may name one kernel per precision), and with none valid the tables below
+     * decide. Ids >= FKM_KERN_COUNT and unknown names name no kernel and are skipped like the rest. */
     for (const char *f = sw->kernel; *f;) { /* FKM_CU_KERNEL */
-        const int id = atoi(f);
+        const char *end = strchr(f, ',');
+        const int id = kern_of_item(f, end ? (size_t)(end - f) : strlen(f));
         if (kern_ok(id, op, cc_major, smem_optin, dcp_bytes, b, k)) return id;
         f = strchr(f, ',');
         if (f) f++;
@@ -150,10 +141,10 @@ int fkm_cu_choose_kernel(const fkm_cu_switches *sw, int cc_major, int smem_optin
                                    : (int)(sizeof fallback_rules / sizeof *fallback_rules);
     for (int i = 0; i < nr; i++) {
         if (dcp_bytes > r[i].max_dcp_bytes || b * n < r[i].min_points) continue;
-        const int id = kern_id(r[i].wg, r[i].cfg, op);
+        const int id = fkm_cu_kern_make(r[i].fam, op, r[i].cfg);
         if (kern_ok(id, op, cc_major, smem_optin, dcp_bytes, b, k)) return id;
     }
-    return 1 + op * FKM_CU_NCFG + 1; /* streamed tiles: shared memory independent of D */
+    return fkm_cu_kern_make(FKM_KFAM_MMA, op, 1); /* streamed tiles: shared memory independent of D */
 }
 
 /* Rows in flight per warp in the update's sums (gathered rows, latency-bound). H100,

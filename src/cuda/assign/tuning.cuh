@@ -1,9 +1,12 @@
 /* tuning.cuh -- assignment kernel configurations and the per-architecture choice (tuning is data).
  *
- * A kernel id names a family (SIMT fp32, mma.sync tensor cores, Hopper wgmma), a precision path
- * and a tile configuration. The tables in tuning.cu say, per architecture (sm_90, sm_80,
- * fallback), which configurations to try, in order, for a compute type and a padded dimension;
- * the chooser takes the first whose shared memory fits the device. */
+ * A kernel is a family (SIMT fp32, mma.sync tensor cores, Hopper wgmma, the two persistent wgmma
+ * kernels), a precision path (op) and a tile configuration: fkm_cu_kern_make gives its id, the
+ * only place ids are computed. The configuration tables below are the one source of the tile
+ * shapes: the launcher instantiates its templates from them (assign.cu) and the chooser and the
+ * shared-memory sizes read them. The rule tables in tuning.cu say, per architecture (sm_90, sm_80,
+ * fallback), which kernels to try, in order, for a compute type and a padded dimension; the
+ * chooser takes the first whose shared memory fits the device. */
 #ifndef FKM_CU_TUNING_CUH
 #define FKM_CU_TUNING_CUH
 
@@ -29,8 +32,21 @@ typedef struct {
 } fkm_cu_wcfg;
 
 enum { FKM_CU_NCFG = 4, FKM_CU_NWCFG = 6 };
-extern const fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG];
-extern const fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG];
+inline constexpr fkm_cu_cfg fkm_cu_cfgs[FKM_CU_NCFG] = {
+    /* bm   bn  wm wn stages xres */
+    {128, 128, 2, 4, 4, 1}, /* 0: point tile resident, 4 centroid chunks in flight */
+    {128, 128, 2, 4, 3, 0}, /* 1: both tiles streamed (large D) */
+    {128, 256, 2, 4, 3, 1}, /* 2: wider centroid tile, 64x64 warp tiles */
+    {64, 128, 2, 2, 4, 1},  /* 3: small tiles, for few points per problem */
+};
+inline constexpr fkm_cu_wcfg fkm_cu_wcfgs[FKM_CU_NWCFG] = {
+    {2, 4, 0}, /* 0: 128 points, 4 stages (two blocks per SM at D = 128 fp16) */
+    {2, 8, 0}, /* 1: 128 points, 8 stages */
+    {4, 4, 0}, /* 2: 256 points (half the centroid traffic per flop), 4 stages */
+    {4, 6, 0}, /* 3: 256 points, 6 stages */
+    {2, 4, 1}, /* 4: 128 points, one group per centroid tile */
+    {4, 4, 1}, /* 5: 256 points, one group per centroid tile */
+};
 
 /* Kernel ids: 0 SIMT fp32 (exact); 1 + op * NCFG + cfg mma.sync; WG_BASE + op * NWCFG + wcfg
  * wgmma (assign_wgmma.cuh); RES_BASE + op the centroid-resident persistent wgmma kernel for
@@ -44,6 +60,16 @@ enum {
     FKM_KERN_PS_BASE = FKM_KERN_RES_BASE + 3,
     FKM_KERN_COUNT = FKM_KERN_PS_BASE + 3
 };
+/* Kernel families, and the id of (family, op, configuration): configuration indexes fkm_cu_cfgs
+ * (MMA) or fkm_cu_wcfgs (WG) and is 0 for the others; op 0 = fp16, 1 = bf16, 2 = tf32 (SIMT: -1). */
+typedef enum { FKM_KFAM_SIMT, FKM_KFAM_MMA, FKM_KFAM_WG, FKM_KFAM_RES, FKM_KFAM_PS } fkm_cu_kfam;
+static inline int fkm_cu_kern_make(fkm_cu_kfam f, int op, int cfg) {
+    return f == FKM_KFAM_PS    ? FKM_KERN_PS_BASE + op
+           : f == FKM_KFAM_RES ? FKM_KERN_RES_BASE + op
+           : f == FKM_KFAM_WG  ? FKM_KERN_WG_BASE + op * FKM_CU_NWCFG + cfg
+           : f == FKM_KFAM_MMA ? 1 + op * FKM_CU_NCFG + cfg
+                               : FKM_KERN_SIMT;
+}
 static inline int fkm_cu_kern_is_wg(int id) { return id >= FKM_KERN_WG_BASE && id < FKM_KERN_RES_BASE; }
 static inline int fkm_cu_kern_is_res(int id) { return id >= FKM_KERN_RES_BASE && id < FKM_KERN_PS_BASE; }
 static inline int fkm_cu_kern_is_ps(int id) { return id >= FKM_KERN_PS_BASE && id < FKM_KERN_COUNT; }
