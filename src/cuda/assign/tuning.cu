@@ -126,7 +126,7 @@ int fkm_cu_choose_kernel(const fkm_cu_switches *sw, int cc_major, int smem_optin
     /* Comma-separated ids or names: the first valid here wins; the others are skipped without a
      * word (a list may name one kernel per precision), and with none valid the tables below
      * decide. Ids >= FKM_KERN_COUNT and unknown names name no kernel and are skipped like the rest. */
-    for (const char *f = sw->kernel; *f;) { /* FKM_CU_KERNEL */
+    for (const char *f = sw->kernel; f && *f;) { /* FKM_CU_KERNEL */
         const char *end = strchr(f, ',');
         const int id = kern_of_item(f, end ? (size_t)(end - f) : strlen(f));
         if (kern_ok(id, op, cc_major, smem_optin, dcp_bytes, b, k)) return id;
