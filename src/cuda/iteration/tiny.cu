@@ -132,6 +132,7 @@ __device__ double tiny_assign(const tiny_args &a, const tiny_smem &s, int64_t p)
             changed = a.prev[g] != bi;
             a.prev[g] = bi;
             atomicAdd(&s.cnt[bi], 1);
+            if (a.w && a.w[g] > 0) atomicAdd(&s.pre[bi], 1); /* weighted points: see tiny_empties */
             contrib = (double)dist * (double)(a.w ? a.w[g] : 1.0f);
         }
         contrib = warp_sum(contrib);
@@ -161,18 +162,24 @@ __device__ double tiny_assign(const tiny_args &a, const tiny_smem &s, int64_t p)
     return tot;
 }
 
+/* The counts that say which clusters have a mean: with weights, those of the positive-weight
+ * points (a cluster of zero-weight points only is empty, as k_policy and the CPU count it), kept
+ * in s.pre until tiny_sort makes it the segment starts; else those of all points. */
+__device__ static inline int *tiny_empties(const tiny_args &a, const tiny_smem &s) { return a.w ? s.pre : s.cnt; }
+
 /* FKM_EMPTY_FARTHEST, as k_policy: each empty cluster in index order takes the farthest point
- * (lowest index on ties) of a cluster that keeps at least one point. */
+ * (lowest index on ties) with weight, of a cluster that keeps another weighted point. */
 __device__ void tiny_farthest(const tiny_args &a, const tiny_smem &s, int64_t p) {
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    int *ec = tiny_empties(a, s);
     for (int c = 0; c < (int)a.k; c++) {
         __syncthreads();
-        if (s.cnt[c] != 0 || s.misc[3]) continue;
+        if (ec[c] != 0 || s.misc[3]) continue;
         float bv = 0.0f;
         int bi = -1;
         for (int64_t i = tid; i < a.n; i += TINY_T) {
             const int64_t g = p * a.n + i;
-            if (s.cnt[a.labels[g]] <= 1) continue;
+            if (ec[a.labels[g]] <= 1 || (a.w && !(a.w[g] > 0))) continue;
             const float v = a.best[g];
             if (bi < 0 || v > bv) { bv = v; bi = (int)i; }
         }
@@ -195,8 +202,9 @@ __device__ void tiny_farthest(const tiny_args &a, const tiny_smem &s, int64_t p)
             } else {
                 const int64_t g = p * a.n + s.shi[0];
                 s.cnt[a.labels[g]]--;
+                if (a.w) s.pre[a.labels[g]]--, s.pre[c] = 1;
                 a.labels[g] = c;
-                s.cnt[c] = 1;
+                s.cnt[c]++; /* zero-weight points may be there already */
                 a.best[g] = 0.0f;
             }
         }
@@ -370,6 +378,7 @@ __global__ void __launch_bounds__(TINY_T) k_tiny(const tiny_args a) {
         for (int64_t c = tid; c < a.k; c += TINY_T) {
             s.ct[c] = a.cterm[p * a.kp + c];
             s.cnt[c] = 0;
+            s.pre[c] = 0;
             s.upd[c] = 0;
         }
         if (tid == 0) {
@@ -381,7 +390,8 @@ __global__ void __launch_bounds__(TINY_T) k_tiny(const tiny_args a) {
         const double inertia = tiny_assign<CT, DM>(a, s, p);
         if (tid == 0) {
             int e = 0;
-            for (int c = 0; c < (int)a.k; c++) e += s.cnt[c] == 0;
+            const int *ec = tiny_empties(a, s);
+            for (int c = 0; c < (int)a.k; c++) e += ec[c] == 0;
             s.misc[1] = e;
         }
         __syncthreads();

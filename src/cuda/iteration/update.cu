@@ -90,7 +90,23 @@ struct policy_args {
     const int32_t *done;
     fkm_cu_stats *cur;
     int update, farthest;
+    const float *w; /* weights (b*n) or NULL */
+    int32_t *wcnt;  /* with weights: b*k scratch for the positive-weight counts (seg_start, which
+                       the sums rewrite for every cluster they read it for) */
 };
+
+/* With weights, a cluster holding only zero-weight points has no mean: it is empty, as on the
+ * CPU (docs/contract.md 5). The counts stay those of all points (the inverse map needs them);
+ * wc gets the positive-weight points per cluster, counted with integer atomics (exact). */
+__device__ void policy_weighted_counts(const policy_args &a, int64_t prob, int32_t *wc) {
+    for (int64_t c = threadIdx.x; c < a.k; c += blockDim.x) wc[c] = 0;
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < a.n; i += blockDim.x) {
+        const int64_t g = prob * a.n + i;
+        if (a.w[g] > 0) atomicAdd(&wc[a.labels[g]], 1);
+    }
+    __syncthreads();
+}
 
 __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
     __shared__ double shd[32];
@@ -105,10 +121,12 @@ __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
     const int64_t parts = a.tiles * a.parts; /* the problem's partials, contiguous, summed in a fixed tree */
     for (int64_t t = tid; t < parts; t += blockDim.x) s += a.tile_inertia[prob * parts + t];
     s = block_sum_d(s, shd);
-    int32_t *cnt = a.counts + prob * a.k;
+    int32_t *cnt = a.counts + prob * a.k, *wc = a.w && a.update ? a.wcnt + prob * a.k : NULL;
+    if (wc) policy_weighted_counts(a, prob, wc);
+    const int32_t *ec = wc ? wc : cnt; /* the points with a mean: weighted ones */
     double e = 0.0;
     if (a.update) /* counts are only maintained by a full assignment */
-        for (int64_t c = tid; c < a.k; c += blockDim.x) e += cnt[c] == 0;
+        for (int64_t c = tid; c < a.k; c += blockDim.x) e += ec[c] == 0;
     const int64_t empty = (int64_t)block_sum_d(e, shd);
     if (tid == 0) {
         a.cur[prob].inertia = s;
@@ -120,7 +138,7 @@ __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
         if (tid == 0) {
             nlist = 0;
             for (int64_t c = base; c < a.k && c < base + (int64_t)blockDim.x; c++)
-                if (cnt[c] == 0) list[nlist++] = (int)(c - base);
+                if (ec[c] == 0) list[nlist++] = (int)(c - base);
         }
         __syncthreads();
         const int m = nlist;
@@ -130,7 +148,8 @@ __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
             int64_t bi = -1;
             for (int64_t i = tid; i < a.n; i += blockDim.x) {
                 const int64_t g = prob * a.n + i;
-                if (cnt[a.labels[g]] <= 1) continue;
+                /* a donor has weight and its cluster keeps another weighted point */
+                if (ec[a.labels[g]] <= 1 || (wc && !(a.w[g] > 0))) continue;
                 const float v = a.best[g];
                 if (bi < 0 || v > bv) { bv = v; bi = i; }
             }
@@ -139,9 +158,10 @@ __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
             if (tid == 0) {
                 const int64_t g = prob * a.n + bi;
                 cnt[a.labels[g]]--;
+                if (wc) wc[a.labels[g]]--, wc[c] = 1;
                 a.labels[g] = (int32_t)c;
                 a.keys[g] = (uint32_t)(prob * a.k + c);
-                cnt[c] = 1;
+                cnt[c]++; /* zero-weight points may be there already */
                 a.best[g] = 0.0f;
             }
             __syncthreads();
@@ -509,7 +529,7 @@ fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, 
     if (e->prof) CU_RET(fkm_cu_record(e, e->pev[2 * slot + 1]));
     MARK(2);
     policy_args pa = {e->n, e->k, e->tiles, e->tile_parts, e->tile_inertia, e->counts, e->labels, e->keys, e->best, e->done, e->cur,
-                      update, pol == FKM_EMPTY_FARTHEST};
+                      update, pol == FKM_EMPTY_FARTHEST, e->w, e->seg_start};
     k_policy<<<(unsigned)e->b, 1024, 0, e->stream>>>(pa);
     CU_LAUNCHED("empty-cluster kernel");
     MARK(3);
