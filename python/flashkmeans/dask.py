@@ -235,7 +235,7 @@ def _predict_block(xb, cen, metric, threads):
     return _core.predict(_params(metric, threads), hm, cen)[0]
 
 
-# ---------------------------------------------------------------- the core's RNG (src/core/util.c)
+# ---------------------------------------------------------------- the core's RNG (src/base/clock_rng.c)
 def _rng_init(seed, stream):
     return ((seed * 0x9E3779B97F4A7C15) ^ ((stream + 0x632BE59BD9B4E019) * 0xD1B54A32D192ED03)) & _U64
 

@@ -263,12 +263,6 @@ static fkm_status sp_distances(void *p, float *out) {
     return FKM_OK;
 }
 
-/* Row i as a dense float row (the centroid it becomes). */
-void fkm_cpu_csr_row_dense(const fkm_csr *x, int64_t i, float *out) {
-    memset(out, 0, (size_t)x->d * sizeof(float));
-    for (int64_t t = x->indptr[i]; t < x->indptr[i + 1]; t++) out[x->indices[t]] = x->data[t];
-}
-
 /* Uniform choice of k distinct rows: the same draws as fkm_init_random (init.c), so the same rows. */
 static void init_random(sp_engine *e, uint64_t seed, uint8_t *taken, float *c) {
     const int64_t n = e->pb.n, d = e->pb.d;

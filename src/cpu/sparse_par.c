@@ -32,6 +32,13 @@
 static int omp_get_thread_num(void) { return 0; }
 #endif
 
+/* Row i as a dense float row (the centroid it becomes; cpu.h). Here because both the engine's
+ * inits (sparse.c) and this file's k-means|| make their centres with it. */
+void fkm_cpu_csr_row_dense(const fkm_csr *x, int64_t i, float *out) {
+    memset(out, 0, (size_t)x->d * sizeof(float));
+    for (int64_t t = x->indptr[i]; t < x->indptr[i + 1]; t++) out[x->indices[t]] = x->data[t];
+}
+
 enum {
     SP_PAR_BLOCK = 1024 /* new candidates indexed at once: bounds the per-thread dot products (8 KiB) */
 };
