@@ -45,9 +45,9 @@ static void usage(FILE *f) {
             "  --iters N, --max-iter N maximum iterations (default 300; exactly N with --stop fixed)\n"
             "  --tol T                 tolerance of the stop rule (default 1e-4)\n"
             "  --stop shift|inertia|labels|fixed   stop rule (default shift)\n"
-            "  --init METHOD|FILE      initial centroids (default kmeans++): kmeans++, 'k-means||' (faster\n"
-            "                          for large k; quote it), hierarchical (for very large k), random, or\n"
-            "                          a file of K x d centroids\n"
+            "  --init METHOD|FILE      initial centroids (default auto: 'k-means||' on a GPU, kmeans++ on\n"
+            "                          the CPU): kmeans++, 'k-means||' (faster for large k; quote it),\n"
+            "                          hierarchical (for very large k), random, or a file of K x d centroids\n"
             "  --n-init R              restarts, the lowest inertia is kept (default 1)\n"
             "  --seed S                random seed (default 0)\n"
             "  --metric l2|cosine|ip   distance (default l2)\n"
@@ -82,7 +82,10 @@ static int on_pos(void *ctx, const char *w) {
 }
 
 static int parse_init(fit_args *a, const char *v) {
-    if (strcmp(v, "kmeans++") == 0 || strcmp(v, "k-means++") == 0) {
+    if (strcmp(v, "auto") == 0) {
+        a->p.init = FKM_INIT_AUTO;
+        a->init_file = NULL;
+    } else if (strcmp(v, "kmeans++") == 0 || strcmp(v, "k-means++") == 0) {
         a->p.init = FKM_INIT_KMEANSPP;
         a->init_file = NULL;
     } else if (strcmp(v, "k-means||") == 0) {
@@ -98,7 +101,7 @@ static int parse_init(fit_args *a, const char *v) {
         a->p.init = FKM_INIT_ARRAY;
         a->init_file = v;
     } else {
-        return cli_error(CLI_BAD, "invalid value '%s' for --init: expected kmeans++, k-means||, hierarchical, random or a centroid file (.npy ...)", v);
+        return cli_error(CLI_BAD, "invalid value '%s' for --init: expected auto, kmeans++, k-means||, hierarchical, random or a centroid file (.npy ...)", v);
     }
     return 0;
 }
@@ -204,7 +207,8 @@ typedef struct {
 } fit_info;
 
 static void build_report(cli_str *s, const fit_args *a, const fkm_result *r, const fit_info *fi) {
-    const char *init = a->p.init == FKM_INIT_KMEANSPP ? "kmeans++" : a->p.init == FKM_INIT_RANDOM ? "random"
+    const char *init = a->p.init == FKM_INIT_AUTO ? (r->device == FKM_DEVICE_CUDA ? "k-means|| (auto)" : "kmeans++ (auto)")
+                       : a->p.init == FKM_INIT_KMEANSPP ? "kmeans++" : a->p.init == FKM_INIT_RANDOM ? "random"
                        : a->p.init == FKM_INIT_KMEANS_PARALLEL ? "k-means||"
                        : a->p.init == FKM_INIT_HIERARCHICAL ? "hierarchical" : a->init_file;
     int64_t empty_final = 0, largest = 0;
@@ -378,7 +382,8 @@ static int run_fit(fit_args *a, fit_state *s) {
     a->p.progress_fn = cli_progress_cb;
     a->p.progress_user = &pr;
     if (pr.bar) { /* until the first iteration's bar replaces it */
-        const char *init = a->p.init == FKM_INIT_KMEANSPP ? "k-means++" : a->p.init == FKM_INIT_RANDOM ? "random"
+        const char *init = a->p.init == FKM_INIT_AUTO ? "auto" : a->p.init == FKM_INIT_KMEANSPP ? "k-means++"
+                           : a->p.init == FKM_INIT_RANDOM ? "random"
                            : a->p.init == FKM_INIT_KMEANS_PARALLEL ? "k-means||"
                            : a->p.init == FKM_INIT_HIERARCHICAL ? "hierarchical" : "the --init file";
         fprintf(stderr, "\rinitialising: %s, k = %lld of %lld points\033[K", init, (long long)a->p.k,

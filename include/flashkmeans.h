@@ -84,13 +84,17 @@ typedef enum {
                                     centroids for any thread count; on the GPU for a CUDA fit of
                                     resident data and for fkm_cuda_fit, else on the host
                                     (docs/algorithm.md, docs/cuda.md) */
-    FKM_INIT_HIERARCHICAL = 4 /* for very large k (2^16 and more): a sample of min(n, 64k) rows,
+    FKM_INIT_HIERARCHICAL = 4, /* for very large k (2^16 and more): a sample of min(n, 64k) rows,
                                  ceil(sqrt(k)) coarse clusters (k-means|| + 20 Lloyd iterations on
                                  256 rows each), then each coarse cluster split into its share of
                                  k (k-means++ + 10 iterations, clusters in parallel). On the host's
                                  rows, for every engine of fkm_fit (not fkm_cuda_fit, MPI or sparse
                                  input, which refuse it); k < 256: k-means||. Seeded, the same centroids for any
                                  thread count (docs/algorithm.md) */
+    FKM_INIT_AUTO = 5 /* the default: k-means|| where the fit runs on a GPU (fkm_cuda_fit, and
+                         fkm_fit when it runs on a GPU), greedy k-means++ elsewhere (the CPU,
+                         sparse input, MPI ranks). On a GPU k-means|| costs a fraction of the
+                         iterations where k-means++ cost most of the call (docs/algorithm.md) */
 } fkm_init;
 
 typedef enum {
@@ -161,7 +165,7 @@ typedef struct {
     int max_iter;                 /* >= 0; 0 means only initialise + assign. Default 300 */
     double tol;                   /* >= 0, finite. Default 1e-4 */
     fkm_stop_rule stop;           /* default FKM_STOP_SHIFT */
-    fkm_init init;                /* default FKM_INIT_KMEANSPP */
+    fkm_init init;                /* default FKM_INIT_AUTO */
     const float *init_centroids;  /* [in] k x d float32, host; used when init == FKM_INIT_ARRAY */
     int freeze_init;              /* non-zero: never update centroids (pure assignment). Default 0 */
     int n_init;                   /* restarts (>= 1), best final inertia kept. Default 1 */

@@ -306,6 +306,49 @@ static void test_misc_api(void) {
     fkm_result_free(&r);
 }
 
+/* init auto (the default) is k-means++ on the CPU: the same bits as asking for it, for fkm_fit,
+ * a batch and sparse input; validate knows it and nothing past it. (On a GPU it is k-means||:
+ * test_cuda_init.) */
+static void test_init_auto(void) {
+    fkm_params p;
+    fkm_params_default(&p);
+    CHECK(p.init == FKM_INIT_AUTO, "default init %d, expected FKM_INIT_AUTO", (int)p.init);
+    const int64_t n = 3000, d = 7, k = 25;
+    float *x = blobs32(41, n, d, 12, 1.0);
+    fkm_matrix m = {x, FKM_F32, n, d, NULL};
+    p = edge_params(k);
+    p.seed = 5;
+    fkm_result a, b;
+    p.init = FKM_INIT_AUTO;
+    fkm_status sa = fkm_fit(&p, &m, &a);
+    p.init = FKM_INIT_KMEANSPP;
+    fkm_status sb = fkm_fit(&p, &m, &b);
+    CHECK(sa == FKM_OK && sb == FKM_OK, "fit: %s", fkm_last_error());
+    if (sa == FKM_OK && sb == FKM_OK)
+        CHECK(edge_same_result(&a, &b), "init auto on the CPU is not k-means++'s result");
+    if (sa == FKM_OK) fkm_result_free(&a);
+    if (sb == FKM_OK) fkm_result_free(&b);
+    p.init = FKM_INIT_AUTO;
+    CHECK(fkm_params_validate(&p, n, d) == FKM_OK, "validate refuses init auto: %s", fkm_last_error());
+    p.init = (fkm_init)(FKM_INIT_AUTO + 1);
+    CHECK(fkm_params_validate(&p, n, d) == FKM_ERR_INVALID_ARG, "validate accepts init %d", (int)p.init);
+    /* sparse input: the same rows as CSR, auto = k-means++ there too */
+    int64_t *indptr = malloc((size_t)(n + 1) * sizeof(int64_t));
+    int32_t *indices = malloc((size_t)(n * d) * sizeof(int32_t));
+    for (int64_t i = 0; i <= n; i++) indptr[i] = i * d;
+    for (int64_t i = 0; i < n * d; i++) indices[i] = (int32_t)(i % d);
+    fkm_csr c = {n, d, indptr, indices, x, NULL};
+    p.init = FKM_INIT_AUTO;
+    sa = fkm_fit_csr(&p, &c, &a);
+    p.init = FKM_INIT_KMEANSPP;
+    sb = fkm_fit_csr(&p, &c, &b);
+    CHECK(sa == FKM_OK && sb == FKM_OK, "sparse fit: %s", fkm_last_error());
+    if (sa == FKM_OK && sb == FKM_OK) CHECK(edge_same_result(&a, &b), "sparse: init auto is not k-means++'s result");
+    if (sa == FKM_OK) fkm_result_free(&a);
+    if (sb == FKM_OK) fkm_result_free(&b);
+    free(indptr), free(indices), free(x);
+}
+
 int main(void) {
     test_batch();
     test_threads_bitwise();
@@ -314,5 +357,6 @@ int main(void) {
     test_log();
     test_concurrent();
     test_misc_api();
+    test_init_auto();
     return check_report();
 }

@@ -239,9 +239,51 @@ static void test_cuda_error(void) {
 }
 #endif
 
+/* init auto (the default) on a GPU is k-means||: the same centres as asking for it, through the
+ * host API (device=cuda) and the device API. */
+static void test_auto_is_par(void) {
+    const int64_t n = 20000, d = 16, k = 40;
+    double *x64 = malloc((size_t)(n * d) * sizeof(double));
+    float *x = malloc((size_t)(n * d) * sizeof(float));
+    gen_blobs(78, n, d, k, 0.5, x64, x);
+    fkm_matrix m = {x, FKM_F32, n, d, NULL};
+    fkm_params p;
+    kpp_params(&p, k, 9, FKM_DEVICE_CUDA);
+    fkm_result r[2];
+    fkm_status st[2];
+    for (int i = 0; i < 2; i++) {
+        p.init = i ? FKM_INIT_KMEANS_PARALLEL : FKM_INIT_AUTO;
+        st[i] = fkm_fit(&p, &m, &r[i]);
+    }
+    CHECK(st[0] == FKM_OK && st[1] == FKM_OK, "host fit, init auto / k-means||: %s", fkm_last_error());
+    if (st[0] == FKM_OK && st[1] == FKM_OK)
+        CHECK(!memcmp(r[0].centroids, r[1].centroids, (size_t)(k * d) * 4), "host API: init auto is not k-means|| on the GPU");
+    for (int i = 0; i < 2; i++)
+        if (st[i] == FKM_OK) fkm_result_free(&r[i]);
+#ifdef FKM_HAVE_CUDA
+    void *dx = NULL, *dc = NULL;
+    cudaMalloc(&dx, (size_t)(n * d) * 4);
+    cudaMalloc(&dc, (size_t)(k * d) * 4);
+    cudaMemcpy(dx, x, (size_t)(n * d) * 4, cudaMemcpyHostToDevice);
+    fkm_cuda_matrix dm = {dx, FKM_F32, 1, n, d, NULL};
+    float *c[2] = {malloc((size_t)(k * d) * 4), malloc((size_t)(k * d) * 4)};
+    for (int i = 0; i < 2; i++) {
+        p.init = i ? FKM_INIT_KMEANS_PARALLEL : FKM_INIT_AUTO;
+        st[i] = fkm_cuda_fit(&p, &dm, (float *)dc, NULL, NULL, NULL, NULL, NULL, 0, NULL);
+        cudaMemcpy(c[i], dc, (size_t)(k * d) * 4, cudaMemcpyDeviceToHost);
+    }
+    CHECK(st[0] == FKM_OK && st[1] == FKM_OK, "device fit, init auto / k-means||: %s", fkm_last_error());
+    CHECK(!memcmp(c[0], c[1], (size_t)(k * d) * 4), "device API: init auto is not k-means||");
+    free(c[0]), free(c[1]);
+    cudaFree(dx), cudaFree(dc);
+#endif
+    free(x64), free(x);
+}
+
 int main(void) {
     if (fkm_cuda_device_count() == 0) SKIP_ALL("no CUDA device (or a CPU-only build)");
     const int small = getenv("FKM_TEST_SMALL") && atoi(getenv("FKM_TEST_SMALL"));
+    test_auto_is_par();
     test_kpp_host(3000, 16, 12, 0);
     test_kpp_host(5000, 33, 40, 1);
     if (!small) test_kpp_host(70000, 96, 300, 0); /* several per-block sums, more trials */

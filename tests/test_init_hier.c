@@ -167,7 +167,7 @@ static void test_refusals(void) {
     fkm_params_default(&p);
     p.k = 2, p.init = FKM_INIT_HIERARCHICAL;
     CHECK(fkm_params_validate(&p, 10, 2) == FKM_OK, "hierarchical accepted by validate");
-    p.init = (fkm_init)(FKM_INIT_HIERARCHICAL + 1);
+    p.init = (fkm_init)(FKM_INIT_AUTO + 1);
     CHECK(fkm_params_validate(&p, 10, 2) == FKM_ERR_INVALID_ARG, "the next value refused");
     p.init = FKM_INIT_HIERARCHICAL;
     const int64_t indptr[3] = {0, 1, 2};

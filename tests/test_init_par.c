@@ -217,7 +217,7 @@ static void test_params(void) {
     fkm_params_default(&p);
     p.init = FKM_INIT_KMEANS_PARALLEL;
     CHECK(fkm_params_validate(&p, 100, 3) == FKM_OK, "%s", fkm_last_error());
-    p.init = (fkm_init)(FKM_INIT_HIERARCHICAL + 1); /* the first value past the last method */
+    p.init = (fkm_init)(FKM_INIT_AUTO + 1); /* the first value past the last method */
     CHECK(fkm_params_validate(&p, 100, 3) == FKM_ERR_INVALID_ARG, "unknown init accepted");
     p.init = FKM_INIT_KMEANS_PARALLEL;
     p.freeze_init = 1;

@@ -40,7 +40,8 @@ _STOPS = {"shift": _lib.FKM_STOP_SHIFT, "inertia": _lib.FKM_STOP_INERTIA,
           "labels": _lib.FKM_STOP_LABELS, "fixed": _lib.FKM_STOP_FIXED}
 _INITS = {"k-means++": _lib.FKM_INIT_KMEANSPP, "kmeans++": _lib.FKM_INIT_KMEANSPP,
           "random": _lib.FKM_INIT_RANDOM,
-          "k-means||": _lib.FKM_INIT_KMEANS_PARALLEL, "hierarchical": _lib.FKM_INIT_HIERARCHICAL}
+          "k-means||": _lib.FKM_INIT_KMEANS_PARALLEL, "hierarchical": _lib.FKM_INIT_HIERARCHICAL,
+          "auto": _lib.FKM_INIT_AUTO}
 _ALGORITHMS = {"lloyd": _lib.FKM_ALGO_LLOYD, "elkan": _lib.FKM_ALGO_ELKAN,
                "hamerly": _lib.FKM_ALGO_HAMERLY}
 _EMPTY = {"farthest": _lib.FKM_EMPTY_FARTHEST, "keep": _lib.FKM_EMPTY_KEEP}

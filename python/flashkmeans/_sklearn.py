@@ -75,7 +75,9 @@ def _check_verbose(value):
 class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Exact k-means (Lloyd) on the CPU or a GPU, with scikit-learn's interface.
 
-    Parameters: n_clusters, init ("k-means++", "k-means||" (oversampled candidates, then
+    Parameters: n_clusters, init ("auto", the default: "k-means||" where the fit runs on a GPU,
+    where it costs a fraction of the iterations, "k-means++" on the CPU; "k-means++",
+    "k-means||" (oversampled candidates, then
     k-means++ on them: faster for large k), "hierarchical" (coarse clusters, each split: for
     very large k, host data), "random", an (n_clusters, n_features)
     array or a callable(X, n_clusters, random_state) returning one), n_init (an int >= 1, or
@@ -121,7 +123,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     clusters (duplicate points) warns with scikit-learn's ConvergenceWarning.
     """
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300,
+    def __init__(self, n_clusters=8, *, init="auto", n_init=1, max_iter=300,
                  tol=1e-4, random_state=None, metric="l2", precision="auto", device="auto",
                  stop="shift", n_threads=None, verbose=0, gpu_mem_limit=None, gpus=1, copy_x=True,
                  algorithm="lloyd", max_cluster_size=None, progress=None):
@@ -209,7 +211,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self._n_init = n_init  # scikit-learn's private attribute, which its tests read
         if isinstance(init, str):
             if init not in _core._INITS:
-                raise ValueError("init must be 'k-means++', 'k-means||', 'hierarchical', 'random', an array or a "
+                raise ValueError("init must be 'auto', 'k-means++', 'k-means||', 'hierarchical', 'random', an array or a "
                                  "callable, got %r"
                                  % (init,))
             return init, None, n_init
@@ -277,7 +279,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
                                                  hm.shape[1], k, seed)
         w = weights_vector(sample_weight, n)
         p = self._params(k, max_iter=max_iter, tol=self.tol, stop=self.stop,
-                         init=init or "k-means++", init_centroids=init_array, n_init=n_init,
+                         init=init or "auto", init_centroids=init_array, n_init=n_init,
                          seed=seed, algorithm=algorithm, max_cluster_size=self.max_cluster_size)
         verbose = _check_verbose(self.verbose)
         rep = _progress.reporter(self.progress, verbose, type(self).__name__, max_iter, runs=n_init)

@@ -130,6 +130,7 @@ static fkm_status fit_many(const fkm_params *p, const fkm_matrix *x, const int64
     const float *x32 = NULL;
     const fkm_backend *be = NULL;
     fkm_precision prec = FKM_PREC_EXACT;
+    fkm_params q;
     int64_t done = 0, rows = 0;
 #define OFF(i) (offsets ? offsets[i] : (i) * x->n)
     FKM_TRY(fkm_check_matrix(x));
@@ -138,6 +139,9 @@ static fkm_status fit_many(const fkm_params *p, const fkm_matrix *x, const int64
     FKM_TRY(fkm_params_validate(p, offsets && rows < p->k ? p->k : x->n, x->d));
     FKM_TRY(fkm_choose_fit_backend(p, x, &be));
     FKM_TRY(fkm_resolve_precision(p, be, x->dtype, &prec));
+    q = *p; /* init auto: the engine's (fkm_resolve_init) */
+    q.init = fkm_resolve_init(p->init, be->device);
+    p = &q;
     for (int64_t i = 0; x->weights && i < b; i++) { /* each fitted problem needs some weight */
         if (OFF(i + 1) - OFF(i) < p->k) continue;
         st = fkm_check_weights(x->weights + OFF(i), OFF(i + 1) - OFF(i));

@@ -42,6 +42,7 @@ static fkm_status initial_centroids(const fkm_params *p, const fkm_backend *be, 
                 fkm_now_ms() - t0);
         return st != FKM_OK ? st : be->set_centroids(eng, c);
     }
+    case FKM_INIT_AUTO: break; /* every entry point resolves it first (fkm_resolve_init) */
     }
     return FKM_FAIL(FKM_ERR_INTERNAL, "unhandled init method");
 }

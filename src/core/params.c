@@ -13,7 +13,7 @@ void fkm_params_default(fkm_params *p) {
     p->max_iter = 300;
     p->tol = 1e-4;
     p->stop = FKM_STOP_SHIFT;
-    p->init = FKM_INIT_KMEANSPP;
+    p->init = FKM_INIT_AUTO;
     p->n_init = 1;
     p->metric = FKM_METRIC_L2;
     p->empty = FKM_EMPTY_FARTHEST;
@@ -41,7 +41,7 @@ fkm_status fkm_params_validate(const fkm_params *p, int64_t n, int64_t d) {
     if (!(p->tol >= 0) || isinf(p->tol))
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "tol must be a finite number >= 0 (got %g)", p->tol);
     if ((unsigned)p->stop > FKM_STOP_FIXED) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown stop rule %d", (int)p->stop);
-    if ((unsigned)p->init > FKM_INIT_HIERARCHICAL) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown init method %d", (int)p->init);
+    if ((unsigned)p->init > FKM_INIT_AUTO) return FKM_FAIL(FKM_ERR_INVALID_ARG, "unknown init method %d", (int)p->init);
     if (p->init == FKM_INIT_ARRAY && !p->init_centroids)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "init is FKM_INIT_ARRAY but init_centroids is NULL");
     if (p->freeze_init && p->init != FKM_INIT_ARRAY)

@@ -32,6 +32,11 @@ fkm_status fkm_choose_backend(const fkm_params *p, const fkm_backend **out) {
     return FKM_OK;
 }
 
+fkm_init fkm_resolve_init(fkm_init init, fkm_device device) {
+    if (init != FKM_INIT_AUTO) return init;
+    return device == FKM_DEVICE_CUDA ? FKM_INIT_KMEANS_PARALLEL : FKM_INIT_KMEANSPP;
+}
+
 fkm_status fkm_choose_fit_backend(const fkm_params *p, const fkm_matrix *x, const fkm_backend **out) {
     fkm_status st = fkm_choose_backend(p, out);
     if (st == FKM_OK && p->max_cluster_size > 0 && (*out)->device != FKM_DEVICE_CPU) {

@@ -10,6 +10,10 @@ int fkm_resolve_threads(int threads);
  * AUTO -> CUDA when that GPU exists, else the CPU. */
 fkm_status fkm_choose_backend(const fkm_params *p, const fkm_backend **out);
 
+/* FKM_INIT_AUTO for a fit on `device`: k-means|| on a GPU, k-means++ elsewhere; any other init
+ * unchanged. Every entry point that initialises resolves it first (flashkmeans.h). */
+fkm_init fkm_resolve_init(fkm_init init, fkm_device device);
+
 /* fkm_choose_backend for a fit of x (b problems run one at a time, so one problem's size). With
  * device=auto, when that is the GPU, its memory is checked first (fkm_cuda_check_fit_memory:
  * p->gpu_mem_limit and the free memory) and a problem that does not fit goes to the CPU engine,

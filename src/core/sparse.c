@@ -126,6 +126,9 @@ fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out) {
     if (!out) return FKM_FAIL(FKM_ERR_INVALID_ARG, "result pointer is NULL");
     memset(out, 0, sizeof *out);
     if (!p) return FKM_FAIL(FKM_ERR_INVALID_ARG, "params is NULL");
+    fkm_params q = *p; /* init auto: k-means++, the CPU's (fkm_resolve_init) */
+    q.init = fkm_resolve_init(p->init, FKM_DEVICE_CPU);
+    p = &q;
     FKM_TRY(check_csr(x));
     FKM_TRY(fkm_params_validate(p, x->n, x->d));
     fkm_precision prec;

@@ -6,6 +6,10 @@
 #include "cu_memory.cuh"
 #include "assign/tuning.cuh"
 
+extern "C" {
+#include "../core/select.h" /* fkm_resolve_init */
+}
+
 static fkm_precision resolve_prec(const fkm_params *p, fkm_dtype t) {
     if (p->precision != FKM_PREC_AUTO) return p->precision;
     return t == FKM_F16 ? FKM_PREC_FP16 : t == FKM_BF16 ? FKM_PREC_BF16 : FKM_PREC_EXACT;
@@ -151,6 +155,9 @@ extern "C" fkm_status fkm_cuda_fit(const fkm_params *p, const fkm_cuda_matrix *x
     fkm_status st = fit_checks(p, x);
     if (st != FKM_OK) return st;
     if (!centroids) return FKM_FAIL(FKM_ERR_INVALID_ARG, "centroids pointer is NULL");
+    fkm_params pr = *p; /* init auto: k-means|| here (fkm_resolve_init) */
+    pr.init = fkm_resolve_init(p->init, FKM_DEVICE_CUDA);
+    p = &pr;
     fkm_cu_engine e;
     if ((st = plan(&e, p, x, p->k)) != FKM_OK) return st;
     if ((st = check_memory(&e, p, x, workspace, p->init)) != FKM_OK) return st;

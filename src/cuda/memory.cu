@@ -17,6 +17,7 @@ extern "C" {
 }
 
 size_t fkm_cu_init_bytes(const fkm_cu_engine *e, fkm_init init) {
+    init = fkm_resolve_init(init, FKM_DEVICE_CUDA);
     if (init == FKM_INIT_KMEANSPP) return fkm_cu_pp_bytes(e->b, e->n, e->k);
     if (init == FKM_INIT_KMEANS_PARALLEL) return fkm_cu_par_bytes(e);
     return 0;

@@ -9,6 +9,7 @@
  * driver (src/core/lloyd.c) over it; setup.c checks the arguments and builds the context. */
 #include "mpi_setup.h"
 #include "../core/lloyd.h"
+#include "../core/select.h"
 
 #include <math.h>
 #include <string.h>
@@ -141,6 +142,7 @@ static fkm_status mpi_init(void *eng, const fkm_params *p, uint64_t seed, float 
     case FKM_INIT_HIERARCHICAL:
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "init hierarchical is not implemented for fkm_mpi_fit; use k-means++ "
                         "or random (both independent of the rank count)");
+    case FKM_INIT_AUTO: return FKM_FAIL(FKM_ERR_INTERNAL, "init auto reached the MPI ranks unresolved");
     }
     fresh_start(f);
     if (st == FKM_OK) memcpy(c, f->cen, (size_t)(f->k * f->c.d) * sizeof(float));
@@ -178,6 +180,12 @@ fkm_status fkm_mpi_fit(MPI_Comm comm, const fkm_params *p, const fkm_matrix *loc
     fkm_result cur;
     memset(&cur, 0, sizeof cur);
     if (out) memset(out, 0, sizeof *out);
+    fkm_params q; /* init auto: k-means++, the ranks' (fkm_resolve_init) */
+    if (p) {
+        q = *p;
+        q.init = fkm_resolve_init(p->init, FKM_DEVICE_CPU);
+        p = &q;
+    }
     FKM_TRY(fkm_mpi_setup(&f, comm, p, local_x, global_row0, out));
     st = fkm_mpi_result_alloc(&f, out);
     if (st == FKM_OK) st = fkm_mpi_result_alloc(&f, &cur);

@@ -104,5 +104,5 @@ def test_defaults_roundtrip():
     p = _lib.fkm_params()
     _lib.lib.fkm_params_default(ctypes.byref(p))
     assert (p.k, p.max_iter, p.tol, p.n_init, p.seed) == (8, 300, 1e-4, 1, 0)
-    assert (p.stop, p.init, p.metric, p.device, p.precision) == (0, 0, 0, 0, 0)
+    assert (p.stop, p.init, p.metric, p.device, p.precision) == (0, _lib.FKM_INIT_AUTO, 0, 0, 0)
     assert not p.log_fn and not p.progress_fn

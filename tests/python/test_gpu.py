@@ -83,15 +83,15 @@ def test_sklearn_front_end_on_device():
     cpu = flashkmeans.KMeans(10, init=C, device="cpu").fit(X)
     assert np.array_equal(km.labels_.cpu().numpy(), cpu.labels_)
     assert km.inertia_ == pytest.approx(cpu.inertia_, abs=_margin(X, cpu.cluster_centers_, cpu.labels_))
-    # the default k-means++ runs on the GPU: no host copy, deterministic for a seed, and its
-    # centres are data rows
+    # the default init (auto: k-means|| on a GPU) runs on the GPU: no host copy, deterministic
+    # for a seed, and its centres are data rows
     a = flashkmeans.KMeans(10, random_state=0, max_iter=0).fit(x)
     assert _torch.last_call["data"] == x.data_ptr()
     b2 = flashkmeans.KMeans(10, random_state=0, max_iter=0).fit(x)
     assert torch.equal(a.cluster_centers_, b2.cluster_centers_)
     assert bool((a.cluster_centers_[:, None, :] == x.float()[None]).all(-1).any(-1).all())
     full = flashkmeans.KMeans(10, random_state=0).fit(x)
-    assert full.inertia_ <= 1.2 * cpu.inertia_  # well-separated blobs: k-means++ finds them all
+    assert full.inertia_ <= 1.2 * cpu.inertia_  # well-separated blobs: the seeding finds them all
 
 
 def test_kmeans_parallel_on_device():

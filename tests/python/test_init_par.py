@@ -72,3 +72,18 @@ def test_batch_kmeans_and_unknown_name():
     assert centroids.shape == (2, 5, 4) and labels.shape == (2, 500)
     with pytest.raises(ValueError):
         flashkmeans.KMeans(3, init="k-means|").fit(X)
+
+
+def test_init_auto_is_the_default_and_kmeanspp_on_the_cpu():
+    """init="auto" (the default) is k-means++ on the CPU, bit for bit (k-means|| on a GPU:
+    tests/test_cuda_init.c); the CLI-style names are refused as before."""
+    X = blobs(3000, 9, 20, seed=4)[0]
+    assert flashkmeans.KMeans().get_params()["init"] == "auto"
+    a = flashkmeans.KMeans(20, random_state=3, device="cpu").fit(X)
+    b = flashkmeans.KMeans(20, init="k-means++", random_state=3, device="cpu").fit(X)
+    assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert np.array_equal(a.labels_, b.labels_) and a.inertia_ == b.inertia_
+    c = flashkmeans.KMeans(20, init="auto", n_init="auto", random_state=3, device="cpu").fit(X)
+    assert c._n_init == 1 and np.array_equal(c.cluster_centers_, a.cluster_centers_)
+    with pytest.raises(ValueError, match="'auto'"):
+        flashkmeans.KMeans(20, init="automatic").fit(X)
