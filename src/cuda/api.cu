@@ -98,6 +98,7 @@ static fkm_status random_rows(const fkm_cu_engine *e, uint64_t seed, int64_t *ro
 static fkm_status init_centroids(fkm_cu_engine *e, const fkm_params *p, const float *centroids) {
     const size_t one = (size_t)(e->k * e->d) * sizeof(float);
     fkm_status st = FKM_OK;
+    const int from_rows = p->init == FKM_INIT_RANDOM || p->init == FKM_INIT_KMEANSPP || p->init == FKM_INIT_KMEANS_PARALLEL;
     if (p->init == FKM_INIT_RANDOM) {
         int64_t *rows = (int64_t *)malloc((size_t)(e->b * e->k) * sizeof(int64_t));
         if (!rows) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for random initialisation");
@@ -110,10 +111,8 @@ static fkm_status init_centroids(fkm_cu_engine *e, const fkm_params *p, const fl
         if (st != FKM_OK) return st;
         if (ce != cudaSuccess) return fkm_cu_fail(ce, __FILE__, __LINE__, "uploading the initial rows");
         st = fkm_cu_gather_rows(e, e->rowsidx);
-    } else if (p->init == FKM_INIT_KMEANSPP) {
-        st = fkm_cu_kmeanspp(e, p->seed);
-    } else if (p->init == FKM_INIT_KMEANS_PARALLEL) {
-        st = fkm_cu_kmeans_par(e, p->seed);
+    } else if (p->init == FKM_INIT_KMEANSPP || p->init == FKM_INIT_KMEANS_PARALLEL) {
+        st = p->init == FKM_INIT_KMEANSPP ? fkm_cu_kmeanspp(e, p->seed) : fkm_cu_kmeans_par(e, p->seed);
     } else if (p->init_centroids) {
         for (int64_t q = 0; q < e->b; q++)
             CU_RET(cudaMemcpyAsync(e->c32 + q * e->k * e->d, p->init_centroids, one, cudaMemcpyHostToDevice, e->stream));
@@ -122,6 +121,10 @@ static fkm_status init_centroids(fkm_cu_engine *e, const fkm_params *p, const fl
         CU_RET(cudaMemcpyAsync(e->c32, centroids, one * (size_t)e->b, cudaMemcpyDeviceToDevice, e->stream));
         if (e->metric == FKM_METRIC_COSINE) st = fkm_cu_normalise_centroids(e);
     }
+    /* cosine: rows chosen from a half-precision compute copy were rounded there: unit again, as
+     * every cosine centroid is (float32 copies hold the unit rows themselves: left as they are) */
+    if (st == FKM_OK && from_rows && e->metric == FKM_METRIC_COSINE && e->ctype != FKM_CT_F32)
+        st = fkm_cu_normalise_centroids(e);
     return st == FKM_OK ? fkm_cu_prep_centroids(e) : st;
 }
 
