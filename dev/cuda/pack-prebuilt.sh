@@ -14,6 +14,8 @@ for t in "$B"/tests/test_cuda* "$B"/tests/test_soak; do [ -x "$t" ] && cp "$t" .
 cp -P "$B"/libflashkmeans.so* .devbin/lib/
 nvcc -O2 -std=c++17 -Iinclude -gencode=arch=compute_90a,code=sm_90a dev/cuda/bench_fit.cu -L"$B" -lflashkmeans \
   -o .devbin/bench_fit
-strip .devbin/test_cuda* .devbin/test_soak .devbin/bench_fit "$(readlink -f .devbin/lib/libflashkmeans.so)"
+nvcc -O2 -std=c++17 -Iinclude -Itests -gencode=arch=compute_90a,code=sm_90a dev/cuda/lab/assign_lab.cu tests/ref/ref.c \
+  -L"$B" -lflashkmeans -o .devbin/assign_lab
+strip .devbin/test_cuda* .devbin/test_soak .devbin/bench_fit .devbin/assign_lab "$(readlink -f .devbin/lib/libflashkmeans.so)"
 tar cf - .devbin | xz -6 -T2 > .devpack/devbin.tar.xz
 echo "$(ls .devbin | wc -l) programs, $(du -sh .devbin | cut -f1) -> $(du -h .devpack/devbin.tar.xz | cut -f1) .devpack/devbin.tar.xz"

@@ -19,6 +19,8 @@
 #   side[:ARGS]         bench/side.py: every row through the Python API beside the reference and the
 #                       C engine (.devbin/bench_fit); ARGS are side.py's, e.g. "side:--quick --rows 1-12"
 #                       (FKM_COMMIT=<hash> names the commit when the tree has no .git; SIDE_TIMEOUT, default 560 s)
+#   lab[:V[,N,K,D]]     dev/cuda/lab/assign_lab: every assignment kernel (or variant V) checked against the
+#                       float64 reference on fresh data, then timed (default N=262144 K=1024 D=128)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
 #   san:TOOL[,TEST]     compute-sanitizer TOOL (memcheck with the leak check, racecheck, initcheck, synccheck)
 #                       on every GPU test program but test_cuda_large, or on TEST (FKM_TEST_SMALL=1, racecheck 2)
@@ -97,6 +99,10 @@ for m in "$@"; do
     FKM_LIBRARY=$PWD/$B/lib/libflashkmeans.so FKM_BENCH_FIT=$PWD/$B/bench_fit PYTHONUNBUFFERED=1 \
       timeout "${SIDE_TIMEOUT:-560}" python3 bench/side.py --out-dir "$OUTD" $rest > "$log.jsonl" 2> "$log.log"
     echo "[$n] side by side ${rest:-all rows}: rc=$?"; sed -n '/^row  /,$p' "$log.log"; grep -m3 "^side.py:" "$log.log" ;;
+  lab)
+    log=$OUTD/$n-lab.log
+    timeout 300 $B/assign_lab $(echo "$rest" | tr ',' ' ') > "$log" 2>&1
+    echo "[$n] lab ${rest:-all}: rc=$?"; grep -v "^  " "$log" | tail -30 ;;
   py)
     # the Python GPU tests against the carried library (torch from the machine's python3)
     log=$OUTD/$n-py.log
