@@ -299,10 +299,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self.precision_ = r.precision
         self.stop_reason_ = r.stop_reason
         self._n_features_out = k
-        # per-centre weight of labels_ (float64, in sample order): partial_fit's counts
-        self.counts_ = np.bincount(r.labels, weights=w, minlength=k).astype(np.float64, copy=False)
+        # per-centre weight of labels_ (float64, in sample order): partial_fit's counts. One pass
+        # over the labels also gives the distinct ones (np.unique sorted all n: 0.25 s at 2^24)
+        sizes = np.bincount(r.labels, minlength=k)
+        self.counts_ = (sizes if w is None else np.bincount(r.labels, weights=w, minlength=k)).astype(np.float64)
         self.n_steps_ = 0
-        self._warn_distinct(np.unique(r.labels).size, k)
+        self._warn_distinct(int(np.count_nonzero(sizes)), k)
         return self
 
     def partial_fit(self, X, y=None, sample_weight=None):
