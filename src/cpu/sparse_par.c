@@ -54,19 +54,28 @@ typedef struct {
     double *acc;         /* threads x SP_PAR_BLOCK: x.c of the row at hand */
 } sp_par;
 
+/* Two CSR rows walked side by side in column order: entries [p, pe) of row a, [q, qe) of row b. */
+typedef struct {
+    const int32_t *col;
+    const float *v;
+    int64_t p, pe, q, qe;
+} row_pair;
+
+static row_pair pair_of(const void *ctx, int64_t a, int64_t b) {
+    const fkm_csr *x = ((const sp_par *)ctx)->x;
+    const row_pair r = {x->indices, x->data, x->indptr[a], x->indptr[a + 1], x->indptr[b], x->indptr[b + 1]};
+    return r;
+}
+
 /* fkm_sqdist_f32 of rows a and b as if dense (see the top: (c)). */
 static float sp_sqdist(void *ctx, int64_t a, int64_t b) {
-    const fkm_csr *x = ((const sp_par *)ctx)->x;
-    const int32_t *col = x->indices;
-    const float *v = x->data;
-    int64_t p = x->indptr[a], q = x->indptr[b];
-    const int64_t pe = x->indptr[a + 1], qe = x->indptr[b + 1];
+    row_pair r = pair_of(ctx, a, b);
     float s = 0.0f;
-    while (p < pe || q < qe) {
+    while (r.p < r.pe || r.q < r.qe) {
         float t;
-        if (q == qe || (p < pe && col[p] < col[q])) t = v[p++];
-        else if (p == pe || col[q] < col[p]) t = -v[q++];
-        else { t = v[p] - v[q]; p++, q++; }
+        if (r.q == r.qe || (r.p < r.pe && r.col[r.p] < r.col[r.q])) t = r.v[r.p++];
+        else if (r.p == r.pe || r.col[r.q] < r.col[r.p]) t = -r.v[r.q++];
+        else { t = r.v[r.p] - r.v[r.q]; r.p++, r.q++; }
         s += t * t;
     }
     return s;
@@ -87,17 +96,13 @@ static uint64_t sp_hash(void *ctx, int64_t i) {
 
 /* Rows a and b equal by value: the same non-zero entries (explicit zeros are skipped). */
 static int sp_equal(void *ctx, int64_t a, int64_t b) {
-    const fkm_csr *x = ((const sp_par *)ctx)->x;
-    const int32_t *col = x->indices;
-    const float *v = x->data;
-    int64_t p = x->indptr[a], q = x->indptr[b];
-    const int64_t pe = x->indptr[a + 1], qe = x->indptr[b + 1];
+    row_pair r = pair_of(ctx, a, b);
     for (;;) {
-        while (p < pe && v[p] == 0.0f) p++;
-        while (q < qe && v[q] == 0.0f) q++;
-        if (p == pe || q == qe) return p == pe && q == qe;
-        if (col[p] != col[q] || v[p] != v[q]) return 0;
-        p++, q++;
+        while (r.p < r.pe && r.v[r.p] == 0.0f) r.p++;
+        while (r.q < r.qe && r.v[r.q] == 0.0f) r.q++;
+        if (r.p == r.pe || r.q == r.qe) return r.p == r.pe && r.q == r.qe;
+        if (r.col[r.p] != r.col[r.q] || r.v[r.p] != r.v[r.q]) return 0;
+        r.p++, r.q++;
     }
 }
 
