@@ -21,6 +21,8 @@
 #                       (FKM_COMMIT=<hash> names the commit when the tree has no .git; SIDE_TIMEOUT, default 560 s)
 #   lab[:V[,N,K,D]]     dev/cuda/lab/assign_lab: every assignment kernel (or variant V) checked against the
 #                       float64 reference on fresh data, then timed (default N=262144 K=1024 D=128)
+#   soak[:SECONDS[,SEED]]  tests/test_soak (.devbin/test_soak): the regression cases of
+#                       tests/soak_regressions.txt, then random cases on the CPU and the GPU (default 120 s)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
 #   san:TOOL[,TEST]     compute-sanitizer TOOL (memcheck with the leak check, racecheck, initcheck, synccheck)
 #                       on every GPU test program but test_cuda_large, or on TEST (FKM_TEST_SMALL=1, racecheck 2)
@@ -103,6 +105,12 @@ for m in "$@"; do
     log=$OUTD/$n-lab.log
     timeout 300 $B/assign_lab $(echo "$rest" | tr ',' ' ') > "$log" 2>&1
     echo "[$n] lab ${rest:-all}: rc=$?"; grep -v "^  " "$log" | tail -30 ;;
+  soak)
+    secs=${rest%%,*}; seed=${rest#*,}; [ "$seed" = "$rest" ] && seed=""
+    log=$OUTD/$n-soak.log
+    FKM_SOURCE_DIR=$PWD timeout $(( ${secs:-120} + 120 )) $B/test_soak --seconds "${secs:-120}" ${seed:+--seed $seed} --quiet \
+      --json "$OUTD/$n-soak.json" > "$log" 2>&1
+    echo "[$n] soak ${secs:-120} s: rc=$?"; grep -E "replay:|^soak:" "$log" | tail -8 ;;
   py)
     # the Python GPU tests against the carried library (torch from the machine's python3)
     log=$OUTD/$n-py.log
