@@ -347,6 +347,7 @@ static void test_device_bad(void) {
 }
 #endif
 
+#ifdef FKM_HAVE_CUDA
 /* FKM_CU_KERNEL names a kernel by its name (fkm_cuda_fit_info.kernel) as well as by its id: the
  * first item valid for the call wins, unknown names and kernels of another precision are skipped,
  * and with none valid the tables choose (the name of the default run). */
@@ -390,11 +391,14 @@ static void test_kernel_by_name(void) {
     cudaFree(dx); cudaFree(dc);
     ds_free(&s);
 }
+#endif
 
 int main(void) {
     if (fkm_cuda_device_count() == 0) SKIP_ALL("no CUDA device (or a CPU-only build)");
     const int small = getenv("FKM_TEST_SMALL") && atoi(getenv("FKM_TEST_SMALL"));
+#ifdef FKM_HAVE_CUDA
     test_kernel_by_name();
+#endif
     for (int pi = 0; pi < 4; pi++)
         for (int metric = 0; metric < (small ? 1 : 3); metric++) test_update(precs[pi], metric, metric == 0, 3000, 25);
     /* Enough points that every block of the centroid-resident kernel (one problem, k <= 256) takes
