@@ -5,10 +5,8 @@
  * float16 data (copied to a staging area and converted on the GPU), with a last chunk shorter than
  * the staging buffer. The times are printed (they are not the test). Skipped (exit 77) without a
  * GPU. */
-#include "check.h"
-#include "gen.h"
+#include "test_cuda.h"
 
-#include <flashkmeans.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,17 +18,6 @@ static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static uint16_t to_half(float f) { /* |f| < 2^15, normal or zero: round to nearest even */
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    const uint32_t sign = (x >> 16) & 0x8000, m = x & 0x7fffff;
-    const int32_t e = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-    if (e <= 0) return (uint16_t)sign;
-    uint32_t h = sign | ((uint32_t)e << 10) | (m >> 13), rem = m & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
-    return (uint16_t)h;
 }
 
 typedef struct {
@@ -76,7 +63,7 @@ static void one_dtype(fkm_dtype t, int64_t n, int64_t d, int64_t k) {
     for (int64_t i = 0; i < n * d; i++) {
         const float v = (float)(gen_normal(&s) + (double)((i / d) % 7) * 3.0);
         if (t == FKM_F32) ((float *)x)[i] = v;
-        else ((uint16_t *)x)[i] = to_half(v);
+        else ((uint16_t *)x)[i] = f2h(v);
     }
     for (int64_t i = 0; i < k * d; i++) c0[i] = (float)(gen_normal(&s) + (double)((i / d) % 7) * 3.0);
     const char *tn = t == FKM_F32 ? "float32" : "float16";
