@@ -88,25 +88,25 @@ cleanup:
     return st;
 }
 
-typedef struct {
-    const float *x;
-    int64_t d;
-} dense_rows;
-
 static float dense_sqdist(void *ctx, int64_t i, int64_t j) {
-    const dense_rows *r = (const dense_rows *)ctx;
+    const fkm_dense_rows *r = (const fkm_dense_rows *)ctx;
     return fkm_sqdist_f32(r->x + i * r->d, r->x + j * r->d, r->d);
 }
 
 static void dense_copy(void *ctx, int64_t i, float *out) {
-    const dense_rows *r = (const dense_rows *)ctx;
+    const fkm_dense_rows *r = (const fkm_dense_rows *)ctx;
     memcpy(out, r->x + i * r->d, (size_t)r->d * sizeof(float));
+}
+
+fkm_init_rows fkm_init_dense_rows(void *ctx) {
+    const fkm_init_rows r = {ctx, dense_sqdist, dense_copy};
+    return r;
 }
 
 fkm_status fkm_init_kmeanspp(const float *x, const float *w, int64_t n, int64_t d, int64_t k,
                              uint64_t seed, int threads, float *c) {
-    dense_rows dr = {x, d};
-    const fkm_init_rows r = {&dr, dense_sqdist, dense_copy};
+    fkm_dense_rows dr = {x, d};
+    const fkm_init_rows r = fkm_init_dense_rows(&dr);
     return fkm_init_kmeanspp_rows(&r, w, n, d, k, seed, threads, c);
 }
 

@@ -12,6 +12,14 @@ typedef struct {
     float (*sqdist)(void *ctx, int64_t i, int64_t j);
     void (*copy)(void *ctx, int64_t i, float *out);
 } fkm_init_rows;
+/* Dense float32 rows (n x d, row-major) as fkm_init_rows: fkm_init_dense_rows(&dr, dr) gives the
+ * sqdist (fkm_sqdist_f32) and copy of these rows with ctx; ctx must point at dr itself or at a
+ * struct whose first member is dr (init_par.c's, which adds its own hooks on the same ctx). */
+typedef struct {
+    const float *x;
+    int64_t d;
+} fkm_dense_rows;
+fkm_init_rows fkm_init_dense_rows(void *ctx);
 /* fkm_init_kmeanspp over n rows reached through r (init.c). */
 fkm_status fkm_init_kmeanspp_rows(const fkm_init_rows *r, const float *w, int64_t n, int64_t d, int64_t k,
                                   uint64_t seed, int threads, float *c);

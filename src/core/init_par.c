@@ -234,8 +234,8 @@ cleanup:
 
 /* Dense float32 rows: the candidates copied into a contiguous block for the blocked kernel. */
 typedef struct {
-    const float *x;
-    int64_t n, d;
+    fkm_dense_rows rows;     /* first: the ctx of fkm_init_dense_rows (init.c) is this struct */
+    int64_t n;
     int threads;
     float *cand, *cterm;     /* cap x d candidate rows and their |c|^2 */
     float *xterm, *best;     /* n: |x|^2 and the kernel's distances (unused past the call) */
@@ -243,29 +243,19 @@ typedef struct {
     fkm_cpu_ws *ws;
 } dense_par;
 
-static float dense_sqdist(void *ctx, int64_t i, int64_t j) {
-    const dense_par *e = (const dense_par *)ctx;
-    return fkm_sqdist_f32(e->x + i * e->d, e->x + j * e->d, e->d);
-}
-
-static void dense_copy(void *ctx, int64_t i, float *out) {
-    const dense_par *e = (const dense_par *)ctx;
-    memcpy(out, e->x + i * e->d, (size_t)e->d * sizeof(float));
-}
-
 /* Hash of a row's values (-0 and +0 alike, since rows compare by value). */
 static uint64_t dense_hash(void *ctx, int64_t i) {
     const dense_par *e = (const dense_par *)ctx;
-    const float *r = e->x + i * e->d;
+    const float *r = e->rows.x + i * e->rows.d;
     uint64_t h = 0x452821E638D01377ull;
-    for (int64_t j = 0; j < e->d; j++) h = fkm_init_hash_value(h, r[j] == 0.0f ? 0.0f : r[j]);
+    for (int64_t j = 0; j < e->rows.d; j++) h = fkm_init_hash_value(h, r[j] == 0.0f ? 0.0f : r[j]);
     return h;
 }
 
 static int dense_equal(void *ctx, int64_t i, int64_t j) {
     const dense_par *e = (const dense_par *)ctx;
-    const float *a = e->x + i * e->d, *b = e->x + j * e->d;
-    for (int64_t t = 0; t < e->d; t++)
+    const float *a = e->rows.x + i * e->rows.d, *b = e->rows.x + j * e->rows.d;
+    for (int64_t t = 0; t < e->rows.d; t++)
         if (a[t] != b[t]) return 0;
     return 1;
 }
@@ -276,21 +266,21 @@ static int dense_equal(void *ctx, int64_t i, int64_t j) {
 static fkm_status dense_update(void *ctx, const int64_t *cid, int64_t from, int64_t m, float *dist,
                                int32_t *near) {
     dense_par *e = (dense_par *)ctx;
-    const int64_t d = e->d;
+    const int64_t d = e->rows.d;
     for (int64_t q = from; q < m; q++) {
-        const float *row = e->x + cid[q] * d;
+        const float *row = e->rows.x + cid[q] * d;
         memcpy(e->cand + q * d, row, (size_t)d * sizeof(float));
         float t = 0.0f;
         for (int64_t j = 0; j < d; j++) t += row[j] * row[j];
         e->cterm[q] = t;
     }
-    fkm_cpu_assign_args a = {e->x, e->xterm, e->cand + from * d, e->cterm + from, e->n, d, m - from,
+    fkm_cpu_assign_args a = {e->rows.x, e->xterm, e->cand + from * d, e->cterm + from, e->n, d, m - from,
                              2.0f, 1, e->threads};
     fkm_cpu_assign_ws(&a, e->lab, e->best, e->ws);
 #pragma omp parallel for num_threads(e->threads) schedule(static)
     for (int64_t i = 0; i < e->n; i++) {
         const int64_t c = from + e->lab[i];
-        const float dd = fkm_sqdist_f32(e->x + i * d, e->cand + c * d, d);
+        const float dd = fkm_sqdist_f32(e->rows.x + i * d, e->cand + c * d, d);
         if (dd < dist[i]) {
             dist[i] = dd;
             near[i] = (int32_t)c;
@@ -302,7 +292,7 @@ static fkm_status dense_update(void *ctx, const int64_t *cid, int64_t from, int6
 fkm_status fkm_init_kmeans_parallel(const float *x, const float *w, int64_t n, int64_t d, int64_t k,
                                     uint64_t seed, int threads, float *c) {
     fkm_status st = FKM_OK;
-    dense_par e = {x, n, d, threads, NULL, NULL, NULL, NULL, NULL, NULL};
+    dense_par e = {{x, d}, n, threads, NULL, NULL, NULL, NULL, NULL, NULL};
     const int64_t cap = par_cap(n, k);
     e.cand = (float *)fkm_alloc((size_t)cap * (size_t)d, sizeof(float));
     e.cterm = (float *)fkm_alloc((size_t)cap, sizeof(float));
@@ -317,7 +307,7 @@ fkm_status fkm_init_kmeans_parallel(const float *x, const float *w, int64_t n, i
         for (int64_t j = 0; j < d; j++) t += x[i * d + j] * x[i * d + j];
         e.xterm[i] = t;
     }
-    const fkm_par_rows r = {{&e, dense_sqdist, dense_copy}, n, d, w, threads, dense_hash, dense_equal,
+    const fkm_par_rows r = {fkm_init_dense_rows(&e), n, d, w, threads, dense_hash, dense_equal,
                             dense_update};
     st = fkm_init_kmeans_parallel_rows(&r, k, seed, c);
 cleanup:
