@@ -98,7 +98,6 @@ static fkm_status random_rows(const fkm_cu_engine *e, uint64_t seed, int64_t *ro
 static fkm_status init_centroids(fkm_cu_engine *e, const fkm_params *p, const float *centroids) {
     const size_t one = (size_t)(e->k * e->d) * sizeof(float);
     fkm_status st = FKM_OK;
-    const int from_rows = p->init == FKM_INIT_RANDOM || p->init == FKM_INIT_KMEANSPP || p->init == FKM_INIT_KMEANS_PARALLEL;
     if (p->init == FKM_INIT_RANDOM) {
         int64_t *rows = (int64_t *)malloc((size_t)(e->b * e->k) * sizeof(int64_t));
         if (!rows) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for random initialisation");
@@ -121,10 +120,6 @@ static fkm_status init_centroids(fkm_cu_engine *e, const fkm_params *p, const fl
         CU_RET(cudaMemcpyAsync(e->c32, centroids, one * (size_t)e->b, cudaMemcpyDeviceToDevice, e->stream));
         if (e->metric == FKM_METRIC_COSINE) st = fkm_cu_normalise_centroids(e);
     }
-    /* cosine: rows chosen from a half-precision compute copy were rounded there: unit again, as
-     * every cosine centroid is (float32 copies hold the unit rows themselves: left as they are) */
-    if (st == FKM_OK && from_rows && e->metric == FKM_METRIC_COSINE && e->ctype != FKM_CT_F32)
-        st = fkm_cu_normalise_centroids(e);
     return st == FKM_OK ? fkm_cu_prep_centroids(e) : st;
 }
 

@@ -141,11 +141,6 @@ static fkm_status engine_init(void *p, fkm_init m, uint64_t seed, float *c) {
     cuda_backend *cb = (cuda_backend *)p;
     const int pp = m == FKM_INIT_KMEANSPP;
     fkm_status st = pp ? fkm_cu_kmeanspp(&cb->e, seed) : fkm_cu_kmeans_par(&cb->e, seed);
-    /* Cosine: rows chosen from a half-precision compute copy were rounded there, so no longer
-     * unit: made unit again, as every cosine centroid is (the GPU soak found fits with max_iter = 0
-     * whose returned centroids fkm_score/fkm_predict re-normalised, giving another inertia). */
-    if (st == FKM_OK && cb->e.metric == FKM_METRIC_COSINE && cb->e.ctype != FKM_CT_F32)
-        st = fkm_cu_normalise_centroids(&cb->e);
     if (st != FKM_OK) return st;
     if ((st = cb_get_centroids(p, c)) != FKM_OK) return st;
     return cb_set_centroids(p, c);

@@ -206,7 +206,7 @@ fkm_status fkm_cu_prep_x(fkm_cu_engine *e, const void *src, fkm_dtype t, int nor
 fkm_status fkm_cu_prep_centroids(fkm_cu_engine *e);        /* c32 -> cc, cterm */
 fkm_status fkm_cu_normalise_centroids(fkm_cu_engine *e);   /* c32 rows to unit length */
 fkm_status fkm_cu_compute_var(fkm_cu_engine *e);           /* e->var[b] for the shift rule */
-fkm_status fkm_cu_gather_rows(fkm_cu_engine *e, const int64_t *rows_dev); /* c32[i] = x[rows[i]] */
+fkm_status fkm_cu_gather_rows(fkm_cu_engine *e, const int64_t *rows_dev); /* c32[i] = x[rows[i]] (cosine: unit) */
 /* Rows to seed from: b problems of n rows of compute type ct (pitch dp, d features), weights
  * b*n or NULL. */
 typedef struct {

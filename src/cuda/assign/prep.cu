@@ -202,6 +202,12 @@ fkm_status fkm_cu_gather_rows(fkm_cu_engine *e, const int64_t *rows_dev) {
     k_gather<<<(unsigned)((e->b * e->k + 7) / 8), 256, 0, e->stream>>>(e->x, e->ctype, e->n, e->dp, e->d, e->b, e->k,
                                                                       rows_dev, e->c32);
     CU_LAUNCHED("centroid gather kernel");
+    /* Cosine: rows of a half-precision compute copy were rounded there, so no longer unit: made
+     * unit again, as every cosine centroid is (the GPU soak found fits with max_iter = 0 whose
+     * returned centroids fkm_score/fkm_predict re-normalised, giving another inertia). Float32
+     * copies hold the unit rows themselves: left as they are. Every seeding that takes data rows
+     * (random, k-means++, k-means||, both APIs) ends here. */
+    if (e->metric == FKM_METRIC_COSINE && e->ctype != FKM_CT_F32) return fkm_cu_normalise_centroids(e);
     return FKM_OK;
 }
 
