@@ -176,6 +176,28 @@ static void streaming(void) {
         fkm_result_free(&r);
     }
     case_stream("empty clusters (farthest)", pe, &m, 0.999);
+    /* a cluster of zero-weight rows only is empty (docs/contract.md 5): the last 50 rows sit far
+     * away with weight 0 and the last initial centroid on them; counting all rows, as the scale
+     * engine once did, finds no empty cluster and leaves that centroid where it is */
+    float *xz = malloc((size_t)(n * d) * sizeof(float)), *wz = malloc((size_t)n * sizeof(float));
+    memcpy(xz, x, (size_t)(n * d) * sizeof(float));
+    memcpy(wz, w, (size_t)n * sizeof(float));
+    for (int64_t i = n - 50; i < n; i++) {
+        for (int64_t j = 0; j < d; j++) xz[i * d + j] = 1000.0f;
+        wz[i] = 0.0f;
+    }
+    for (int c = 0; c < 60; c++) memcpy(c0 + c * d, xz + (int64_t)(c < 59 ? c * 997 : n - 1) * d, (size_t)d * sizeof(float));
+    fkm_matrix mz = {xz, FKM_F32, n, d, wz};
+    if (fit_with(&pe, &mz, &(run_cfg){"20000", resident_estimate(&pe, &mz) / 4, 1, 0}, &r) == FKM_OK) {
+        CHECK(r.stats[0].empty == 1, "a zero-weight-only cluster is empty: %lld empty clusters in the first iteration",
+              (long long)r.stats[0].empty);
+        fkm_result_free(&r);
+    } else {
+        CHECK(0, "zero-weight-only cluster: %s", fkm_last_error());
+    }
+    case_stream("zero-weight-only cluster (farthest)", pe, &mz, 0.999);
+    free(xz);
+    free(wz);
     uint16_t *h = malloc((size_t)(n * d) * sizeof(uint16_t));
     for (int64_t i = 0; i < n * d; i++) h[i] = f2h(x[i]);
     fkm_matrix mh = {h, FKM_F16, n, d, NULL};

@@ -176,13 +176,30 @@ fkm_status fkm_fx_sum(fkm_cu_engine *e, const float *v, const float *w, int64_t 
     return FKM_OK;
 }
 
+/* With weights, the counts the empty-cluster policy reads are those of the positive-weight rows
+ * (a cluster of zero-weight rows only has no mean: it is empty, docs/contract.md 5): wc (zeroed
+ * by the caller) gets them, integer atomics (order-free). */
+__global__ void k_wcount(const int32_t *labels, const float *w, int64_t n, int32_t *wc) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n && w[i] > 0) atomicAdd(&wc[labels[i]], 1);
+}
+
+fkm_status fkm_fx_weighted_counts(fkm_cu_engine *e, const int32_t *labels, const float *w, int64_t n) {
+    CU_RET(cudaMemsetAsync(e->counts, 0, (size_t)e->k * sizeof(int32_t), e->stream));
+    if (n == 0) return FKM_OK;
+    k_wcount<<<(unsigned)((n + 255) / 256), 256, 0, e->stream>>>(labels, w, n, e->counts);
+    CU_LAUNCHED("weighted count kernel");
+    return FKM_OK;
+}
+
 /* The farthest row whose cluster keeps a point after giving it away: out = max over rows of
- * (order-preserving bits of best) << 32 | (2^32 - 1 - row): largest distance, lowest row. */
-__global__ void k_donor(const float *best, const int32_t *labels, int64_t n, const int64_t *counts,
+ * (order-preserving bits of best) << 32 | (2^32 - 1 - row): largest distance, lowest row. With
+ * weights (w not NULL) a donor has positive weight, and counts are the weighted ones. */
+__global__ void k_donor(const float *best, const int32_t *labels, const float *w, int64_t n, const int64_t *counts,
                         unsigned long long *out) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     unsigned long long key = 0;
-    if (i < n && counts[labels[i]] > 1) {
+    if (i < n && counts[labels[i]] > 1 && (!w || w[i] > 0)) {
         unsigned u = __float_as_uint(best[i]);
         u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
         key = ((unsigned long long)u << 32) | (0xffffffffull - (unsigned long long)i);
@@ -191,10 +208,10 @@ __global__ void k_donor(const float *best, const int32_t *labels, int64_t n, con
     if ((threadIdx.x & 31) == 0 && key) atomicMax(out, key);
 }
 
-fkm_status fkm_fx_donor(fkm_cu_engine *e, const float *best, const int32_t *labels, int64_t n, const int64_t *counts,
-                        unsigned long long *out) {
+fkm_status fkm_fx_donor(fkm_cu_engine *e, const float *best, const int32_t *labels, const float *w, int64_t n,
+                        const int64_t *counts, unsigned long long *out) {
     if (n == 0) return FKM_OK;
-    k_donor<<<(unsigned)((n + 255) / 256), 256, 0, e->stream>>>(best, labels, n, counts, out);
+    k_donor<<<(unsigned)((n + 255) / 256), 256, 0, e->stream>>>(best, labels, w, n, counts, out);
     CU_LAUNCHED("farthest-point kernel");
     return FKM_OK;
 }

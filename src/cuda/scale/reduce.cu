@@ -13,6 +13,8 @@ static fkm_status reduce_sums(fkm_cu_scale *s) {
     cudaStream_t streams[FKM_SCALE_MAX_GPUS];
     for (int gi = 0; gi < s->ngpu; gi++) {
         fkm_status st = fkm_scale_set_dev(s, gi);
+        /* with weights the counts become the positive-weight ones (docs/contract.md 5) */
+        if (st == FKM_OK && s->g[gi].w) st = fkm_fx_weighted_counts(&s->g[gi].e, s->g[gi].labels, s->g[gi].w, s->g[gi].n);
         if (st == FKM_OK) st = fkm_fx_pack(&s->g[gi].e, s->g[gi].fx);
         if (st != FKM_OK) return st;
         bufs[gi] = s->g[gi].fx;
@@ -48,7 +50,8 @@ static fkm_status move_row(fkm_cu_scale *s, int64_t row, int64_t from, int64_t t
 }
 
 /* FKM_EMPTY_FARTHEST, as the other engines: each empty cluster in index order takes the row with
- * the largest distance (lowest global row on ties) among clusters that keep a point. */
+ * the largest distance (lowest global row on ties) among clusters that keep a point (with
+ * weights: a positive-weight row whose cluster keeps another one; the counts are those rows'). */
 static fkm_status fill_empties(fkm_cu_scale *s) {
     const int64_t kd = s->k * s->d;
     for (int64_t c = 0; c < s->k; c++) {
@@ -58,7 +61,7 @@ static fkm_status fill_empties(fkm_cu_scale *s) {
             fkm_scale_gpu *g = &s->g[gi];
             if ((st = fkm_scale_set_dev(s, gi)) != FKM_OK) break;
             CU_RET(cudaMemsetAsync(g->scal + 3, 0, 8, g->e.stream));
-            st = fkm_fx_donor(&g->e, g->best, g->labels, g->n, g->fx + 2 * kd + 2 * s->k, g->scal + 3);
+            st = fkm_fx_donor(&g->e, g->best, g->labels, g->w, g->n, g->fx + 2 * kd + 2 * s->k, g->scal + 3);
             if (st == FKM_OK) st = fkm_scale_fetch_scal(s, gi, 3, 1);
         }
         if (st == FKM_OK) st = fkm_scale_sync_all(s);

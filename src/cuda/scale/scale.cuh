@@ -28,7 +28,8 @@ typedef struct {
     void *stage[FKM_SCALE_MAX_SLOTS];
     cudaEvent_t copied[FKM_SCALE_MAX_SLOTS], freed[FKM_SCALE_MAX_SLOTS];
     int prefetched;           /* streamed chunks already copied for the next pass (0..slots) */
-    int64_t *fx;              /* 2kd + 2k + k int64: sum limbs hi, lo, weight limbs hi, lo, counts */
+    int64_t *fx;              /* 2kd + 2k + k int64: sum limbs hi, lo, weight limbs hi, lo, counts
+                               * (with weights: of the positive-weight rows, the empty-cluster rule's) */
     double *colscale;         /* d fixed-point scales of the columns */
     float *colmax;            /* d, then scratch */
     unsigned long long *scal; /* 4 scratch words (max, inertia limbs, argmax) */
@@ -98,8 +99,11 @@ fkm_status fkm_fx_piece_sums(fkm_cu_engine *v, int64_t items, const double *cols
 fkm_status fkm_fx_pack(fkm_cu_engine *e, int64_t *fx);
 fkm_status fkm_fx_absmax(fkm_cu_engine *e, const float *v, const float *w, int64_t n, unsigned long long *out);
 fkm_status fkm_fx_sum(fkm_cu_engine *e, const float *v, const float *w, int64_t n, double scale, unsigned long long *out);
-fkm_status fkm_fx_donor(fkm_cu_engine *e, const float *best, const int32_t *labels, int64_t n, const int64_t *counts,
-                        unsigned long long *out);
+fkm_status fkm_fx_donor(fkm_cu_engine *e, const float *best, const int32_t *labels, const float *w, int64_t n,
+                        const int64_t *counts, unsigned long long *out);
+/* e->counts := the positive-weight rows per cluster of labels/w (n rows): what the empty-cluster
+ * policy counts when there are weights */
+fkm_status fkm_fx_weighted_counts(fkm_cu_engine *e, const int32_t *labels, const float *w, int64_t n);
 fkm_status fkm_fx_move(fkm_cu_engine *e, const void *row_ct, float wi, int64_t from, int64_t to, const double *colscale,
                        double wscale, int64_t *fx);
 fkm_status fkm_fx_finalize(fkm_cu_engine *e, const int64_t *fx, const double *colscale, double wscale, double *shift2);
