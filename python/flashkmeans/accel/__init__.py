@@ -191,6 +191,13 @@ class _Routed:
     estimator (and its cluster_centers_ are still the fitted ones), else scikit-learn's own (the
     next class in the MRO)."""
 
+    def _to_sklearn(self, method, reason, X, y, sample_weight):
+        """A fitting call (fit, or the partial_fit that starts a state) that scikit-learn takes:
+        say why, drop any flashkmeans state, run scikit-learn's own method."""
+        log.info("%s.%s: scikit-learn (%s)", type(self).__name__, method, reason)
+        self._flashkmeans = None
+        return getattr(super(), method)(X, y=y, sample_weight=sample_weight)
+
     def _route(self, method, X):
         name = type(self).__name__
         fk = getattr(self, "_flashkmeans", None)
@@ -240,9 +247,7 @@ class KMeans(_Routed, _SkKMeans):
     def fit(self, X, y=None, sample_weight=None):
         reason = unsupported(self, X, sample_weight)
         if reason:
-            log.info("KMeans.fit: scikit-learn (%s)", reason)
-            self._flashkmeans = None
-            return super().fit(X, y=y, sample_weight=sample_weight)
+            return self._to_sklearn("fit", reason, X, y, sample_weight)
         fk = self._flashkmeans_estimator()
         fk.fit(X, sample_weight=sample_weight)
         _adopt(self, fk, ("cluster_centers_", "labels_", "inertia_", "n_iter_", "n_features_in_",
@@ -284,9 +289,7 @@ class MiniBatchKMeans(_Routed, _SkMiniBatchKMeans):
     def fit(self, X, y=None, sample_weight=None):
         reason = unsupported_minibatch(self, X, sample_weight)
         if reason:
-            log.info("MiniBatchKMeans.fit: scikit-learn (%s)", reason)
-            self._flashkmeans = None
-            return super().fit(X, y=y, sample_weight=sample_weight)
+            return self._to_sklearn("fit", reason, X, y, sample_weight)
         fk = _fkmb.MiniBatchKMeans(**self._flashkmeans_params())
         if hasattr(self, "_random_state"):  # fit leaves an earlier partial_fit's RandomState to later ones
             fk._random_state = self._random_state
@@ -300,9 +303,7 @@ class MiniBatchKMeans(_Routed, _SkMiniBatchKMeans):
         if not hasattr(self, "cluster_centers_"):  # the call that starts the state decides
             reason = unsupported_minibatch(self, X, sample_weight)
             if reason:
-                log.info("MiniBatchKMeans.partial_fit: scikit-learn (%s)", reason)
-                self._flashkmeans = None
-                return super().partial_fit(X, y=y, sample_weight=sample_weight)
+                return self._to_sklearn("partial_fit", reason, X, y, sample_weight)
             fk = _fkmb.MiniBatchKMeans(**self._flashkmeans_params())
             fk.partial_fit(X, sample_weight=sample_weight)
             self._copy_from(fk)
