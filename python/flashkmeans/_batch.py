@@ -66,9 +66,7 @@ def _fit(x, k, init, init_array, rep, *, max_iter, tol, stop, n_init, seed, metr
     hm = host_matrix(x, ndim=3, name="x")
     b, n, d = hm.shape
     w = None if weights is None else float32_matrix(weights, (b, n), "weights")
-    if init_array is not None:
-        if is_torch(init_array):
-            init_array = init_array.detach().cpu().numpy()
+    if init_array is not None:  # float32_matrix brings a tensor's values to the host
         if np.ndim(init_array) == 3:  # one start per problem: problem i alone, from init[i]
             init_array = float32_matrix(init_array, (b, k, d), "init")
             return _per_problem(x, hm, w, init_array, k, max_iter=max_iter, tol=tol, stop=stop,
