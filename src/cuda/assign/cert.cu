@@ -48,7 +48,10 @@ static int cert_plan(fkm_cu_engine *e) {
     return 1;
 }
 
-void fkm_cu_cert_plan(fkm_cu_engine *e) { e->cert = cert_wanted(e) && cert_plan(e); }
+void fkm_cu_cert_plan(fkm_cu_engine *e) {
+    e->late = 0;
+    e->cert = cert_wanted(e) && cert_plan(e);
+}
 
 /* ---- per fit: sigma and the data */
 

@@ -622,7 +622,7 @@ fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, 
     MARK(1);
     if (e->prof) CU_RET(fkm_cu_record(e, e->pev[2 * slot]));
     /* late scores (cert.cu) only where the sums kernel follows and reads the rows anyway */
-    e->late_now = e->late && update && !e->fused;
+    e->late_now = e->cert && e->late && update && !e->fused;
     e->late_farthest = pol == FKM_EMPTY_FARTHEST;
     fkm_status st = fkm_cu_assign(e, 2);
     if (st != FKM_OK) return st;
