@@ -455,10 +455,10 @@ __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_ass
 /* ---- late scores: what the exact step did, for the iterations and problems that need it */
 
 /* lflag[p] = 1 where the update needs every distance before it runs: an empty cluster under
- * FKM_EMPTY_FARTHEST (k_policy picks the farthest point), or weights with that policy (a cluster
- * of zero-weight points only is empty too, which the counts alone do not show). */
-__global__ void k_late_flag(int64_t k, const int32_t *counts, const int32_t *done, int weighted, int farthest,
-                            int32_t *lflag) {
+ * FKM_EMPTY_FARTHEST (k_policy picks the farthest point). Weights under that policy do not come
+ * here (fkm_cu_iteration): a cluster of zero-weight rows only is empty too, which the counts do
+ * not show. */
+__global__ void k_late_flag(int64_t k, const int32_t *counts, const int32_t *done, int farthest, int32_t *lflag) {
     __shared__ int any;
     const int64_t p = blockIdx.x;
     if (threadIdx.x == 0) any = 0;
@@ -467,7 +467,7 @@ __global__ void k_late_flag(int64_t k, const int32_t *counts, const int32_t *don
     for (int64_t c = threadIdx.x; c < k && farthest; c += blockDim.x) e |= counts[p * k + c] == 0;
     if (e) any = 1;
     __syncthreads();
-    if (threadIdx.x == 0) lflag[p] = !(done && done[p]) && farthest && (weighted || any);
+    if (threadIdx.x == 0) lflag[p] = !(done && done[p]) && farthest && any;
 }
 
 /* The flagged problems' distances now (cert_exact, the exact step's bits): a thread per row,
@@ -523,7 +523,7 @@ fkm_status fkm_cu_late_after(fkm_cu_engine *e) { return late_tiles(e, 0); }
 /* After the output stage of a late iteration: the flags, then the flagged problems' distances
  * and tile inertia, as the exact step and the output stage would have left them. */
 static fkm_status late_before(fkm_cu_engine *e, const fkm_cu_assign_args &r, int farthest) {
-    k_late_flag<<<(unsigned)e->b, 256, 0, e->stream>>>(e->k, e->counts, e->done, e->w != NULL, farthest, e->lflag);
+    k_late_flag<<<(unsigned)e->b, 256, 0, e->stream>>>(e->k, e->counts, e->done, farthest, e->lflag);
     CU_LAUNCHED("late scores: flags");
     k_late_exact<<<(unsigned)e->sm_count * 4, 256, 0, e->stream>>>(r, e->b, e->lflag);
     CU_LAUNCHED("late scores: exact distances");

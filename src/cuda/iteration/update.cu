@@ -621,8 +621,10 @@ fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, 
     CU_RET(cudaMemsetAsync(e->counts, 0, (size_t)(e->b * e->k) * sizeof(int32_t), e->stream));
     MARK(1);
     if (e->prof) CU_RET(fkm_cu_record(e, e->pev[2 * slot]));
-    /* late scores (cert.cu) only where the sums kernel follows and reads the rows anyway */
-    e->late_now = e->cert && e->late && update && !e->fused;
+    /* late scores (cert.cu) only where the sums kernel follows and reads the rows anyway; not with
+     * weights under FARTHEST (a cluster of zero-weight rows is empty too, which only a pass over
+     * the weights shows: the distances would be needed before the update in every iteration) */
+    e->late_now = e->cert && e->late && update && !e->fused && !(e->w && pol == FKM_EMPTY_FARTHEST);
     e->late_farthest = pol == FKM_EMPTY_FARTHEST;
     fkm_status st = fkm_cu_assign(e, 2);
     if (st != FKM_OK) return st;
