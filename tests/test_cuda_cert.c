@@ -79,11 +79,8 @@ static void set_mode(int mode) {
     if (mode == HALF) setenv("FKM_CU_CERT_SCALE", "0.5", 1); else unsetenv("FKM_CU_CERT_SCALE");
 }
 
-static fkm_empty_policy empty_policy = FKM_EMPTY_FARTHEST; /* the default; section 5 also runs KEEP */
-
 static void base_params(fkm_params *p, const dataset *s, int metric, int iters) {
     fkm_params_default(p);
-    p->empty = empty_policy;
     p->k = s->k;
     p->max_iter = iters;
     p->stop = FKM_STOP_FIXED;
@@ -447,61 +444,6 @@ static void test_offset(int64_t n, int64_t d, int64_t k, int timing) {
     ds_free(&s);
 }
 
-/* ---------------------------------------------------------------- 5. late scores */
-
-/* FKM_CU_CERT_LATE=1: update iterations certify from the pass alone and the sums kernel scores
- * each row (cert.cu). Its certificate is weaker (it bounds s(i1) from above instead of computing
- * it), so on the same data it re-scores at least the rows the exact step re-scores, and more on
- * blobs: fewer would mean a row proven with less than the exact step knew; equal, that the late
- * path did not run. */
-static void test_late_rescored(void) {
-    dataset s;
-    ds_blobs(&s, 1, 40000, 64, 37, 0.0f, 0);
-    fkm_result a, b;
-    unsetenv("FKM_CU_CERT_LATE");
-    fkm_status sa = run_fit(&s, 0, 1, CERT, &a);
-    setenv("FKM_CU_CERT_LATE", "1", 1);
-    fkm_status sb = run_fit(&s, 0, 1, CERT, &b);
-    CHECK(sa == FKM_OK && sb == FKM_OK, "late scores: fits '%s'", fkm_last_error());
-    if (sa == FKM_OK && sb == FKM_OK) {
-        const long long ra = a.stats[0].rescored, rb = b.stats[0].rescored;
-        printf("late scores: %lld re-scored in the first iteration (exact step: %lld) of 40000\n", rb, ra);
-        if (hopper) CHECK(rb > ra, "late scores: %lld re-scored, the exact step %lld: the late path did not run", rb, ra);
-        CHECK(memcmp(a.labels, b.labels, 40000 * sizeof(int32_t)) == 0 && a.inertia == b.inertia,
-              "late scores: labels or inertia differ from the exact step's");
-    }
-    if (sa == FKM_OK) fkm_result_free(&a);
-    if (sb == FKM_OK) fkm_result_free(&b);
-    ds_free(&s);
-}
-
-/* Every case family again with late scores, against the SIMT kernel bit for bit: both pass
- * kernels, rows of 1-4 feature slices (d up to 512) and wider (not late), empty clusters under
- * FARTHEST (the flagged iterations) and KEEP, weights, batches, all three metrics, the pass
- * turned off (offset data). */
-static void test_late(int small) {
-    test_late_rescored();
-    setenv("FKM_CU_CERT_LATE", "1", 1);
-    test_blobs(1, 40000, 64, 37, 0, 0);
-    test_blobs(1, 3000, 3, 300, 0, 0);
-    test_blobs(1, 3000, 64, 1, 0, 0);
-    test_blobs(1, 3000, 200, 100, 0, 0);
-    test_blobs(1, 3000, 500, 37, 0, 0);
-    test_blobs(1, 3000, 600, 37, 0, 0);
-    if (!small) test_blobs(1, 40000, 128, 1024, 0, 0);
-    test_duplicates(40000, 16, 300);
-    test_offset(40000, 32, 50, 0);
-    test_blobs(1, 40000, 64, 37, 0, 1);
-    empty_policy = FKM_EMPTY_KEEP;
-    test_blobs(1, 40000, 64, 37, 0, 1);
-    test_duplicates(3000, 16, 37);
-    empty_policy = FKM_EMPTY_FARTHEST;
-    test_blobs(3, 15000, 32, 300, 1, 0);
-    test_blobs(3, 40000, 16, 50, 2, 1);
-    test_blobs(3, 3000, 64, 37, 0, 1);
-    unsetenv("FKM_CU_CERT_LATE");
-}
-
 /* ---------------------------------------------------------------- 4. the bound halved */
 
 /* The premise, on the host, for 1-D data and k centroids: the SIMT kernel's scores
@@ -756,9 +698,6 @@ int main(void) {
 
     printf("transform: %lld rows where a lower centroid index ties the label's distance after |x|^2 is added\n",
            (long long)transform_ties);
-
-    /* 5. late scores (FKM_CU_CERT_LATE=1) */
-    test_late(small);
 
     if (!small) { /* for contrast with the offset case: centred blobs */
         dataset s;

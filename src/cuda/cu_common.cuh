@@ -130,15 +130,6 @@ typedef struct fkm_cu_engine {
     int32_t *coff, *cskip;   /* b: the tensor-core pass is off for the rest of the fit (more than
                               * half re-scored); skip it (done or off) */
     int64_t rescored;        /* their sum over the iterations run (fkm_cu_run) */
-    /* Late scores (cert.cu, FKM_CU_CERT_LATE): in an update iteration the pass certifies from its
-     * own bounds and the sums kernel computes each point's exact score while it reads the row, so
-     * the float32 data is read once per iteration instead of twice. */
-    int late;                /* planned: cert, the split re-score, rows of <= 512 floats */
-    int late_now;            /* this iteration (an update follows the assignment) */
-    int late_farthest;       /* this iteration's empty-cluster policy is FKM_EMPTY_FARTHEST */
-    float *lo1;              /* b*n: the pass's smallest lower bound l1 (late) */
-    int32_t *lflag;          /* b: 1 = this iteration needs the exact scores before the update
-                              * (an empty cluster under FKM_EMPTY_FARTHEST, or weights) */
     int tiny;                /* many small problems: the whole loop of a problem in one block
                               * (iteration/tiny.cu, fkm_cu_run_tiny) */
     int64_t tiny_p;          /* its sorted points per sums chunk: a fit of one problem's upd_p */
@@ -241,7 +232,6 @@ void fkm_cu_cert_plan(fkm_cu_engine *e);                   /* e->cert, kern16, p
 fkm_status fkm_cu_cert_prep_x(fkm_cu_engine *e, const float *x32); /* x16 and the row bounds */
 fkm_status fkm_cu_cert_prep_c(fkm_cu_engine *e);           /* cc16, n_c, r, tau (after prep_centroids) */
 fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const struct fkm_cu_assign_args_s *a);
-fkm_status fkm_cu_late_after(fkm_cu_engine *e);            /* late scores: tile inertia after the update */
 /* assign.cu: mode 0 labels + distances; 1 also the tile inertia partials; 2 a Lloyd iteration's
  * assignment (also previous labels, changed, sort keys, counts; finished problems skipped) */
 fkm_status fkm_cu_assign(fkm_cu_engine *e, int mode);

@@ -139,8 +139,6 @@ size_t fkm_cu_layout(fkm_cu_engine *e, char *base, int need_copy) {
         PIECE(ucount, int32_t, e->b);
         PIECE(coff, int32_t, e->b);
         PIECE(cskip, int32_t, e->b);
-        PIECE(lo1, float, e->late ? bn : 0);
-        PIECE(lflag, int32_t, e->late ? e->b : 0);
     }
 #undef PIECE
     return off;

@@ -28,7 +28,6 @@ extern "C" void fkm_cu_switches_read(fkm_cu_switches *s) {
     s->cert_scale = (v = set("FKM_CU_CERT_SCALE")) ? (float)atof(v) : 1.0f;
     s->cert_list = !((v = set("FKM_CU_CERT_LIST")) && atoi(v) == 0);
     s->cert_rsv = !((v = set("FKM_CU_CERT_RSV")) && atoi(v) == 0);
-    s->cert_late = (v = set("FKM_CU_CERT_LATE")) ? atoi(v) : 0;
     s->staged = !((v = set("FKM_CU_STAGED")) && atoi(v) == 0);
     s->scale = (v = set("FKM_CU_SCALE")) && atoi(v) == 1;
     s->scale_piece = (v = set("FKM_CU_SCALE_PIECE")) && atoll(v) > 0 ? atoll(v) : 0;

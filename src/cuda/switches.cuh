@@ -29,8 +29,6 @@ typedef struct {
     float cert_scale;  /* FKM_CU_CERT_SCALE: factor on the bound (1; tests halve it) */
     int cert_list;     /* FKM_CU_CERT_LIST=0: re-score every row, not the listed ones */
     int cert_rsv;      /* FKM_CU_CERT_RSV=0: the exact step without centroids in shared memory */
-    int cert_late;     /* FKM_CU_CERT_LATE=1: in update iterations the pass certifies alone and the
-                          sums kernel computes the exact scores (cert.cu, "late scores") */
     /* host data */
     int staged;        /* FKM_CU_STAGED=0: pageable data through the driver's copy (hostcopy.cu) */
     int scale;         /* FKM_CU_SCALE=1: the scale engine even for one GPU and data that fits */

@@ -38,7 +38,6 @@ typedef struct fkm_cu_assign_args_s {
     const float *calpha;    /* b: alpha / sigma^2 */
     const uint32_t *cmax;   /* 2b: r, 2u tau */
     float cscale;           /* multiplies the bound (1; tests) */
-    float *lo1;             /* b * n out or NULL: the pass's l1 (late scores, cert.cu) */
     /* ... its exact step (k_cert_resolve, cert_exact): the SIMT kernel's float32 points and
      * centroids (pitches in floats), the list the rows the bound does not prove join
      * (uput[p*n + i], i < ucnt[p]) */
@@ -106,19 +105,12 @@ __device__ __forceinline__ fkm_row_in fkm_row_inputs(const fkm_cu_assign_args &a
     return in;
 }
 
-/* A row's distance from its score v and its |x|^2 term xt (clamped at 0 for L2). The late scores
- * of the sums kernel (update.cu) use it too: the same bits on both paths. */
-__device__ __forceinline__ float fkm_row_dist(float xt, float v, int clamp) {
-    float dist = xt + v;
-    if (clamp && dist < 0.0f) dist = 0.0f;
-    return dist;
-}
-
 /* One row's results: label, distance, previous label (changed is set when it differs), sort
  * key; returns the row's weighted distance for the inertia. */
 __device__ __forceinline__ double fkm_store_row(const fkm_cu_assign_args &a, int64_t prob, int64_t g, float v, int lab,
                                                const fkm_row_in &in, int &changed) {
-    const float dist = fkm_row_dist(in.xt, v, a.clamp);
+    float dist = in.xt + v;
+    if (a.clamp && dist < 0.0f) dist = 0.0f;
     a.labels[g] = lab;
     if (a.best) a.best[g] = dist;
     if (a.prev) {

@@ -174,7 +174,7 @@ __device__ __forceinline__ void res_row_bounds(const fkm_cu_assign_args &a, int6
     }
 }
 /* After the quad merge lane 0 of the quad writes i1 to labels and l2 to best (k_cert_resolve
- * goes on from there), and with late scores l1 to lo1 (k_cert_verdict). */
+ * goes on from there). */
 __device__ __forceinline__ void res_write_cert(const fkm_cu_assign_args &a, int64_t p, int64_t t, int r0,
                                                float (&l1)[2], int (&i1)[2], float (&l2)[2]) {
 #pragma unroll
@@ -184,7 +184,6 @@ __device__ __forceinline__ void res_write_cert(const fkm_cu_assign_args &a, int6
         if ((threadIdx.x & 3) == 0 && gi < a.n) {
             a.labels[p * a.n + gi] = i1[h];
             a.best[p * a.n + gi] = l2[h];
-            if (a.lo1) a.lo1[p * a.n + gi] = l1[h];
         }
     }
 }

@@ -43,15 +43,10 @@ static int cert_plan(fkm_cu_engine *e) {
     e->cert_scale = e->sw.cert_scale;
     e->cert_list = e->sw.cert_list;
     e->cert_rsv = e->sw.cert_rsv;
-    /* late scores: the sums kernel must see a whole row in one warp (one feature slice, R <= 4) */
-    e->late = e->sw.cert_late && e->cert_list && e->dp <= 512;
     return 1;
 }
 
-void fkm_cu_cert_plan(fkm_cu_engine *e) {
-    e->late = 0;
-    e->cert = cert_wanted(e) && cert_plan(e);
-}
+void fkm_cu_cert_plan(fkm_cu_engine *e) { e->cert = cert_wanted(e) && cert_plan(e); }
 
 /* ---- per fit: sigma and the data */
 
@@ -313,36 +308,6 @@ __global__ void __launch_bounds__(RSV_WARPS * 32) k_cert_resolve_cs(const fkm_cu
         resolve_warp<true>(a, bn, row0, xs[w], cs, csp);
 }
 
-/* Late scores (FKM_CU_CERT_LATE, update iterations): the certificate from the pass alone. The
- * pass's fp32 value s^ of the winner bounds its exact score from above too: s(i1) <= s^_i1 +
- * R_x n_i1 <= l1 + 2u|l1| + 2 R_x n_i1 (lo_i1 = fma(-R_x, n_i1, s^_i1) rounds once). Below
- * l2 - 2u|l2| that proves i1 as cert_proves does, with no read of the float32 row; the gap needed
- * is about twice the exact step's, so about twice as many rows are re-scored (docs/certified.md,
- * "Late scores"). The sum is rounded upward in float64 (its terms are exact there). */
-__device__ __forceinline__ bool cert_proves_alone(const fkm_cu_assign_args &a, int64_t p, int64_t g, int lab, float l1,
-                                                  float l2) {
-    const float R = cert_row_bound(a, p, g), nc = a.cn[p * a.kp + lab];
-    if (!isfinite(__uint_as_float(a.cmax[2 * p])) || !isfinite(a.xq[g].x) || !isfinite(l1) || !isfinite(R) ||
-        !isfinite(nc))
-        return false;
-    const double hi = __dadd_ru((double)l1 + 0x1p-23 * fabs((double)l1), 2.0 * (double)R * (double)nc);
-    const double rhs = isinf(l2) ? (double)l2 : (double)l2 - 0x1p-23 * fabs((double)l2);
-    return hi < rhs;
-}
-
-/* A thread per row: proven rows keep i1, the others join their problem's list (as in
- * resolve_warp). Whole warps past the end leave; the rest call cert_append together. */
-__global__ void k_cert_verdict(const fkm_cu_assign_args a, int64_t bn) {
-    const int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (g - (threadIdx.x & 31) >= bn) return;
-    const bool in = g < bn;
-    const int64_t prob = in ? g / a.n : 0;
-    const bool live = in && !(a.done && a.done[prob]) && !a.coff[prob];
-    const bool need = live && !cert_proves_alone(a, prob, g, a.labels[g], a.lo1[g], a.best[g]);
-    const int pos = cert_append(a, prob, need, g - prob * a.n);
-    if (pos >= 0 && a.ukey) a.labels[g] = -1 - pos;
-}
-
 /* The exact step's launch: centroids in shared memory when every problem's fit in RSV_CS_BYTES
  * (and FKM_CU_CERT_RSV is not 0), else straight from global memory. */
 #define RSV_CS_BYTES (96 * 1024)
@@ -377,8 +342,7 @@ static fkm_status cert_resolve(fkm_cu_engine *e, const fkm_cu_assign_args &r, in
  * register per warp, so the global atomics are few (one per row on a few counters cost as much as
  * the matrix work at k = 256). */
 __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_assign_args a, int64_t b,
-                                                                 const int32_t *ucount, int32_t *coff, int local,
-                                                                 int late) {
+                                                                 const int32_t *ucount, int32_t *coff, int local) {
     extern __shared__ int scount[];
     __shared__ double red[FIN_TILES * 2];
     const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
@@ -404,16 +368,14 @@ __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_ass
         int changed = 0, lab = 0;
         if (valid) {
             lab = a.labels[g];
-            float v = 0.0f;
+            float v;
             if (lab < 0) { /* re-scored by the split kernel: its key (cert_key) */
                 v = cert_key_score(a.ukey[prob * a.n - 1 - lab], lab);
-                if (v == 0.0f && !late) v = cert_exact(a, prob, g, lab); /* the sign of a zero */
-            } else if (!late) {
+                if (v == 0.0f) v = cert_exact(a, prob, g, lab); /* the sign of a zero */
+            } else {
                 v = a.best[g];
             }
-            /* late: labels, keys, changed and counts only (a.best is NULL; the scores come later) */
-            const fkm_row_in in = late ? fkm_row_in{0.0f, 1.0f, a.prev ? a.prev[g] : -1} : fkm_row_input(a, g);
-            contrib = fkm_store_row(a, prob, g, v, lab, in, changed);
+            contrib = fkm_store_row(a, prob, g, v, lab, fkm_row_input(a, g), changed);
         }
         if (stats && tile) {
             const unsigned vmask = __ballot_sync(0xffffffffu, valid);
@@ -437,7 +399,7 @@ __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_ass
             if (lane == 0) red[w] = contrib;
         }
         __syncthreads();
-        if (stats && tile && !late && (w & 1) == 0 && lane == 0) {
+        if (stats && tile && (w & 1) == 0 && lane == 0) {
             double s = 0.0;
             s += red[w];
             s += red[w + 1];
@@ -450,84 +412,6 @@ __global__ void __launch_bounds__(FIN_TILES * 64) k_cert_finish(const fkm_cu_ass
     __syncthreads();
     for (int64_t c = tid; c < b * a.k; c += blockDim.x)
         if (scount[c]) atomicAdd(&a.counts[c], scount[c]);
-}
-
-/* ---- late scores: what the exact step did, for the iterations and problems that need it */
-
-/* lflag[p] = 1 where the update needs every distance before it runs: an empty cluster under
- * FKM_EMPTY_FARTHEST (k_policy picks the farthest point). Weights under that policy do not come
- * here (fkm_cu_iteration): a cluster of zero-weight rows only is empty too, which the counts do
- * not show. */
-__global__ void k_late_flag(int64_t k, const int32_t *counts, const int32_t *done, int farthest, int32_t *lflag) {
-    __shared__ int any;
-    const int64_t p = blockIdx.x;
-    if (threadIdx.x == 0) any = 0;
-    __syncthreads();
-    int e = 0;
-    for (int64_t c = threadIdx.x; c < k && farthest; c += blockDim.x) e |= counts[p * k + c] == 0;
-    if (e) any = 1;
-    __syncthreads();
-    if (threadIdx.x == 0) lflag[p] = !(done && done[p]) && farthest && any;
-}
-
-/* The flagged problems' distances now (cert_exact, the exact step's bits): a thread per row,
- * persistent blocks walking the problems, so an iteration with no flag costs a read of b flags. */
-__global__ void k_late_exact(const fkm_cu_assign_args a, int64_t b, const int32_t *lflag) {
-    for (int64_t p = 0; p < b; p++) {
-        if (!lflag[p]) continue;
-        for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < a.n; i += (int64_t)gridDim.x * blockDim.x) {
-            const int64_t g = p * a.n + i;
-            a.best[g] = fkm_row_dist(a.xterm[g], cert_exact(a, p, g, a.labels[g]), a.clamp);
-        }
-    }
-}
-
-/* Tile inertia from the distances in best: the SIMT output stage's tiles and tree (as
- * k_cert_finish), for the running problems whose lflag is sel. */
-__global__ void __launch_bounds__(FIN_TILES * 64) k_late_tiles(int64_t n, int64_t tiles, int64_t total, const float *best,
-                                                                const float *w, const int32_t *done, const int32_t *lflag,
-                                                                int sel, double *tile_inertia) {
-    __shared__ double red[FIN_TILES * 2];
-    const int lane = threadIdx.x & 31, wp = threadIdx.x >> 5;
-    for (int64_t u0 = (int64_t)blockIdx.x * FIN_TILES; u0 < total; u0 += (int64_t)gridDim.x * FIN_TILES) {
-        const int64_t u = u0 + (wp >> 1), prob = u / tiles, i = (u - prob * tiles) * 64 + (wp & 1) * 32 + lane;
-        const bool tile = u < total && !done[prob] && lflag[prob] == sel;
-        double contrib = 0.0;
-        if (tile && i < n) contrib = (double)best[prob * n + i] * (double)(w ? w[prob * n + i] : 1.0f);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) contrib += __shfl_xor_sync(0xffffffffu, contrib, o);
-        if (lane == 0) red[wp] = contrib;
-        __syncthreads();
-        if (tile && (wp & 1) == 0 && lane == 0) {
-            double s = 0.0;
-            s += red[wp];
-            s += red[wp + 1];
-            tile_inertia[u] = s;
-        }
-        __syncthreads();
-    }
-}
-
-static fkm_status late_tiles(fkm_cu_engine *e, int sel) {
-    const int64_t total = e->b * e->tiles, steps = (total + FIN_TILES - 1) / FIN_TILES;
-    const int64_t grid = steps < (int64_t)e->sm_count * 8 ? steps : (int64_t)e->sm_count * 8;
-    k_late_tiles<<<(unsigned)grid, FIN_TILES * 64, 0, e->stream>>>(e->n, e->tiles, total, e->best, e->w, e->done,
-                                                                    e->lflag, sel, e->tile_inertia);
-    CU_LAUNCHED("late scores: tile inertia");
-    return FKM_OK;
-}
-
-/* After the update (update.cu): the tile inertia of the problems the sums kernel scored. */
-fkm_status fkm_cu_late_after(fkm_cu_engine *e) { return late_tiles(e, 0); }
-
-/* After the output stage of a late iteration: the flags, then the flagged problems' distances
- * and tile inertia, as the exact step and the output stage would have left them. */
-static fkm_status late_before(fkm_cu_engine *e, const fkm_cu_assign_args &r, int farthest) {
-    k_late_flag<<<(unsigned)e->b, 256, 0, e->stream>>>(e->k, e->counts, e->done, farthest, e->lflag);
-    CU_LAUNCHED("late scores: flags");
-    k_late_exact<<<(unsigned)e->sm_count * 4, 256, 0, e->stream>>>(r, e->b, e->lflag);
-    CU_LAUNCHED("late scores: exact distances");
-    return late_tiles(e, 1);
 }
 
 fkm_status fkm_cu_assign_simt_list(const fkm_cu_engine *e, const fkm_cu_assign_args *a);
@@ -558,8 +442,6 @@ fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
     c.calpha = e->calpha;
     c.cmax = e->cmax;
     c.cscale = e->cert_scale;
-    const int late = e->late_now && a->keys; /* an update iteration's assignment (fkm_cu_iteration) */
-    c.lo1 = late ? e->lo1 : NULL;
     k_cert_skip<<<(unsigned)((e->b + 255) / 256), 256, 0, e->stream>>>(e->b, a->done, e->coff, e->cskip);
     CU_LAUNCHED("certified mode: skip flags");
     c.done = e->cskip;
@@ -580,24 +462,14 @@ fkm_status fkm_cu_assign_cert(fkm_cu_engine *e, const fkm_cu_assign_args *a) {
     r.ulist = e->ulist;
     r.ucount = e->ucount;
     r.ukey = e->ukey;
-    r.cn = e->cn;
-    r.cscale = e->cert_scale;
-    r.lo1 = c.lo1;
     const int64_t bn = e->b * e->n;
-    if (late) {
-        k_cert_verdict<<<(unsigned)((bn + 255) / 256), 256, 0, e->stream>>>(r, bn);
-        CU_LAUNCHED("certified mode: late verdict");
-    } else if ((st = cert_resolve(e, r, bn)) != FKM_OK) {
-        return st;
-    }
+    if ((st = cert_resolve(e, r, bn)) != FKM_OK) return st;
     if ((st = fkm_cu_assign_simt_list(e, &r)) != FKM_OK) return st;
     const int64_t steps = (r.total_tiles + FIN_TILES - 1) / FIN_TILES; /* the SIMT kernel's b * tiles */
     const int64_t grid = steps < (int64_t)e->sm_count * 8 ? steps : (int64_t)e->sm_count * 8;
     const int local = e->b * e->k <= FIN_LOCAL;
-    fkm_cu_assign_args f = r;
-    if (late) f.best = NULL;
     k_cert_finish<<<(unsigned)grid, FIN_TILES * 64, local ? (size_t)(e->b * e->k) * sizeof(int) : 0, e->stream>>>(
-        f, e->b, e->ucount, e->coff, local, late);
+        r, e->b, e->ucount, e->coff, local);
     CU_LAUNCHED("certified mode: output stage");
-    return late ? late_before(e, r, e->late_farthest) : FKM_OK;
+    return FKM_OK;
 }

@@ -20,7 +20,6 @@
 
 #include <type_traits>
 
-#include "../assign/assign_epi.cuh" /* fkm_row_dist */
 #include "../cu_device.cuh"
 #include "../../stop.h"
 
@@ -94,7 +93,6 @@ struct policy_args {
     const float *w; /* weights (b*n) or NULL */
     int32_t *wcnt;  /* with weights: b*k scratch for the positive-weight counts (seg_start, which
                        the sums rewrite for every cluster they read it for) */
-    const int32_t *lflag; /* late scores: b flags (cert.cu), else NULL */
 };
 
 /* With weights, a cluster holding only zero-weight points has no mean: it is empty, as on the
@@ -110,24 +108,6 @@ __device__ void policy_weighted_counts(const policy_args &a, int64_t prob, int32
     __syncthreads();
 }
 
-/* A problem's inertia: its tile partials (contiguous) summed in a fixed tree. Called by all
- * threads of a 1024-thread block. */
-__device__ double policy_inertia(const double *tile_inertia, int64_t prob, int64_t parts, double *shd) {
-    double s = 0.0;
-    for (int64_t t = threadIdx.x; t < parts; t += blockDim.x) s += tile_inertia[prob * parts + t];
-    return block_sum_d(s, shd);
-}
-
-/* Late scores: the inertia of the problems whose tile partials came after the update. */
-__global__ void __launch_bounds__(1024) k_late_sum(const double *tile_inertia, int64_t parts, const int32_t *done,
-                                                    const int32_t *lflag, fkm_cu_stats *cur) {
-    __shared__ double shd[32];
-    const int64_t prob = blockIdx.x;
-    if (done[prob] || lflag[prob]) return;
-    const double s = policy_inertia(tile_inertia, prob, parts, shd);
-    if (threadIdx.x == 0) cur[prob].inertia = s;
-}
-
 __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
     __shared__ double shd[32];
     __shared__ float shv[32];
@@ -137,10 +117,10 @@ __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
     const int64_t prob = blockIdx.x;
     if (a.done && a.done[prob]) return;
     const int tid = threadIdx.x;
-    /* late scores (cert.cu): the tile inertia of an unflagged problem exists only after the update
-     * (k_late_sum adds it up there) */
-    const bool inertia = !(a.lflag && !a.lflag[prob]);
-    const double s = inertia ? policy_inertia(a.tile_inertia, prob, a.tiles * a.parts, shd) : 0.0;
+    double s = 0.0;
+    const int64_t parts = a.tiles * a.parts; /* the problem's partials, contiguous, summed in a fixed tree */
+    for (int64_t t = tid; t < parts; t += blockDim.x) s += a.tile_inertia[prob * parts + t];
+    s = block_sum_d(s, shd);
     int32_t *cnt = a.counts + prob * a.k, *wc = a.w && a.update ? a.wcnt + prob * a.k : NULL;
     if (wc) policy_weighted_counts(a, prob, wc);
     const int32_t *ec = wc ? wc : cnt; /* the points with a mean: weighted ones */
@@ -149,7 +129,7 @@ __global__ void __launch_bounds__(1024) k_policy(const policy_args a) {
         for (int64_t c = tid; c < a.k; c += blockDim.x) e += ec[c] == 0;
     const int64_t empty = (int64_t)block_sum_d(e, shd);
     if (tid == 0) {
-        if (inertia) a.cur[prob].inertia = s;
+        a.cur[prob].inertia = s;
         a.cur[prob].empty = a.update ? empty : 0;
     }
     if (!a.update || !a.farthest || empty == 0) return;
@@ -199,14 +179,6 @@ struct chunk_args {
     float *cnew, *part;
     double *partw;
     int32_t *seg_start, *upd;
-    /* late scores (cert.cu; best NULL otherwise): each row's exact distance to its own entering
-     * centroid, the SIMT kernel's chain over the float32 row (cert_exact) */
-    float *best;
-    const float *c32, *cterm, *xterm; /* the compute copy (pitch c32_pitch floats), b*kp, b*n */
-    int64_t c32_pitch, kp;
-    float alpha;
-    int clamp;
-    const int32_t *done, *lflag; /* rows of finished or flagged problems are not scored */
 };
 
 /* Four features of a row as stored (fp32: 16 bytes, fp16/bf16: 8 bytes), and as floats. The
@@ -282,46 +254,6 @@ __device__ __forceinline__ void add_row(float (&acc)[R][4], double &ws, float wt
     }
 }
 
-/* Late scores: the U rows just loaded (v) into the warp's buffer xw (U rows of R * 32 + 1 float4:
- * the pad puts the scoring lanes' rows in different banks). */
-template <int R, int U>
-__device__ __forceinline__ void late_stage(float4 *xw, const float4 (&v)[U][R]) {
-    const int lane = threadIdx.x & 31;
-#pragma unroll
-    for (int u = 0; u < U; u++)
-#pragma unroll
-        for (int r = 0; r < R; r++) xw[u * (R * 32 + 1) + r * 32 + lane] = v[u][r];
-    __syncwarp();
-}
-/* Lane u < U scores row p0 + u against its own (entering) centroid: the SIMT kernel's chain, FMAs
- * over the features in order from 0 (padding zeros included), then fma(-alpha, acc, t_c), and its
- * distance (fkm_row_dist) into best -- the bits the exact step would have written. */
-template <int R, int U>
-__device__ __forceinline__ void late_score(const chunk_args &a, const float4 *xw, int p0, int ce, uint32_t kq,
-                                           int32_t iq, int l0) {
-    const int lane = threadIdx.x & 31, src = l0 + (lane < U ? lane : 0);
-    const uint32_t key = __shfl_sync(0xffffffffu, kq, src);
-    const int32_t i = __shfl_sync(0xffffffffu, iq, src);
-    if (lane < U && p0 + lane < ce) {
-        const int64_t prob = key / a.k, lab = key - prob * a.k;
-        if (!a.done[prob] && !a.lflag[prob]) {
-            const float4 *cr = reinterpret_cast<const float4 *>(a.c32 + (prob * a.kp + lab) * a.c32_pitch);
-            const float4 *xr = xw + lane * (R * 32 + 1);
-            float acc = 0.0f;
-#pragma unroll 4
-            for (int f = 0; f < (int)(a.dp >> 2); f++) {
-                const float4 xv = xr[f], cv = __ldg(cr + f);
-                acc = fmaf(xv.x, cv.x, acc);
-                acc = fmaf(xv.y, cv.y, acc);
-                acc = fmaf(xv.z, cv.z, acc);
-                acc = fmaf(xv.w, cv.w, acc);
-            }
-            a.best[i] = fkm_row_dist(a.xterm[i], fmaf(-a.alpha, acc, a.cterm[prob * a.kp + lab]), a.clamp);
-        }
-    }
-    __syncwarp();
-}
-
 /* One warp per chunk of sorted points; blockIdx.y selects R * 128 features; U rows in flight.
  * The chunk is walked 32 positions at a time: each lane loads the key, point index and weight
  * of one position, then the warp gathers the 32 rows U at a time (indices by shuffle).
@@ -330,11 +262,9 @@ __device__ __forceinline__ void late_score(const chunk_args &a, const float4 *xw
  * branch-free path; the run-break path is kept out of the unrolled body. Session 5: the 32-
  * position groups are a loop (not unrolled, keys not all preloaded) and rows stay in their stored
  * form until added: 122 -> 80 registers for 8 rows in flight (64 for 4), 3 (4) blocks per SM instead of 2. */
-template <int CT, int R, int U, int P, bool LATE = false>
+template <int CT, int R, int U, int P>
 __global__ void __launch_bounds__(256, R == 1 ? (U >= 8 ? 3 : 4) : 1) k_chunks(const chunk_args a) {
     typedef typename raw4<CT>::type raw;
-    static_assert(!LATE || (CT == FKM_CT_F32 && R <= 4), "late scores: float32 rows of one slice");
-    __shared__ float4 late_buf[LATE ? 8 * U * (R * 32 + 1) : 1]; /* late scores: a row buffer per warp */
     const int lane = threadIdx.x & 31;
     /* positions fit in 32 bits (the engine takes fewer than 2^31 points), which saves registers */
     const int chunk = blockIdx.x * 8 + (threadIdx.x >> 5);
@@ -371,13 +301,10 @@ __global__ void __launch_bounds__(256, R == 1 ? (U >= 8 ? 3 : 4) : 1) k_chunks(c
                     v[u][r] = ok && j < a.dp ? load_raw4<CT>(row, j) : raw{};
                 }
             }
-            float4 *xw = late_buf + (threadIdx.x >> 5) * (LATE ? U * (R * 32 + 1) : 0);
-            if constexpr (LATE) late_stage<R, U>(xw, v);
             if (p0 + U <= ce && __shfl_sync(0xffffffffu, kq, l0 + U - 1) == cur) {
                 /* sorted keys: the whole group continues the run */
 #pragma unroll
                 for (int u = 0; u < U; u++) add_row<CT, R>(acc, ws, __shfl_sync(0xffffffffu, wq, l0 + u), v[u]);
-                if constexpr (LATE) late_score<R, U>(a, xw, p0, ce, kq, iq, l0);
                 continue;
             }
 #pragma unroll
@@ -395,7 +322,6 @@ __global__ void __launch_bounds__(256, R == 1 ? (U >= 8 ? 3 : 4) : 1) k_chunks(c
                 }
                 add_row<CT, R>(acc, ws, wt, v[u]);
             }
-            if constexpr (LATE) late_score<R, U>(a, xw, p0, ce, kq, iq, l0);
         }
     }
     flush_run<R>(a, chunk, cs, ce, cur, rs, ce, kbefore, kafter, acc, ws, e0);
@@ -537,20 +463,10 @@ static chunk_fn pick_chunks_u(int r) {
     return r == 1 ? k_chunks<CT, 1, U, P> : r == 2 ? k_chunks<CT, 2, (U > 2 ? U / 2 : 2), P>
            : r == 4 ? k_chunks<CT, 4, (U > 4 ? U / 4 : 2), P> : k_chunks<CT, 8, 2, P>;
 }
-/* The same with late scores: float32 rows of at most 4 slices of 128 (the plan's condition). */
-template <int U, int P>
-static chunk_fn pick_late_u(int r) {
-    return r == 1 ? k_chunks<FKM_CT_F32, 1, U, P, true> : r == 2 ? k_chunks<FKM_CT_F32, 2, (U > 2 ? U / 2 : 2), P, true>
-                                                          : k_chunks<FKM_CT_F32, 4, (U > 4 ? U / 4 : 2), P, true>;
-}
 /* rows in flight (for R = 1; fewer per pass for wider slices) and points per chunk: the tuning
  * table's choice (fkm_cu_upd_rows, fkm_cu_upd_chunk) */
 template <int CT>
-static chunk_fn pick_chunks(int r, int u, int64_t p, bool late) {
-    if constexpr (CT == FKM_CT_F32) {
-        if (late && p <= 64) return u <= 4 ? pick_late_u<4, 64>(r) : pick_late_u<8, 64>(r);
-        if (late) return u <= 4 ? pick_late_u<4, FKM_CU_UPD_P>(r) : pick_late_u<8, FKM_CU_UPD_P>(r);
-    }
+static chunk_fn pick_chunks(int r, int u, int64_t p) {
     if (p <= 64) return u <= 4 ? pick_chunks_u<CT, 4, 64>(r) : pick_chunks_u<CT, 8, 64>(r);
     return u <= 4 ? pick_chunks_u<CT, 4, FKM_CU_UPD_P>(r) : pick_chunks_u<CT, 8, FKM_CU_UPD_P>(r);
 }
@@ -573,25 +489,12 @@ static fkm_status run_update(fkm_cu_engine *e, int slot) {
     MARK(4);
     chunk_args a = {(const char *)e->x, e->dp, e->d, e->k, items, e->nchunks, e->upd_p, e->w, e->keys_sorted, e->perm,
                     e->cnew, e->part, e->partw, e->seg_start, e->upd};
-    const bool late = e->late_now && e->ctype == FKM_CT_F32 && e->dp <= 4 * UPD_SLICE;
-    if (late) { /* the entering centroids: cc and cterm are rewritten only after the sums */
-        a.best = e->best;
-        a.c32 = (const float *)e->cc;
-        a.cterm = e->cterm;
-        a.xterm = e->xterm;
-        a.c32_pitch = e->dcp;
-        a.kp = e->kp;
-        a.alpha = e->metric == FKM_METRIC_L2 ? 2.0f : 1.0f;
-        a.clamp = e->metric == FKM_METRIC_L2;
-        a.done = e->done;
-        a.lflag = e->lflag;
-    }
     /* Lanes take 4 features each; R groups of 128 per pass, more features -> more slices. */
     const int r = e->dp <= 128 ? 1 : e->dp <= 256 ? 2 : e->dp <= 512 ? 4 : 8;
     const int64_t slices = (e->dp + r * UPD_SLICE - 1) / (r * UPD_SLICE);
-    const chunk_fn f = e->ctype == FKM_CT_F32 ? pick_chunks<FKM_CT_F32>(r, e->upd_u, e->upd_p, late)
-                       : e->ctype == FKM_CT_F16 ? pick_chunks<FKM_CT_F16>(r, e->upd_u, e->upd_p, false)
-                                                : pick_chunks<FKM_CT_BF16>(r, e->upd_u, e->upd_p, false);
+    const chunk_fn f = e->ctype == FKM_CT_F32 ? pick_chunks<FKM_CT_F32>(r, e->upd_u, e->upd_p)
+                       : e->ctype == FKM_CT_F16 ? pick_chunks<FKM_CT_F16>(r, e->upd_u, e->upd_p)
+                                                : pick_chunks<FKM_CT_BF16>(r, e->upd_u, e->upd_p);
     f<<<dim3((unsigned)((e->nchunks + 7) / 8), (unsigned)slices), 256, 0, e->stream>>>(a);
     CU_LAUNCHED("update chunk kernel");
     MARK(5);
@@ -621,33 +524,21 @@ fkm_status fkm_cu_iteration(fkm_cu_engine *e, int update, fkm_empty_policy pol, 
     CU_RET(cudaMemsetAsync(e->counts, 0, (size_t)(e->b * e->k) * sizeof(int32_t), e->stream));
     MARK(1);
     if (e->prof) CU_RET(fkm_cu_record(e, e->pev[2 * slot]));
-    /* late scores (cert.cu) only where the sums kernel follows and reads the rows anyway; not with
-     * weights under FARTHEST (a cluster of zero-weight rows is empty too, which only a pass over
-     * the weights shows: the distances would be needed before the update in every iteration) */
-    e->late_now = e->cert && e->late && update && !e->fused && !(e->w && pol == FKM_EMPTY_FARTHEST);
-    e->late_farthest = pol == FKM_EMPTY_FARTHEST;
     fkm_status st = fkm_cu_assign(e, 2);
     if (st != FKM_OK) return st;
     if (e->prof) CU_RET(fkm_cu_record(e, e->pev[2 * slot + 1]));
     MARK(2);
     policy_args pa = {e->n, e->k, e->tiles, e->tile_parts, e->tile_inertia, e->counts, e->labels, e->keys, e->best, e->done, e->cur,
-                      update, pol == FKM_EMPTY_FARTHEST, e->w, e->seg_start, e->late_now ? e->lflag : NULL};
+                      update, pol == FKM_EMPTY_FARTHEST, e->w, e->seg_start};
     k_policy<<<(unsigned)e->b, 1024, 0, e->stream>>>(pa);
     CU_LAUNCHED("empty-cluster kernel");
     MARK(3);
     if (update && (st = run_update(e, slot)) != FKM_OK) return st;
     if (!update) { MARK(4); MARK(5); }
-    if (e->late_now) { /* the scored problems' tile inertia, then their inertia */
-        if ((st = fkm_cu_late_after(e)) != FKM_OK) return st;
-        k_late_sum<<<(unsigned)e->b, 1024, 0, e->stream>>>(e->tile_inertia, e->tiles * e->tile_parts, e->done, e->lflag,
-                                                           e->cur);
-        CU_LAUNCHED("late scores: inertia");
-    }
     MARK(6);
     k_stop<<<pb, 256, 0, e->stream>>>(e->b, *stop, e->var, e->done, e->iters, e->prev_inertia, e->cur,
                                       e->slots + (int64_t)slot * e->b);
     CU_LAUNCHED("stop-rule kernel");
-    e->late_now = 0;
     MARK(7);
     return FKM_OK;
 }
