@@ -16,6 +16,7 @@ nvcc -O2 -std=c++17 -Iinclude -gencode=arch=compute_90a,code=sm_90a dev/cuda/ben
   -o .devbin/bench_fit
 nvcc -O2 -std=c++17 -Iinclude -Itests -gencode=arch=compute_90a,code=sm_90a dev/cuda/lab/assign_lab.cu tests/ref/ref.c \
   -L"$B" -lflashkmeans -o .devbin/assign_lab
-strip .devbin/test_cuda* .devbin/test_soak .devbin/bench_fit .devbin/assign_lab "$(readlink -f .devbin/lib/libflashkmeans.so)"
+nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a dev/cuda/lab/late_lab.cu -o .devbin/late_lab
+strip .devbin/test_cuda* .devbin/test_soak .devbin/bench_fit .devbin/assign_lab .devbin/late_lab "$(readlink -f .devbin/lib/libflashkmeans.so)"
 tar cf - .devbin | xz -6 -T2 > .devpack/devbin.tar.xz
 echo "$(ls .devbin | wc -l) programs, $(du -sh .devbin | cut -f1) -> $(du -h .devpack/devbin.tar.xz | cut -f1) .devpack/devbin.tar.xz"

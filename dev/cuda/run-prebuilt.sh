@@ -21,6 +21,8 @@
 #                       (FKM_COMMIT=<hash> names the commit when the tree has no .git; SIDE_TIMEOUT, default 560 s)
 #   lab[:V[,N,K,D]]     dev/cuda/lab/assign_lab: every assignment kernel (or variant V) checked against the
 #                       float64 reference on fresh data, then timed (default N=262144 K=1024 D=128)
+#   late[:N,K,D]        dev/cuda/lab/late_lab: where the certified mode's exact scores should be computed
+#                       (the sums kernel's pattern with chains, against the exact step), checked then timed
 #   soak[:SECONDS[,SEED]]  tests/test_soak (.devbin/test_soak): the regression cases of
 #                       tests/soak_regressions.txt, then random cases on the CPU and the GPU (default 120 s)
 #   py[:FILES]          pytest (default tests/python) with FKM_LIBRARY=.devbin/lib/libflashkmeans.so
@@ -101,6 +103,10 @@ for m in "$@"; do
     FKM_LIBRARY=$PWD/$B/lib/libflashkmeans.so FKM_BENCH_FIT=$PWD/$B/bench_fit PYTHONUNBUFFERED=1 \
       timeout "${SIDE_TIMEOUT:-560}" python3 bench/side.py --out-dir "$OUTD" $rest > "$log.jsonl" 2> "$log.log"
     echo "[$n] side by side ${rest:-all rows}: rc=$?"; sed -n '/^row  /,$p' "$log.log"; grep -m3 "^side.py:" "$log.log" ;;
+  late)
+    log=$OUTD/$n-late.log
+    timeout 200 $B/late_lab $(echo "$rest" | tr ',' ' ') > "$log" 2>&1
+    echo "[$n] late lab ${rest:-default}: rc=$?"; tail -6 "$log" ;;
   lab)
     log=$OUTD/$n-lab.log
     timeout 300 $B/assign_lab $(echo "$rest" | tr ',' ' ') > "$log" 2>&1
