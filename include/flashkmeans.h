@@ -338,9 +338,8 @@ typedef struct {
  * input": float64 sums of the exact float32 products, |x|^2 from the row's entries). CPU only:
  * device=cuda is refused (FKM_ERR_INVALID_ARG); device=auto runs on the CPU, with a warning
  * through the log callback when a GPU is present. Every metric (cosine: a unit copy of the values,
- * nnz floats; an all-zero row is FKM_ERR_BAD_INPUT); init array, random, k-means++ or k-means||
- * (on the CSR rows; hierarchical: FKM_ERR_INVALID_ARG); algorithm elkan/hamerly run Lloyd (same
- * results). */
+ * nnz floats; an all-zero row is FKM_ERR_BAD_INPUT); init array, random, k-means++, k-means|| or
+ * hierarchical (on the CSR rows); algorithm elkan/hamerly run Lloyd (same results). */
 FKM_API fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out);
 FKM_API fkm_status fkm_predict_csr(const fkm_params *p, const fkm_csr *x, const float *centroids,
                                    int64_t k, int32_t *labels, float *dist);

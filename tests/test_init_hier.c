@@ -2,8 +2,8 @@
  * k distinct centroids (k = n and duplicate rows included), the same bits for any thread count
  * and run after run, another seed another answer, k-means||'s bits below 256 centroids, weights
  * (zero-weight rows never attract a centroid), separated blobs all covered, quality against
- * k-means|| (potential right after the initialisation and inertia after Lloyd), and the refusals
- * (sparse input). */
+ * k-means|| (potential right after the initialisation and inertia after Lloyd), the refusals, and
+ * sparse input (CSR rows: the same properties, k-means||'s bits below 256, cosine, weights). */
 #include "check.h"
 #include "gen.h"
 #include "rows.h"
@@ -169,18 +169,115 @@ static void test_refusals(void) {
     CHECK(fkm_params_validate(&p, 10, 2) == FKM_OK, "hierarchical accepted by validate");
     p.init = (fkm_init)(FKM_INIT_AUTO + 1);
     CHECK(fkm_params_validate(&p, 10, 2) == FKM_ERR_INVALID_ARG, "the next value refused");
-    p.init = FKM_INIT_HIERARCHICAL;
-    const int64_t indptr[3] = {0, 1, 2};
-    const int32_t indices[2] = {0, 1};
-    const float data[2] = {1, 2};
-    fkm_csr m = {2, 2, indptr, indices, data, NULL};
+}
+
+/* ---- sparse input (fkm_fit_csr): the same hierarchy on CSR rows, never made dense */
+
+typedef struct {
+    int64_t *indptr;
+    int32_t *indices;
+    float *data;
+    fkm_csr m;
+} csr_buf;
+
+/* x's entries with |v| >= drop as a CSR matrix; x itself keeps the dropped ones as zeros, so both
+ * hold the same data. */
+static void csr_of(float *x, int64_t n, int64_t d, float drop, const float *w, csr_buf *b) {
+    b->indptr = malloc((size_t)(n + 1) * sizeof(int64_t));
+    b->indices = malloc((size_t)(n * d) * sizeof(int32_t));
+    b->data = malloc((size_t)(n * d) * sizeof(float));
+    int64_t q = 0;
+    b->indptr[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 0; j < d; j++) {
+            if (fabsf(x[i * d + j]) < drop) { x[i * d + j] = 0.0f; continue; }
+            b->indices[q] = (int32_t)j, b->data[q] = x[i * d + j], q++;
+        }
+        b->indptr[i + 1] = q;
+    }
+    b->m = (fkm_csr){n, d, b->indptr, b->indices, b->data, w};
+}
+static void csr_drop(csr_buf *b) { free(b->indptr), free(b->indices), free(b->data); }
+
+static fkm_status fit_csr_init(fkm_init init, int threads, const csr_buf *b, int64_t k, uint64_t seed,
+                               fkm_metric metric, float *c, double *inertia) {
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = k, p.max_iter = 0, p.init = init, p.seed = seed, p.device = FKM_DEVICE_CPU, p.metric = metric;
+    if (threads) p.threads = threads;
     fkm_result r;
-    CHECK(fkm_fit_csr(&p, &m, &r) == FKM_ERR_INVALID_ARG && strstr(fkm_last_error(), "hierarchical"),
-          "sparse input refused: %s", fkm_last_error());
+    fkm_status st = fkm_fit_csr(&p, &b->m, &r);
+    if (st == FKM_OK) {
+        if (c) memcpy(c, r.centroids, (size_t)(k * b->m.d) * sizeof(float));
+        if (inertia) *inertia = r.inertia;
+    }
+    fkm_result_free(&r);
+    return st;
+}
+
+static void test_sparse(void) {
+    const int64_t n = 30000, d = 16, k = 700;
+    float *x = malloc((size_t)(n * d) * sizeof(float));
+    double *x64 = malloc((size_t)(n * d) * sizeof(double));
+    gen_blobs(41, n, d, 150, 1.0, x64, x);
+    csr_buf b;
+    csr_of(x, n, d, 1.5f, NULL, &b);
+    printf("sparse: n=%lld d=%lld, %lld entries (%.0f%% of the dense)\n", (long long)n, (long long)d,
+           (long long)b.indptr[n], 100.0 * (double)b.indptr[n] / (double)(n * d));
+    float *c1 = malloc((size_t)(k * d) * sizeof(float)), *c2 = malloc((size_t)(k * d) * sizeof(float));
+    double hs = 0, ps = 0, hd = 0;
+    CHECK(fit_csr_init(FKM_INIT_HIERARCHICAL, 1, &b, k, 5, FKM_METRIC_L2, c1, &hs) == FKM_OK, "sparse: %s",
+          fkm_last_error());
+    CHECK(all_finite(c1, k * d) && count_duplicates(c1, k, d) == 0, "sparse: k = %lld finite, distinct centroids",
+          (long long)k);
+    for (int t = 2; t <= 4; t += 2) {
+        memset(c2, 0, (size_t)(k * d) * sizeof(float));
+        CHECK(fit_csr_init(FKM_INIT_HIERARCHICAL, t, &b, k, 5, FKM_METRIC_L2, c2, NULL) == FKM_OK, "%s", fkm_last_error());
+        CHECK(!memcmp(c1, c2, (size_t)(k * d) * sizeof(float)), "sparse: 1 thread vs %d threads, the same bits", t);
+    }
+    /* quality: below sparse k-means||'s potential (the fine fits ran Lloyd), and about the dense
+     * hierarchy's on the same data (other engines, so other bits) */
+    CHECK(fit_csr_init(FKM_INIT_KMEANS_PARALLEL, 2, &b, k, 5, FKM_METRIC_L2, NULL, &ps) == FKM_OK, "%s", fkm_last_error());
+    CHECK(fit_init(FKM_INIT_HIERARCHICAL, 0, 2, x, NULL, n, d, k, 5, NULL, &hd) == FKM_OK, "%s", fkm_last_error());
+    printf("sparse: potential hierarchical %.6g, k-means|| %.6g; dense hierarchical %.6g\n", hs, ps, hd);
+    CHECK(hs < ps, "sparse: hierarchical potential %.6g below k-means||'s %.6g", hs, ps);
+    CHECK(fabs(hs - hd) <= 0.05 * hd, "sparse: potential %.6g within 5%% of the dense hierarchy's %.6g", hs, hd);
+    /* k < 256: sparse k-means||, bit for bit */
+    CHECK(fit_csr_init(FKM_INIT_HIERARCHICAL, 2, &b, 100, 7, FKM_METRIC_L2, c1, NULL) == FKM_OK, "%s", fkm_last_error());
+    CHECK(fit_csr_init(FKM_INIT_KMEANS_PARALLEL, 2, &b, 100, 7, FKM_METRIC_L2, c2, NULL) == FKM_OK, "%s", fkm_last_error());
+    CHECK(!memcmp(c1, c2, (size_t)(100 * d) * sizeof(float)), "sparse, k = 100 < 256: k-means||'s bits");
+    /* cosine: unit centroids */
+    CHECK(fit_csr_init(FKM_INIT_HIERARCHICAL, 2, &b, k, 3, FKM_METRIC_COSINE, c1, NULL) == FKM_OK, "cosine: %s",
+          fkm_last_error());
+    double worst = 0;
+    for (int64_t c = 0; c < k; c++) {
+        double nn = 0;
+        for (int64_t j = 0; j < d; j++) nn += (double)c1[c * d + j] * c1[c * d + j];
+        worst = fmax(worst, fabs(sqrt(nn) - 1.0));
+    }
+    CHECK(worst < 1e-5 && count_duplicates(c1, k, d) == 0, "sparse cosine: distinct unit centroids (|c| off by %.3g)",
+          worst);
+    csr_drop(&b);
+    /* weights: no centroid among far zero-weight rows (as the dense test) */
+    float *w = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        w[i] = i % 10 == 0 ? 0.0f : 1.0f;
+        if (i % 10 == 0)
+            for (int64_t j = 0; j < d; j++) x[i * d + j] = 1000.0f + (float)j;
+    }
+    csr_of(x, n, d, 1.5f, w, &b);
+    CHECK(fit_csr_init(FKM_INIT_HIERARCHICAL, 2, &b, k, 8, FKM_METRIC_L2, c1, NULL) == FKM_OK, "weighted: %s",
+          fkm_last_error());
+    int64_t far = 0;
+    for (int64_t c = 0; c < k; c++) far += c1[c * d] > 500.0f;
+    CHECK(far == 0, "sparse weighted: %lld centroids among the zero-weight rows", (long long)far);
+    csr_drop(&b);
+    free(w), free(x), free(x64), free(c1), free(c2);
 }
 
 int main(void) {
     test_refusals();
+    test_sparse();
     test_edges();
     test_weights();
     test_determinism_and_distinct();

@@ -12,7 +12,7 @@
  * 3. Cosine and inner product: the oracle as in 1 (cosine: unit centroids), and the dense engine's
  *    labels but at near-ties of its float32 scores (both engines see the same unit rows).
  * 4. Bad input and refusals: unsorted / duplicate / out-of-range column, decreasing indptr,
- *    NaN, device=cuda, cosine with an all-zero row, init hierarchical.
+ *    NaN, device=cuda, cosine with an all-zero row (init hierarchical: tests/test_init_hier.c).
  * 5. k-means|| (src/cpu/sparse_par.c): the initial centroids (max_iter = 0) for threads 1, 2 and 4
  *    byte for byte alike, distinct data rows, and byte for byte the dense k-means|| centroids on
  *    the densified matrix -- l2 and cosine, weighted or not, one block of new candidates or
@@ -245,9 +245,6 @@ static void bad_input(void) {
           "cosine, an empty row: %s", fkm_last_error());
     CHECK(fkm_predict_csr(&p, &b.m, c, 3, lab, NULL) == FKM_ERR_BAD_INPUT, "cosine predict, an empty row");
     p.metric = FKM_METRIC_L2;
-    p.init = FKM_INIT_HIERARCHICAL;
-    CHECK(fkm_fit_csr(&p, &b.m, &r) == FKM_ERR_INVALID_ARG && strstr(fkm_last_error(), "hierarchical is not "
-          "available for sparse input"), "hierarchical: %s", fkm_last_error());
     p.init = FKM_INIT_KMEANS_PARALLEL;
     CHECK(fkm_fit_csr(&p, &b.m, &r) == FKM_OK, "k-means||: %s", fkm_last_error());
     fkm_result_free(&r);

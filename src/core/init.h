@@ -49,6 +49,10 @@ fkm_status fkm_init_kmeans_parallel(const float *x, const float *w, int64_t n, i
  * by its share of the weight. k < 256: k-means||. c: [out] k x d. */
 fkm_status fkm_init_hierarchical(const float *x, const float *w, int64_t n, int64_t d, int64_t k, uint64_t seed,
                                  int threads, fkm_metric metric, float *c);
+/* The same on CSR rows (the sparse engine's init hook), never made dense: gathered samples stay
+ * CSR, fitted with fkm_fit_csr and assigned with fkm_predict_csr. */
+fkm_status fkm_init_hierarchical_csr(const fkm_csr *x, const float *w, int64_t k, uint64_t seed, int threads,
+                                     fkm_metric metric, float *c);
 /* Uniform [0, 1) for row i in round r, a pure function of (seed, r, i) (init_par.c). */
 double fkm_init_draw(uint64_t seed, int r, int64_t i);
 fkm_status fkm_init_random(const float *x, int64_t n, int64_t d, int64_t k, uint64_t seed, float *c);

@@ -23,7 +23,12 @@
  *     sum_{i<j} k_i .. of c. The clusters run in parallel, each fit on one thread (a fit's bits do
  *     not depend on its thread count, so neither do these).
  * Same seed => same centroids, for any thread count. Memory: S's indices, labels and order (20 bytes
- * a sampled row), the coarse sample (m0 x d floats), each running fine fit's rows and its work. */
+ * a sampled row), the coarse sample (m0 x d floats), each running fine fit's rows and its work.
+ *
+ * Sparse input (fkm_init_hierarchical_csr): the same steps on CSR rows, never made dense: the
+ * gathered samples are CSR matrices, the coarse and fine fits fkm_fit_csr, step 4 fkm_predict_csr
+ * (the sparse engine's exact scores). Only how rows are gathered, fitted and assigned differs
+ * (struct rows below); the samples, the split of k and the seeds are the dense path's. */
 #include "../cpu/cpu.h"
 #include "init.h"
 
@@ -42,19 +47,78 @@ enum {
     HIER_BLOCK = 16384      /* rows gathered per block of step 4 */
 };
 
-/* A plain CPU fit of the gathered rows x (n x d, weights w) into c (k x d). */
-static fkm_status sub_fit(const float *x, const float *w, int64_t n, int64_t d, int64_t k, fkm_init init,
-                          int max_iter, uint64_t seed, int threads, fkm_metric metric, float *c) {
+/* The rows the hierarchy works on: dense float32 (x, n x d) or CSR (csr); weights w or NULL. A
+ * gathered set owns its arrays (mem). */
+typedef struct {
+    const float *x;
+    const fkm_csr *csr;
+    const float *w;
+    int64_t n, d;
+    fkm_csr g;      /* a gathered CSR set's matrix (csr points here) */
+    void *mem[4];   /* what a gathered set owns */
+} rows;
+
+static void rows_free(rows *r) {
+    for (int i = 0; i < 4; i++) fkm_free(r->mem[i]);
+    memset(r, 0, sizeof *r);
+}
+
+/* out := the rows idx[0..m) of r (in that order), with their weights; NULL r->w keeps none. */
+static fkm_status rows_gather(const rows *r, const int64_t *idx, int64_t m, rows *out) {
+    memset(out, 0, sizeof *out);
+    out->n = m, out->d = r->d;
+    float *w = r->w ? (float *)fkm_alloc((size_t)m, sizeof(float)) : NULL;
+    out->mem[0] = w, out->w = w;
+    if (r->w && !w) goto oom;
+    for (int64_t q = 0; w && q < m; q++) w[q] = r->w[idx[q]];
+    if (!r->csr) {
+        float *x = (float *)fkm_alloc((size_t)m, (size_t)r->d * sizeof(float));
+        if (!(out->mem[1] = x)) goto oom;
+        for (int64_t q = 0; q < m; q++) memcpy(x + q * r->d, r->x + idx[q] * r->d, (size_t)r->d * sizeof(float));
+        out->x = x;
+        return FKM_OK;
+    }
+    const fkm_csr *s = r->csr;
+    int64_t *ip = (int64_t *)fkm_alloc((size_t)m + 1, sizeof(int64_t));
+    if (!(out->mem[1] = ip)) goto oom;
+    ip[0] = 0;
+    for (int64_t q = 0; q < m; q++) ip[q + 1] = ip[q] + (s->indptr[idx[q] + 1] - s->indptr[idx[q]]);
+    const size_t nnz = (size_t)ip[m] > 0 ? (size_t)ip[m] : 1;
+    int32_t *ix = (int32_t *)fkm_alloc(nnz, sizeof(int32_t));
+    float *v = (float *)fkm_alloc(nnz, sizeof(float));
+    out->mem[2] = ix, out->mem[3] = v;
+    if (!ix || !v) goto oom;
+    for (int64_t q = 0; q < m; q++) {
+        const int64_t a = s->indptr[idx[q]], len = s->indptr[idx[q] + 1] - a;
+        memcpy(ix + ip[q], s->indices + a, (size_t)len * sizeof(int32_t));
+        memcpy(v + ip[q], s->data + a, (size_t)len * sizeof(float));
+    }
+    out->g = (fkm_csr){m, r->d, ip, ix, v, w};
+    out->csr = &out->g;
+    return FKM_OK;
+oom:
+    rows_free(out);
+    return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the hierarchical initialisation");
+}
+
+/* A plain CPU fit of the gathered rows r (with their weights) into c (k x d). */
+static fkm_status sub_fit(const rows *r, int64_t k, fkm_init init, int max_iter, uint64_t seed, int threads,
+                          fkm_metric metric, float *c) {
     fkm_params p;
     fkm_params_default(&p);
     p.k = k, p.init = init, p.max_iter = max_iter, p.seed = seed, p.threads = threads;
     p.device = FKM_DEVICE_CPU, p.metric = metric;
-    fkm_matrix m = {x, FKM_F32, n, d, w};
-    fkm_result r;
-    memset(&r, 0, sizeof r);
-    fkm_status st = fkm_fit(&p, &m, &r);
-    if (st == FKM_OK) memcpy(c, r.centroids, (size_t)(k * d) * sizeof(float));
-    fkm_result_free(&r);
+    fkm_result res;
+    memset(&res, 0, sizeof res);
+    fkm_status st;
+    if (r->csr) {
+        st = fkm_fit_csr(&p, r->csr, &res);
+    } else {
+        fkm_matrix m = {r->x, FKM_F32, r->n, r->d, r->w};
+        st = fkm_fit(&p, &m, &res);
+    }
+    if (st == FKM_OK) memcpy(c, res.centroids, (size_t)(k * r->d) * sizeof(float));
+    fkm_result_free(&res);
     return st;
 }
 
@@ -93,9 +157,31 @@ static void split_k(int64_t k, int64_t k0, const double *wj, const int64_t *cap,
     }
 }
 
+/* Step 4 for CSR rows: fkm_predict_csr (squared L2) on blocks of gathered sampled rows. */
+static fkm_status coarse_labels_csr(const rows *r, const int64_t *s, int64_t m, const float *cc, int64_t k0,
+                                    int threads, int32_t *lab) {
+    fkm_params p;
+    fkm_params_default(&p);
+    p.k = k0, p.threads = threads, p.device = FKM_DEVICE_CPU, p.metric = FKM_METRIC_L2;
+    rows src = *r;
+    src.w = NULL; /* labels only */
+    for (int64_t i0 = 0; i0 < m; i0 += HIER_BLOCK) {
+        const int64_t b = m - i0 < HIER_BLOCK ? m - i0 : HIER_BLOCK;
+        rows blk;
+        fkm_status st = rows_gather(&src, s + i0, b, &blk);
+        if (st == FKM_OK) st = fkm_predict_csr(&p, blk.csr, cc, k0, lab + i0, NULL);
+        rows_free(&blk);
+        if (st != FKM_OK) return st;
+    }
+    return FKM_OK;
+}
+
 /* Step 4: the nearest coarse centroid (of cc, k0 x d) of each sampled row. */
-static fkm_status coarse_labels(const float *x, int64_t d, const int64_t *s, int64_t m, const float *cc,
-                                int64_t k0, int threads, int32_t *lab) {
+static fkm_status coarse_labels(const rows *r, const int64_t *s, int64_t m, const float *cc, int64_t k0, int threads,
+                                int32_t *lab) {
+    if (r->csr) return coarse_labels_csr(r, s, m, cc, k0, threads, lab);
+    const float *x = r->x;
+    const int64_t d = r->d;
     float *buf = (float *)fkm_alloc((size_t)HIER_BLOCK, (size_t)d * sizeof(float));
     float *xt = (float *)fkm_alloc((size_t)HIER_BLOCK, sizeof(float));
     float *best = (float *)fkm_alloc((size_t)HIER_BLOCK, sizeof(float));
@@ -121,9 +207,10 @@ done:
 
 /* Step 6: fine fits of every coarse cluster, in parallel. order: S's positions grouped by cluster
  * (start[j] .. start[j+1]), each group in index order. */
-static fkm_status fine_fits(const float *x, const float *w, int64_t d, const int64_t *s, const int64_t *order,
-                            const int64_t *start, const int64_t *kj, int64_t k0, uint64_t seed, int threads,
-                            fkm_metric metric, float *c) {
+static fkm_status fine_fits(const rows *x, const int64_t *s, const int64_t *order, const int64_t *start,
+                            const int64_t *kj, int64_t k0, uint64_t seed, int threads, fkm_metric metric, float *c) {
+    const float *w = x->w;
+    const int64_t d = x->d;
     int64_t *off = (int64_t *)fkm_alloc((size_t)k0 + 1, sizeof(int64_t));
     if (!off) return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the hierarchical initialisation");
     off[0] = 0;
@@ -137,29 +224,28 @@ static fkm_status fine_fits(const float *x, const float *w, int64_t d, const int
 #pragma omp atomic read
         stop = failed;
         if (kj[j] == 0 || stop) continue;
-        int64_t mj = 0; /* positive-weight rows of cluster j */
+        int64_t mj = 0; /* positive-weight rows of cluster j, in index order */
         for (int64_t q = start[j]; q < start[j + 1]; q++) mj += !w || w[s[order[q]]] > 0;
-        float *xj = (float *)fkm_alloc((size_t)mj, (size_t)d * sizeof(float));
-        float *wj = w ? (float *)fkm_alloc((size_t)mj, sizeof(float)) : NULL;
+        int64_t *idx = (int64_t *)fkm_alloc((size_t)mj, sizeof(int64_t));
+        rows xj;
+        memset(&xj, 0, sizeof xj);
         fkm_status sj = FKM_ERR_NO_MEMORY;
-        if (xj && (wj || !w)) {
+        if (idx) {
             int64_t r = 0;
-            for (int64_t q = start[j]; q < start[j + 1]; q++) {
-                const int64_t i = s[order[q]];
-                if (w && !(w[i] > 0)) continue;
-                memcpy(xj + r * d, x + i * d, (size_t)d * sizeof(float));
-                if (w) wj[r] = w[i];
-                r++;
-            }
-            sj = sub_fit(xj, wj, mj, d, kj[j], FKM_INIT_KMEANSPP, HIER_FINE_ITERS,
-                         seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(j + 1)), 1, metric, c + off[j] * d);
+            for (int64_t q = start[j]; q < start[j + 1]; q++)
+                if (!w || w[s[order[q]]] > 0) idx[r++] = s[order[q]];
+            sj = rows_gather(x, idx, mj, &xj);
+            if (sj == FKM_OK)
+                sj = sub_fit(&xj, kj[j], FKM_INIT_KMEANSPP, HIER_FINE_ITERS,
+                             seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(j + 1)), 1, metric, c + off[j] * d);
         }
-        fkm_free(xj), fkm_free(wj);
+        rows_free(&xj);
+        fkm_free(idx);
         if (sj != FKM_OK) {
 #pragma omp critical(fkm_hier_status)
             if (!failed) {
                 st = sj;
-                snprintf(msg, sizeof msg, "%s", sj == FKM_ERR_NO_MEMORY && !xj ? "out of host memory" : fkm_last_error());
+                snprintf(msg, sizeof msg, "%s", sj == FKM_ERR_NO_MEMORY && !idx ? "out of host memory" : fkm_last_error());
 #pragma omp atomic write
                 failed = 1;
             }
@@ -177,9 +263,10 @@ static double sample_key(uint64_t seed, int64_t i, int64_t n, int64_t want0) {
 
 /* Steps 2-3: S's row indices (in index order, *sp allocated here) and the coarse centroids cc.
  * FKM_ERR_INVALID_ARG: fewer positive-weight coarse rows than k0 (the caller falls back). */
-static fkm_status sample_and_coarse(const float *x, const float *w, int64_t n, int64_t d, int64_t k, int64_t k0,
-                                    uint64_t seed, int threads, fkm_metric metric, int64_t **sp, int64_t *m,
-                                    float *cc) {
+static fkm_status sample_and_coarse(const rows *x, int64_t k, int64_t k0, uint64_t seed, int threads,
+                                    fkm_metric metric, int64_t **sp, int64_t *m, float *cc) {
+    const float *w = x->w;
+    const int64_t n = x->n;
     const int64_t want = n / HIER_SAMPLE < k ? n : HIER_SAMPLE * k;
     const int64_t want0 = want < HIER_COARSE * k0 ? want : HIER_COARSE * k0;
     int64_t ms = 0, m0 = 0;
@@ -189,10 +276,9 @@ static fkm_status sample_and_coarse(const float *x, const float *w, int64_t n, i
         m0 += (want0 >= n || u < (double)want0) && (!w || w[i] > 0);
     }
     int64_t *s = (int64_t *)fkm_alloc((size_t)ms, sizeof(int64_t));
-    float *xc = (float *)fkm_alloc((size_t)m0, (size_t)d * sizeof(float));
-    float *wc = w ? (float *)fkm_alloc((size_t)m0, sizeof(float)) : NULL;
-    if (!s || !xc || (w && !wc)) {
-        fkm_free(s), fkm_free(xc), fkm_free(wc);
+    int64_t *ic = (int64_t *)fkm_alloc((size_t)m0 > 0 ? (size_t)m0 : 1, sizeof(int64_t)); /* the coarse rows */
+    if (!s || !ic) {
+        fkm_free(s), fkm_free(ic);
         return FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the hierarchical initialisation");
     }
     int64_t q = 0, r = 0;
@@ -201,22 +287,30 @@ static fkm_status sample_and_coarse(const float *x, const float *w, int64_t n, i
         if (!(want >= n || u < (double)want)) continue;
         s[q++] = i;
         if (!(want0 >= n || u < (double)want0) || (w && !(w[i] > 0))) continue; /* a subset of S: want0 <= want */
-        memcpy(xc + r * d, x + i * d, (size_t)d * sizeof(float));
-        if (w) wc[r] = w[i];
-        r++;
+        ic[r++] = i;
     }
     *sp = s, *m = ms;
-    fkm_status st = m0 >= k0 ? sub_fit(xc, wc, m0, d, k0, FKM_INIT_KMEANS_PARALLEL, HIER_COARSE_ITERS, seed,
-                                       threads, metric, cc)
-                             : FKM_ERR_INVALID_ARG;
-    fkm_free(xc), fkm_free(wc);
+    fkm_status st = FKM_ERR_INVALID_ARG;
+    if (m0 >= k0) {
+        rows xc;
+        st = rows_gather(x, ic, m0, &xc);
+        if (st == FKM_OK) st = sub_fit(&xc, k0, FKM_INIT_KMEANS_PARALLEL, HIER_COARSE_ITERS, seed, threads, metric, cc);
+        rows_free(&xc);
+    }
+    fkm_free(ic);
     return st;
 }
 
-fkm_status fkm_init_hierarchical(const float *x, const float *w, int64_t n, int64_t d, int64_t k, uint64_t seed,
-                                 int threads, fkm_metric metric, float *c) {
-    if (k < HIER_MIN_K) return fkm_init_kmeans_parallel(x, w, n, d, k, seed, threads, c);
-    const int64_t k0 = (int64_t)ceil(sqrt((double)k));
+/* k-means|| on the whole input: below HIER_MIN_K, and the fallbacks of step 1. */
+static fkm_status whole_par(const rows *x, int64_t k, uint64_t seed, int threads, float *c) {
+    if (x->csr) return fkm_cpu_sparse_kmeans_par(x->csr, x->w, k, seed, threads, c);
+    return fkm_init_kmeans_parallel(x->x, x->w, x->n, x->d, k, seed, threads, c);
+}
+
+static fkm_status hierarchical(const rows *x, int64_t k, uint64_t seed, int threads, fkm_metric metric, float *c) {
+    if (k < HIER_MIN_K) return whole_par(x, k, seed, threads, c);
+    const int64_t k0 = (int64_t)ceil(sqrt((double)k)), d = x->d;
+    const float *w = x->w;
     fkm_status st = FKM_OK;
     int64_t m = 0, *s = NULL;
     float *cc = (float *)fkm_alloc((size_t)k0, (size_t)d * sizeof(float));
@@ -224,7 +318,7 @@ fkm_status fkm_init_hierarchical(const float *x, const float *w, int64_t n, int6
     int64_t *order = NULL, *start = NULL, *cap = NULL, *kj = NULL;
     double *wj = NULL, *frac = NULL;
     if (!cc) goto oom;
-    st = sample_and_coarse(x, w, n, d, k, k0, seed, threads, metric, &s, &m, cc);
+    st = sample_and_coarse(x, k, k0, seed, threads, metric, &s, &m, cc);
     if (st == FKM_ERR_INVALID_ARG) goto fallback; /* fewer coarse rows than k0 */
     if (st != FKM_OK) goto done;
     lab = (int32_t *)fkm_alloc((size_t)m, sizeof(int32_t));
@@ -235,7 +329,7 @@ fkm_status fkm_init_hierarchical(const float *x, const float *w, int64_t n, int6
     wj = (double *)fkm_calloc((size_t)k0, sizeof(double));
     frac = (double *)fkm_alloc((size_t)k0, sizeof(double));
     if (!lab || !order || !start || !cap || !kj || !wj || !frac) goto oom;
-    if ((st = coarse_labels(x, d, s, m, cc, k0, threads, lab)) != FKM_OK) goto done;
+    if ((st = coarse_labels(x, s, m, cc, k0, threads, lab)) != FKM_OK) goto done;
     int64_t total_cap = 0;
     for (int64_t q = 0; q < m; q++) { /* weights in index order: the same sums for any thread count */
         const float wi = w ? w[s[q]] : 1.0f;
@@ -244,10 +338,10 @@ fkm_status fkm_init_hierarchical(const float *x, const float *w, int64_t n, int6
     if (total_cap < k) goto fallback;
     fkm_cpu_group_by_label(lab, m, k0, start, order); /* stable: index order per cluster */
     split_k(k, k0, wj, cap, kj, frac);
-    st = fine_fits(x, w, d, s, order, start, kj, k0, seed, threads, metric, c);
+    st = fine_fits(x, s, order, start, kj, k0, seed, threads, metric, c);
     goto done;
 fallback:
-    st = fkm_init_kmeans_parallel(x, w, n, d, k, seed, threads, c);
+    st = whole_par(x, k, seed, threads, c);
     goto done;
 oom:
     st = FKM_FAIL(FKM_ERR_NO_MEMORY, "out of host memory for the hierarchical initialisation");
@@ -255,4 +349,20 @@ done:
     fkm_free(s), fkm_free(cc), fkm_free(lab), fkm_free(order), fkm_free(start), fkm_free(cap), fkm_free(kj);
     fkm_free(wj), fkm_free(frac);
     return st;
+}
+
+fkm_status fkm_init_hierarchical(const float *x, const float *w, int64_t n, int64_t d, int64_t k, uint64_t seed,
+                                 int threads, fkm_metric metric, float *c) {
+    rows r;
+    memset(&r, 0, sizeof r);
+    r.x = x, r.w = w, r.n = n, r.d = d;
+    return hierarchical(&r, k, seed, threads, metric, c);
+}
+
+fkm_status fkm_init_hierarchical_csr(const fkm_csr *x, const float *w, int64_t k, uint64_t seed, int threads,
+                                     fkm_metric metric, float *c) {
+    rows r;
+    memset(&r, 0, sizeof r);
+    r.csr = x, r.w = w, r.n = x->n, r.d = x->d;
+    return hierarchical(&r, k, seed, threads, metric, c);
 }

@@ -136,10 +136,6 @@ fkm_status fkm_fit_csr(const fkm_params *p, const fkm_csr *x, fkm_result *out) {
     if (p->max_cluster_size > 0)
         return FKM_FAIL(FKM_ERR_INVALID_ARG, "fit: max_cluster_size is not available for sparse input (got %lld; "
                         "the capped assignment runs on the dense CPU engine)", (long long)p->max_cluster_size);
-    /* The hierarchical init fits dense gathered samples (init_hier.c); no sparse form of it yet. */
-    if (p->init == FKM_INIT_HIERARCHICAL)
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "fit: init hierarchical is not available for sparse input (use "
-                        "k-means||, k-means++, random or an array)");
     if (p->init == FKM_INIT_ARRAY)
         FKM_TRY(fkm_check_centroids(p->init_centroids, p->k, x->d, p->metric, "init_centroids", NULL));
     fkm_csr unit;

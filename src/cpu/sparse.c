@@ -362,9 +362,11 @@ static fkm_status sp_init(void *p, const fkm_params *prm, uint64_t seed, float *
     case FKM_INIT_KMEANS_PARALLEL:
         FKM_TRY(fkm_cpu_sparse_kmeans_par(e->x, e->pb.w, e->pb.k, seed, e->pb.threads, c));
         break;
-    default: /* fkm_fit_csr refuses the hierarchical init before an engine exists */
-        return FKM_FAIL(FKM_ERR_INVALID_ARG, "init hierarchical is not available for sparse input (use k-means||, "
-                        "k-means++, random or an array)");
+    case FKM_INIT_HIERARCHICAL: /* src/core/init_hier.c on the CSR rows */
+        FKM_TRY(fkm_init_hierarchical_csr(e->x, e->pb.w, e->pb.k, seed, e->pb.threads, e->pb.metric, c));
+        break;
+    default:
+        return FKM_FAIL(FKM_ERR_INTERNAL, "sparse engine: init %d has no sparse form", (int)prm->init);
     }
     return sp_set_centroids(e, c);
 cleanup:

@@ -96,8 +96,6 @@ def test_sparse_errors():
         flashkmeans.KMeans(3, device="cuda").fit(S)
     with pytest.raises(flashkmeans.BadInputError, match="all zeros"):  # a row with no entry: no direction
         flashkmeans.KMeans(3, metric="cosine", device="cpu").fit(sp.csr_matrix(np.r_[S.toarray(), np.zeros((1, 6))]))
-    with pytest.raises(flashkmeans.InvalidArgumentError, match="hierarchical is not available for sparse"):
-        flashkmeans.KMeans(3, init="hierarchical", device="cpu").fit(S)
     bad = S.copy()
     bad.data[4] = np.nan
     with pytest.raises(flashkmeans.BadInputError, match=r"is NaN"):
@@ -105,3 +103,21 @@ def test_sparse_errors():
     km = flashkmeans.KMeans(3, random_state=0, device="cpu").fit(S)
     with pytest.raises(ValueError, match="features"):
         km.predict(sp.csr_matrix(np.zeros((2, 5))))
+
+
+def test_sparse_hierarchical_init():
+    """init="hierarchical" on CSR input (never made dense): below 256 centroids it is k-means||,
+    bit for bit; above, k distinct finite centroids, the same for any thread count."""
+    S = sp.csr_matrix(_ints(n=400, d=6, density=0.5))
+    a = flashkmeans.KMeans(3, init="hierarchical", n_init=1, random_state=4, max_iter=0, device="cpu").fit(S)
+    b = flashkmeans.KMeans(3, init="k-means||", n_init=1, random_state=4, max_iter=0, device="cpu").fit(S)
+    assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
+    X = np.random.default_rng(5).normal(size=(6000, 12)).astype(np.float32)
+    X[np.abs(X) < 0.6] = 0
+    S = sp.csr_matrix(X)
+    fits = [flashkmeans.KMeans(300, init="hierarchical", n_init=1, random_state=2, max_iter=0, device="cpu",
+                               n_threads=t).fit(S) for t in (1, 2)]
+    c = fits[0].cluster_centers_
+    assert c.shape == (300, 12) and np.isfinite(c).all()
+    assert len(np.unique(c, axis=0)) == 300
+    assert np.array_equal(c, fits[1].cluster_centers_)
