@@ -79,16 +79,14 @@ __global__ void __launch_bounds__(WARPS * 32, 3) k_sums(const lab_args a) {
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
     float4 *st = dyn + (size_t)w * SROWS * PITCH;
     float4 v[U], vn[U];
-    int32_t iq = 0;
     auto load = [&](int64_t g0, float4 (&dst)[U]) {
-        const int32_t iqq = g0 + lane < ce ? a.perm[g0 + lane] : 0;
+        const int32_t iq = g0 + lane < ce ? a.perm[g0 + lane] : 0;
 #pragma unroll
         for (int u = 0; u < U; u++) {
-            const int32_t i = __shfl_sync(0xffffffffu, iqq, u);
+            const int32_t i = __shfl_sync(0xffffffffu, iq, u);
             dst[u] = mine && g0 + u < ce ? __ldg(reinterpret_cast<const float4 *>(a.x + (int64_t)i * a.dp) + lane)
                                          : make_float4(0.f, 0.f, 0.f, 0.f);
         }
-        return iqq;
     };
     auto run_chain = [&](int64_t p0, int rows) { /* lane r < rows: staged row r, sorted position p0 + r */
         __syncwarp();
@@ -101,10 +99,9 @@ __global__ void __launch_bounds__(WARPS * 32, 3) k_sums(const lab_args a) {
         __syncwarp();
     };
     int64_t g0 = cs;
-    iq = load(g0, v);
-    (void)iq;
+    load(g0, v);
     for (int grp = 0; g0 < ce; grp++) {
-        if (MODE == 4 && g0 + U < ce) (void)load(g0 + U, vn); /* the next group's loads go out first */
+        if (MODE == 4 && g0 + U < ce) load(g0 + U, vn); /* the next group's loads go out first */
 #pragma unroll
         for (int u = 0; u < U; u++) {
             acc.x += v[u].x, acc.y += v[u].y, acc.z += v[u].z, acc.w += v[u].w;
@@ -117,7 +114,7 @@ __global__ void __launch_bounds__(WARPS * 32, 3) k_sums(const lab_args a) {
 #pragma unroll
             for (int u = 0; u < U; u++) v[u] = vn[u];
         } else if (g0 < ce) {
-            (void)load(g0, v);
+            load(g0, v);
         }
     }
     if (mine) reinterpret_cast<float4 *>(a.sums + chunk * a.dp)[lane] = acc;
